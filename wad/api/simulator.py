@@ -1,0 +1,68 @@
+"""The virtual phone's controls; registered only with ``--engine simulator`` (admin)."""
+
+from __future__ import annotations
+
+from quart import Blueprint
+from quart_schema import document_request, document_response
+
+from . import schemas
+from .http import body, ok, require_admin, service
+
+bp = Blueprint("simulator", __name__, url_prefix="/api/simulator/sessions")
+
+
+@bp.post("/<device_id>/scan")
+@document_request(schemas.PhoneScan)
+@document_response(schemas.Ok)
+async def scan(device_id: str):
+    """The phone scans the current QR code; 409 unless the session is `waiting_qr`."""
+    await require_admin()
+    data = await body(schemas.PhoneScan)
+    service().sim_scan(device_id, str(data.phoneNumber))
+    return ok(message="Scanned")
+
+
+@bp.post("/<device_id>/incoming")
+@document_request(schemas.PhoneIncoming)
+@document_response(schemas.Ok)
+async def incoming(device_id: str):
+    """A phone sends the session a text."""
+    await require_admin()
+    data = await body(schemas.PhoneIncoming)
+    return ok(**service().sim_incoming(device_id, str(data.from_), data.message))
+
+
+@bp.post("/<device_id>/receipt")
+@document_request(schemas.PhoneReceipt)
+@document_response(schemas.Ok)
+async def receipt(device_id: str):
+    """The recipient's phone reports a sent message delivered, read or played."""
+    await require_admin()
+    data = await body(schemas.PhoneReceipt)
+    service().sim_receipt(device_id, data.messageId, data.status)
+    return ok(message="Receipt delivered")
+
+
+@bp.post("/<device_id>/drop")
+@document_response(schemas.Ok)
+async def drop(device_id: str):
+    """The connection drops; the session reconnects by itself."""
+    await require_admin()
+    service().sim_drop(device_id)
+    return ok(message="Dropped")
+
+
+@bp.post("/<device_id>/unlink")
+@document_response(schemas.Ok)
+async def unlink(device_id: str):
+    """The phone removes the linked device; the session becomes `logged_out`."""
+    await require_admin()
+    service().sim_unlink(device_id)
+    return ok(message="Unlinked")
+
+
+@bp.get("/<device_id>/sent")
+async def sent(device_id: str):
+    """What the session sent, in order, as the phones on the other end received it."""
+    await require_admin()
+    return ok(messages=service().sim_sent(device_id))

@@ -1,0 +1,162 @@
+"""Configuration: typed defaults, then a TOML file, then ``WAD_*`` variables, then flags.
+
+Each setting has one name. In TOML it is that name (``state_dir = "..."``), in
+the environment ``WAD_`` plus the name in capitals (``WAD_STATE_DIR``), on the
+command line ``--`` plus the name with dashes (``--state-dir``) where a flag
+exists. Later sources win: flags over environment over file over defaults.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENGINES = ("neonize", "simulator")
+
+
+class ConfigError(ValueError):
+    """A setting has a value that cannot be used; the message names it."""
+
+
+def default_state_dir(env: Mapping[str, str]) -> Path:
+    if env.get("STATE_DIRECTORY"):
+        # systemd may pass several, colon-separated; the first is ours.
+        return Path(env["STATE_DIRECTORY"].split(":")[0])
+    base = env.get("XDG_STATE_HOME") or os.path.join(env.get("HOME", "/tmp"), ".local", "state")
+    return Path(base) / "wad"
+
+
+@dataclass
+class Config:
+    state_dir: Path = Path()
+    http: str = "127.0.0.1:3000"
+    engine: str = "neonize"
+    admin_token: str | None = None
+    control_socket: Path | None = None
+    control_group: str = "wad-admin"
+    log_level: str = "INFO"
+    # Sessions
+    pairing_timeout: float = 300.0
+    backoff_initial: float = 2.0
+    backoff_cap: float = 300.0
+    worker_grace: float = 5.0
+    # Simulator
+    qr_interval: float = 20.0
+    # Limits
+    max_body: int = 64 * 1024
+    # Plugins (built-in and third-party), by name, that must not load.
+    disable_plugins: list[str] = field(default_factory=list)
+    # Free-form settings for plugins: [plugins.NAME] tables in TOML.
+    plugin_settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def http_host(self) -> str:
+        return self.http.rsplit(":", 1)[0].strip("[]")
+
+    @property
+    def http_port(self) -> int:
+        return int(self.http.rsplit(":", 1)[1])
+
+    @property
+    def db_path(self) -> Path:
+        return self.state_dir / "wad.db"
+
+    @property
+    def sessions_dir(self) -> Path:
+        return self.state_dir / "sessions"
+
+    @property
+    def admin_token_file(self) -> Path:
+        return self.state_dir / "admin.token"
+
+    def control_socket_path(self, env: Mapping[str, str] = os.environ) -> Path:
+        if self.control_socket is not None:
+            return self.control_socket
+        if env.get("RUNTIME_DIRECTORY"):
+            return Path(env["RUNTIME_DIRECTORY"].split(":")[0]) / "wad.sock"
+        return self.state_dir / "wad.sock"
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    kind = _FIELDS[name].type
+    try:
+        if kind in ("float",):
+            return float(value)
+        if kind in ("int",):
+            return int(value)
+        if kind in ("Path", "Path | None"):
+            return Path(value).expanduser()
+        if kind == "list[str]":
+            if isinstance(value, str):
+                return [v.strip() for v in value.split(",") if v.strip()]
+            return [str(v) for v in value]
+        if kind == "dict[str, Any]":
+            if not isinstance(value, dict):
+                raise TypeError
+            return value
+        return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name}: cannot use {value!r}") from None
+
+
+def load(
+    flags: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    config_file: Path | None = None,
+) -> Config:
+    """Build the configuration from every source; raise ConfigError on bad values."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {"state_dir": default_state_dir(env)}
+    if env.get("PORT"):  # the seed's variable: only the port
+        values["http"] = f"127.0.0.1:{env['PORT']}"
+    if config_file is not None:
+        try:
+            data = tomllib.loads(Path(config_file).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"config file {config_file}: {exc}") from None
+        if "plugins" in data:
+            values["plugin_settings"] = data.pop("plugins")
+        for name, value in data.items():
+            if name not in _FIELDS:
+                raise ConfigError(f"config file {config_file}: unknown setting {name!r}")
+            values[name] = _coerce(name, value)
+    for name in _FIELDS:
+        key = "WAD_" + name.upper()
+        if env.get(key):
+            values[name] = _coerce(name, env[key])
+    for name, value in (flags or {}).items():
+        if value is not None:
+            values[name] = _coerce(name, value)
+    config = Config(**values)
+    _check(config)
+    return config
+
+
+def plugin_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Every ``WAD_*`` variable, for plugins that read their own settings."""
+    env = os.environ if env is None else env
+    return {k: v for k, v in env.items() if k.startswith("WAD_")}
+
+
+def _check(config: Config) -> None:
+    if config.engine not in ENGINES:
+        raise ConfigError(f"engine: must be one of {', '.join(ENGINES)}, not {config.engine!r}")
+    host, sep, port = config.http.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"http: expected HOST:PORT, not {config.http!r}")
+    for name in ("pairing_timeout", "backoff_initial", "backoff_cap", "worker_grace", "qr_interval"):
+        if getattr(config, name) <= 0:
+            raise ConfigError(f"{name}: must be positive")
+    if config.backoff_cap < config.backoff_initial:
+        raise ConfigError("backoff_cap: must not be below backoff_initial")
+    if config.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError(f"log_level: must be DEBUG, INFO, WARNING or ERROR, not {config.log_level!r}")
+    config.log_level = config.log_level.upper()

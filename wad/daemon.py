@@ -1,0 +1,108 @@
+"""``wad serve``: one root nursery that starts everything in order and stops it cleanly.
+
+Start order (each ``nursery.start`` returns only once that part is ready):
+store, supervisor (restores sessions), HTTP server. SIGTERM or SIGINT:
+the HTTP server drains (hypercorn's graceful timeout), then sessions stop their
+engines, then the store closes.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from dataclasses import dataclass
+
+import trio
+from hypercorn.config import Config as HypercornConfig
+from hypercorn.trio import serve as hypercorn_serve
+
+from .admin_token import AdminToken
+from .api.app import create_app
+from .auth import make_authenticator
+from .config import Config
+from .engine import Engine
+from .events import EventLog
+from .service import Service
+from .session import SessionTiming
+from .store import Store
+from .supervisor import Supervisor
+
+log = logging.getLogger(__name__)
+
+
+def make_engine(config: Config) -> Engine:
+    if config.engine == "simulator":
+        from .simulator import SimulatorEngine
+
+        return SimulatorEngine(qr_interval=config.qr_interval)
+    from .neonize_engine import NeonizeEngine
+
+    return NeonizeEngine(grace=config.worker_grace)
+
+
+@dataclass
+class Daemon:
+    config: Config
+    store: Store
+    events: EventLog
+    supervisor: Supervisor
+    service: Service
+    stopping: trio.Event
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+
+def build(config: Config, engine: Engine | None = None) -> Daemon:
+    config.state_dir.mkdir(parents=True, mode=0o700, exist_ok=True)
+    store = Store(config.db_path)
+    admin = AdminToken.load(config.admin_token, config.admin_token_file)
+    events = EventLog(store)
+    timing = SessionTiming(config.pairing_timeout, config.backoff_initial, config.backoff_cap)
+    supervisor = Supervisor(store, engine or make_engine(config), events,
+                            config.sessions_dir, timing)
+    service = Service(config, store, supervisor, events, admin)
+    return Daemon(config, store, events, supervisor, service, trio.Event())
+
+
+async def serve(
+    config: Config,
+    engine: Engine | None = None,
+    *,
+    task_status: trio.TaskStatus[Daemon] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    daemon = build(config, engine)
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_signals, daemon)
+            await nursery.start(daemon.supervisor.run)
+            binds = await nursery.start(_serve_http, daemon)
+            daemon.service.http_bound = binds
+            log.info("wad ready: engine %s, HTTP on %s, state in %s",
+                     config.engine, ", ".join(binds), config.state_dir)
+            task_status.started(daemon)
+            await daemon.stopping.wait()
+            log.info("stopping")
+            nursery.cancel_scope.cancel()
+    finally:
+        daemon.store.close()
+        log.info("stopped")
+
+
+async def _serve_http(daemon: Daemon, *, task_status: trio.TaskStatus[list[str]]) -> None:
+    app = create_app(daemon.service, make_authenticator(daemon.service))
+    hc = HypercornConfig()
+    hc.bind = [daemon.config.http]
+    hc.graceful_timeout = 5.0
+    hc.accesslog = None
+    hc.errorlog = logging.getLogger("hypercorn.error")
+    hc.include_server_header = False
+    await hypercorn_serve(app, hc, shutdown_trigger=daemon.stopping.wait,  # type: ignore[arg-type]
+                          task_status=task_status)
+
+
+async def _signals(daemon: Daemon) -> None:
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async for signum in signals:
+            log.info("received %s", signal.Signals(signum).name)
+            daemon.stop()

@@ -1,0 +1,45 @@
+"""Errors that cross a door (REST or control socket) with a stable code.
+
+The same operation raises the same :class:`WadError` whichever door it came
+through; each door maps ``code`` to its own form (an HTTP status, a protocol
+error code, a CLI exit code).
+"""
+
+from __future__ import annotations
+
+HTTP_STATUS = {
+    "bad_request": 400,
+    "unauthorized": 401,
+    "forbidden": 403,
+    "not_found": 404,
+    "conflict": 409,
+    "too_large": 413,
+    "rate_limited": 429,
+    "unavailable": 503,
+    "internal": 500,
+}
+
+
+class WadError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        if code not in HTTP_STATUS:
+            raise ValueError(f"unknown error code {code!r}")
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    @property
+    def http_status(self) -> int:
+        return HTTP_STATUS[self.code]
+
+
+def bad_request(message: str) -> WadError:
+    return WadError("bad_request", message)
+
+
+def not_found(message: str) -> WadError:
+    return WadError("not_found", message)
+
+
+def conflict(message: str) -> WadError:
+    return WadError("conflict", message)

@@ -1,0 +1,77 @@
+"""The event log: numbered, stored, then fanned out to live subscribers.
+
+Every session event (state changes, QR updates, messages, receipts) is stored
+in the ``events`` table with a per-session sequence number inside one
+transaction, together with whatever listeners add to that transaction (the
+webhook plugin writes its deliveries there). After the commit it is handed to
+live subscribers (control socket streams, dashboard, plugins).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import trio
+
+from .store import Store, StoredEvent
+
+log = logging.getLogger(__name__)
+
+EVENT_TYPES = ("session.status", "session.qr", "message", "message.ack", "message.sent")
+
+InTransaction = Callable[[Store, StoredEvent], None]
+AfterCommit = Callable[[StoredEvent], None]
+
+
+class EventLog:
+    def __init__(self, store: Store, subscriber_buffer: int = 1000) -> None:
+        self.store = store
+        self.in_transaction: list[InTransaction] = []
+        self.after_commit: list[AfterCommit] = []
+        self._subscribers: set[trio.MemorySendChannel[StoredEvent]] = set()
+        self._buffer = subscriber_buffer
+
+    def emit(self, device_id: str, type_: str, payload: dict[str, Any]) -> StoredEvent:
+        with self.store.transaction():
+            event = self.store.append_event(device_id, type_, payload)
+            for listener in self.in_transaction:
+                listener(self.store, event)
+        self._fan_out(event)
+        return event
+
+    def _fan_out(self, event: StoredEvent) -> None:
+        for listener in self.after_commit:
+            try:
+                listener(event)
+            except Exception:
+                log.exception("event listener failed on %s", event.type)
+        for channel in list(self._subscribers):
+            try:
+                channel.send_nowait(event)
+            except trio.WouldBlock:
+                # A subscriber that cannot keep up is cut off rather than
+                # slowing every session down; it sees its stream end.
+                log.warning("dropping a slow event subscriber")
+                self._subscribers.discard(channel)
+                channel.close()
+            except trio.BrokenResourceError:
+                self._subscribers.discard(channel)
+
+    @contextmanager
+    def subscribe(self) -> Iterator[trio.MemoryReceiveChannel[StoredEvent]]:
+        """Live events from now on, until the ``with`` block ends."""
+        send, receive = trio.open_memory_channel[StoredEvent](self._buffer or math.inf)
+        self._subscribers.add(send)
+        try:
+            yield receive
+        finally:
+            self._subscribers.discard(send)
+            send.close()
+            receive.close()
+
+    def statistics(self) -> dict[str, int]:
+        return {"subscribers": len(self._subscribers)}

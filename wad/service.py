@@ -1,0 +1,280 @@
+"""What wad does, once: every operation that the REST API and the control socket share.
+
+Each method validates its input, does the work and returns plain JSON-ready
+data, or raises :class:`WadError` with a stable code. The doors only
+authenticate, parse and format.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import secrets
+import time
+from typing import Any
+
+import qrcode
+import trio
+
+from . import __version__, validation
+from . import secrets as keys
+from .admin_token import AdminToken
+from .config import Config
+from .engine import EngineError
+from .errors import WadError, bad_request, conflict, not_found
+from .events import EventLog
+from .session import STATES, Session
+from .simulator import SimulatorEngine
+from .store import SessionRow, Store
+
+SEND_TIMEOUT = 60.0
+ENGINE_ERROR_CODES = {
+    "not_connected": ("conflict", "Session not connected"),
+    "not_on_whatsapp": ("bad_request", None),
+    "conflict": ("conflict", None),
+    "bad_request": ("bad_request", None),
+    "unsupported": ("bad_request", None),
+}
+
+
+def engine_failure(exc: EngineError) -> WadError:
+    code, message = ENGINE_ERROR_CODES.get(exc.code, ("unavailable", None))
+    return WadError(code, message or str(exc))
+
+
+def new_message_id() -> str:
+    """A WhatsApp-style message id, fixed before the engine is called."""
+    return "3EB0" + secrets.token_hex(10).upper()
+
+
+class Service:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        supervisor: Any,
+        events: EventLog,
+        admin: AdminToken,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.supervisor = supervisor
+        self.events = events
+        self.admin = admin
+        self.started = time.monotonic()
+        self.http_bound: list[str] = []
+        self.control_bound: str | None = None
+        self._qr_images: dict[str, str] = {}
+
+    # -- sessions -------------------------------------------------------------------
+
+    def _row(self, device_id: object) -> SessionRow:
+        device_id = validation.device_id(device_id)
+        row = self.store.get_session(device_id)
+        if row is None:
+            raise not_found("Session not found")
+        return row
+
+    def _session(self, device_id: str) -> Session:
+        session = self.supervisor.get(device_id)
+        if session is None:
+            raise not_found("Session not found")
+        return session
+
+    def _session_json(self, row: SessionRow, detail: bool) -> dict[str, Any]:
+        session = self.supervisor.get(row.device_id)
+        state = session.state if session is not None else row.connection_state
+        data: dict[str, Any] = {
+            "deviceId": row.device_id,
+            "connectionState": state,
+            "hasApiKey": row.key_prefix is not None,
+            "phoneNumber": row.phone_number,
+            "createdAt": row.created_at,
+            "isActive": state in ("connecting", "waiting_qr", "connected"),
+            "lastError": row.last_error,
+            "nextRetryAt": row.next_retry_at,
+            "updatedAt": row.updated_at,
+        }
+        if detail:
+            data["apiKeyMasked"] = keys.mask(row.key_prefix) if row.key_prefix else None
+        return data
+
+    def list_sessions(self) -> list[dict[str, Any]]:
+        return [self._session_json(row, detail=False) for row in self.store.list_sessions()]
+
+    def get_session(self, device_id: object) -> dict[str, Any]:
+        return self._session_json(self._row(device_id), detail=True)
+
+    def create_session(self, device_id: object) -> dict[str, Any]:
+        device_id = validation.device_id(device_id)
+        if self.supervisor.create(device_id) is None:
+            raise conflict("Session already exists")
+        return {"deviceId": device_id}
+
+    async def delete_session(self, device_id: object) -> None:
+        row = self._row(device_id)
+        await self.supervisor.delete(row.device_id)
+
+    async def logout(self, device_id: object) -> None:
+        session = self._session(self._row(device_id).device_id)
+        try:
+            await session.logout()
+        except EngineError as exc:
+            raise engine_failure(exc) from None
+
+    def restart(self, device_id: object) -> None:
+        self._session(self._row(device_id).device_id).restart()
+
+    def qr(self, device_id: object) -> dict[str, Any]:
+        row = self._row(device_id)
+        session = self._session(row.device_id)
+        if session.qr is None:
+            raise conflict(f"No QR code available: the session is {session.state}")
+        return {"qrCode": session.qr, "qrImage": self.qr_image(session.qr)}
+
+    def qr_image(self, code: str) -> str:
+        """A PNG data URL of the QR code; the last few are cached (they rotate)."""
+        cached = self._qr_images.get(code)
+        if cached is None:
+            buffer = io.BytesIO()
+            qrcode.make(code, box_size=8, border=2).save(buffer, format="PNG")
+            cached = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+            if len(self._qr_images) > 64:
+                self._qr_images.clear()
+            self._qr_images[code] = cached
+        return cached
+
+    # -- keys ------------------------------------------------------------------------
+
+    def set_api_key(self, device_id: object, custom: object = None) -> str:
+        """Set or replace a session's key; the only time the full key is returned."""
+        row = self._row(device_id)
+        key = keys.generate_api_key() if custom in (None, "") else validation.custom_key(custom)
+        key_hash = keys.hash_key(key)
+        if self.store.key_in_use(key_hash, row.device_id):
+            raise conflict("That API key is already used by another session")
+        self.store.set_api_key(row.device_id, key_hash, key[:8])
+        return key
+
+    def revoke_api_key(self, device_id: object) -> None:
+        if not self.store.revoke_api_key(self._row(device_id).device_id):
+            raise not_found("The session has no API key")
+
+    def session_for_key(self, key: str) -> str | None:
+        # A lookup by the key's SHA-256 digest: timing reveals nothing of the key.
+        return self.store.session_for_key(keys.hash_key(key))
+
+    # -- messages -------------------------------------------------------------------
+
+    async def send_text(self, device_id: object, number: object, message: object) -> dict[str, Any]:
+        row = self._row(device_id)
+        number = validation.phone_number(number)
+        text = validation.message_text(message)
+        session = self._session(row.device_id)
+        if session.state != "connected":
+            raise conflict("Session not connected")
+        to = validation.user_jid(number)
+        message_id = new_message_id()
+        self.store.insert_outgoing(message_id, row.device_id, to, "text", text)
+        try:
+            with trio.fail_after(SEND_TIMEOUT):
+                result = await session.call("send_text", {"id": message_id, "to": to, "text": text})
+        except EngineError as exc:
+            self.store.mark_failed(message_id, str(exc))
+            raise engine_failure(exc) from None
+        except trio.TooSlowError:
+            self.store.mark_failed(message_id, "timed out waiting for WhatsApp")
+            raise WadError("unavailable", "timed out waiting for WhatsApp") from None
+        wa_id = str(result.get("id") or message_id)
+        self.store.mark_sent(message_id, wa_id)
+        timestamp = int(result.get("timestamp") or time.time())
+        self.events.emit(row.device_id, "message.sent",
+                         {"id": message_id, "waId": wa_id, "to": to, "type": "text"})
+        return {"status": "sent", "to": to, "message": text, "id": message_id,
+                "timestamp": timestamp}
+
+    def list_messages(self, device_id: object, direction: object = None, before: object = None,
+                      limit: object = 50) -> dict[str, Any]:
+        row = self._row(device_id)
+        if direction not in (None, "", "in", "out"):
+            raise bad_request("direction must be 'in' or 'out'")
+        try:
+            count = int(limit)  # type: ignore[call-overload]
+        except (TypeError, ValueError):
+            raise bad_request("limit must be a number from 1 to 200") from None
+        if not 1 <= count <= 200:
+            raise bad_request("limit must be a number from 1 to 200")
+        if before is not None and not isinstance(before, str):
+            raise bad_request("before must be a message id")
+        items = self.store.list_messages(row.device_id, direction or None, before, count + 1)
+        more = len(items) > count
+        items = items[:count]
+        return {"messages": items, "nextBefore": items[-1]["id"] if more else None}
+
+    # -- the daemon -------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        counts = {state: 0 for state in STATES}
+        counts.update(self.supervisor.counts())
+        return {
+            "version": __version__,
+            "uptime": round(time.monotonic() - self.started, 3),
+            "engine": self.config.engine,
+            "http": self.http_bound,
+            "controlSocket": self.control_bound,
+            "sessions": counts,
+        }
+
+    def rotate_admin_token(self) -> str:
+        return self.admin.rotate()
+
+    # -- the simulator's virtual phone -------------------------------------------------
+
+    def simulator(self) -> SimulatorEngine:
+        engine = self.supervisor.engine
+        if not isinstance(engine, SimulatorEngine):
+            raise not_found("The simulator controls exist only with --engine simulator")
+        return engine
+
+    def _sim_call(self, device_id: object, action: str, *args: Any) -> Any:
+        engine = self.simulator()
+        row = self._row(device_id)
+        try:
+            link = engine.link(row.device_id)
+            return getattr(link, action)(*args)
+        except EngineError as exc:
+            raise engine_failure(exc) from None
+
+    def sim_scan(self, device_id: object, phone_number: object) -> None:
+        phone = validation.phone_number(phone_number, "phoneNumber")
+        session = self._session(self._row(device_id).device_id)
+        if session.state != "waiting_qr":
+            raise conflict(f"The session is not waiting for a QR scan (it is {session.state})")
+        self._sim_call(device_id, "scan", phone)
+
+    def sim_incoming(self, device_id: object, sender: object, message: object) -> dict[str, str]:
+        number = validation.phone_number(sender, "from")
+        text = validation.message_text(message)
+        return {"waId": self._sim_call(device_id, "deliver", number, text)}
+
+    def sim_receipt(self, device_id: object, message_id: object, status: object) -> None:
+        if status not in ("delivered", "read", "played"):
+            raise bad_request("status must be delivered, read or played")
+        row = self._row(device_id)
+        if not isinstance(message_id, str):
+            raise bad_request("messageId must be a string")
+        message = self.store.get_message(row.device_id, message_id)
+        if message is None or message["direction"] != "out" or not message["waId"]:
+            raise not_found("No sent message with that id")
+        self._sim_call(device_id, "receipt", [message["waId"]], status)
+
+    def sim_drop(self, device_id: object) -> None:
+        self._sim_call(device_id, "drop")
+
+    def sim_unlink(self, device_id: object) -> None:
+        self._sim_call(device_id, "unlink")
+
+    def sim_sent(self, device_id: object) -> list[dict[str, Any]]:
+        engine = self.simulator()
+        row = self._row(device_id)
+        return engine.sent(self.supervisor.folder(row.device_id))

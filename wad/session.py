@@ -1,0 +1,260 @@
+"""One linked WhatsApp account: a trio task with a state machine.
+
+States (``connectionState`` in the API)::
+
+    disconnected ─▶ connecting ─▶ waiting_qr ─▶ connected
+         ▲              │              │            │
+         └── backoff ◀── failed ◀──────┘            ├─▶ disconnected (dropped; reconnects)
+                                                    └─▶ logged_out (rests)
+    stopped: pairing timed out or an administrator stopped it (rests)
+
+``logged_out`` and ``stopped`` are resting states: the session keeps its record
+and waits for :meth:`Session.restart` (REST ``POST .../restart``, ``wadctl
+restart``), which also happens at daemon start for sessions that were running.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from .backoff import Backoff
+from .engine import Engine, EngineError, EngineEvent, Link
+from .events import EventLog
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+STATES = ("disconnected", "connecting", "waiting_qr", "connected", "logged_out", "failed", "stopped")
+RESTING = frozenset({"logged_out", "stopped"})
+
+
+@dataclass(frozen=True, slots=True)
+class SessionTiming:
+    pairing_timeout: float = 300.0
+    backoff_initial: float = 2.0
+    backoff_cap: float = 300.0
+
+
+class Session:
+    def __init__(
+        self,
+        device_id: str,
+        folder: Path,
+        engine: Engine,
+        store: Store,
+        events: EventLog,
+        timing: SessionTiming,
+        state: str = "disconnected",
+    ) -> None:
+        self.device_id = device_id
+        self.folder = folder
+        self.engine = engine
+        self.store = store
+        self.events = events
+        self.timing = timing
+        self.state = state
+        self.qr: str | None = None
+        self.qr_expires_at: float | None = None
+        self.link: Link | None = None
+        self.backoff = Backoff(timing.backoff_initial, timing.backoff_cap)
+        self._link_scope: trio.CancelScope | None = None
+        self._wake = trio.Event()
+        self._pending: str | None = None  # "restart" or "logout", asked from a door
+        self.scope = trio.CancelScope()
+        self.finished = trio.Event()
+
+    # -- commands from the doors --------------------------------------------------------
+
+    def restart(self) -> None:
+        """Drop the current connection (if any) and connect again now."""
+        self._interrupt("restart")
+
+    def stop(self) -> None:
+        """Stop for good (the session is being deleted or the daemon stops)."""
+        self.scope.cancel()
+
+    async def wait_stopped(self) -> None:
+        await self.finished.wait()
+
+    async def call(self, command: str, params: dict[str, Any]) -> dict[str, Any]:
+        if self.state != "connected" or self.link is None:
+            raise EngineError("Session not connected", "not_connected")
+        return await self.link.call(command, params)
+
+    async def call_any(self, command: str, params: dict[str, Any]) -> dict[str, Any]:
+        """A command that does not need a connected session (pairing code, ...)."""
+        if self.link is None:
+            raise EngineError("the session has no live connection", "not_connected")
+        return await self.link.call(command, params)
+
+    async def logout(self) -> None:
+        """Unlink the device and keep the record, ready for a new pairing.
+
+        Connected, WhatsApp is told (the engine then reports ``logged_out``);
+        otherwise the local credentials are forgotten.
+        """
+        if self.state == "connected" and self.link is not None:
+            await self.link.call("logout", {})
+        else:
+            self._interrupt("logout")
+
+    def _interrupt(self, action: str) -> None:
+        self._pending = action
+        self.backoff.reset()
+        if self._link_scope is not None:
+            self._link_scope.cancel()
+        self._wake.set()
+
+    def _take_pending(self) -> str | None:
+        action, self._pending = self._pending, None
+        if action is not None:
+            self._wake = trio.Event()
+        return action
+
+    def wipe_credentials(self) -> None:
+        """Forget the engine's files of this session (its whatsmeow database)."""
+        if self.folder.exists():
+            shutil.rmtree(self.folder)
+        self.folder.mkdir(parents=True, mode=0o700, exist_ok=True)
+
+    # -- the task -------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Keep the session connected until cancelled through :attr:`scope`."""
+        try:
+            with self.scope:
+                self.folder.mkdir(parents=True, mode=0o700, exist_ok=True)
+                await self._loop()
+        finally:
+            self.link = None
+            self.finished.set()
+
+    async def _loop(self) -> None:
+        while True:
+            action = self._take_pending()
+            if action == "logout":
+                self.wipe_credentials()
+                self._set_state("logged_out", last_error=None)
+                continue
+            if action is None and self.state in RESTING:
+                await self._wait_wake()
+                continue
+            outcome, detail = await self._connect_once()
+            if self._pending is not None:
+                continue
+            if outcome == "logged_out":
+                self._set_state("logged_out", last_error=None)
+            elif outcome == "pairing_timeout":
+                self._set_state("stopped", last_error=detail)
+            else:
+                # After "dropped" the delay is short: backoff was reset on connecting.
+                delay = self.backoff.next_delay()
+                retry_at = (datetime.now(UTC) + timedelta(seconds=delay)).isoformat(
+                    timespec="milliseconds").replace("+00:00", "Z")
+                state = "disconnected" if outcome == "dropped" else "failed"
+                self._set_state(state, last_error=detail, next_retry_at=retry_at)
+                with trio.move_on_after(delay):
+                    await self._wait_wake()
+
+    async def _wait_wake(self) -> None:
+        await self._wake.wait()
+        self._wake = trio.Event()
+
+    async def _connect_once(self) -> tuple[str, str | None]:
+        self._set_state("connecting")
+        self._link_scope = scope = trio.CancelScope()
+        outcome: tuple[str, str | None] = ("failed", "the engine ended the connection")
+        with scope:
+            async with self.engine.open_link(self.device_id, self.folder) as link:
+                self.link = link
+                try:
+                    outcome = await self._follow(link, scope)
+                finally:
+                    self.link = None
+                    self.qr = None
+        self._link_scope = None
+        if scope.cancelled_caught and self._pending is None:
+            return "pairing_timeout", (
+                f"no phone linked within {self.timing.pairing_timeout:g} s; restart to pair again"
+            )
+        return outcome
+
+    async def _follow(self, link: Link, scope: trio.CancelScope) -> tuple[str, str | None]:
+        async for event in link.events():
+            outcome = self._handle(event, scope)
+            if outcome is not None:
+                return outcome
+        return "failed", "the engine ended the connection without a reason"
+
+    def _handle(self, event: EngineEvent, scope: trio.CancelScope) -> tuple[str, str | None] | None:
+        data = event.data
+        match event.kind:
+            case "qr":
+                if math.isinf(scope.deadline):
+                    scope.deadline = trio.current_time() + self.timing.pairing_timeout
+                self.qr = str(data.get("code", ""))
+                self.qr_expires_at = None
+                if self.state != "waiting_qr":
+                    self._set_state("waiting_qr")
+                self.events.emit(self.device_id, "session.qr", {"qrCode": self.qr})
+            case "pair_code":
+                self.events.emit(self.device_id, "session.qr", {"pairCode": data.get("code")})
+            case "connected":
+                scope.deadline = math.inf
+                self.qr = None
+                self.backoff.reset()
+                phone = str(data.get("phoneNumber") or "") or None
+                self._set_state("connected", phone_number=phone, last_error=None,
+                                next_retry_at=None)
+            case "message":
+                self._incoming(data)
+            case "receipt":
+                self._receipt(data)
+            case "disconnected":
+                return "dropped", str(data.get("reason", "disconnected"))
+            case "logged_out":
+                return "logged_out", str(data.get("reason", "logged out"))
+            case "error":
+                return "failed", str(data.get("message", "engine error"))
+        return None
+
+    def _incoming(self, data: dict[str, Any]) -> None:
+        peer = str(data.get("chat") or data.get("from") or "")
+        type_ = str(data.get("type", "text"))
+        stored = self.store.insert_incoming(
+            self.device_id, str(data.get("id", "")), peer, type_, data.get("text"))
+        if stored is not None:
+            self.events.emit(self.device_id, "message", {"id": stored, **data})
+
+    def _receipt(self, data: dict[str, Any]) -> None:
+        status = str(data.get("status", "delivered"))
+        if status not in ("delivered", "read", "played"):
+            return
+        moved = self.store.apply_receipt(self.device_id, [str(i) for i in data.get("ids", [])],
+                                         status)
+        for message_id in moved:
+            self.events.emit(self.device_id, "message.ack",
+                             {"id": message_id, "status": status})
+
+    def _set_state(self, state: str, **fields: Any) -> None:
+        previous, self.state = self.state, state
+        fields.setdefault("next_retry_at", None)
+        self.store.update_session(self.device_id, connection_state=state, **fields)
+        if previous != state or "last_error" in fields:
+            log.info("session %s: %s -> %s%s", self.device_id, previous, state,
+                     f" ({fields['last_error']})" if fields.get("last_error") else "")
+        self.events.emit(self.device_id, "session.status", {
+            "state": state,
+            "previous": previous,
+            "lastError": fields.get("last_error"),
+            "nextRetryAt": fields.get("next_retry_at"),
+            "phoneNumber": fields.get("phone_number"),
+        })

@@ -1,0 +1,221 @@
+"""An offline stand-in for the WhatsApp network, with a virtual phone per session.
+
+It behaves as wad sees WhatsApp through neonize: an unpaired device gets QR codes
+that rotate every ``qr_interval`` seconds until a phone scans one; a paired
+device (credentials in its session folder) reconnects without a QR; the phone
+can send messages to the device, report receipts, drop the connection or unlink
+the device. What the device sends lands in the virtual phone's received list,
+kept on disk in the session folder (``simulator-sent.jsonl``) so it survives a
+daemon crash; a message id the network has already seen is dropped, as
+WhatsApp drops a resend with the same id.
+
+Numbers ending in ``0000`` are "not on WhatsApp": sending to them fails.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import os
+import secrets
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from .engine import EngineError, EngineEvent
+
+CREDENTIALS = "simulator-device.json"
+SENT_LOG = "simulator-sent.jsonl"
+NOT_ON_WHATSAPP_SUFFIX = "0000"
+
+
+def _qr_code() -> str:
+    def part(n: int) -> str:
+        return base64.b64encode(secrets.token_bytes(n)).decode()
+
+    return f"2@{part(24)},{part(32)},{part(32)},{part(32)}"
+
+
+def on_whatsapp(number: str) -> bool:
+    return not number.endswith(NOT_ON_WHATSAPP_SUFFIX)
+
+
+class SimLink:
+    """One connection of one simulated device."""
+
+    def __init__(self, engine: SimulatorEngine, device_id: str, folder: Path) -> None:
+        self.engine = engine
+        self.device_id = device_id
+        self.folder = folder
+        self.state = "connecting"
+        self._send, self._receive = trio.open_memory_channel[EngineEvent](math.inf)
+        self._scanned = trio.Event()
+
+    # -- Link -----------------------------------------------------------------------
+
+    async def events(self) -> AsyncIterator[EngineEvent]:
+        async for event in self._receive:
+            yield event
+
+    async def call(self, command: str, params: dict[str, Any]) -> dict[str, Any]:
+        await trio.lowlevel.checkpoint()
+        if command == "check_numbers":
+            return {"results": [
+                {"number": n, "exists": on_whatsapp(n),
+                 "jid": f"{n}@s.whatsapp.net" if on_whatsapp(n) else None}
+                for n in params["numbers"]
+            ]}
+        if command == "pair_phone":
+            if self.state != "waiting_qr":
+                raise EngineError("pairing needs a session waiting for a QR scan", "conflict")
+            code = secrets.token_hex(4).upper()
+            return {"code": f"{code[:4]}-{code[4:]}"}
+        if self.state != "connected":
+            raise EngineError("not connected", "not_connected")
+        if command == "send_text":
+            return self.engine.phone(self.folder).receive(params)
+        if command == "logout":
+            self.unlink("logged out by the device")
+            return {}
+        raise EngineError(f"unknown command {command!r}", "unsupported")
+
+    # -- the network's side ---------------------------------------------------------
+
+    def _emit(self, kind: str, **data: Any) -> None:
+        try:
+            self._send.send_nowait(EngineEvent(kind, data))
+        except trio.ClosedResourceError:
+            return
+        if kind in ("disconnected", "logged_out", "error"):
+            self.state = kind
+            self._send.close()
+
+    async def run(self) -> None:
+        await trio.sleep(self.engine.connect_delay)
+        credentials = self.folder / CREDENTIALS
+        if not credentials.exists():
+            self.state = "waiting_qr"
+            while not self._scanned.is_set():
+                self._emit("qr", code=_qr_code())
+                with trio.move_on_after(self.engine.qr_interval):
+                    await self._scanned.wait()
+        device = json.loads(credentials.read_text())
+        self.state = "connected"
+        self._emit("connected", phoneNumber=device["phoneNumber"], jid=device["jid"])
+
+    def scan(self, phone_number: str) -> None:
+        if self.state != "waiting_qr":
+            raise EngineError("the session is not showing a QR code", "conflict")
+        device = {"phoneNumber": phone_number, "jid": f"{phone_number}:7@s.whatsapp.net"}
+        _write_private(self.folder / CREDENTIALS, json.dumps(device))
+        self._scanned.set()
+
+    def deliver(self, sender: str, text: str) -> str:
+        self._require_connected()
+        wa_id = "SIM" + secrets.token_hex(8).upper()
+        self._emit("message", id=wa_id, chat=f"{sender}@s.whatsapp.net",
+                   **{"from": f"{sender}@s.whatsapp.net"}, type="text", text=text,
+                   timestamp=int(time.time()), pushName=f"Phone {sender[-4:]}")
+        return wa_id
+
+    def receipt(self, wa_ids: list[str], status: str) -> None:
+        self._require_connected()
+        self._emit("receipt", ids=wa_ids, status=status, chat="")
+
+    def drop(self) -> None:
+        self._require_connected()
+        self._emit("disconnected", reason="connection dropped by the simulator")
+
+    def unlink(self, reason: str = "the phone removed this linked device") -> None:
+        (self.folder / CREDENTIALS).unlink(missing_ok=True)
+        self._emit("logged_out", reason=reason)
+
+    def _require_connected(self) -> None:
+        if self.state != "connected":
+            raise EngineError("the session is not connected", "conflict")
+
+
+class VirtualPhone:
+    """What the phones on the other end received from one device, on disk."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / SENT_LOG
+        self.received: list[dict[str, Any]] = []
+        self._ids: set[str] = set()
+        if self.path.exists():
+            for line in self.path.read_text().splitlines():
+                try:
+                    item = json.loads(line)
+                except ValueError:
+                    continue  # a line torn by a crash mid-write was never acknowledged
+                self.received.append(item)
+                self._ids.add(item["id"])
+
+    def receive(self, params: dict[str, Any]) -> dict[str, Any]:
+        to = str(params["to"])
+        if not on_whatsapp(to.split("@")[0]):
+            raise EngineError(f"{to.split('@')[0]} is not on WhatsApp", "not_on_whatsapp")
+        message_id = str(params["id"])
+        if message_id not in self._ids:
+            item = {k: v for k, v in params.items()}
+            item["timestamp"] = int(time.time())
+            with self.path.open("a") as f:
+                f.write(json.dumps(item) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+            self.received.append(item)
+            self._ids.add(message_id)
+        return {"id": message_id, "timestamp": int(time.time())}
+
+
+class SimulatorEngine:
+    name = "simulator"
+
+    def __init__(self, qr_interval: float = 20.0, connect_delay: float = 0.0) -> None:
+        self.qr_interval = qr_interval
+        self.connect_delay = connect_delay
+        self._links: dict[str, SimLink] = {}
+        self._phones: dict[Path, VirtualPhone] = {}
+
+    @asynccontextmanager
+    async def open_link(self, device_id: str, folder: Path) -> AsyncIterator[SimLink]:
+        link = SimLink(self, device_id, folder)
+        self._links[device_id] = link
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(link.run)
+                yield link
+                nursery.cancel_scope.cancel()
+        finally:
+            if self._links.get(device_id) is link:
+                del self._links[device_id]
+
+    def phone(self, folder: Path) -> VirtualPhone:
+        if folder not in self._phones:
+            self._phones[folder] = VirtualPhone(folder)
+        return self._phones[folder]
+
+    def forget(self, folder: Path) -> None:
+        """Drop what is cached of a deleted session's folder."""
+        self._phones.pop(folder, None)
+
+    def link(self, device_id: str) -> SimLink:
+        """The live link of a session, for the virtual phone's controls."""
+        link = self._links.get(device_id)
+        if link is None:
+            raise EngineError("the session has no live connection", "conflict")
+        return link
+
+    def sent(self, folder: Path) -> list[dict[str, Any]]:
+        return list(self.phone(folder).received)
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
