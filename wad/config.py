@@ -150,7 +150,7 @@ def _check(config: Config) -> None:
     if config.engine not in ENGINES:
         raise ConfigError(f"engine: must be one of {', '.join(ENGINES)}, not {config.engine!r}")
     host, sep, port = config.http.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
         raise ConfigError(f"http: expected HOST:PORT, not {config.http!r}")
     for name in ("pairing_timeout", "backoff_initial", "backoff_cap", "worker_grace", "qr_interval"):
         if getattr(config, name) <= 0:

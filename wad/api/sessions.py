@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from quart import Blueprint
+from quart import Blueprint, request
 from quart_schema import document_request, document_response
 
 from . import schemas
-from .http import body, ok, require_admin, service
+from .http import body, ok, require_admin, require_admin_or_key, service
 
 bp = Blueprint("sessions", __name__, url_prefix="/api/sessions")
 
@@ -91,3 +91,13 @@ async def restart(device_id: str):
     await require_admin()
     service().restart(device_id)
     return ok(message="Restarting")
+
+
+@bp.get("/<device_id>/messages")
+async def list_messages(device_id: str):
+    """Messages in and out, newest first; `?direction=in|out&limit=50&before=<id>`
+    (admin or the session's API key)."""
+    await require_admin_or_key(device_id)
+    args = request.args
+    return ok(**service().list_messages(device_id, args.get("direction"), args.get("before"),
+                                        args.get("limit", 50)))

@@ -1,0 +1,129 @@
+"""Shared fixtures: a real daemon (store, supervisor, hypercorn on loopback) in the test's trio loop."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import trio
+
+from wad import daemon as wad_daemon
+from wad.config import load
+from wad.simulator import SimulatorEngine
+
+ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
+
+
+@dataclass
+class Running:
+    daemon: wad_daemon.Daemon
+    url: str
+    client: httpx.AsyncClient
+
+    @property
+    def admin(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+    @property
+    def engine(self) -> SimulatorEngine:
+        return self.daemon.supervisor.engine  # type: ignore[return-value]
+
+    async def wait_state(self, device_id: str, state: str) -> None:
+        """Wait (on the trio clock) until a session reaches ``state``."""
+        with self.daemon.events.subscribe() as events:
+            session = self.daemon.supervisor.get(device_id)
+            if session is not None and session.state == state:
+                return
+            async for event in events:
+                if event.device_id == device_id and event.type == "session.status" \
+                        and event.payload["state"] == state:
+                    return
+
+
+def make_config(tmp_path: Path, **overrides: object):
+    flags = {"state_dir": str(tmp_path / "state"), "http": "127.0.0.1:0", "engine": "simulator",
+             "control_socket": str(tmp_path / "wad.sock")}
+    flags.update({k: v for k, v in overrides.items()})
+    env = {"WAD_ADMIN_TOKEN": ADMIN_TOKEN, "HOME": str(tmp_path)}
+    return load(flags, env=env)
+
+
+async def start_daemon(nursery: trio.Nursery, config, engine=None) -> Running:
+    daemon = await nursery.start(wad_daemon.serve, config, engine)
+    url = daemon.service.http_bound[0]
+    client = httpx.AsyncClient(base_url=url, timeout=30)
+    return Running(daemon, url, client)
+
+
+@pytest.fixture
+async def wad(tmp_path: Path, nursery: trio.Nursery) -> AsyncIterator[Running]:
+    """A daemon with the simulator engine, serving HTTP on a free loopback port."""
+    running = await start_daemon(nursery, make_config(tmp_path),
+                                 SimulatorEngine(qr_interval=20.0))
+    yield running
+    await running.client.aclose()
+    running.daemon.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Process:
+    proc: subprocess.Popen[bytes]
+    url: str
+    state_dir: Path
+    log: Path
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def spawn_daemon(tmp_path: Path, *args: str, env: dict[str, str] | None = None,
+                 state_dir: Path | None = None) -> Process:
+    """``wad serve`` as a real process; returns once /healthz answers."""
+    port = free_port()
+    state_dir = state_dir or tmp_path / "state"
+    log = tmp_path / f"wad-{port}.log"
+    full_env = {**os.environ, "WAD_ADMIN_TOKEN": ADMIN_TOKEN, **(env or {})}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wad.cli", "serve", "--state-dir", str(state_dir),
+         "--http", f"127.0.0.1:{port}", "--control-socket", str(tmp_path / "wad.sock"), *args],
+        env=full_env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"daemon exited: {log.read_text()}")
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                return Process(proc, url, state_dir, log)
+        except httpx.TransportError:
+            time.sleep(0.05)  # polling a port another process opens: no event to wait on
+    proc.kill()
+    raise RuntimeError(f"daemon did not answer: {log.read_text()}")
+
+
+@pytest.fixture
+def wad_process(tmp_path: Path) -> Iterator[Process]:
+    process = spawn_daemon(tmp_path, "--engine", "simulator")
+    yield process
+    process.stop()
