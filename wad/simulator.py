@@ -97,6 +97,10 @@ class SimLink:
 
     async def run(self) -> None:
         await trio.sleep(self.engine.connect_delay)
+        if self.engine.offline:
+            self._emit("error", message="failed to dial whatsapp web websocket: the simulated "
+                                        "network is offline (no such host)")
+            return
         credentials = self.folder / CREDENTIALS
         if not credentials.exists():
             self.state = "waiting_qr"
@@ -179,6 +183,9 @@ class SimulatorEngine:
     def __init__(self, qr_interval: float = 20.0, connect_delay: float = 0.0) -> None:
         self.qr_interval = qr_interval
         self.connect_delay = connect_delay
+        # Offline, every connection fails as neonize's does on a machine that
+        # cannot reach WhatsApp: for demos and tests of backoff.
+        self.offline = False
         self._links: dict[str, SimLink] = {}
         self._phones: dict[Path, VirtualPhone] = {}
 

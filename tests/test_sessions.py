@@ -1,0 +1,165 @@
+"""Sessions under the supervisor with the simulator engine, on trio's virtual clock."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import trio
+
+from wad.events import EventLog
+from wad.session import SessionTiming
+from wad.simulator import SimulatorEngine
+from wad.store import Store
+from wad.supervisor import Supervisor
+
+
+class Rig:
+    def __init__(self, tmp_path: Path, timing: SessionTiming) -> None:
+        self.tmp_path = tmp_path
+        self.store = Store(tmp_path / "wad.db")
+        self.events = EventLog(self.store)
+        self.engine = SimulatorEngine(qr_interval=20.0)
+        self.supervisor = Supervisor(self.store, self.engine, self.events,
+                                     tmp_path / "sessions", timing)
+
+    async def wait_state(self, device_id: str, state: str) -> None:
+        with self.events.subscribe() as events:
+            session = self.supervisor.get(device_id)
+            if session is not None and session.state == state:
+                return
+            async for event in events:
+                if event.device_id == device_id and event.type == "session.status" \
+                        and event.payload["state"] == state:
+                    return
+
+
+TIMING = SessionTiming(pairing_timeout=120.0, backoff_initial=1.0, backoff_cap=8.0)
+
+
+@pytest.fixture
+async def rig(tmp_path: Path, nursery: trio.Nursery) -> AsyncIterator[Rig]:
+    rig = Rig(tmp_path, TIMING)
+    await nursery.start(rig.supervisor.run)
+    yield rig
+    nursery.cancel_scope.cancel()
+
+
+async def test_qr_rotates_and_scan_connects(rig: Rig, autojump_clock: trio.abc.Clock) -> None:
+    session = rig.supervisor.create("s1")
+    await rig.wait_state("s1", "waiting_qr")
+    first = session.qr
+    await trio.sleep(20.5)
+    assert session.qr is not None and session.qr != first  # rotated
+    rig.engine.link("s1").scan("15550001111")
+    await rig.wait_state("s1", "connected")
+    row = rig.store.get_session("s1")
+    assert row is not None and row.phone_number == "15550001111"
+    assert row.connection_state == "connected"
+
+
+async def test_pairing_timeout_stops_then_restart_pairs_again(
+    rig: Rig, autojump_clock: trio.abc.Clock
+) -> None:
+    session = rig.supervisor.create("s1")
+    await rig.wait_state("s1", "waiting_qr")
+    start = trio.current_time()
+    await rig.wait_state("s1", "stopped")
+    assert 120.0 <= trio.current_time() - start < 121.0
+    row = rig.store.get_session("s1")
+    assert row is not None and "no phone linked" in (row.last_error or "")
+    await trio.sleep(1000)
+    assert session.state == "stopped"  # rests
+    session.restart()
+    await rig.wait_state("s1", "waiting_qr")
+
+
+async def test_drop_reconnects_without_qr(rig: Rig, autojump_clock: trio.abc.Clock) -> None:
+    session = rig.supervisor.create("s1")
+    await rig.wait_state("s1", "waiting_qr")
+    rig.engine.link("s1").scan("15550001111")
+    await rig.wait_state("s1", "connected")
+    rig.engine.link("s1").drop()
+    await rig.wait_state("s1", "disconnected")
+    row = rig.store.get_session("s1")
+    assert row is not None and row.next_retry_at is not None
+    await rig.wait_state("s1", "connected")
+    assert session.qr is None
+
+
+async def test_unlink_logs_out_and_rests(rig: Rig, autojump_clock: trio.abc.Clock) -> None:
+    session = rig.supervisor.create("s1")
+    await rig.wait_state("s1", "waiting_qr")
+    rig.engine.link("s1").scan("15550001111")
+    await rig.wait_state("s1", "connected")
+    rig.engine.link("s1").unlink()
+    await rig.wait_state("s1", "logged_out")
+    await trio.sleep(1000)
+    assert session.state == "logged_out"
+    session.restart()
+    await rig.wait_state("s1", "waiting_qr")  # credentials are gone: a new QR
+
+
+async def test_failures_back_off_with_growing_capped_delays(
+    tmp_path: Path, nursery: trio.Nursery, autojump_clock: trio.abc.Clock
+) -> None:
+    rig = Rig(tmp_path, TIMING)
+    rig.engine.offline = True
+    await nursery.start(rig.supervisor.run)
+    rig.supervisor.create("s1")
+    attempts: list[float] = []
+    with rig.events.subscribe() as events:
+        async for event in events:
+            if event.type == "session.status" and event.payload["state"] == "failed":
+                attempts.append(trio.current_time())
+                assert "failed to dial" in event.payload["lastError"]
+                if len(attempts) == 7:
+                    break
+    gaps = [b - a for a, b in zip(attempts, attempts[1:], strict=False)]
+    # Equal jitter: each delay lies in [ceiling/2, ceiling], ceiling = 1, 2, 4, 8, 8, ...
+    for gap, ceiling in zip(gaps, [1, 2, 4, 8, 8, 8], strict=True):
+        assert ceiling / 2 <= gap <= ceiling + 0.01
+    assert gaps[3] > gaps[0]
+    nursery.cancel_scope.cancel()
+
+
+async def test_restore_after_restart_reconnects_paired_session(
+    tmp_path: Path, autojump_clock: trio.abc.Clock
+) -> None:
+    async with trio.open_nursery() as nursery:
+        rig = Rig(tmp_path, TIMING)
+        await nursery.start(rig.supervisor.run)
+        rig.supervisor.create("paired")
+        rig.supervisor.create("unpaired")
+        await rig.wait_state("paired", "waiting_qr")
+        rig.engine.link("paired").scan("15550001111")
+        await rig.wait_state("paired", "connected")
+        nursery.cancel_scope.cancel()
+    rig.store.close()
+
+    async with trio.open_nursery() as nursery:
+        rig = Rig(tmp_path, TIMING)  # a new daemon on the same state folder
+        with rig.events.subscribe() as events:
+            await nursery.start(rig.supervisor.run)
+            states: dict[str, list[str]] = {"paired": [], "unpaired": []}
+            async for event in events:
+                if event.type == "session.status":
+                    states[event.device_id].append(event.payload["state"])
+                if states["paired"][-1:] == ["connected"] and "waiting_qr" in states["unpaired"]:
+                    break
+        assert "waiting_qr" not in states["paired"]
+        nursery.cancel_scope.cancel()
+
+
+async def test_delete_removes_everything(rig: Rig, autojump_clock: trio.abc.Clock) -> None:
+    rig.supervisor.create("s1")
+    await rig.wait_state("s1", "waiting_qr")
+    rig.engine.link("s1").scan("15550001111")
+    await rig.wait_state("s1", "connected")
+    folder = rig.supervisor.folder("s1")
+    assert any(folder.iterdir())
+    assert await rig.supervisor.delete("s1")
+    assert not folder.exists()
+    assert rig.store.get_session("s1") is None
+    assert rig.store.recent_events("s1", ("session.status",), 10) == []
