@@ -49,11 +49,14 @@ class Running:
 
 
 def make_config(tmp_path: Path, **overrides: object):
-    flags = {"state_dir": str(tmp_path / "state"), "http": "127.0.0.1:0", "engine": "simulator",
+    flags: dict[str, object] = {"state_dir": str(tmp_path / "state"), "http": "127.0.0.1:0", "engine": "simulator",
              "control_socket": str(tmp_path / "wad.sock")}
     flags.update({k: v for k, v in overrides.items()})
     env = {"WAD_ADMIN_TOKEN": ADMIN_TOKEN, "HOME": str(tmp_path)}
-    return load(flags, env=env)
+    config = load(flags, env=env)
+    # Tests send in bursts: no send pace unless a test asks for one.
+    config.plugin_settings = {"ratelimit": {"send_interval": 0, "per_minute": 100_000}}
+    return config
 
 
 async def start_daemon(nursery: trio.Nursery, config, engine=None) -> Running:

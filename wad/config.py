@@ -140,10 +140,22 @@ def load(
     return config
 
 
-def plugin_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Every ``WAD_*`` variable, for plugins that read their own settings."""
+def plugin_setting(
+    config: Config, plugin: str, name: str, variable: str, default: Any, cast: Any = str,
+    env: Mapping[str, str] | None = None,
+) -> Any:
+    """A plugin's setting: the environment ``variable``, else ``[plugins.<plugin>] <name>``
+    in the TOML file, else the default. Environment over file, as for the core."""
     env = os.environ if env is None else env
-    return {k: v for k, v in env.items() if k.startswith("WAD_")}
+    raw = env.get(variable)
+    if raw is None:
+        raw = config.plugin_settings.get(plugin, {}).get(name)
+    if raw is None:
+        return default
+    try:
+        return cast(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{plugin}.{name} ({variable}): cannot use {raw!r}") from None
 
 
 def _check(config: Config) -> None:

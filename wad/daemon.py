@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import logging
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
 
+import pluggy
+
+from . import hooks, plugins
 from .admin_token import AdminToken
 from .api.app import create_app
-from .auth import make_authenticator
 from .config import Config
 from .engine import Engine
 from .events import EventLog
@@ -47,7 +49,9 @@ class Daemon:
     events: EventLog
     supervisor: Supervisor
     service: Service
-    stopping: trio.Event
+    pm: pluggy.PluginManager
+    stopping: trio.Event = field(default_factory=trio.Event)
+    nursery: trio.Nursery | None = None
 
     def stop(self) -> None:
         self.stopping.set()
@@ -62,7 +66,10 @@ def build(config: Config, engine: Engine | None = None) -> Daemon:
     supervisor = Supervisor(store, engine or make_engine(config), events,
                             config.sessions_dir, timing)
     service = Service(config, store, supervisor, events, admin)
-    return Daemon(config, store, events, supervisor, service, trio.Event())
+    daemon = Daemon(config, store, events, supervisor, service, plugins.load(config.disable_plugins))
+    service.before_send = lambda device_id, message: hooks.before_send(daemon, device_id, message)
+    hooks.connect_events(daemon)
+    return daemon
 
 
 async def serve(
@@ -74,7 +81,11 @@ async def serve(
     daemon = build(config, engine)
     try:
         async with trio.open_nursery() as nursery:
+            daemon.nursery = nursery
             nursery.start_soon(_signals, daemon)
+            for task in daemon.pm.hook.wad_startup(daemon=daemon):
+                if task is not None:
+                    nursery.start_soon(task)
             await nursery.start(daemon.supervisor.run)
             binds = await nursery.start(_serve_http, daemon)
             daemon.service.http_bound = binds
@@ -83,6 +94,8 @@ async def serve(
             task_status.started(daemon)
             await daemon.stopping.wait()
             log.info("stopping")
+            for answer in daemon.pm.hook.wad_shutdown(daemon=daemon):
+                await plugins.resolve(answer)
             nursery.cancel_scope.cancel()
     finally:
         daemon.store.close()
@@ -90,7 +103,7 @@ async def serve(
 
 
 async def _serve_http(daemon: Daemon, *, task_status: trio.TaskStatus[list[str]]) -> None:
-    app = create_app(daemon.service, make_authenticator(daemon.service))
+    app = create_app(daemon)
     hc = HypercornConfig()
     hc.bind = [daemon.config.http]
     hc.graceful_timeout = 5.0

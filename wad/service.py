@@ -11,6 +11,7 @@ import base64
 import io
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import qrcode
@@ -35,6 +36,10 @@ ENGINE_ERROR_CODES = {
     "bad_request": ("bad_request", None),
     "unsupported": ("bad_request", None),
 }
+
+
+async def _let_through(device_id: str, message: dict[str, Any]) -> None:
+    return None
 
 
 def engine_failure(exc: EngineError) -> WadError:
@@ -65,6 +70,8 @@ class Service:
         self.http_bound: list[str] = []
         self.control_bound: str | None = None
         self._qr_images: dict[str, str] = {}
+        # Set by the daemon to ask plugins (pacing, refusal) before each send.
+        self.before_send: Callable[[str, dict[str, Any]], Awaitable[None]] = _let_through
 
     # -- sessions -------------------------------------------------------------------
 
@@ -174,6 +181,9 @@ class Service:
         if session.state != "connected":
             raise conflict("Session not connected")
         to = validation.user_jid(number)
+        await self.before_send(row.device_id, {"type": "text", "to": to, "text": text})
+        if session.state != "connected":  # it may have dropped while the send waited its turn
+            raise conflict("Session not connected")
         message_id = new_message_id()
         self.store.insert_outgoing(message_id, row.device_id, to, "text", text)
         try:

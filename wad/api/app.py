@@ -3,33 +3,36 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import swagger_ui_bundle
-from quart import Quart, Request, send_from_directory
+from quart import Quart, g, request, send_from_directory
 from quart_schema import QuartSchema, hide
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
-from .. import __version__
+from .. import __version__, hooks, plugins
 from ..errors import WadError
-from ..principal import Principal
-from ..service import Service
 from . import messages, sessions, simulator
+from .http import principal, require_admin
+
+if TYPE_CHECKING:
+    from ..daemon import Daemon
 
 log = logging.getLogger(__name__)
 
-Authenticate = Callable[[str | None, Request], Awaitable[Principal]]
 SWAGGER_DIR = Path(swagger_ui_bundle.swagger_ui_path)
 
 
-def create_app(service: Service, authenticate: Authenticate) -> Quart:
+def create_app(daemon: Daemon) -> Quart:
+    service = daemon.service
     app = QuartTrio("wad")
     app.config.update(
+        WAD_DAEMON=daemon,
         WAD_SERVICE=service,
-        WAD_AUTHENTICATE=authenticate,
+        WAD_AUTHENTICATE=partial(hooks.authenticate, daemon),
         MAX_CONTENT_LENGTH=service.config.max_body,
         QUART_SCHEMA_SWAGGER_JS_URL="/docs/static/swagger-ui-bundle.js",
         QUART_SCHEMA_SWAGGER_CSS_URL="/docs/static/swagger-ui.css",
@@ -50,6 +53,8 @@ def create_app(service: Service, authenticate: Authenticate) -> Quart:
         app.register_blueprint(simulator.bp)
     _routes(app)
     _errors(app)
+    _rate_limits(app, daemon)
+    daemon.pm.hook.wad_http_routes(app=app, daemon=daemon)
     return app
 
 
@@ -58,6 +63,13 @@ def _routes(app: Quart) -> None:
     async def healthz() -> dict[str, Any]:
         """Liveness: answers without credentials."""
         return {"status": "ok", "version": __version__}
+
+    @app.get("/api/plugins")
+    async def list_plugins() -> dict[str, Any]:
+        """Every loaded plugin, built-in or third-party, with its hooks (admin)."""
+        await require_admin()
+        daemon = app.config["WAD_DAEMON"]
+        return {"success": True, "plugins": plugins.describe(daemon.pm)}
 
     @app.get("/docs/static/<path:name>")
     @hide
@@ -85,3 +97,31 @@ def _errors(app: Quart) -> None:
     async def unexpected(exc: Exception):
         log.exception("unexpected error while handling a request")
         return {"success": False, "error": "Internal error"}, 500
+
+
+def _rate_limits(app: Quart, daemon: Daemon) -> None:
+    """Ask the rate-limit hook before every API request; carry its answer in headers."""
+
+    @app.before_request
+    async def check_rate():
+        if not request.path.startswith("/api/"):
+            return None
+        who = await principal()
+        if who.kind == "anonymous":
+            key = f"addr:{request.remote_addr}"
+        else:
+            key = f"{who.kind}:{who.device_id or ''}"
+        decision = hooks.rate_limit(daemon, who, "http", key)
+        if decision is None:
+            return None
+        g.rate_decision = decision
+        if not decision.allowed:
+            return {"success": False, "error": "Too many requests"}, 429, decision.headers()
+        return None
+
+    @app.after_request
+    async def rate_headers(response):
+        decision = g.get("rate_decision")
+        if decision is not None and decision.allowed:
+            response.headers.update(decision.headers())
+        return response

@@ -1,0 +1,1 @@
+"""The admin control protocol on a Unix socket."""

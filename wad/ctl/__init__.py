@@ -1,0 +1,1 @@
+"""wadctl: the control socket's command-line client."""
