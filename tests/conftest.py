@@ -1,4 +1,4 @@
-"""Shared fixtures: a real daemon (store, supervisor, hypercorn on loopback) in the test's trio loop."""
+"""Shared fixtures: a real daemon (store, sessions, hypercorn on loopback) in the test's loop."""
 
 from __future__ import annotations
 
@@ -49,8 +49,9 @@ class Running:
 
 
 def make_config(tmp_path: Path, **overrides: object):
-    flags: dict[str, object] = {"state_dir": str(tmp_path / "state"), "http": "127.0.0.1:0", "engine": "simulator",
-             "control_socket": str(tmp_path / "wad.sock")}
+    flags: dict[str, object] = {
+        "state_dir": str(tmp_path / "state"), "http": "127.0.0.1:0", "engine": "simulator",
+        "control_socket": str(tmp_path / "wad.sock")}
     flags.update({k: v for k, v in overrides.items()})
     env = {"WAD_ADMIN_TOKEN": ADMIN_TOKEN, "HOME": str(tmp_path)}
     config = load(flags, env=env)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
@@ -39,10 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     logs.setup(config.log_level)
     from .daemon import serve
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         trio.run(serve, config)
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

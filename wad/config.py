@@ -27,7 +27,8 @@ def default_state_dir(env: Mapping[str, str]) -> Path:
     if env.get("STATE_DIRECTORY"):
         # systemd may pass several, colon-separated; the first is ours.
         return Path(env["STATE_DIRECTORY"].split(":")[0])
-    base = env.get("XDG_STATE_HOME") or os.path.join(env.get("HOME", "/tmp"), ".local", "state")
+    home = env.get("HOME") or os.path.expanduser("~")
+    base = env.get("XDG_STATE_HOME") or os.path.join(home, ".local", "state")
     return Path(base) / "wad"
 
 
@@ -164,11 +165,13 @@ def _check(config: Config) -> None:
     host, sep, port = config.http.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
         raise ConfigError(f"http: expected HOST:PORT, not {config.http!r}")
-    for name in ("pairing_timeout", "backoff_initial", "backoff_cap", "worker_grace", "qr_interval"):
+    for name in ("pairing_timeout", "backoff_initial", "backoff_cap", "worker_grace",
+                 "qr_interval"):
         if getattr(config, name) <= 0:
             raise ConfigError(f"{name}: must be positive")
     if config.backoff_cap < config.backoff_initial:
         raise ConfigError("backoff_cap: must not be below backoff_initial")
     if config.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-        raise ConfigError(f"log_level: must be DEBUG, INFO, WARNING or ERROR, not {config.log_level!r}")
+        raise ConfigError(
+            f"log_level: must be DEBUG, INFO, WARNING or ERROR, not {config.log_level!r}")
     config.log_level = config.log_level.upper()

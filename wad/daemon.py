@@ -12,11 +12,10 @@ import logging
 import signal
 from dataclasses import dataclass, field
 
+import pluggy
 import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
-
-import pluggy
 
 from . import hooks, plugins
 from .admin_token import AdminToken
@@ -66,7 +65,8 @@ def build(config: Config, engine: Engine | None = None) -> Daemon:
     supervisor = Supervisor(store, engine or make_engine(config), events,
                             config.sessions_dir, timing)
     service = Service(config, store, supervisor, events, admin)
-    daemon = Daemon(config, store, events, supervisor, service, plugins.load(config.disable_plugins))
+    pm = plugins.load(config.disable_plugins)
+    daemon = Daemon(config, store, events, supervisor, service, pm)
     service.before_send = lambda device_id, message: hooks.before_send(daemon, device_id, message)
     hooks.connect_events(daemon)
     return daemon

@@ -32,7 +32,8 @@ from .store import Store
 
 log = logging.getLogger(__name__)
 
-STATES = ("disconnected", "connecting", "waiting_qr", "connected", "logged_out", "failed", "stopped")
+STATES = ("disconnected", "connecting", "waiting_qr", "connected", "logged_out", "failed",
+          "stopped")
 RESTING = frozenset({"logged_out", "stopped"})
 
 

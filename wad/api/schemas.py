@@ -77,7 +77,8 @@ class ApiKeySet(Ok):
 
 class SendText(Body):
     deviceId: str = Field(json_schema_extra={"pattern": DEVICE_ID_PATTERN})
-    number: str | int = Field(description="6-15 digits, country code first", examples=["15550001111"])
+    number: str | int = Field(description="6-15 digits, country code first",
+                              examples=["15550001111"])
     message: str = Field(json_schema_extra={"maxLength": MESSAGE_MAX, "minLength": 1},
                          examples=["Hello from wad"])
 
