@@ -37,15 +37,19 @@ class Running:
         return self.daemon.supervisor.engine  # type: ignore[return-value]
 
     async def wait_state(self, device_id: str, state: str) -> None:
-        """Wait (on the trio clock) until a session reaches ``state``."""
-        with self.daemon.events.subscribe() as events:
-            session = self.daemon.supervisor.get(device_id)
-            if session is not None and session.state == state:
+        await wait_state(self.daemon.events, self.daemon.supervisor, device_id, state)
+
+
+async def wait_state(events, supervisor, device_id: str, state: str) -> None:
+    """Wait until a session reaches ``state``, following its events (no polling)."""
+    with events.subscribe() as stream:
+        session = supervisor.get(device_id)
+        if session is not None and session.state == state:
+            return
+        async for event in stream:
+            if event.device_id == device_id and event.type == "session.status" \
+                    and event.payload["state"] == state:
                 return
-            async for event in events:
-                if event.device_id == device_id and event.type == "session.status" \
-                        and event.payload["state"] == state:
-                    return
 
 
 def make_config(tmp_path: Path, **overrides: object):

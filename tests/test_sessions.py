@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import trio
 
+from conftest import wait_state
 from wad.events import EventLog
 from wad.session import SessionTiming
 from wad.simulator import SimulatorEngine
@@ -25,14 +26,7 @@ class Rig:
                                      tmp_path / "sessions", timing)
 
     async def wait_state(self, device_id: str, state: str) -> None:
-        with self.events.subscribe() as events:
-            session = self.supervisor.get(device_id)
-            if session is not None and session.state == state:
-                return
-            async for event in events:
-                if event.device_id == device_id and event.type == "session.status" \
-                        and event.payload["state"] == state:
-                    return
+        await wait_state(self.events, self.supervisor, device_id, state)
 
 
 TIMING = SessionTiming(pairing_timeout=120.0, backoff_initial=1.0, backoff_cap=8.0)
