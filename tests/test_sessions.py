@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import trio
+import trio.testing
 
 from conftest import wait_state
 from wad.events import EventLog
@@ -157,3 +158,29 @@ async def test_delete_removes_everything(rig: Rig, autojump_clock: trio.abc.Cloc
     assert not folder.exists()
     assert rig.store.get_session("s1") is None
     assert rig.store.recent_events("s1", ("session.status",), 10) == []
+
+
+async def test_pending_sends_go_again_with_the_same_id(
+    rig: Rig, autojump_clock: trio.abc.Clock
+) -> None:
+    """A send accepted before a crash and never acknowledged is resent on reconnect;
+    the network already has it, so the phone still sees it once."""
+    rig.supervisor.create("s1")
+    await rig.wait_state("s1", "waiting_qr")
+    rig.engine.link("s1").scan("15550001111")
+    await rig.wait_state("s1", "connected")
+    folder = rig.supervisor.folder("s1")
+    # The network received "one" but the daemon died before recording it as sent;
+    # "two" never left.
+    rig.store.insert_outgoing("3EB0AAA", "s1", "15550002222@s.whatsapp.net", "text", "one")
+    rig.engine.phone(folder).receive({"id": "3EB0AAA", "to": "15550002222@s.whatsapp.net",
+                                      "text": "one"})
+    rig.store.insert_outgoing("3EB0BBB", "s1", "15550002222@s.whatsapp.net", "text", "two")
+    rig.engine.link("s1").drop()
+    await rig.wait_state("s1", "disconnected")
+    await rig.wait_state("s1", "connected")
+    await trio.testing.wait_all_tasks_blocked()
+    received = [m["text"] for m in rig.engine.sent(folder)]
+    assert received == ["one", "two"]
+    assert rig.store.pending_outgoing("s1") == []
+    assert rig.store.get_message("s1", "3EB0BBB")["status"] == "sent"

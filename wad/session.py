@@ -193,7 +193,30 @@ class Session:
             outcome = self._handle(event, scope)
             if outcome is not None:
                 return outcome
+            if event.kind == "connected":
+                await self._resend_pending(link)
         return "failed", "the engine ended the connection without a reason"
+
+    async def _resend_pending(self, link: Link) -> None:
+        """Sends accepted but never acknowledged (the daemon stopped mid-send) go again,
+        with the message id fixed before the first try, so a network that saw the first
+        one drops the repeat."""
+        for message_id, peer, type_, body in self.store.pending_outgoing(self.device_id):
+            if type_ != "text":
+                continue
+            try:
+                result = await link.call("send_text", {"id": message_id, "to": peer, "text": body})
+            except EngineError as exc:
+                if exc.code == "not_connected":
+                    return
+                self.store.mark_failed(message_id, str(exc))
+                continue
+            wa_id = str(result.get("id") or message_id)
+            self.store.mark_sent(message_id, wa_id)
+            log.info("session %s: resent message %s after a restart", self.device_id, message_id)
+            self.events.emit(self.device_id, "message.sent",
+                             {"id": message_id, "waId": wa_id, "to": peer, "type": type_,
+                              "resent": True})
 
     def _handle(self, event: EngineEvent, scope: trio.CancelScope) -> tuple[str, str | None] | None:
         data = event.data
