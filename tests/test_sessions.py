@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import trio
 import trio.testing
-
 from conftest import wait_state
+
 from wad.events import EventLog
 from wad.session import SessionTiming
 from wad.simulator import SimulatorEngine
