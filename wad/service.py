@@ -15,41 +15,22 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import qrcode
-import trio
 
-from . import __version__, validation
+from . import __version__, media, outbound, validation
 from . import secrets as keys
 from .admin_token import AdminToken
 from .config import Config
 from .engine import EngineError
-from .errors import WadError, bad_request, conflict, not_found
+from .errors import bad_request, conflict, not_found
 from .events import EventLog
+from .messaging import Messaging, engine_failure
 from .session import STATES, Session
 from .simulator import SimulatorEngine
 from .store import SessionRow, Store
 
-SEND_TIMEOUT = 60.0
-ENGINE_ERROR_CODES = {
-    "not_connected": ("conflict", "Session not connected"),
-    "not_on_whatsapp": ("bad_request", None),
-    "conflict": ("conflict", None),
-    "bad_request": ("bad_request", None),
-    "unsupported": ("bad_request", None),
-}
-
 
 async def _let_through(device_id: str, message: dict[str, Any]) -> None:
     return None
-
-
-def engine_failure(exc: EngineError) -> WadError:
-    code, message = ENGINE_ERROR_CODES.get(exc.code, ("unavailable", None))
-    return WadError(code, message or str(exc))
-
-
-def new_message_id() -> str:
-    """A WhatsApp-style message id, fixed before the engine is called."""
-    return "3EB0" + secrets.token_hex(10).upper()
 
 
 class Service:
@@ -70,6 +51,7 @@ class Service:
         self.http_bound: list[str] = []
         self.control_bound: str | None = None
         self._qr_images: dict[str, str] = {}
+        self.messaging = Messaging(self)
         # Set by the daemon to ask plugins (pacing, refusal) before each send.
         self.before_send: Callable[[str, dict[str, Any]], Awaitable[None]] = _let_through
 
@@ -173,35 +155,15 @@ class Service:
 
     # -- messages -------------------------------------------------------------------
 
-    async def send_text(self, device_id: object, number: object, message: object) -> dict[str, Any]:
-        row = self._row(device_id)
-        number = validation.phone_number(number)
+    async def send_text(self, device_id: object, number: object, message: object
+                        ) -> dict[str, Any]:
+        """The seed's send: a text to a phone number, answered in the seed's shape."""
         text = validation.message_text(message)
-        session = self._session(row.device_id)
-        if session.state != "connected":
-            raise conflict("Session not connected")
-        to = validation.user_jid(number)
-        await self.before_send(row.device_id, {"type": "text", "to": to, "text": text})
-        if session.state != "connected":  # it may have dropped while the send waited its turn
-            raise conflict("Session not connected")
-        message_id = new_message_id()
-        self.store.insert_outgoing(message_id, row.device_id, to, "text", text)
-        try:
-            with trio.fail_after(SEND_TIMEOUT):
-                result = await session.call("send_text", {"id": message_id, "to": to, "text": text})
-        except EngineError as exc:
-            self.store.mark_failed(message_id, str(exc))
-            raise engine_failure(exc) from None
-        except trio.TooSlowError:
-            self.store.mark_failed(message_id, "timed out waiting for WhatsApp")
-            raise WadError("unavailable", "timed out waiting for WhatsApp") from None
-        wa_id = str(result.get("id") or message_id)
-        self.store.mark_sent(message_id, wa_id)
-        timestamp = int(result.get("timestamp") or time.time())
-        self.events.emit(row.device_id, "message.sent",
-                         {"id": message_id, "waId": wa_id, "to": to, "type": "text"})
-        return {"status": "sent", "to": to, "message": text, "id": message_id,
-                "timestamp": timestamp}
+        number = validation.phone_number(number)
+        result = await self.messaging.send(device_id, {"type": "text", "to": number,
+                                                       "text": text})
+        return {"status": result["status"], "to": result["to"], "message": text,
+                "id": result["id"], "timestamp": result["timestamp"]}
 
     def list_messages(self, device_id: object, direction: object = None, before: object = None,
                       limit: object = 50) -> dict[str, Any]:
@@ -262,10 +224,48 @@ class Service:
             raise conflict(f"The session is not waiting for a QR scan (it is {session.state})")
         self._sim_call(device_id, "scan", phone)
 
-    def sim_incoming(self, device_id: object, sender: object, message: object) -> dict[str, str]:
+    def sim_incoming(self, device_id: object, sender: object, message: object = None,
+                     spec: dict[str, Any] | None = None) -> dict[str, str]:
+        """A phone writes to the session: a text, or any type (``spec`` as for sending)."""
         number = validation.phone_number(sender, "from")
-        text = validation.message_text(message)
-        return {"waId": self._sim_call(device_id, "deliver", number, text)}
+        spec = dict(spec or {})
+        type_ = spec.get("type", "text")
+        if type_ == "text":
+            return {"waId": self._sim_call(device_id, "deliver", number,
+                                           validation.message_text(message))}
+        fields = outbound.fields(spec)
+        row = self._row(device_id)
+        extra: dict[str, Any] = {k: v for k, v in fields.items() if k != "type"}
+        if type_ in outbound.MEDIA_TYPES:
+            source = spec.get("media")
+            if not isinstance(source, dict):
+                raise bad_request("media (data, mimetype) is required for this type")
+            folder = self.supervisor.folder(row.device_id)
+            saved = media.save_base64(
+                source.get("data"), media.media_dir(folder) / f"in-{secrets.token_hex(8)}",
+                outbound.mimetype(source.get("mimetype"), type_), outbound.media_limit(type_),
+                outbound.file_name(source.get("fileName")))
+            extra.update(mediaPath=saved.path, mimetype=saved.mimetype, size=saved.size,
+                         sha256=saved.sha256, fileName=saved.file_name)
+        if spec.get("chat") is not None:
+            extra["chat"] = outbound.recipient(spec["chat"], "chat")
+        return {"waId": self._sim_call(device_id, "deliver", number, "", **{
+            "type": type_, **extra})}
+
+    def sim_group(self, device_id: object, name: object, participants: object
+                  ) -> dict[str, Any]:
+        if not isinstance(name, str) or not 1 <= len(name) <= 100:
+            raise bad_request("name must be 1-100 characters")
+        if not isinstance(participants, list) or not 1 <= len(participants) <= 1024:
+            raise bad_request("participants must be a list of phone numbers")
+        jids = [outbound.recipient(p, "participants[]") for p in participants]
+        row = self._row(device_id)
+        return self.simulator().add_group(self.supervisor.folder(row.device_id), name, jids)
+
+    def sim_enter_code(self, device_id: object, code: object) -> None:
+        if not isinstance(code, str) or len(code.replace("-", "")) != 8:
+            raise bad_request("code must be the 8-character pairing code")
+        self._sim_call(device_id, "enter_code", code)
 
     def sim_receipt(self, device_id: object, message_id: object, status: object) -> None:
         if status not in ("delivered", "read", "played"):

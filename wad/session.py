@@ -201,11 +201,14 @@ class Session:
         """Sends accepted but never acknowledged (the daemon stopped mid-send) go again,
         with the message id fixed before the first try, so a network that saw the first
         one drops the repeat."""
-        for message_id, peer, type_, body in self.store.pending_outgoing(self.device_id):
-            if type_ != "text":
+        for pending in self.store.pending_outgoing(self.device_id):
+            message_id, type_ = pending["id"], pending["type"]
+            params = resend_params(pending)
+            if params is None:  # an interrupted reaction/edit/revoke is not replayed
+                self.store.mark_failed(message_id, "interrupted by a daemon restart")
                 continue
             try:
-                result = await link.call("send_text", {"id": message_id, "to": peer, "text": body})
+                result = await link.call("send", params)
             except EngineError as exc:
                 if exc.code == "not_connected":
                     return
@@ -215,8 +218,8 @@ class Session:
             self.store.mark_sent(message_id, wa_id)
             log.info("session %s: resent message %s after a restart", self.device_id, message_id)
             self.events.emit(self.device_id, "message.sent",
-                             {"id": message_id, "waId": wa_id, "to": peer, "type": type_,
-                              "resent": True})
+                             {"id": message_id, "waId": wa_id, "to": params["to"],
+                              "type": type_, "resent": True})
 
     def _handle(self, event: EngineEvent, scope: trio.CancelScope) -> tuple[str, str | None] | None:
         data = event.data
@@ -251,12 +254,21 @@ class Session:
         return None
 
     def _incoming(self, data: dict[str, Any]) -> None:
+        """Store a received message of any type once, then emit it (without file paths)."""
         peer = str(data.get("chat") or data.get("from") or "")
         type_ = str(data.get("type", "text"))
+        media_path = data.get("mediaPath")
+        public = {k: v for k, v in data.items() if k != "mediaPath"}
+        if media_path:
+            public["hasMedia"] = True
+        fields = {k: v for k, v in public.items()
+                  if k not in ("id", "chat", "type", "text", "timestamp")}
         stored = self.store.insert_incoming(
-            self.device_id, str(data.get("id", "")), peer, type_, data.get("text"))
+            self.device_id, str(data.get("id", "")), peer, type_,
+            data.get("text") or data.get("caption"), fields, media_path)
         if stored is not None:
-            self.events.emit(self.device_id, "message", {"id": stored, **data})
+            self.events.emit(self.device_id, "message", {**public, "id": stored,
+                                                         "waId": data.get("id")})
 
     def _receipt(self, data: dict[str, Any]) -> None:
         status = str(data.get("status", "delivered"))
@@ -282,3 +294,19 @@ class Session:
             "nextRetryAt": fields.get("next_retry_at"),
             "phoneNumber": fields.get("phone_number"),
         })
+
+
+def resend_params(pending: dict[str, Any]) -> dict[str, Any] | None:
+    """The engine's ``send`` command for a stored, never acknowledged message."""
+    type_ = pending["type"]
+    if type_ in ("reaction", "edit", "revoke"):
+        return None
+    fields = {k: v for k, v in pending["fields"].items() if k != "media"}
+    params: dict[str, Any] = {"id": pending["id"], "to": pending["to"], "type": type_, **fields}
+    if type_ == "text":
+        params["text"] = pending["body"]
+    elif pending["body"] is not None and "caption" not in fields:
+        params["caption"] = pending["body"]
+    if pending["mediaPath"]:
+        params["media"] = {**pending["fields"].get("media", {}), "path": pending["mediaPath"]}
+    return params

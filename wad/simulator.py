@@ -15,6 +15,7 @@ Numbers ending in ``0000`` are "not on WhatsApp": sending to them fails.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import math
 import os
@@ -31,6 +32,7 @@ from .engine import EngineError, EngineEvent
 
 CREDENTIALS = "simulator-device.json"
 SENT_LOG = "simulator-sent.jsonl"
+GROUPS = "simulator-groups.json"
 NOT_ON_WHATSAPP_SUFFIX = "0000"
 
 
@@ -55,6 +57,7 @@ class SimLink:
         self.state = "connecting"
         self._send, self._receive = trio.open_memory_channel[EngineEvent](math.inf)
         self._scanned = trio.Event()
+        self.pair_code: tuple[str, str] | None = None  # (code, phone number)
 
     # -- Link -----------------------------------------------------------------------
 
@@ -74,11 +77,26 @@ class SimLink:
             if self.state != "waiting_qr":
                 raise EngineError("pairing needs a session waiting for a QR scan", "conflict")
             code = secrets.token_hex(4).upper()
-            return {"code": f"{code[:4]}-{code[4:]}"}
+            self.pair_code = (f"{code[:4]}-{code[4:]}", str(params["phoneNumber"]))
+            return {"code": self.pair_code[0]}
         if self.state != "connected":
             raise EngineError("not connected", "not_connected")
-        if command == "send_text":
-            return self.engine.phone(self.folder).receive(params)
+        phone = self.engine.phone(self.folder)
+        if command in ("send", "react", "edit", "revoke"):
+            to = str(params.get("to") or params.get("chat"))
+            if to.endswith("@g.us") and to not in self.engine.groups(self.folder):
+                raise EngineError(f"not a member of group {to}", "not_found")
+            return phone.receive({"command": command, **params})
+        if command in ("mark_read", "presence"):
+            phone.note({"command": command, **params})
+            return {}
+        if command == "groups":
+            return {"groups": list(self.engine.groups(self.folder).values())}
+        if command == "group":
+            group = self.engine.groups(self.folder).get(str(params["id"]))
+            if group is None:
+                raise EngineError("no such group", "not_found")
+            return {"group": group}
         if command == "logout":
             self.unlink("logged out by the device")
             return {}
@@ -119,12 +137,26 @@ class SimLink:
         _write_private(self.folder / CREDENTIALS, json.dumps(device))
         self._scanned.set()
 
-    def deliver(self, sender: str, text: str) -> str:
+    def enter_code(self, code: str) -> None:
+        """The phone's user types the pairing code shown by ``pair_phone``."""
+        if self.state != "waiting_qr" or self.pair_code is None:
+            raise EngineError("no pairing code was requested", "conflict")
+        if code.replace("-", "").upper() != self.pair_code[0].replace("-", ""):
+            raise EngineError("wrong pairing code", "bad_request")
+        self.scan(self.pair_code[1])
+
+    def deliver(self, sender: str, text: str, **fields: Any) -> str:
+        """A phone sends the device a message: text, or any other type with ``fields``
+        (``chat`` for a group the device is in)."""
         self._require_connected()
         wa_id = "SIM" + secrets.token_hex(8).upper()
-        self._emit("message", id=wa_id, chat=f"{sender}@s.whatsapp.net",
-                   **{"from": f"{sender}@s.whatsapp.net"}, type="text", text=text,
-                   timestamp=int(time.time()), pushName=f"Phone {sender[-4:]}")
+        jid = f"{sender}@s.whatsapp.net"
+        data: dict[str, Any] = {"id": wa_id, "chat": jid, "from": jid, "type": "text",
+                                "timestamp": int(time.time()), "pushName": f"Phone {sender[-4:]}"}
+        if text:
+            data["text"] = text
+        data.update(fields)
+        self._emit("message", **data)
         return wa_id
 
     def receipt(self, wa_ids: list[str], status: str) -> None:
@@ -148,6 +180,7 @@ class VirtualPhone:
     """What the phones on the other end received from one device, on disk."""
 
     def __init__(self, folder: Path) -> None:
+        self.folder = folder
         self.path = folder / SENT_LOG
         self.received: list[dict[str, Any]] = []
         self._ids: set[str] = set()
@@ -158,23 +191,45 @@ class VirtualPhone:
                 except ValueError:
                     continue  # a line torn by a crash mid-write was never acknowledged
                 self.received.append(item)
-                self._ids.add(item["id"])
+                if "id" in item:
+                    self._ids.add(item["id"])
 
     def receive(self, params: dict[str, Any]) -> dict[str, Any]:
-        to = str(params["to"])
-        if not on_whatsapp(to.split("@")[0]):
+        """The network takes a message (or a reaction, edit, revoke) from the device.
+
+        Media bytes are copied to the phone's side, so what arrives can be compared
+        byte for byte with what was sent. A repeated message id is dropped.
+        """
+        to = str(params.get("to") or params.get("chat"))
+        if to.endswith("@s.whatsapp.net") and not on_whatsapp(to.split("@")[0]):
             raise EngineError(f"{to.split('@')[0]} is not on WhatsApp", "not_on_whatsapp")
         message_id = str(params["id"])
         if message_id not in self._ids:
-            item = {k: v for k, v in params.items()}
-            item["timestamp"] = int(time.time())
-            with self.path.open("a") as f:
-                f.write(json.dumps(item) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
-            self.received.append(item)
+            item = {k: v for k, v in params.items() if k != "media"}
+            item.setdefault("command", "send")
+            if params.get("media"):
+                item["media"] = self._keep_media(message_id, params["media"])
+            self.note(item)
             self._ids.add(message_id)
         return {"id": message_id, "timestamp": int(time.time())}
+
+    def note(self, item: dict[str, Any]) -> None:
+        item = {**item, "timestamp": int(time.time())}
+        with self.path.open("a") as f:
+            f.write(json.dumps(item) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        self.received.append(item)
+
+    def _keep_media(self, message_id: str, media: dict[str, Any]) -> dict[str, Any]:
+        source = Path(media["path"])
+        kept = self.folder / "simulator-media"
+        kept.mkdir(mode=0o700, exist_ok=True)
+        data = source.read_bytes()
+        (kept / message_id).write_bytes(data)
+        return {"mimetype": media.get("mimetype"), "fileName": media.get("fileName"),
+                "size": len(data), "sha256": hashlib.sha256(data).hexdigest(),
+                "path": str(kept / message_id)}
 
 
 class SimulatorEngine:
@@ -220,6 +275,21 @@ class SimulatorEngine:
 
     def sent(self, folder: Path) -> list[dict[str, Any]]:
         return list(self.phone(folder).received)
+
+    def groups(self, folder: Path) -> dict[str, dict[str, Any]]:
+        """The groups the device's account is in (kept in the session folder)."""
+        path = folder / GROUPS
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def add_group(self, folder: Path, name: str, participants: list[str]) -> dict[str, Any]:
+        groups = self.groups(folder)
+        jid = f"1203630{secrets.randbelow(10**11):011d}@g.us"
+        group = {"id": jid, "name": name,
+                 "participants": [{"jid": p, "isAdmin": i == 0, "isSuperAdmin": i == 0}
+                                  for i, p in enumerate(participants)]}
+        groups[jid] = group
+        _write_private(folder / GROUPS, json.dumps(groups))
+        return group
 
 
 def _write_private(path: Path, text: str) -> None:

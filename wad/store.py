@@ -62,6 +62,19 @@ MIGRATIONS: list[str] = [
         UNIQUE (device_id, seq)
     ) STRICT;
     """,
+    # 2: messages beyond text (their fields, media files), idempotent sends.
+    """
+    ALTER TABLE messages ADD COLUMN fields TEXT;
+    ALTER TABLE messages ADD COLUMN media_path TEXT;
+    CREATE TABLE idempotency (
+        device_id TEXT NOT NULL REFERENCES sessions(device_id) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        body_hash TEXT NOT NULL,
+        response TEXT,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (device_id, key)
+    ) STRICT;
+    """,
 ]
 
 EVENTS_KEPT_PER_SESSION = 1000
@@ -219,13 +232,16 @@ class Store:
     # -- messages -----------------------------------------------------------------
 
     def insert_outgoing(
-        self, message_id: str, device_id: str, peer: str, type_: str, body: str
+        self, message_id: str, device_id: str, peer: str, type_: str, body: str | None,
+        fields: dict[str, Any] | None = None, media_path: str | None = None,
     ) -> str:
         now = now_iso()
         self.db.execute(
             "INSERT INTO messages (id, device_id, direction, peer, type, body, status,"
-            " created_at, updated_at) VALUES (?, ?, 'out', ?, ?, ?, 'pending', ?, ?)",
-            (message_id, device_id, peer, type_, body, now, now),
+            " fields, media_path, created_at, updated_at)"
+            " VALUES (?, ?, 'out', ?, ?, ?, 'pending', ?, ?, ?, ?)",
+            (message_id, device_id, peer, type_, body,
+             json.dumps(fields) if fields else None, media_path, now, now),
         )
         return now
 
@@ -241,18 +257,19 @@ class Store:
             (error, now_iso(), message_id),
         )
 
-    def pending_outgoing(self, device_id: str) -> list[tuple[str, str, str, str]]:
+    def pending_outgoing(self, device_id: str) -> list[dict[str, Any]]:
         """Accepted sends whose outcome is unknown (the daemon stopped mid-send)."""
-        return list(
-            self.db.execute(
-                "SELECT id, peer, type, body FROM messages WHERE device_id = ?"
-                " AND direction = 'out' AND status = 'pending' ORDER BY created_at",
-                (device_id,),
-            )
+        rows = self.db.execute(
+            "SELECT id, peer, type, body, fields, media_path FROM messages WHERE device_id = ?"
+            " AND direction = 'out' AND status = 'pending' ORDER BY rowid",
+            (device_id,),
         )
+        return [{"id": r[0], "to": r[1], "type": r[2], "body": r[3],
+                 "fields": json.loads(r[4]) if r[4] else {}, "mediaPath": r[5]} for r in rows]
 
     def insert_incoming(
-        self, device_id: str, wa_id: str, peer: str, type_: str, body: str | None
+        self, device_id: str, wa_id: str, peer: str, type_: str, body: str | None,
+        fields: dict[str, Any] | None = None, media_path: str | None = None,
     ) -> str | None:
         """Store an incoming message once; None when this WhatsApp id was seen before."""
         if self._one(
@@ -264,10 +281,56 @@ class Store:
         now = now_iso()
         self.db.execute(
             "INSERT INTO messages (id, device_id, direction, peer, type, body, status, wa_id,"
-            " created_at, updated_at) VALUES (?, ?, 'in', ?, ?, ?, 'received', ?, ?, ?)",
-            (message_id, device_id, peer, type_, body, wa_id, now, now),
+            " fields, media_path, created_at, updated_at)"
+            " VALUES (?, ?, 'in', ?, ?, ?, 'received', ?, ?, ?, ?, ?)",
+            (message_id, device_id, peer, type_, body, wa_id,
+             json.dumps(fields) if fields else None, media_path, now, now),
         )
         return message_id
+
+    def set_status(self, message_id: str, status: str) -> None:
+        self.db.execute("UPDATE messages SET status = ?, updated_at = ? WHERE id = ?",
+                        (status, now_iso(), message_id))
+
+    def edit_body(self, message_id: str, text: str) -> None:
+        self.db.execute(
+            "UPDATE messages SET body = ?, fields = json_set(coalesce(fields, '{}'),"
+            " '$.edited', json('true')), updated_at = ? WHERE id = ?",
+            (text, now_iso(), message_id))
+
+    def media_path(self, device_id: str, message_id: str) -> str | None:
+        return self._one("SELECT media_path FROM messages WHERE device_id = ? AND id = ?",
+                         (device_id, message_id))
+
+    # -- idempotency ----------------------------------------------------------------
+
+    def idempotency_claim(self, device_id: str, key: str, body_hash: str) -> tuple[str, Any]:
+        """Claim a key for a send: ("new", None), ("done", response), ("mismatch", None)
+        or ("busy", None) when the same key is being sent right now."""
+        row = self.db.execute(
+            "SELECT body_hash, response FROM idempotency WHERE device_id = ? AND key = ?",
+            (device_id, key),
+        ).fetchone()
+        if row is None:
+            self.db.execute(
+                "INSERT INTO idempotency (device_id, key, body_hash, created_at)"
+                " VALUES (?, ?, ?, ?)", (device_id, key, body_hash, now_iso()))
+            return "new", None
+        if row[0] != body_hash:
+            return "mismatch", None
+        if row[1] is None:
+            return "busy", None
+        return "done", json.loads(row[1])
+
+    def idempotency_finish(self, device_id: str, key: str, response: Any | None) -> None:
+        """Record the answer of a claimed key, or release the key when the send failed."""
+        if response is None:
+            self.db.execute("DELETE FROM idempotency WHERE device_id = ? AND key = ?",
+                            (device_id, key))
+        else:
+            self.db.execute(
+                "UPDATE idempotency SET response = ? WHERE device_id = ? AND key = ?",
+                (json.dumps(response), device_id, key))
 
     _STATUS_RANK = {"pending": 0, "sent": 1, "delivered": 2, "read": 3, "played": 4}
 
@@ -308,13 +371,19 @@ class Store:
 
     def _messages(self, where: str, args: tuple[Any, ...], limit: int) -> list[dict[str, Any]]:
         rows = self.db.execute(
-            "SELECT id, direction, peer, type, body, status, wa_id, error, created_at, updated_at"
-            f" FROM messages {where} ORDER BY rowid DESC LIMIT ?",
+            "SELECT id, direction, peer, type, body, status, wa_id, error, created_at,"
+            f" updated_at, fields, media_path FROM messages {where} ORDER BY rowid DESC LIMIT ?",
             (*args, limit),
         )
         keys = ("id", "direction", "peer", "type", "body", "status", "waId", "error",
                 "createdAt", "updatedAt")
-        return [dict(zip(keys, row, strict=True)) for row in rows]
+        out = []
+        for row in rows:
+            item = dict(zip(keys, row[:10], strict=True))
+            item["fields"] = json.loads(row[10]) if row[10] else {}
+            item["hasMedia"] = row[11] is not None
+            out.append(item)
+        return out
 
     def count_messages(self) -> dict[tuple[str, str], int]:
         rows = self.db.execute("SELECT direction, status, count(*) FROM messages GROUP BY 1, 2")

@@ -15,8 +15,9 @@ from werkzeug.exceptions import HTTPException
 
 from .. import __version__, hooks, plugins
 from ..errors import WadError
-from . import messages, sessions, simulator
+from . import messages, send, sessions, simulator
 from .http import principal, require_admin
+from .request import WadRequest
 
 if TYPE_CHECKING:
     from ..daemon import Daemon
@@ -29,6 +30,7 @@ SWAGGER_DIR = Path(swagger_ui_bundle.swagger_ui_path)
 def create_app(daemon: Daemon) -> Quart:
     service = daemon.service
     app = QuartTrio("wad")
+    app.request_class = WadRequest
     app.config.update(
         WAD_DAEMON=daemon,
         WAD_SERVICE=service,
@@ -49,6 +51,7 @@ def create_app(daemon: Daemon) -> Quart:
     )
     app.register_blueprint(sessions.bp)
     app.register_blueprint(messages.bp)
+    app.register_blueprint(send.bp)
     if service.config.engine == "simulator":
         app.register_blueprint(simulator.bp)
     _routes(app)

@@ -6,7 +6,7 @@ numbers, lengths) live in :mod:`wad.validation`, shared with the control socket.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -96,7 +96,23 @@ class PhoneScan(Body):
 
 class PhoneIncoming(Body):
     from_: str | int = Field(alias="from")
-    message: str
+    message: str | None = Field(None, description="the text, for a text message")
+    type: str = "text"
+    chat: str | None = Field(None, description="a group JID, for a message in a group")
+    caption: str | None = None
+    media: dict[str, Any] | None = None
+    ptt: bool | None = None
+    location: dict[str, Any] | None = None
+    contact: dict[str, Any] | None = None
+
+
+class PhoneGroup(Body):
+    name: str
+    participants: list[str | int]
+
+
+class PhoneCode(Body):
+    code: str
 
 
 class PhoneReceipt(Body):
@@ -107,3 +123,108 @@ class PhoneReceipt(Body):
 class Health(Body):
     status: Literal["ok"]
     version: str
+
+
+class MediaSource(Body):
+    data: str | None = Field(None, description="the file, base64-encoded")
+    url: str | None = Field(None, description="or a public http(s) URL the daemon fetches")
+    mimetype: str = Field(examples=["image/jpeg"])
+    fileName: str | None = None
+
+
+class Location(Body):
+    latitude: float
+    longitude: float
+    name: str | None = None
+    address: str | None = None
+
+
+class Contact(Body):
+    displayName: str
+    vcard: str = Field(description="a vCard: BEGIN:VCARD ... END:VCARD")
+
+
+class SendMessage(Body):
+    type: Literal["text", "image", "video", "audio", "document", "sticker", "location",
+                  "contact"] = "text"
+    to: str | int = Field(description="phone number, user JID or group JID (...@g.us)",
+                          examples=["15550001111"])
+    text: str | None = None
+    caption: str | None = None
+    media: MediaSource | None = None
+    ptt: bool | None = Field(None, description="audio: send as a voice note")
+    location: Location | None = None
+    contact: Contact | None = None
+    replyTo: str | None = Field(None, description="id of a message to quote")
+    mentions: list[str | int] | None = None
+
+
+class MessageSent(Ok):
+    status: Literal["sent"]
+    id: str
+    to: str
+    type: str
+    timestamp: int
+
+
+class Reaction(Body):
+    emoji: str = Field(examples=["👍"])
+
+
+class Edit(Body):
+    text: str
+
+
+class Acted(Ok):
+    status: str
+    id: str
+    target: str
+    type: str
+
+
+class Presence(Body):
+    to: str | int
+    state: Literal["typing", "recording", "paused"]
+
+
+class CheckNumbers(Body):
+    numbers: list[str | int]
+
+
+class NumberCheck(Body):
+    number: str
+    exists: bool
+    jid: str | None
+
+
+class NumbersChecked(Ok):
+    results: list[NumberCheck]
+
+
+class Participant(Body):
+    jid: str
+    isAdmin: bool
+    isSuperAdmin: bool
+
+
+class Group(Body):
+    id: str
+    name: str
+    participants: list[Participant]
+
+
+class GroupList(Ok):
+    groups: list[Group]
+
+
+class GroupOne(Ok):
+    group: Group
+
+
+class PairCodeRequest(Body):
+    phoneNumber: str | int
+
+
+class PairCode(Ok):
+    code: str
+    phoneNumber: str

@@ -29,7 +29,29 @@ async def incoming(device_id: str):
     """A phone sends the session a text."""
     await require_admin()
     data = await body(schemas.PhoneIncoming)
-    return ok(**service().sim_incoming(device_id, str(data.from_), data.message))
+    spec = data.model_dump(exclude_none=True, exclude={"from_", "message"})
+    return ok(**service().sim_incoming(device_id, str(data.from_), data.message, spec))
+
+
+@bp.post("/<device_id>/groups")
+@document_request(schemas.PhoneGroup)
+@document_response(schemas.GroupOne)
+async def add_group(device_id: str):
+    """The session's account is added to a new group."""
+    await require_admin()
+    data = await body(schemas.PhoneGroup)
+    return ok(201, group=service().sim_group(device_id, data.name, data.participants))
+
+
+@bp.post("/<device_id>/enter-code")
+@document_request(schemas.PhoneCode)
+@document_response(schemas.Ok)
+async def enter_code(device_id: str):
+    """The phone's user types the pairing code from `POST .../pair-code`."""
+    await require_admin()
+    data = await body(schemas.PhoneCode)
+    service().sim_enter_code(device_id, data.code)
+    return ok(message="Linked")
 
 
 @bp.post("/<device_id>/receipt")
