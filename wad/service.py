@@ -208,12 +208,12 @@ class Service:
             raise not_found("The simulator controls exist only with --engine simulator")
         return engine
 
-    def _sim_call(self, device_id: object, action: str, *args: Any) -> Any:
+    def _sim_call(self, device_id: object, action: str, *args: Any, **kwargs: Any) -> Any:
         engine = self.simulator()
         row = self._row(device_id)
         try:
             link = engine.link(row.device_id)
-            return getattr(link, action)(*args)
+            return getattr(link, action)(*args, **kwargs)
         except EngineError as exc:
             raise engine_failure(exc) from None
 
@@ -245,8 +245,8 @@ class Service:
                 source.get("data"), media.media_dir(folder) / f"in-{secrets.token_hex(8)}",
                 outbound.mimetype(source.get("mimetype"), type_), outbound.media_limit(type_),
                 outbound.file_name(source.get("fileName")))
-            extra.update(mediaPath=saved.path, mimetype=saved.mimetype, size=saved.size,
-                         sha256=saved.sha256, fileName=saved.file_name)
+            extra["mediaPath"] = saved.path
+            extra["media"] = {k: v for k, v in saved.to_json().items() if k != "path"}
         if spec.get("chat") is not None:
             extra["chat"] = outbound.recipient(spec["chat"], "chat")
         return {"waId": self._sim_call(device_id, "deliver", number, "", **{

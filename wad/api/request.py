@@ -16,7 +16,8 @@ from quart_trio.wrappers import TrioRequest
 
 from ..outbound import LARGEST_MEDIA
 
-SEND_PATH = re.compile(r"^/api/sessions/[^/]+/messages$")
+# Where media travels: the send endpoint, and the simulator's phone sending media in.
+SEND_PATH = re.compile(r"^/api/(sessions/[^/]+/messages|simulator/sessions/[^/]+/incoming)$")
 MULTIPART_LIMIT = LARGEST_MEDIA + 64 * 1024
 JSON_MEDIA_LIMIT = 24 * 1024 * 1024
 
@@ -30,3 +31,6 @@ class WadRequest(TrioRequest):
                 MULTIPART_LIMIT if content_type.startswith("multipart/form-data")
                 else JSON_MEDIA_LIMIT)
         super().__init__(method, scheme, path, *args, **kwargs)
+        # The form parser reads the limit from here, not from the body.
+        if "max_content_length" in kwargs:
+            self.max_content_length = kwargs["max_content_length"]
