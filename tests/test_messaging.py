@@ -8,7 +8,6 @@ import os
 
 import pytest
 import trio
-
 from conftest import Running
 
 VCARD = "BEGIN:VCARD\nVERSION:3.0\nFN:Ada Lovelace\nTEL:+15550003333\nEND:VCARD"
@@ -36,8 +35,8 @@ def b64(data: bytes) -> str:
 SENDS = [
     {"type": "text", "text": "hello *world*"},
     {"type": "image", "caption": "a pixel", "media": {"data": b64(PNG), "mimetype": "image/png"}},
-    {"type": "video", "caption": "clip", "media": {"data": b64(b"\0\0\0\x18ftypmp42" + os.urandom(64)),
-                                                   "mimetype": "video/mp4"}},
+    {"type": "video", "caption": "clip",
+     "media": {"data": b64(b"\0\0\0\x18ftypmp42" + os.urandom(64)), "mimetype": "video/mp4"}},
     {"type": "audio", "ptt": True, "media": {"data": b64(b"OggS" + os.urandom(64)),
                                              "mimetype": "audio/ogg"}},
     {"type": "document", "caption": "the report",
