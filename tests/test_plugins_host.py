@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 import trio
-
 from conftest import ADMIN_TOKEN, make_config, start_daemon, wait_state
+
 from wad import hookspecs
 from wad.daemon import serve
 from wad.simulator import SimulatorEngine

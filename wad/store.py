@@ -141,6 +141,21 @@ class Store:
                 self.db.execute(script)
                 self.db.pragma("user_version", number)
 
+    def migrate_plugin(self, name: str, migrations: list[str]) -> int:
+        """Apply a plugin's own numbered migrations (its version kept in ``plugin_schema``);
+        return the version reached. A plugin's tables live in wad.db beside the core's."""
+        with self.db:
+            self.db.execute("CREATE TABLE IF NOT EXISTS plugin_schema"
+                            " (name TEXT PRIMARY KEY, version INTEGER NOT NULL) STRICT")
+        version = self._one("SELECT version FROM plugin_schema WHERE name = ?", (name,)) or 0
+        for number, script in enumerate(migrations[version:], start=version + 1):
+            with self.db:
+                self.db.execute(script)
+                self.db.execute(
+                    "INSERT INTO plugin_schema (name, version) VALUES (?, ?) ON CONFLICT (name)"
+                    " DO UPDATE SET version = excluded.version", (name, number))
+        return max(version, len(migrations))
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         with self.db:

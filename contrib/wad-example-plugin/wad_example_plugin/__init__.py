@@ -1,0 +1,60 @@
+"""An example wad plugin: one HTTP route, and a reaction to incoming messages.
+
+A plugin is a module or a class with ``@wad.hookimpl`` methods named after the
+hooks in ``wad.hookspecs``; a class is instantiated once per daemon, so it can
+keep state. Each method may take fewer arguments than its hook offers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from typing import Any
+
+from quart import Blueprint, request
+
+from wad import hookimpl
+from wad.api.http import require_admin
+from wad.errors import WadError
+from wad.store import StoredEvent
+
+log = logging.getLogger(__name__)
+
+ECHO_MAX = 1000
+
+
+class ExamplePlugin:
+    def __init__(self) -> None:
+        self.received: Counter[str] = Counter()  # messages received, per session
+
+    @hookimpl
+    def wad_http_routes(self, app: Any) -> None:
+        bp = Blueprint("example", __name__)
+
+        @bp.get("/api/example/echo")
+        async def echo():
+            """Answer `?text=` back, with the messages seen per session (admin)."""
+            await require_admin()
+            text = request.args.get("text", "")[:ECHO_MAX]
+            return {"success": True, "echo": text, "received": dict(self.received)}
+
+        app.register_blueprint(bp)
+
+    @hookimpl
+    def wad_event(self, event: StoredEvent, daemon: Any) -> Any:
+        if event.type != "message":
+            return None
+        self.received[event.device_id] += 1
+        payload = event.payload
+        chat = str(payload.get("chat") or payload.get("from") or "")
+        if str(payload.get("text", "")).strip().lower() != "ping" or \
+                not chat.endswith("@s.whatsapp.net"):
+            return None  # only a direct "ping", never in a group
+        # An awaitable: wad runs it in its nursery, so the session is not held up.
+        return self._pong(daemon, event.device_id, chat.split("@")[0])
+
+    async def _pong(self, daemon: Any, device_id: str, number: str) -> None:
+        try:
+            await daemon.service.send_text(device_id, number, "pong")
+        except WadError as exc:
+            log.warning("example: could not answer ping on %s: %s", device_id, exc.message)

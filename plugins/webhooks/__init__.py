@@ -1,0 +1,71 @@
+"""Webhooks: each session's events POSTed to its endpoints, signed, durably, at least once.
+
+- ``db``: the tables (own migrations) and every statement;
+- ``service``: the operations shared by the REST routes (``routes``) and the
+  control methods (``control``);
+- ``delivery``: the worker that sends, retries and records;
+- ``signing``: Standard Webhooks signatures;
+- ``settings``: ``WAD_WEBHOOK_*`` / ``[plugins.webhooks]``.
+
+Outbound requests go through :mod:`wad.netguard` (public addresses only, unless
+allowed). Deliveries are written inside the event's own transaction
+(``wad_event_stored``); the worker is woken after the commit (``wad_event``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wad import hookimpl
+from wad.netguard import Guard
+from wad.store import StoredEvent
+
+from . import control, routes
+from .db import WebhookDb
+from .delivery import DeliveryWorker
+from .service import Webhooks
+from .settings import Settings
+
+
+class WebhookPlugin:
+    def __init__(self) -> None:
+        self.webhooks: Webhooks | None = None
+        self.worker: DeliveryWorker | None = None
+        self._committed_deliveries = False
+
+    @hookimpl
+    def wad_startup(self, daemon: Any) -> Any:
+        settings = Settings.load(daemon.config)
+        db = WebhookDb(daemon.store)
+        db.migrate()
+        guard = Guard(settings.allow_networks)
+        self.worker = DeliveryWorker(db, settings, guard)
+        self.webhooks = Webhooks(daemon.store, db, self.worker, guard)
+        return self.worker.run
+
+    @hookimpl
+    def wad_reload(self, daemon: Any) -> None:
+        if self.worker is None or self.webhooks is None:
+            return
+        settings = Settings.load(daemon.config)
+        self.worker.settings = settings
+        self.webhooks.guard.allow = settings.allow_networks
+
+    @hookimpl
+    def wad_event_stored(self, event: StoredEvent) -> None:
+        if self.webhooks is not None and self.webhooks.event_stored(event):
+            self._committed_deliveries = True
+
+    @hookimpl
+    def wad_event(self, event: StoredEvent) -> None:
+        if self._committed_deliveries and self.worker is not None:
+            self._committed_deliveries = False
+            self.worker.wake()
+
+    @hookimpl
+    def wad_http_routes(self, app: Any) -> None:
+        app.register_blueprint(routes.blueprint(lambda: self.webhooks))
+
+    @hookimpl
+    def wad_control_methods(self) -> dict[str, Any]:
+        return control.methods(lambda: self.webhooks)

@@ -1,0 +1,248 @@
+"""The delivery worker: sends due deliveries, records how each went, schedules retries.
+
+One task dispatches: it asks the store for due deliveries (one query), starts
+a send for each within the concurrency bounds (all endpoints together, and
+each endpoint alone, so one slow receiver cannot hold up the others), then
+waits for a wake-up (a new event was stored, a send finished) or for the next
+retry to fall due. Attempts are written back in batches, one transaction per
+batch. A delivery counts as done only once that write commits: if the daemon
+stops first, it is sent again at the next start (at least once, same
+``webhook-id``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+import httpx
+import trio
+
+from wad import __version__
+from wad.netguard import Guard, open_client, refusal
+
+from . import signing
+from .db import Due, Outcome, WebhookDb
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = f"wad/{__version__} (webhooks)"
+SNIPPET = 200  # characters of a failed answer's body kept in the log
+READ_LIMIT = 64 * 1024  # an answer's body beyond this is not read (the connection closes)
+LONGEST_WAIT = 60.0  # look again at least this often (the wall clock may jump)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    url: str
+    key: bytes
+
+
+class DeliveryWorker:
+    def __init__(self, db: WebhookDb, settings: Settings, guard: Guard,
+                 rng: random.Random | None = None) -> None:
+        self.db = db
+        self.settings = settings
+        self.guard = guard
+        self.rng = rng or random.Random()
+        self._wake = trio.Event()
+        self._results_ready = trio.Event()
+        self._results: list[Outcome] = []
+        self._busy: set[int] = set()  # being sent, or sent and not yet recorded
+        self._sending: Counter[str] = Counter()
+        self._in_flight = 0
+        self._targets: dict[str, Target] = {}
+        self._finished: Counter[str] = Counter()
+        self._recorded = trio.Event()
+        self.sent = 0
+
+    # -- from the plugin -------------------------------------------------------------
+
+    def wake(self) -> None:
+        """New deliveries were committed: look now, not at the next timer."""
+        self._wake.set()
+
+    def forget(self, endpoint_id: str) -> None:
+        self._targets.pop(endpoint_id, None)
+
+    async def wait_recorded(self) -> None:
+        """Wait until the next batch of attempts has been written."""
+        await self._recorded.wait()
+
+    def statistics(self) -> dict[str, int]:
+        return {"inFlight": self._in_flight, "unrecorded": len(self._results),
+                "attempts": self.sent}
+
+    # -- the task --------------------------------------------------------------------
+
+    async def run(self) -> None:
+        try:
+            client = open_client(self.guard, timeout=self.settings.timeout,
+                                 max_connections=self.settings.concurrency,
+                                 headers={"user-agent": USER_AGENT})
+            async with client, trio.open_nursery() as nursery:
+                nursery.start_soon(self._record_loop)
+                await self._dispatch(nursery, client)
+        finally:
+            self._record()  # what finished before the stop is not sent twice
+
+    async def _dispatch(self, nursery: trio.Nursery, client: httpx.AsyncClient) -> None:
+        while True:
+            self._wake = trio.Event()
+            now = time.time()
+            next_at = self._start_due(nursery, client, now)
+            deadline = math.inf
+            if next_at is not None:
+                deadline = trio.current_time() + min(max(next_at - time.time(), 0),
+                                                     LONGEST_WAIT)
+            with trio.move_on_at(deadline):
+                await self._wake.wait()
+
+    def _start_due(self, nursery: trio.Nursery, client: httpx.AsyncClient, now: float
+                   ) -> float | None:
+        """Start what is due and may start; return when to look again (None: on a wake-up)."""
+        s = self.settings
+        free = s.concurrency - self._in_flight
+        if free <= 0:
+            return None
+        full = [e for e, n in self._sending.items() if n >= s.endpoint_concurrency]
+        rows = self.db.due(now, self._busy, full, free * 2)
+        started = skipped = 0
+        for due in rows:
+            if started == free:
+                break
+            if self._sending[due.endpoint_id] >= s.endpoint_concurrency:
+                skipped += 1
+                continue
+            target = self._target(due.endpoint_id)
+            if target is None:
+                continue
+            self._busy.add(due.id)
+            self._sending[due.endpoint_id] += 1
+            self._in_flight += 1
+            nursery.start_soon(self._attempt, client, due, target)
+            started += 1
+        if started == free or skipped or len(rows) == free * 2:
+            return None  # more is due: a finished send wakes us
+        return self.db.next_due(now)
+
+    def _target(self, endpoint_id: str) -> Target | None:
+        target = self._targets.get(endpoint_id)
+        if target is None:
+            row = self.db.signing_target(endpoint_id)
+            if row is None:
+                return None
+            target = self._targets[endpoint_id] = Target(row[0], signing.secret_key(row[1]))
+        return target
+
+    async def _attempt(self, client: httpx.AsyncClient, due: Due, target: Target) -> None:
+        try:
+            outcome = await self._post(client, due, target)
+        except Exception as exc:  # a bug here must not stop every other delivery
+            log.exception("webhooks: delivery %d failed unexpectedly", due.id)
+            outcome = self._failure(due, None, f"internal error: {type(exc).__name__}")
+        finally:
+            self._sending[due.endpoint_id] -= 1
+            if not self._sending[due.endpoint_id]:
+                del self._sending[due.endpoint_id]
+            self._in_flight -= 1
+        self.sent += 1
+        self._results.append(outcome)
+        self._results_ready.set()
+        self._wake.set()
+
+    async def _post(self, client: httpx.AsyncClient, due: Due, target: Target) -> Outcome:
+        body = due.body.encode()
+        headers = signing.headers(target.key, due.event_id, int(time.time()), body)
+        timeout = self.settings.timeout
+        snippet = ""
+        try:
+            with trio.fail_after(timeout):  # the whole exchange, not each read
+                async with client.stream("POST", target.url, content=body, headers=headers,
+                                         timeout=timeout) as response:
+                    status = response.status_code
+                    snippet = await _read_some(response, 200 <= status < 300)
+        except trio.TooSlowError:
+            return self._failure(due, None, f"no complete answer within {timeout:g} s")
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            return self._failure(due, None, _describe(exc))
+        if 200 <= status < 300:
+            return Outcome(due.id, due.endpoint_id, True, status, None)
+        error = f"HTTP {status}"
+        if 300 <= status < 400:
+            error += f": redirects are not followed (Location: {response.headers.get('location')})"
+        elif snippet:
+            error += f": {snippet}"
+        return self._failure(due, status, error[:300], gone=status == 410)
+
+    def _failure(self, due: Due, status: int | None, error: str, gone: bool = False) -> Outcome:
+        """A failed attempt: retried on the schedule (with ±10 % jitter) until it runs out."""
+        schedule = self.settings.retry_schedule
+        attempt = due.attempts + 1
+        retry_at = None
+        if not gone and attempt <= len(schedule):
+            retry_at = time.time() + schedule[attempt - 1] * self.rng.uniform(0.9, 1.1)
+        return Outcome(due.id, due.endpoint_id, False, status, error, retry_at, gone)
+
+    # -- recording ---------------------------------------------------------------------
+
+    async def _record_loop(self) -> None:
+        while True:
+            await self._results_ready.wait()
+            self._results_ready = trio.Event()
+            self._record()
+            self._wake.set()
+
+    def _record(self) -> None:
+        batch, self._results = self._results, []
+        if not batch:
+            return
+        try:
+            disabled = self.db.record(batch, self.settings.disable_after)
+        except Exception:
+            log.exception("webhooks: could not record %d attempts; they will be sent again",
+                          len(batch))
+            disabled = []
+        self._recorded.set()
+        self._recorded = trio.Event()
+        for outcome in batch:
+            self._busy.discard(outcome.delivery_id)
+            if outcome.ok or outcome.retry_at is None:
+                self._finished[outcome.endpoint_id] += 1
+        for endpoint_id in disabled:
+            log.warning("webhook %s disabled", endpoint_id)
+        every = max(100, self.settings.log_keep // 10)
+        for endpoint_id, count in list(self._finished.items()):
+            if count >= every:
+                self.db.prune(endpoint_id, self.settings.log_keep)
+                del self._finished[endpoint_id]
+
+
+async def _read_some(response: httpx.Response, ok: bool) -> str:
+    """Consume a small answer (so the connection can be reused); keep the start of a
+    failed one for the log."""
+    kept = bytearray()
+    async for chunk in response.aiter_raw():
+        if not ok and len(kept) < SNIPPET * 4:
+            kept += chunk
+        if response.num_bytes_downloaded > READ_LIMIT:
+            break
+    text = bytes(kept[:SNIPPET * 4]).decode("utf-8", "replace")
+    return " ".join(text.split())[:SNIPPET]
+
+
+def _describe(exc: Exception) -> str:
+    refused = refusal(exc)
+    if refused is not None:
+        return f"refused: {refused}"
+    if isinstance(exc, httpx.TimeoutException):
+        return f"timed out ({type(exc).__name__})"
+    cause: BaseException | None = exc
+    while cause is not None and not str(cause):  # httpx may wrap an SSL error silently
+        cause = cause.__cause__ or cause.__context__
+    return f"{type(exc).__name__}: {cause or 'no detail'}"[:300]

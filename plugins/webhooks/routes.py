@@ -1,0 +1,149 @@
+"""The webhook endpoints of the REST API (admin only), as a blueprint."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+from pydantic import Field
+from quart import Blueprint, request
+from quart_schema import document_request, document_response
+
+from wad.api.http import body, ok, require_admin
+from wad.api.schemas import Body, Ok
+from wad.errors import WadError
+
+from .service import Webhooks
+
+PATH = "/api/sessions/<device_id>/webhooks"
+EventType = Literal["session.status", "session.qr", "message", "message.ack", "message.sent"]
+
+
+class CreateWebhook(Body):
+    url: str = Field(examples=["https://example.com/wad-hook"])
+    events: list[EventType] | None = None
+
+
+class UpdateWebhook(Body):
+    enabled: bool
+
+
+class Webhook(Body):
+    id: str
+    url: str
+    events: list[str]
+    enabled: bool
+    consecutiveFailures: int
+    disabledReason: str | None
+    createdAt: str
+    updatedAt: str
+
+
+class WebhookWithSecret(Webhook):
+    secret: str
+
+
+class WebhookCreated(Ok):
+    webhook: WebhookWithSecret
+
+
+class WebhookOne(Ok):
+    webhook: Webhook
+
+
+class WebhookList(Ok):
+    webhooks: list[Webhook]
+
+
+class Delivery(Body):
+    id: int
+    eventId: str
+    eventType: str
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int
+    nextAttemptAt: str | None
+    lastStatusCode: int | None
+    lastError: str | None
+    createdAt: str
+    updatedAt: str
+
+
+class DeliveryPage(Ok):
+    deliveries: list[Delivery]
+    nextBefore: int | None
+
+
+class DeliveryOne(Ok):
+    delivery: Delivery
+
+
+def blueprint(get_webhooks: Callable[[], Webhooks | None]) -> Blueprint:
+    bp = Blueprint("webhooks", __name__)
+
+    def webhooks() -> Webhooks:
+        service = get_webhooks()
+        if service is None:
+            raise WadError("unavailable", "The webhook plugin has not started")
+        return service
+
+    @bp.post(PATH)
+    @document_request(CreateWebhook)
+    @document_response(WebhookCreated, 201)
+    async def create_webhook(device_id: str):
+        """Add a webhook to a session (admin). `events` defaults to every event type.
+        The signing secret is in this answer only."""
+        await require_admin()
+        data = await body(CreateWebhook)
+        created = await webhooks().create(device_id, data.url, data.events)
+        return ok(201, webhook=created)
+
+    @bp.get(PATH)
+    @document_response(WebhookList)
+    async def list_webhooks(device_id: str):
+        """A session's webhooks, without their secrets (admin)."""
+        await require_admin()
+        return ok(webhooks=webhooks().list_webhooks(device_id))
+
+    @bp.get(PATH + "/<webhook_id>")
+    @document_response(WebhookOne)
+    async def get_webhook(device_id: str, webhook_id: str):
+        """One webhook, without its secret (admin)."""
+        await require_admin()
+        return ok(webhook=webhooks().get(device_id, webhook_id))
+
+    @bp.patch(PATH + "/<webhook_id>")
+    @document_request(UpdateWebhook)
+    @document_response(WebhookOne)
+    async def update_webhook(device_id: str, webhook_id: str):
+        """Enable a webhook again (its parked deliveries go at once), or disable it (admin)."""
+        await require_admin()
+        data = await body(UpdateWebhook)
+        return ok(webhook=webhooks().set_enabled(device_id, webhook_id, data.enabled))
+
+    @bp.delete(PATH + "/<webhook_id>")
+    @document_response(Ok)
+    async def delete_webhook(device_id: str, webhook_id: str):
+        """Remove a webhook and its delivery log (admin)."""
+        await require_admin()
+        webhooks().delete(device_id, webhook_id)
+        return ok(message="Webhook deleted")
+
+    @bp.get(PATH + "/<webhook_id>/deliveries")
+    @document_response(DeliveryPage)
+    async def list_deliveries(device_id: str, webhook_id: str):
+        """The delivery log, newest first: `?status=pending|delivered|failed&limit=50&before=<id>`
+        (admin)."""
+        await require_admin()
+        args = request.args
+        return ok(**webhooks().deliveries(device_id, webhook_id, args.get("status"),
+                                          args.get("before"), args.get("limit", 50)))
+
+    @bp.post(PATH + "/<webhook_id>/deliveries/<delivery_id>/redeliver")
+    @document_response(DeliveryOne, 202)
+    async def redeliver(device_id: str, webhook_id: str, delivery_id: str):
+        """Send a delivery's event again, now, as a new delivery with the same `webhook-id`
+        (admin)."""
+        await require_admin()
+        return ok(202, delivery=webhooks().redeliver(device_id, webhook_id, delivery_id))
+
+    return bp
