@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import sys
 from pathlib import Path
 
 import trio
 
 from . import __version__, logs
-from .config import ENGINES, ConfigError, load
+from .config import ENGINES, Config, ConfigError, load
 
 
 def parser() -> argparse.ArgumentParser:
@@ -40,8 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     logs.setup(config.log_level)
     from .daemon import serve
 
+    def reread() -> Config:
+        return load(flags, config_file=args.config)
+
     with contextlib.suppress(KeyboardInterrupt):
-        trio.run(serve, config)
+        trio.run(functools.partial(serve, config, reread=reread))
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pluggy
@@ -17,10 +18,10 @@ import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
 
-from . import hooks, plugins
+from . import hooks, logs, plugins
 from .admin_token import AdminToken
 from .api.app import create_app
-from .config import Config
+from .config import Config, ConfigError
 from .engine import Engine
 from .events import EventLog
 from .service import Service
@@ -51,9 +52,26 @@ class Daemon:
     pm: pluggy.PluginManager
     stopping: trio.Event = field(default_factory=trio.Event)
     nursery: trio.Nursery | None = None
+    # Re-reads every configuration source (flags, environment, file); None when the
+    # daemon was built from a Config alone (tests), and then reload keeps it.
+    reread: Callable[[], Config] | None = None
 
     def stop(self) -> None:
         self.stopping.set()
+
+    async def reload(self) -> None:
+        """Re-read the configuration and apply what can change at run time: the log
+        level and the plugins' settings; plugins re-read theirs in ``wad_reload``.
+        Settings that shape the process (state folder, HTTP address, engine) need a
+        restart. A bad configuration is refused and the running one kept."""
+        if self.reread is not None:
+            fresh = self.reread()  # ConfigError propagates: nothing changed yet
+            self.config.log_level = fresh.log_level
+            self.config.plugin_settings = fresh.plugin_settings
+            logs.set_level(fresh.log_level)
+        for answer in self.pm.hook.wad_reload(daemon=self):
+            await plugins.resolve(answer)
+        log.info("configuration reloaded")
 
 
 def build(config: Config, engine: Engine | None = None) -> Daemon:
@@ -76,9 +94,11 @@ async def serve(
     config: Config,
     engine: Engine | None = None,
     *,
+    reread: Callable[[], Config] | None = None,
     task_status: trio.TaskStatus[Daemon] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     daemon = build(config, engine)
+    daemon.reread = reread
     try:
         async with trio.open_nursery() as nursery:
             daemon.nursery = nursery
@@ -115,7 +135,13 @@ async def _serve_http(daemon: Daemon, *, task_status: trio.TaskStatus[list[str]]
 
 
 async def _signals(daemon: Daemon) -> None:
-    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
         async for signum in signals:
             log.info("received %s", signal.Signals(signum).name)
-            daemon.stop()
+            if signum == signal.SIGHUP:
+                try:
+                    await daemon.reload()
+                except ConfigError as exc:
+                    log.error("reload refused, the running configuration stays: %s", exc)
+            else:
+                daemon.stop()
