@@ -9,6 +9,7 @@ exists. Later sources win: flags over environment over file over defaults.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -50,6 +51,8 @@ class Config:
     qr_interval: float = 20.0
     # Limits
     max_body: int = 64 * 1024
+    # Metrics: addresses (CIDRs) that may scrape /metrics without the admin token.
+    metrics_allow: list[str] = field(default_factory=list)
     # Plugins (built-in and third-party), by name, that must not load.
     disable_plugins: list[str] = field(default_factory=list)
     # Free-form settings for plugins: [plugins.NAME] tables in TOML.
@@ -171,6 +174,11 @@ def _check(config: Config) -> None:
             raise ConfigError(f"{name}: must be positive")
     if config.backoff_cap < config.backoff_initial:
         raise ConfigError("backoff_cap: must not be below backoff_initial")
+    for cidr in config.metrics_allow:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            raise ConfigError(f"metrics_allow: {cidr!r} is not an address or network") from None
     if config.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(
             f"log_level: must be DEBUG, INFO, WARNING or ERROR, not {config.log_level!r}")

@@ -18,12 +18,13 @@ import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
 
-from . import hooks, logs, plugins
+from . import hooks, logs, looplag, plugins
 from .admin_token import AdminToken
 from .api.app import create_app
 from .config import Config, ConfigError
 from .engine import Engine
 from .events import EventLog
+from .metrics import Metrics
 from .service import Service
 from .session import SessionTiming
 from .store import Store
@@ -52,6 +53,7 @@ class Daemon:
     pm: pluggy.PluginManager
     stopping: trio.Event = field(default_factory=trio.Event)
     nursery: trio.Nursery | None = None
+    metrics: Metrics = field(default_factory=Metrics)
     # Re-reads every configuration source (flags, environment, file); None when the
     # daemon was built from a Config alone (tests), and then reload keeps it.
     reread: Callable[[], Config] | None = None
@@ -87,6 +89,7 @@ def build(config: Config, engine: Engine | None = None) -> Daemon:
     daemon = Daemon(config, store, events, supervisor, service, pm)
     service.before_send = lambda device_id, message: hooks.before_send(daemon, device_id, message)
     hooks.connect_events(daemon)
+    events.after_commit.append(daemon.metrics.observe_event)
     return daemon
 
 
@@ -103,6 +106,7 @@ async def serve(
         async with trio.open_nursery() as nursery:
             daemon.nursery = nursery
             nursery.start_soon(_signals, daemon)
+            await nursery.start(looplag.monitor, daemon.metrics.observe_lag)
             for task in daemon.pm.hook.wad_startup(daemon=daemon):
                 if task is not None:
                     nursery.start_soon(task)

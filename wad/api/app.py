@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException
 
 from .. import __version__, hooks, plugins
 from ..errors import WadError
-from . import messages, send, sessions, simulator
+from . import messages, metrics, send, sessions, simulator
 from .http import principal, require_admin
 from .request import WadRequest
 
@@ -52,10 +52,12 @@ def create_app(daemon: Daemon) -> Quart:
     app.register_blueprint(sessions.bp)
     app.register_blueprint(messages.bp)
     app.register_blueprint(send.bp)
+    app.register_blueprint(metrics.bp)
     if service.config.engine == "simulator":
         app.register_blueprint(simulator.bp)
     _routes(app)
     _errors(app)
+    metrics.install_timing(app, daemon)  # first: it times what the other hooks do
     _rate_limits(app, daemon)
     daemon.pm.hook.wad_http_routes(app=app, daemon=daemon)
     return app
