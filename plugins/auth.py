@@ -1,4 +1,6 @@
-"""Bearer authentication: the admin token, or a session's API key.
+"""Bearer authentication: the admin token, or a session's API key; without a
+bearer token, a dashboard sign-in cookie stands for the admin (see
+:mod:`wad.api.logins`, which also refuses forged cross-site requests).
 
 Registered ``trylast`` so that a third-party authenticator (SSO, mTLS headers)
 answers first; this one always answers, so nothing falls through.
@@ -9,12 +11,15 @@ from __future__ import annotations
 from typing import Any
 
 from wad import hookimpl
+from wad.api.logins import principal_from_cookie
 from wad.principal import ADMIN, ANONYMOUS, Principal
 
 
 @hookimpl(trylast=True)
-def wad_authenticate(token: str | None, daemon: Any) -> Principal:
+def wad_authenticate(token: str | None, request: Any, daemon: Any) -> Principal:
     if not token:
+        if request is not None:
+            return principal_from_cookie(request) or ANONYMOUS
         return ANONYMOUS
     if daemon.service.admin.check(token):
         return ADMIN

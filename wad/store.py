@@ -438,5 +438,26 @@ class Store:
         )
         return [StoredEvent(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5]) for r in rows]
 
+    def latest_event_id(self) -> str | None:
+        """The id of the newest stored event of any session (a stream's resume point)."""
+        return self._one("SELECT id FROM events ORDER BY rowid DESC LIMIT 1")
+
+    def events_after(
+        self, event_id: str, device_id: str | None, limit: int
+    ) -> list[StoredEvent] | None:
+        """Events stored after ``event_id``, oldest first (optionally of one session);
+        ``None`` when that event is gone (pruned or its session deleted). Rows are
+        inserted on one connection in commit order, so rowid order is event order."""
+        after = self._one("SELECT rowid FROM events WHERE id = ?", (event_id,))
+        if after is None:
+            return None
+        where, args = "rowid > ?", (after,)
+        if device_id is not None:
+            where, args = "rowid > ? AND device_id = ?", (after, device_id)
+        rows = self.db.execute(
+            "SELECT id, device_id, seq, type, payload, created_at FROM events"
+            f" WHERE {where} ORDER BY rowid LIMIT ?", (*args, limit))
+        return [StoredEvent(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5]) for r in rows]
+
     def integrity_ok(self) -> bool:
         return self._one("PRAGMA integrity_check") == "ok"

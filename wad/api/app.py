@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException
 
 from .. import __version__, hooks, plugins
 from ..errors import WadError
-from . import messages, metrics, send, sessions, simulator
+from . import dashboard, live, messages, metrics, send, sessions, simulator
 from .http import principal, require_admin
 from .request import WadRequest
 
@@ -52,6 +52,8 @@ def create_app(daemon: Daemon) -> Quart:
     app.register_blueprint(sessions.bp)
     app.register_blueprint(messages.bp)
     app.register_blueprint(send.bp)
+    app.register_blueprint(live.bp)
+    dashboard.register(app)
     app.register_blueprint(metrics.bp)
     if service.config.engine == "simulator":
         app.register_blueprint(simulator.bp)
