@@ -22,6 +22,7 @@ from . import hooks, logs, looplag, plugins
 from .admin_token import AdminToken
 from .api.app import create_app
 from .config import Config, ConfigError
+from .control.server import serve_control
 from .engine import Engine
 from .events import EventLog
 from .metrics import Metrics
@@ -111,6 +112,7 @@ async def serve(
                 if task is not None:
                     nursery.start_soon(task)
             await nursery.start(daemon.supervisor.run)
+            await nursery.start(serve_control, daemon)
             binds = await nursery.start(_serve_http, daemon)
             daemon.service.http_bound = binds
             log.info("wad ready: engine %s, HTTP on %s, state in %s",

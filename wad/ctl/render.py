@@ -1,0 +1,104 @@
+"""What wadctl prints for people: tables, key/value blocks, events, QR codes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import qrcode
+
+#: Two QR rows per text line: (top dark, bottom dark) -> character, for a dark
+#: terminal (light modules drawn, dark ones left as the background).
+_HALF = {(True, True): " ", (True, False): "▄", (False, True): "▀", (False, False): "█"}
+QR_BORDER = 2
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    cells = [[_cell(v) for v in row] for row in rows]
+    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    for row in cells:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value) or "-"
+    return str(value)
+
+
+def pairs(data: dict[str, Any]) -> str:
+    width = max((len(k) for k in data), default=0)
+    return "\n".join(f"{k.ljust(width)}  {_cell(v)}" for k, v in data.items())
+
+
+def sessions(items: list[dict[str, Any]]) -> str:
+    if not items:
+        return "no sessions"
+    return table(("DEVICE ID", "STATE", "PHONE", "API KEY", "LAST ERROR", "CREATED"),
+                 [(s["deviceId"], s["connectionState"], s.get("phoneNumber"),
+                   s.get("hasApiKey"), s.get("lastError"), s.get("createdAt")) for s in items])
+
+
+def status(data: dict[str, Any]) -> str:
+    head = {k: v for k, v in data.items() if k != "sessions"}
+    counts = data.get("sessions", {})
+    lines = [pairs(head), "sessions:"]
+    lines += [f"  {state}: {n}" for state, n in counts.items()]
+    return "\n".join(lines)
+
+
+def plugins(items: list[dict[str, Any]]) -> str:
+    return table(("NAME", "VERSION", "BUILT-IN", "HOOKS"),
+                 [(p["name"], p.get("version"), p.get("builtin"), p.get("hooks"))
+                  for p in items])
+
+
+def webhooks(items: list[dict[str, Any]]) -> str:
+    if not items:
+        return "no webhooks"
+    return table(("ID", "URL", "EVENTS", "ENABLED"),
+                 [(w["id"], w["url"], w.get("events") or "all", w.get("enabled"))
+                  for w in items])
+
+
+def event(ev: dict[str, Any]) -> str:
+    payload = ev.get("payload", {})
+    if ev.get("event") == "session.status":
+        detail = payload.get("state", "")
+        if payload.get("lastError"):
+            detail += f" ({payload['lastError']})"
+    elif ev.get("event") == "session.qr":
+        detail = f"pair code {payload['pairCode']}" if payload.get("pairCode") \
+            else "new QR code"
+    else:
+        detail = " ".join(f"{k}={v}" for k, v in payload.items()
+                          if isinstance(v, str | int | float) and k != "media")
+    return f"{ev.get('timestamp', '')} {ev.get('session', '')} #{ev.get('seq', '')} " \
+           f"{ev.get('event', '')} {detail}".rstrip()
+
+
+def qr_matrix(code: str) -> list[list[bool]]:
+    """The QR code's modules (True = dark), quiet zone included."""
+    qr = qrcode.QRCode(border=QR_BORDER, error_correction=qrcode.constants.ERROR_CORRECT_L)
+    qr.add_data(code)
+    qr.make(fit=True)
+    return qr.get_matrix()
+
+
+def qr_text(code: str, invert: bool = False) -> str:
+    """Half-block drawing, two module rows per line. Light modules are drawn, so it reads
+    on a dark terminal; ``invert`` draws the dark ones (for light terminals)."""
+    matrix = qr_matrix(code)
+    if invert:
+        matrix = [[not m for m in row] for row in matrix]
+    if len(matrix) % 2:
+        matrix.append(list(matrix[0]))  # one more row of quiet zone
+    return "\n".join("".join(_HALF[top, bottom] for top, bottom in zip(upper, lower,
+                                                                          strict=True))
+                     for upper, lower in zip(matrix[::2], matrix[1::2], strict=True))
