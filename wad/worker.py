@@ -1,6 +1,6 @@
 """The neonize worker: one WhatsApp session in a process of its own.
 
-``python -m wad.worker --device-id ID --db PATH --fd N [--log-level LEVEL]``
+``python -m wad.worker --device-id ID --db PATH --fd N [--media-dir DIR] [--log-level LEVEL]``
 
 neonize keeps its clients in unlocked Go maps and a Go panic takes the whole process
 down, so the daemon runs each session here, apart. The worker talks to the daemon
@@ -22,24 +22,23 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import functools
 import logging
 import math
 import os
 import signal
 import socket
 import sys
-import time
-from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import trio
 from neonize.client import NewClient, ProxySettings
 from neonize.exc import NeonizeError
-from neonize.proto import Neonize_pb2 as pb
-from neonize.utils.jid import build_jid
 
+from . import neonize_send
 from .engine import EngineError, EngineEvent
+from .neonize_bridge import Bridge
+from .neonize_send import Commands
 from .wire import LineDecoder, WireError, encode
 
 log = logging.getLogger(__name__)
@@ -51,198 +50,6 @@ PROXY_ENV = "WAD_WORKER_PROXY"
 #: ``stop()`` can block for a minute while a dial is in progress.
 ORPHAN_STOP_TIMEOUT = 2.0
 
-_RECEIPTS = {pb.Receipt.DELIVERED: "delivered", pb.Receipt.READ: "read",
-             pb.Receipt.PLAYED: "played"}
-# Message content fields, the engine's type for each, and where its text is.
-_CONTENT = (
-    ("conversation", "text", None),
-    ("extendedTextMessage", "text", "text"),
-    ("imageMessage", "image", "caption"),
-    ("videoMessage", "video", "caption"),
-    ("audioMessage", "audio", None),
-    ("documentMessage", "document", "caption"),
-    ("stickerMessage", "sticker", None),
-    ("locationMessage", "location", "name"),
-    ("contactMessage", "contact", "displayName"),
-    ("reactionMessage", "reaction", "text"),
-    ("pollCreationMessage", "poll", "name"),
-)
-
-
-def jid_str(jid: pb.JID) -> str:
-    """A JID without its device part (``user@server``), as the daemon addresses peers."""
-    return f"{jid.User}@{jid.Server}" if jid.User else jid.Server
-
-
-def _peer(jid: pb.JID, alt: pb.JID) -> str:
-    # WhatsApp may address a person by a privacy id (@lid) and give the phone-number
-    # JID alongside: the daemon and its users know people by phone number.
-    return jid_str(alt if jid.Server == "lid" and alt.User else jid)
-
-
-def parse_jid(value: object) -> pb.JID:
-    """``user@server`` (or a bare phone number) as neonize's JID."""
-    if not isinstance(value, str):
-        raise EngineError("'to' must be a JID string", "bad_request")
-    user, _, server = value.partition("@")
-    if not user or (_ and not server):
-        raise EngineError(f"not a JID: {value!r}", "bad_request")
-    return build_jid(user, server or "s.whatsapp.net")
-
-
-def _unix_seconds(timestamp: int) -> int:
-    # neonize 0.5 sends MessageInfo.Timestamp in milliseconds (Go's UnixMilli), older
-    # releases in seconds; no message is from beyond the year 5000, so both read right.
-    return timestamp // 1000 if timestamp > 100_000_000_000 else timestamp
-
-
-def message_data(message: pb.Message) -> dict[str, Any] | None:
-    """A ``message`` event's data, or None for content that is no message to a user
-    (protocol, key distribution and other housekeeping messages)."""
-    found = next((entry for entry in _CONTENT if message.Message.HasField(entry[0])), None)
-    if found is None:
-        return None
-    field, type_, text_field = found
-    info, source = message.Info, message.Info.MessageSource
-    content = getattr(message.Message, field)
-    if field == "conversation":
-        text = content
-    else:
-        text = getattr(content, text_field) if text_field else ""
-    data: dict[str, Any] = {
-        "id": info.ID,
-        "chat": _peer(source.Chat, source.RecipientAlt if source.IsFromMe else source.SenderAlt),
-        "from": _peer(source.Sender, source.SenderAlt),
-        "fromMe": source.IsFromMe,
-        "type": type_,
-        "timestamp": _unix_seconds(info.Timestamp),
-        "pushName": info.Pushname,
-    }
-    if text:
-        data["caption" if text_field == "caption" else "text"] = text
-    if type_ == "reaction":
-        data["reactedTo"] = content.key.ID
-    elif type_ == "location":
-        data["latitude"], data["longitude"] = content.degreesLatitude, content.degreesLongitude
-    return data
-
-
-class Bridge:
-    """Registers handlers on a neonize client and turns what they get into EngineEvents.
-
-    Handlers run on neonize's threads, and ctypes swallows what they raise: each one is
-    wrapped so a failure is logged and becomes an ``error`` event instead of vanishing.
-    ``connected`` and ``waiting_qr`` follow the events, for the commands to check.
-    """
-
-    def __init__(self, client: NewClient, emit: Callable[[EngineEvent], None]) -> None:
-        self.client = client
-        self._emit = emit
-        self.connected = False
-        self.waiting_qr = False
-        # Replaces neonize's default, which draws the QR code on stdout.
-        client.event.qr(self._guard(self._qr))
-        translators: dict[type[Any], Callable[[Any], EngineEvent | None]] = {
-            pb.Connected: self._connected,
-            pb.Message: self._message,
-            pb.Receipt: self._receipt,
-            pb.LoggedOut: self._logged_out,
-            pb.Disconnected: self._disconnected,
-            pb.PairStatus: self._pair_status,
-            pb.ConnectFailure: self._connect_failure,
-            pb.StreamError: self._stream_error,
-            pb.StreamReplaced: self._stream_replaced,
-            pb.TemporaryBan: self._temporary_ban,
-            pb.ClientOutdated: self._client_outdated,
-        }
-        for event_type, translate in translators.items():
-            # neonize subscribes, in Go, to exactly the types registered before connect().
-            client.event(event_type)(self._guard(translate))
-
-    def emit(self, event: EngineEvent) -> None:
-        try:
-            self._emit(event)
-        except Exception:  # the worker is shutting down: nobody is left to tell
-            log.warning("dropped a %s event: the worker is stopping", event.kind)
-
-    def _guard(self, translate: Callable[[Any], EngineEvent | None]) -> Callable[[Any, Any], None]:
-        def handler(_client: NewClient, payload: Any) -> None:
-            try:
-                event = translate(payload)
-            except Exception as exc:
-                log.exception("could not handle neonize's %s", type(payload).__name__)
-                event = EngineEvent("error", {
-                    "message": f"could not handle neonize's {type(payload).__name__}: {exc}"})
-            if event is not None:
-                self.emit(event)
-
-        return handler
-
-    def _qr(self, code: bytes) -> EngineEvent:
-        self.waiting_qr = True
-        return EngineEvent("qr", {"code": code.decode()})
-
-    def _connected(self, _: pb.Connected) -> EngineEvent:
-        # neonize delivers the Device event (stored as client.me) before any other one;
-        # get_me() is the fallback, safe now: it panics only before connecting.
-        me = self.client.me or self.client.get_me()
-        self.connected, self.waiting_qr = True, False
-        return EngineEvent("connected", {"phoneNumber": me.JID.User, "jid": jid_str(me.JID)})
-
-    def _message(self, message: pb.Message) -> EngineEvent | None:
-        data = message_data(message)
-        if data is None:
-            log.debug("skipped message %s: no user content", message.Info.ID)
-            return None
-        return EngineEvent("message", data)
-
-    def _receipt(self, receipt: pb.Receipt) -> EngineEvent | None:
-        status = _RECEIPTS.get(receipt.Type)
-        if status is None:  # our other devices' reads, retries, ...: not a delivery state
-            return None
-        return EngineEvent("receipt", {"ids": list(receipt.MessageIDs),
-                                       "chat": jid_str(receipt.MessageSource.Chat),
-                                       "status": status})
-
-    def _logged_out(self, event: pb.LoggedOut) -> EngineEvent:
-        self.connected = False
-        reason = pb.ConnectFailureReason.Name(event.Reason)
-        when = " while connecting" if event.OnConnect else ""
-        return EngineEvent("logged_out",
-                           {"reason": f"WhatsApp unlinked the device{when} ({reason})"})
-
-    def _disconnected(self, _: pb.Disconnected) -> EngineEvent:
-        self.connected = False
-        return EngineEvent("disconnected", {"reason": "the connection to WhatsApp was lost"})
-
-    def _pair_status(self, event: pb.PairStatus) -> EngineEvent | None:
-        if event.Status == pb.PairStatus.SUCCESS:
-            log.info("paired as %s", jid_str(event.ID))
-            return None
-        return EngineEvent("error", {"message": f"pairing failed: {event.Error}"})
-
-    def _connect_failure(self, event: pb.ConnectFailure) -> EngineEvent:
-        reason = pb.ConnectFailureReason.Name(event.Reason)
-        return EngineEvent("error", {
-            "message": f"WhatsApp refused the connection ({reason}): {event.Message}"})
-
-    def _stream_error(self, event: pb.StreamError) -> EngineEvent:
-        self.connected = False
-        return EngineEvent("disconnected", {"reason": f"stream error {event.Code}"})
-
-    def _stream_replaced(self, _: pb.StreamReplaced) -> EngineEvent:
-        return EngineEvent("error", {
-            "message": "another client connected with this device's credentials"})
-
-    def _temporary_ban(self, event: pb.TemporaryBan) -> EngineEvent:
-        code = pb.TemporaryBan.TempBanReason.Name(event.Code)
-        return EngineEvent("error", {
-            "message": f"temporarily banned by WhatsApp ({code}), {event.Expire} s left"})
-
-    def _client_outdated(self, _: pb.ClientOutdated) -> EngineEvent:
-        return EngineEvent("error", {
-            "message": "WhatsApp rejected this client version as outdated: upgrade neonize"})
-
 
 class Worker:
     """One session's neonize client, driven by the daemon's commands over ``stream``.
@@ -252,7 +59,7 @@ class Worker:
     """
 
     def __init__(self, client: NewClient, stream: trio.abc.Stream,
-                 proxy: str | None = None) -> None:
+                 proxy: str | None = None, media_dir: Path | None = None) -> None:
         self.client = client
         self.stream = stream
         self.proxy = proxy
@@ -261,7 +68,8 @@ class Worker:
         self._event_send, self._event_receive = trio.open_memory_channel[EngineEvent](math.inf)
         self._token = trio.lowlevel.current_trio_token()
         self._status: int | None = None
-        self.bridge = Bridge(client, self._emit_from_thread)
+        self.bridge = Bridge(client, self._emit_from_thread, media_dir)
+        self.commands = Commands(client, self.bridge)
 
     def _emit_from_thread(self, event: EngineEvent) -> None:
         trio.from_thread.run_sync(self._event_send.send_nowait, event, trio_token=self._token)
@@ -349,83 +157,15 @@ class Worker:
         if command == "stop":
             await self._stop_client()
             return {}
-        if command == "pair_phone":
-            if self.bridge.connected or not self.bridge.waiting_qr:
-                raise EngineError("pairing needs a session waiting for a QR scan", "conflict")
-            return await self._in_thread(self._pair_phone, _digits(params.get("phoneNumber")))
-        call = self._prepare(command, params)
-        if not self.bridge.connected:
-            raise EngineError("Session not connected", "not_connected")
-        return await self._in_thread(call)
-
-    def _prepare(self, command: str, params: dict[str, Any]) -> Callable[[], dict[str, Any]]:
-        """The neonize call for a command that needs a connection, its params checked."""
-        if command == "send" and params.get("type", "text") != "text":
-            raise EngineError("the neonize engine sends text messages only", "unsupported")
-        if command in ("send", "send_text"):
-            text = params.get("text")
-            if not isinstance(text, str) or not text:
-                raise EngineError("'text' must be a non-empty string", "bad_request")
-            return functools.partial(self._send_text, parse_jid(params.get("to")), text)
-        if command == "check_numbers":
-            numbers = params.get("numbers")
-            if not isinstance(numbers, list) or not numbers:
-                raise EngineError("'numbers' must be a non-empty list", "bad_request")
-            return functools.partial(self._check_numbers, [_digits(n) for n in numbers])
-        if command == "logout":
-            return self._logout
-        raise EngineError(f"unknown command {command!r}", "unsupported")
-
-    async def _in_thread(self, fn: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
-        try:
-            return await trio.to_thread.run_sync(fn, *args, limiter=self._limiter,
-                                                 abandon_on_cancel=True)
-        except NeonizeError as exc:
-            raise EngineError(str(exc) or type(exc).__name__, "failed") from None
+        call = self.commands.prepare(command, params)
+        return await trio.to_thread.run_sync(neonize_send.run, call, limiter=self._limiter,
+                                             abandon_on_cancel=True)
 
     async def _stop_client(self) -> None:
         # stop() blocks for up to a minute while a dial is in progress; the daemon
         # kills a worker that does not stop within its grace period.
         await trio.to_thread.run_sync(self.client.stop, limiter=self._limiter,
                                       abandon_on_cancel=True)
-
-    # -- neonize calls, in a thread ----------------------------------------------------------
-
-    def _send_text(self, to: pb.JID, text: str) -> dict[str, Any]:
-        # neonize's send_message takes no message id (whatsmeow's SendRequestExtra.ID is
-        # not passed through): WhatsApp's id is generated here and returned, and the
-        # daemon's own id for the message is not sent.
-        response = self.client.send_message(to, text)
-        return {"id": response.ID, "timestamp": response.Timestamp or int(time.time())}
-
-    def _pair_phone(self, phone: str) -> dict[str, Any]:
-        return {"code": self.client.PairPhone(phone, show_push_notification=True)}
-
-    def _check_numbers(self, numbers: list[str]) -> dict[str, Any]:
-        # whatsmeow wants international numbers with their "+"; Query echoes them.
-        found = {r.Query.lstrip("+"): r for r in self.client.is_on_whatsapp(
-            *(f"+{n}" for n in numbers))}
-        results = []
-        for number in numbers:
-            response = found.get(number)
-            exists = bool(response and response.IsIn)
-            results.append({"number": number, "exists": exists,
-                            "jid": jid_str(response.JID) if response and exists else None})
-        return {"results": results}
-
-    def _logout(self) -> dict[str, Any]:
-        self.client.logout()
-        # whatsmeow reports no LoggedOut event for a logout it was asked to do.
-        self.bridge.connected = False
-        self.bridge.emit(EngineEvent("logged_out", {"reason": "logged out by the daemon"}))
-        return {}
-
-
-def _digits(value: object) -> str:
-    number = str(value or "").lstrip("+")
-    if not number.isdigit():
-        raise EngineError(f"not a phone number: {value!r}", "bad_request")
-    return number
 
 
 # -- the process -------------------------------------------------------------------------
@@ -454,11 +194,12 @@ def _setup_logging(level: str) -> None:
     logging.getLogger("neonize.utils.ffmpeg").setLevel(logging.ERROR)
 
 
-async def _serve(sock: socket.socket, device_id: str, db: str) -> int:
+async def _serve(sock: socket.socket, device_id: str, db: str, media_dir: Path) -> int:
     stream = trio.SocketStream(trio.socket.from_stdlib_socket(sock))
     # The whatsmeow store is the SQLite file ``name``; uuid keys the client in Go.
     client = NewClient(name=db, uuid=device_id)
-    return await Worker(client, stream, os.environ.get(PROXY_ENV) or None).run()
+    proxy = os.environ.get(PROXY_ENV) or None
+    return await Worker(client, stream, proxy, media_dir).run()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -467,13 +208,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device-id", required=True)
     parser.add_argument("--db", required=True, help="the session's whatsmeow SQLite file")
     parser.add_argument("--fd", type=int, required=True, help="the socket to the daemon")
+    parser.add_argument("--media-dir", type=Path, default=None,
+                        help="where received media go (default: media/ beside --db)")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
+    media_dir = args.media_dir or Path(args.db).parent / "media"
     _setup_logging(args.log_level)
     _die_with_parent()
     status = 1
     try:
-        status = trio.run(_serve, socket.socket(fileno=args.fd), args.device_id, args.db)
+        status = trio.run(_serve, socket.socket(fileno=args.fd), args.device_id, args.db,
+                          media_dir)
     except BaseException:
         log.exception("the worker crashed")
     finally:
