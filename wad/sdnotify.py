@@ -50,9 +50,13 @@ def watchdog_usec(env: MutableMapping[str, str], pid: int) -> int | None:
 class Notifier:
     """Sends notices to systemd; does nothing when not started by it."""
 
-    def __init__(self, address: str | None, watchdog_usec: int | None = None) -> None:
-        self.address = address
-        self.watchdog_usec = watchdog_usec if address else None
+    def __init__(self, notify_socket: str | None, watchdog_usec: int | None = None) -> None:
+        """``notify_socket`` as systemd writes it in ``$NOTIFY_SOCKET``."""
+        self.address = socket_address(notify_socket) if notify_socket else None
+        if notify_socket and self.address is None:
+            log.warning("NOTIFY_SOCKET=%r: unsupported address, not notifying systemd",
+                        notify_socket)
+        self.watchdog_usec = watchdog_usec if self.address else None
         self._sock: socket.socket | None = None
         self._failed = False
 
@@ -61,14 +65,11 @@ class Notifier:
                      pid: int | None = None) -> Notifier:
         """Read and remove the ``NOTIFY_SOCKET`` and ``WATCHDOG_*`` variables."""
         pid = os.getpid() if pid is None else pid
-        raw = env.get("NOTIFY_SOCKET", "")
-        address = socket_address(raw) if raw else None
-        if raw and address is None:
-            log.warning("NOTIFY_SOCKET=%r: unsupported address, not notifying systemd", raw)
+        raw = env.get("NOTIFY_SOCKET") or None
         usec = watchdog_usec(env, pid)
         for name in VARIABLES:
             env.pop(name, None)
-        return cls(address, usec)
+        return cls(raw, usec)
 
     @property
     def enabled(self) -> bool:

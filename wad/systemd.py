@@ -44,7 +44,7 @@ HEARTBEAT_MIGRATIONS = [
 
 
 def status_line(counts: Mapping[str, int]) -> str:
-    """``3 sessions: 2 connected, 1 waiting_qr`` (states in their lifecycle order)."""
+    """``3 sessions: 1 waiting_qr, 2 connected`` (states in their lifecycle order)."""
     total = sum(counts.values())
     if total == 0:
         return "no sessions"
