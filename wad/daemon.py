@@ -1,13 +1,15 @@
 """``wad serve``: one root nursery that starts everything in order and stops it cleanly.
 
 Start order (each ``nursery.start`` returns only once that part is ready):
-store, supervisor (restores sessions), HTTP server. SIGTERM or SIGINT:
+store, supervisor (restores sessions), control socket, HTTP server, then
+``READY=1`` to systemd (:mod:`wad.systemd`). SIGTERM or SIGINT:
 the HTTP server drains (hypercorn's graceful timeout), then sessions stop their
 engines, then the store closes.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 from collections.abc import Callable
@@ -30,6 +32,7 @@ from .service import Service
 from .session import SessionTiming
 from .store import Store
 from .supervisor import Supervisor
+from .systemd import Systemd
 
 log = logging.getLogger(__name__)
 
@@ -101,25 +104,30 @@ async def serve(
     reread: Callable[[], Config] | None = None,
     task_status: trio.TaskStatus[Daemon] = trio.TASK_STATUS_IGNORED,
 ) -> None:
+    sd = Systemd.from_environ()  # first: no worker may inherit systemd's variables
     daemon = build(config, engine)
     daemon.reread = reread
     try:
         async with trio.open_nursery() as nursery:
             daemon.nursery = nursery
-            nursery.start_soon(_signals, daemon)
+            nursery.start_soon(_signals, daemon, sd)
+            nursery.start_soon(sd.watchdog, daemon)
             await nursery.start(looplag.monitor, daemon.metrics.observe_lag)
             for task in daemon.pm.hook.wad_startup(daemon=daemon):
                 if task is not None:
                     nursery.start_soon(task)
             await nursery.start(daemon.supervisor.run)
-            await nursery.start(serve_control, daemon)
-            binds = await nursery.start(_serve_http, daemon)
+            await nursery.start(functools.partial(serve_control, daemon,
+                                                  sock=sd.control_socket))
+            binds = await nursery.start(_serve_http, daemon, sd.http_bind(config.http))
             daemon.service.http_bound = binds
             log.info("wad ready: engine %s, HTTP on %s, state in %s",
                      config.engine, ", ".join(binds), config.state_dir)
+            await nursery.start(sd.run, daemon)  # READY=1: everything above is up
             task_status.started(daemon)
             await daemon.stopping.wait()
             log.info("stopping")
+            sd.stopping()
             for answer in daemon.pm.hook.wad_shutdown(daemon=daemon):
                 await plugins.resolve(answer)
             nursery.cancel_scope.cancel()
@@ -128,10 +136,11 @@ async def serve(
         log.info("stopped")
 
 
-async def _serve_http(daemon: Daemon, *, task_status: trio.TaskStatus[list[str]]) -> None:
+async def _serve_http(daemon: Daemon, bind: str, *,
+                      task_status: trio.TaskStatus[list[str]]) -> None:
     app = create_app(daemon)
     hc = HypercornConfig()
-    hc.bind = [daemon.config.http]
+    hc.bind = [bind]
     hc.graceful_timeout = 5.0
     hc.accesslog = None
     hc.errorlog = logging.getLogger("hypercorn.error")
@@ -140,13 +149,14 @@ async def _serve_http(daemon: Daemon, *, task_status: trio.TaskStatus[list[str]]
                           task_status=task_status)
 
 
-async def _signals(daemon: Daemon) -> None:
+async def _signals(daemon: Daemon, sd: Systemd) -> None:
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
         async for signum in signals:
             log.info("received %s", signal.Signals(signum).name)
             if signum == signal.SIGHUP:
                 try:
-                    await daemon.reload()
+                    with sd.reloading(daemon):
+                        await daemon.reload()
                 except ConfigError as exc:
                     log.error("reload refused, the running configuration stays: %s", exc)
             else:
