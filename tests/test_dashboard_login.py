@@ -121,3 +121,14 @@ def test_logins_expire_and_keep_only_hashes() -> None:
     other, _ = logins.open()
     logins.close(other)
     assert logins.expires(other) is None
+
+
+async def test_login_state_answers_without_credentials(wad: Running) -> None:
+    r = await wad.client.get("/api/dashboard/login")
+    assert r.status_code == 200 and r.json() == {"success": True, "signedIn": False}
+    login_id = await sign_in(wad)
+    wad.client.cookies.clear()
+    r = await wad.client.get("/api/dashboard/login", headers=cookie(login_id))
+    assert r.json()["signedIn"] is True
+    r = await wad.client.get("/api/dashboard/login", headers=cookie("stale"))
+    assert r.json()["signedIn"] is False

@@ -74,6 +74,19 @@ async def page():
     return response
 
 
+class LoginState(schemas.Ok):
+    signedIn: bool
+
+
+@bp.get("/api/dashboard/login")
+@document_response(LoginState)
+async def login_state():
+    """Whether this browser's dashboard cookie is signed in (no credentials needed: it
+    tells nothing else), so the page can show the sign-in form without a failed call."""
+    login_id = request.cookies.get(COOKIE)
+    return ok(signedIn=bool(login_id) and _logins().expires(login_id) is not None)
+
+
 @bp.post("/api/dashboard/login")
 @document_request(Login)
 @document_response(LoginOpened)
@@ -129,6 +142,25 @@ async def info():
     expires = _logins().expires(login_id) if login_id else None
     return ok(version=__version__, engine=daemon.config.engine, qrInterval=interval,
               qrFirstInterval=first, expiresAt=_iso(expires) if expires else None)
+
+
+class QrRequest(schemas.Body):
+    code: str = Field(min_length=1, max_length=1024, description="a qrCode from a session.qr event")
+
+
+class QrImage(schemas.Ok):
+    qrImage: str = Field(description="PNG image of the QR code as a data URL")
+
+
+@bp.post("/api/dashboard/qr-image")
+@document_request(QrRequest)
+@document_response(QrImage)
+async def qr_image():
+    """Draw a QR code the page got from a `session.qr` event (admin). Unlike
+    `GET .../qr`, this cannot race with the session moving on (a 409)."""
+    await require_admin()
+    data = await body(QrRequest)
+    return ok(qrImage=current_app.config["WAD_SERVICE"].qr_image(data.code))
 
 
 def _logins() -> DashboardLogins:

@@ -1,0 +1,141 @@
+// One session: linking, state and history, key, test message, messages, actions.
+import { del, get, post, sessionPath } from "./api.js";
+import { confirmAction } from "./dialog.js";
+import { badge, h, phone, replace, seconds, timeTag, toast, when } from "./dom.js";
+import { historyCard } from "./history.js";
+import { keyCard } from "./keys.js";
+import { messagesCard } from "./messages.js";
+import { linkPanel } from "./qr.js";
+import { sendCard } from "./send.js";
+
+export function sessionView(main, deviceId, info) {
+  const title = h("div", { class: "title-row" });
+  const meta = h("dl", { class: "meta" });
+  const alert = h("div", { class: "alert-slot", "aria-live": "polite" });
+  const link = linkPanel(deviceId, info);
+  const history = historyCard();
+  const send = sendCard(deviceId);
+  const messages = messagesCard(deviceId);
+  const key = keyCard(deviceId, () => { loadSession(); send.keyChanged(); });
+  const actions = h("section", { class: "card acts", "aria-labelledby": "actions-title" });
+  let session = null;
+  let retryTimer = null;
+  let statusTimer = null;
+
+  replace(main,
+    h("nav", { class: "crumbs", "aria-label": "Breadcrumb" }, h("a", { href: "#/" }, "← All sessions")),
+    h("div", { class: "page-head" }, title), meta, alert,
+    h("div", { class: "grid" },
+      h("div", { class: "col" }, link.el, send.el, messages.el),
+      h("div", { class: "col side" }, actions, key.el, history.el)));
+
+  function renderHead() {
+    replace(title, h("h1", {}, deviceId), badge(session.connectionState));
+    replace(meta,
+      h("div", {}, h("dt", {}, "Phone"), h("dd", {}, phone(session.phoneNumber) || "not linked")),
+      h("div", {}, h("dt", {}, "Created"), h("dd", {}, timeTag(session.createdAt))),
+      h("div", {}, h("dt", {}, "Updated"), h("dd", {}, timeTag(session.updatedAt))));
+    renderAlert();
+  }
+
+  function renderAlert() {
+    clearInterval(retryTimer);
+    if (!session.lastError && !session.nextRetryAt) { replace(alert); return; }
+    const retry = h("span", { class: "retry" });
+    const tick = () => {
+      const left = Date.parse(session.nextRetryAt) - Date.now();
+      retry.textContent = left > 0 ? `Next retry in ${seconds(left)} (${when(session.nextRetryAt)}).`
+        : "Retrying now…";
+    };
+    replace(alert, h("div", { class: "alert" },
+      h("strong", {}, "Last error: "), session.lastError || "none", " ",
+      session.nextRetryAt ? retry : null));
+    if (session.nextRetryAt) { tick(); retryTimer = setInterval(tick, 1000); }
+  }
+
+  function renderActions() {
+    const state = session.connectionState;
+    replace(actions, h("h2", { id: "actions-title" }, "Actions"),
+      h("div", { class: "button-row" },
+        h("button", { type: "button", class: "btn", onclick: restart }, "Restart"),
+        h("button", { type: "button", class: "btn", onclick: logout,
+          disabled: state !== "connected" }, "Log out"),
+        h("button", { type: "button", class: "btn danger", onclick: remove }, "Delete")),
+      h("p", { class: "help" }, "Restart reconnects now (and shows a new QR code when not linked). ",
+        "Log out unlinks the phone and keeps the session."));
+  }
+
+  async function restart() {
+    try { await post(`${sessionPath(deviceId)}/restart`); toast("Restarting"); }
+    catch (err) { toast(err.message, "bad"); }
+  }
+
+  async function logout() {
+    if (!(await confirmAction({ title: `Log ${deviceId} out?`, action: "Log out",
+      text: "The phone's link to this server is removed. The session stays; restart it to link again." }))) return;
+    try { await post(`${sessionPath(deviceId)}/logout`); toast("Logged out"); }
+    catch (err) { toast(err.message, "bad"); }
+  }
+
+  async function remove() {
+    if (!(await confirmAction({ title: `Delete ${deviceId}?`, action: "Delete session", danger: true,
+      text: "This stops the session and removes all its data: messages, key and WhatsApp link. It cannot be undone." }))) return;
+    try {
+      await del(sessionPath(deviceId));
+      toast(`Session ${deviceId} deleted`);
+      location.hash = "#/";
+    } catch (err) { toast(err.message, "bad"); }
+  }
+
+  async function loadSession() {
+    try {
+      ({ session } = await get(sessionPath(deviceId)));
+      renderHead();
+      renderActions();
+      key.show(session);
+      return true;
+    } catch (err) {
+      replace(main, h("div", { class: "card empty" }, h("h1", {}, "Session not available"),
+        h("p", {}, err.message), h("p", {}, h("a", { href: "#/" }, "Back to all sessions"))));
+      return false;
+    }
+  }
+
+  async function load() {
+    if (!(await loadSession())) return;
+    const { events } = await get(`${sessionPath(deviceId)}/events?types=session.status,session.qr&limit=50`);
+    history.show(events);
+    link.show(session, events);
+    messages.load();
+  }
+  load();
+
+  return {
+    refresh: load,
+    onEvent(event) {
+      if (event.session !== deviceId) return;
+      switch (event.event) {
+        case "session.status":
+          history.add(event);
+          link.onStatus(event);
+          clearTimeout(statusTimer);
+          statusTimer = setTimeout(async () => {
+            const before = session && session.connectionState;
+            if (await loadSession() && session.connectionState !== before) link.show(session, []);
+          }, 50);
+          break;
+        case "session.qr":
+          link.onQr(event);
+          break;
+        default:
+          messages.changed();
+      }
+    },
+    destroy() {
+      clearInterval(retryTimer);
+      clearTimeout(statusTimer);
+      link.destroy();
+      messages.destroy();
+    },
+  };
+}
