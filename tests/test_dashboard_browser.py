@@ -60,14 +60,16 @@ class Console:
         page.on("pageerror", lambda exc: self.errors.append(f"uncaught: {exc}"))
 
 
-def shoot(page: Page, name: str) -> None:
-    """The page at desktop and at phone size, full length."""
+def shoot(page: Page, name: str, full_page: bool = True) -> None:
+    """The page at desktop and at phone size (full length unless a dialog is open)."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.evaluate("document.getElementById('toasts').replaceChildren()")
-    page.screenshot(path=SHOTS / f"{name}-desktop.png", full_page=True)
-    page.set_viewport_size(PHONE)
-    page.screenshot(path=SHOTS / f"{name}-phone.png", full_page=True)
+    size = page.viewport_size
     page.set_viewport_size(DESKTOP)
+    page.screenshot(path=SHOTS / f"{name}-desktop.png", full_page=full_page)
+    page.set_viewport_size(PHONE)
+    page.screenshot(path=SHOTS / f"{name}-phone.png", full_page=full_page)
+    page.set_viewport_size(size or DESKTOP)
 
 
 def sign_in(page: Page, url: str) -> None:
@@ -149,7 +151,7 @@ def test_link_a_phone_send_and_receive_live(daemon: Process, browser: Browser) -
     dialog.get_by_role("button", name="Copy").click()
     expect(dialog.get_by_role("status")).to_have_text("Copied")
     assert page.evaluate("navigator.clipboard.readText()") == key
-    shoot(page, "04-api-key-dialog")
+    shoot(page, "04-api-key-dialog", full_page=False)
     dialog.get_by_role("button", name="Done").click()
     expect(page.get_by_role("dialog")).to_have_count(0)
     expect(page.locator(".key-now")).to_contain_text(key[:8] + "...")
@@ -192,7 +194,7 @@ def test_link_a_phone_send_and_receive_live(daemon: Process, browser: Browser) -
     page.get_by_role("dialog").get_by_role("button", name="Cancel").click()
     assert api.get("/api/sessions/sales-phone").status_code == 200
     page.get_by_role("button", name="Delete").click()
-    shoot(page, "07-delete-confirmation")
+    shoot(page, "07-delete-confirmation", full_page=False)
     page.get_by_role("dialog").get_by_role("button", name="Delete session").click()
     expect(page).to_have_url(re.compile("#/$"))
     expect(page.locator("tr[data-device='sales-phone']")).to_have_count(0)

@@ -102,7 +102,7 @@ function table(sessions) {
 
 function empty() {
   return h("div", { class: "empty" },
-    h("div", { class: "empty-icon", "aria-hidden": "true" }, "＋"),
+    h("div", { class: "empty-icon", "aria-hidden": "true" }, "+"),
     h("h3", {}, "No sessions yet"),
     h("p", { class: "muted" }, "Create a session above, then scan its QR code with WhatsApp ",
       "on the phone you want to link."));
