@@ -230,3 +230,15 @@ def test_histogram_buckets() -> None:
     assert value(samples, "x_seconds_bucket", route="/a", le="1") == 3
     assert value(samples, "x_seconds_bucket", route="/a", le="+Inf") == 4
     assert value(samples, "x_seconds_sum", route="/a") == pytest.approx(3.65)
+
+
+def test_engine_statistics_as_a_dataclass() -> None:
+    from wad.metrics import render_numbers
+    from wad.neonize_engine import EngineStatistics
+
+    text = render_numbers("wad_engine", "help", "gauge", "figure",
+                          EngineStatistics(workers_started=3, worker_crashes=1)) + "\n"
+    samples = parse(text)
+    assert value(samples, "wad_engine", figure="workers_started") == 3
+    assert value(samples, "wad_engine", figure="worker_crashes") == 1
+    assert value(samples, "wad_engine", figure="workers_killed") == 0

@@ -15,6 +15,7 @@ beside the daemon's own connection).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
@@ -204,9 +205,11 @@ def render_sessions(counts: dict[str, int], states: Sequence[str]) -> str:
                   [((("state", s),), counts.get(s, 0)) for s in states])
 
 
-def render_numbers(name: str, help_: str, kind: str, label: str,
-                   values: dict[str, Any]) -> str:
-    """A family from a ``statistics()`` dict: each numeric value one labelled sample."""
+def render_numbers(name: str, help_: str, kind: str, label: str, values: Any) -> str:
+    """A family from what a ``statistics()`` returns (a dict or a dataclass): each
+    numeric value one labelled sample."""
+    if dataclasses.is_dataclass(values) and not isinstance(values, type):
+        values = dataclasses.asdict(values)
     samples = [(((label, k),), float(v)) for k, v in sorted(values.items())
                if isinstance(v, int | float) and not isinstance(v, bool)]
     return family(name, kind, help_, samples)

@@ -71,7 +71,8 @@ async def collect(daemon: Daemon) -> str:
     engine_stats = getattr(daemon.supervisor.engine, "statistics", None)
     if engine_stats is not None:
         parts.append(metrics.render_numbers(
-            "wad_engine", "The engine's own figures (worker processes started, crashed, ...).",
+            "wad_engine", "The engine's own figures: with neonize, worker processes started,"
+            " running, crashed (ended unasked: killed, panicked) and killed after the grace.",
             "gauge", "figure", engine_stats()))
     webhooks = daemon.pm.get_plugin("webhooks")
     worker = getattr(webhooks, "worker", None)
