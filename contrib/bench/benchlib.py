@@ -184,9 +184,13 @@ def machine() -> str:
             f"{mem / 1024:.0f} GiB RAM, Python {platform.python_version()}")
 
 
-def metric(url: str, name: str, **labels: str) -> float | None:
-    """One sample of the daemon's /metrics (admin token)."""
-    text = httpx.get(url + "/metrics", headers=ADMIN, timeout=10).text
+def scrape(url: str) -> str:
+    return httpx.get(url + "/metrics", headers=ADMIN, timeout=10).text
+
+
+def metric(url: str, name: str, text: str | None = None, **labels: str) -> float | None:
+    """One sample of the daemon's /metrics (admin token), from ``text`` when given."""
+    text = scrape(url) if text is None else text
     want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
     line_start = f"{name}{{{want}}} " if labels else f"{name} "
     for line in text.splitlines():
