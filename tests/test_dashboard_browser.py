@@ -16,9 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import ADMIN_TOKEN, Process, spawn_daemon
-
-playwright = pytest.importorskip("playwright.sync_api")
-from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -35,7 +33,9 @@ QR_INTERVAL = 3  # seconds: short, so that the test sees a QR code rotate
 
 @pytest.fixture
 def daemon(tmp_path: Path) -> Iterator[Process]:
-    process = spawn_daemon(tmp_path, "--engine", "simulator", "--qr-interval", str(QR_INTERVAL))
+    # A long first reconnect delay, so that a dropped connection's retry time shows.
+    process = spawn_daemon(tmp_path, "--engine", "simulator", "--qr-interval", str(QR_INTERVAL),
+                           env={"WAD_BACKOFF_INITIAL": "60"})
     yield process
     process.stop()
 
@@ -63,7 +63,7 @@ class Console:
 def shoot(page: Page, name: str, full_page: bool = True) -> None:
     """The page at desktop and at phone size (full length unless a dialog is open)."""
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page.evaluate("document.getElementById('toasts').replaceChildren()")
+    page.evaluate("document.getElementById('toasts').replaceChildren(); window.scrollTo(0, 0)")
     size = page.viewport_size
     page.set_viewport_size(DESKTOP)
     page.screenshot(path=SHOTS / f"{name}-desktop.png", full_page=full_page)
@@ -240,6 +240,18 @@ def test_link_by_pairing_code_and_keyboard_only(daemon: Process, browser: Browse
     expect(page.locator(".title-row .badge")).to_have_text("Connected")
     expect(page.locator(".meta")).to_contain_text("+15550004444")
 
+
+    # The connection drops: the error and the next retry show; Restart reconnects now.
+    assert api.post("/api/simulator/sessions/by-code/drop").status_code == 200
+    badge = page.locator(".title-row .badge")
+    expect(badge).to_have_text("Disconnected")
+    alert = page.locator(".alert")
+    expect(alert).to_contain_text("Last error: connection dropped by the simulator")
+    expect(alert).to_contain_text(re.compile(r"Next retry in \d+ s"))
+    shoot(page, "09-session-retrying")
+    page.get_by_role("button", name="Restart").click()
+    expect(badge).to_have_text("Connected")
+    expect(alert).to_have_count(0)
     assert console.errors == []
 
     # Sending with a wrong key: the server's refusal is shown (and is the one 401).

@@ -28,8 +28,12 @@ export function linkPanel(deviceId, info) {
   async function draw(code) {
     if (!code || code === shownCode) return;
     shownCode = code;
-    const { qrImage } = await post("/api/dashboard/qr-image", { code });
-    if (shownCode === code) img.src = qrImage;
+    try {
+      const { qrImage } = await post("/api/dashboard/qr-image", { code });
+      if (shownCode === code) img.src = qrImage;
+    } catch {
+      shownCode = null; // signed out or unreachable: the page says so elsewhere
+    }
   }
 
   function expiry(timestampMs, first) {

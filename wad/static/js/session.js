@@ -47,9 +47,10 @@ export function sessionView(main, deviceId, info) {
       retry.textContent = left > 0 ? `Next retry in ${seconds(left)} (${when(session.nextRetryAt)}).`
         : "Retrying now…";
     };
-    replace(alert, h("div", { class: "alert" },
-      h("strong", {}, "Last error: "), session.lastError || "none", " ",
-      session.nextRetryAt ? retry : null));
+    const tone = session.connectionState === "failed" ? "alert" : "alert warn";
+    replace(alert, h("div", { class: tone },
+      h("strong", {}, "Last error: "), session.lastError || "none",
+      session.nextRetryAt ? [" · ", retry] : null));
     if (session.nextRetryAt) { tick(); retryTimer = setInterval(tick, 1000); }
   }
 
@@ -103,7 +104,12 @@ export function sessionView(main, deviceId, info) {
 
   async function load() {
     if (!(await loadSession())) return;
-    const { events } = await get(`${sessionPath(deviceId)}/events?types=session.status,session.qr&limit=50`);
+    let events = [];
+    try {
+      ({ events } = await get(`${sessionPath(deviceId)}/events?types=session.status,session.qr&limit=50`));
+    } catch (err) {
+      toast(err.message, "bad");
+    }
     history.show(events);
     link.show(session, events);
     messages.load();
