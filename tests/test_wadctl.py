@@ -188,6 +188,14 @@ def test_pairing_code_webhooks_plugins_and_daemon_commands(daemon):
     assert rotate.returncode == EXIT_ERROR and "WAD_ADMIN_TOKEN" in rotate.stderr
     assert "Traceback" not in rotate.stderr
 
+    # qr on an unlinked session says what to do instead of waiting forever.
+    wadctl(sock, "sim", "unlink", "cli2")
+    while json.loads(wadctl(sock, "--json", "show", "cli2").stdout)["session"][
+            "connectionState"] != "logged_out":
+        time.sleep(0.05)  # polling another process
+    at_rest = wadctl(sock, "qr", "cli2", check=False)
+    assert at_rest.returncode == EXIT_ERROR and "wadctl restart cli2" in at_rest.stderr
+
 
 def test_no_daemon_one_line_and_its_exit_code(tmp_path):
     done = wadctl(tmp_path / "nothing.sock", "status", check=False)

@@ -85,6 +85,8 @@ def cmd_qr(args: argparse.Namespace, out: Out) -> int:
         if state == "connected":
             out.line({"deviceId": device, "state": state}, f"{device} is already connected")
             return EXIT_OK
+        if state in ("stopped", "logged_out"):
+            raise _at_rest(device, state)
         try:
             _draw_qr(args, out, client.call("sessions.qr", deviceId=device)["qrCode"])
         except ClientError as exc:
@@ -107,10 +109,13 @@ def cmd_qr(args: argparse.Namespace, out: Out) -> int:
                              f"{device} connected as {payload.get('phoneNumber') or '?'}")
                     return EXIT_OK
                 if state in ("stopped", "logged_out"):
-                    out.line({"deviceId": device, "state": state},
-                             f"{device} is {state}: run 'wadctl restart {device}' for a new QR")
-                    return EXIT_ERROR
+                    raise _at_rest(device, state)
     return EXIT_ERROR
+
+
+def _at_rest(device: str, state: str) -> ClientError:
+    return ClientError("conflict", f"{device} is {state}: run 'wadctl restart {device}' "
+                       "for a new QR")
 
 
 def _draw_qr(args: argparse.Namespace, out: Out, code: str) -> None:
