@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import logging
 import sys
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import trio
 
 from . import __version__, logs
 from .config import ENGINES, Config, ConfigError, load
+from .control.socketfile import ControlSocketError
 
 
 def parser() -> argparse.ArgumentParser:
@@ -44,9 +46,28 @@ def main(argv: list[str] | None = None) -> int:
     def reread() -> Config:
         return load(flags, config_file=args.config)
 
-    with contextlib.suppress(KeyboardInterrupt):
-        trio.run(functools.partial(serve, config, reread=reread))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            trio.run(functools.partial(serve, config, reread=reread))
+    except Exception as exc:
+        reason = _cannot_start(exc)
+        if reason is None:
+            raise
+        logging.getLogger("wad").error("cannot start: %s", reason)
+        return 1
     return 0
+
+
+def _cannot_start(exc: BaseException) -> str | None:
+    """A one-line reason when the daemon failed to start for a cause outside it (its
+    control socket taken, its HTTP port in use, a folder it may not write), else None:
+    a bug keeps its traceback."""
+    if isinstance(exc, BaseExceptionGroup):
+        reasons = [_cannot_start(e) for e in exc.exceptions]
+        return "; ".join(r for r in reasons if r) if all(reasons) else None
+    if isinstance(exc, ControlSocketError | OSError):
+        return str(exc)
+    return None
 
 
 if __name__ == "__main__":
