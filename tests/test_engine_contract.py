@@ -39,6 +39,7 @@ COMMANDS_NEEDING_A_CONNECTION: list[tuple[str, dict[str, Any]]] = [
     ("presence", {"to": PEER, "state": "typing"}),
     ("groups", {}),
     ("group", {"id": "120363000000000001@g.us"}),
+    ("check_numbers", {"numbers": ["15550002222"]}),
 ]
 
 
@@ -169,3 +170,20 @@ async def test_links_of_two_sessions_are_independent(case: Case, tmp_path: Path)
             with pytest.raises(EngineError) as caught:
                 await first.call("groups", {})
             assert caught.value.code == "not_connected"
+
+
+async def test_an_unknown_command_is_unsupported(case: Case, tmp_path: Path) -> None:
+    with trio.fail_after(30):
+        async with case.open_link("c1", tmp_path / "c1") as link:
+            await case.wait_live(link)
+            with pytest.raises(EngineError) as caught:
+                await link.call("teleport", {})
+            assert caught.value.code == "unsupported"
+
+
+async def test_events_end_when_the_link_closes(case: Case, tmp_path: Path) -> None:
+    with trio.fail_after(30):
+        async with case.open_link("c1", tmp_path / "c1") as link:
+            await case.wait_live(link)
+        rest = [event async for event in link.events()]  # must end, not hang
+    assert all(event.kind in EVENT_KINDS for event in rest)

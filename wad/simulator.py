@@ -34,6 +34,9 @@ CREDENTIALS = "simulator-device.json"
 SENT_LOG = "simulator-sent.jsonl"
 GROUPS = "simulator-groups.json"
 NOT_ON_WHATSAPP_SUFFIX = "0000"
+# Every command a link answers (wad/engine.py); the others are "unsupported".
+COMMANDS = frozenset({"send", "react", "edit", "revoke", "mark_read", "presence", "groups",
+                      "group", "check_numbers", "pair_phone", "logout"})
 
 
 def _qr_code() -> str:
@@ -55,6 +58,7 @@ class SimLink:
         self.device_id = device_id
         self.folder = folder
         self.state = "connecting"
+        self.closed = False
         self._send, self._receive = trio.open_memory_channel[EngineEvent](math.inf)
         self._scanned = trio.Event()
         self.pair_code: tuple[str, str] | None = None  # (code, phone number)
@@ -67,12 +71,10 @@ class SimLink:
 
     async def call(self, command: str, params: dict[str, Any]) -> dict[str, Any]:
         await trio.lowlevel.checkpoint()
-        if command == "check_numbers":
-            return {"results": [
-                {"number": n, "exists": on_whatsapp(n),
-                 "jid": f"{n}@s.whatsapp.net" if on_whatsapp(n) else None}
-                for n in params["numbers"]
-            ]}
+        if command not in COMMANDS:
+            raise EngineError(f"unknown command {command!r}", "unsupported")
+        if self.closed:
+            raise EngineError("the link is closed", "not_connected")
         if command == "pair_phone":
             if self.state != "waiting_qr":
                 raise EngineError("pairing needs a session waiting for a QR scan", "conflict")
@@ -82,6 +84,12 @@ class SimLink:
         if self.state != "connected":
             raise EngineError("not connected", "not_connected")
         phone = self.engine.phone(self.folder)
+        if command == "check_numbers":
+            return {"results": [
+                {"number": n, "exists": on_whatsapp(n),
+                 "jid": f"{n}@s.whatsapp.net" if on_whatsapp(n) else None}
+                for n in params["numbers"]
+            ]}
         if command in ("send", "react", "edit", "revoke"):
             to = str(params.get("to") or params.get("chat"))
             if to.endswith("@g.us") and to not in self.engine.groups(self.folder):
@@ -97,10 +105,9 @@ class SimLink:
             if group is None:
                 raise EngineError("no such group", "not_found")
             return {"group": group}
-        if command == "logout":
-            self.unlink("logged out by the device")
-            return {}
-        raise EngineError(f"unknown command {command!r}", "unsupported")
+        # logout
+        self.unlink("logged out by the device")
+        return {}
 
     # -- the network's side ---------------------------------------------------------
 
@@ -254,6 +261,9 @@ class SimulatorEngine:
                 yield link
                 nursery.cancel_scope.cancel()
         finally:
+            # A closed link answers nothing more, and its event stream ends.
+            link.closed = True
+            link._send.close()
             if self._links.get(device_id) is link:
                 del self._links[device_id]
 
