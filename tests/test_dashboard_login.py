@@ -132,3 +132,24 @@ async def test_login_state_answers_without_credentials(wad: Running) -> None:
     assert r.json()["signedIn"] is True
     r = await wad.client.get("/api/dashboard/login", headers=cookie("stale"))
     assert r.json()["signedIn"] is False
+
+
+async def test_rotating_the_admin_token_ends_every_sign_in(tmp_path, nursery) -> None:
+    from conftest import make_config, start_daemon
+
+    from wad.simulator import SimulatorEngine
+
+    config = make_config(tmp_path)
+    config.admin_token = None  # from <state>/admin.token, so it can be rotated
+    running = await start_daemon(nursery, config, SimulatorEngine())
+    token = config.admin_token_file.read_text().strip()
+    r = await running.client.post("/api/dashboard/login", json={"token": token}, headers=DASH)
+    login_id = r.cookies["wad_dashboard"]
+    assert (await running.client.get("/api/sessions", headers=cookie(login_id))).status_code == 200
+    new = running.daemon.service.rotate_admin_token()
+    assert new != token
+    assert (await running.client.get("/api/sessions", headers=cookie(login_id))).status_code == 401
+    r = await running.client.post("/api/dashboard/login", json={"token": new}, headers=DASH)
+    assert r.status_code == 200
+    await running.client.aclose()
+    running.daemon.stop()

@@ -20,6 +20,9 @@ class AdminToken:
     def __init__(self, token_hash: str, file: Path | None) -> None:
         self._hash = token_hash
         self.file = file  # None when the token comes from the environment
+        # Bumped by every rotation: what was opened with an older token (dashboard
+        # sign-ins) ends with it.
+        self.generation = 0
 
     @classmethod
     def load(cls, configured: str | None, file: Path) -> AdminToken:
@@ -46,6 +49,7 @@ class AdminToken:
         token = keys.generate_admin_token()
         _write_secret(self.file, token)
         self._hash = keys.hash_key(token)
+        self.generation += 1
         log.warning("admin token rotated: the new one is in %s", self.file)
         return token
 

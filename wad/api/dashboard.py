@@ -54,7 +54,9 @@ class DashboardInfo(schemas.Ok):
 
 
 def register(app: Quart) -> None:
-    app.config.setdefault("WAD_DASHBOARD_LOGINS", DashboardLogins())
+    admin = app.config["WAD_SERVICE"].admin
+    app.config.setdefault("WAD_DASHBOARD_LOGINS",
+                          DashboardLogins(generation=lambda: admin.generation))
     app.register_blueprint(bp)
 
     @app.after_request

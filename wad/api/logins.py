@@ -34,9 +34,13 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 class DashboardLogins:
     def __init__(self, lifetime: float = LIFETIME,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 generation: Callable[[], int] = lambda: 0) -> None:
         self.lifetime = lifetime
         self._clock = clock
+        # The admin token's generation: rotating the token ends every sign-in.
+        self._generation = generation
+        self._seen_generation = generation()
         self._expiry: dict[str, float] = {}  # sha256(login id) -> unix time
 
     def open(self) -> tuple[str, float]:
@@ -51,6 +55,7 @@ class DashboardLogins:
 
     def expires(self, login_id: str) -> float | None:
         """When this login expires, or ``None`` when it is unknown or over."""
+        self._prune()
         digest = keys.hash_key(login_id)
         expires = self._expiry.get(digest)
         if expires is None:
@@ -68,6 +73,9 @@ class DashboardLogins:
         return len(self._expiry)
 
     def _prune(self) -> None:
+        if self._generation() != self._seen_generation:
+            self._seen_generation = self._generation()
+            self._expiry.clear()
         now = self._clock()
         for digest in [d for d, t in self._expiry.items() if t <= now]:
             del self._expiry[digest]
