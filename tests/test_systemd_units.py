@@ -115,3 +115,15 @@ def test_sysusers_and_tmpfiles_apply_to_an_empty_root(tmp_path: Path) -> None:
     assert state.st_mode & 0o777 == 0o700
     assert state.st_uid == int(passwd["wad"][2])
     assert (root / "run/wad").is_dir()
+
+
+def test_example_settings_are_real_settings(tmp_path: Path) -> None:
+    from wad.config import load
+
+    config = load(env={"HOME": str(tmp_path)}, config_file=UNITS / "wad.toml.example")
+    assert config.http == "127.0.0.1:3000"
+    names = re.findall(r"^#?(WAD_[A-Z_]+)=", (UNITS / "wad.env.example").read_text(), re.M)
+    assert names
+    env = {name: "" for name in names}
+    fields = {"WAD_" + f.upper() for f in vars(config)}
+    assert set(env) <= fields, set(env) - fields
