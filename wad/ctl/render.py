@@ -11,6 +11,9 @@ import qrcode
 #: terminal (light modules drawn, dark ones left as the background).
 _HALF = {(True, True): " ", (True, False): "▄", (False, True): "▀", (False, False): "█"}
 QR_BORDER = 2
+#: Longest cell of a table before it is shortened with "…" (``wadctl show ID`` and
+#: ``--json`` print whole values).
+CELL_MAX = 48
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
@@ -40,9 +43,16 @@ def pairs(data: dict[str, Any]) -> str:
 def sessions(items: list[dict[str, Any]]) -> str:
     if not items:
         return "no sessions"
-    return table(("DEVICE ID", "STATE", "PHONE", "API KEY", "LAST ERROR", "CREATED"),
+    return table(("DEVICE ID", "STATE", "PHONE", "API KEY", "CREATED", "LAST ERROR"),
                  [(s["deviceId"], s["connectionState"], s.get("phoneNumber"),
-                   s.get("hasApiKey"), s.get("lastError"), s.get("createdAt")) for s in items])
+                   s.get("hasApiKey"), s.get("createdAt"), _short(s.get("lastError")))
+                  for s in items])
+
+
+def _short(value: str | None) -> str | None:
+    if value is None or len(value) <= CELL_MAX:
+        return value
+    return value[:CELL_MAX - 1] + "…"
 
 
 def status(data: dict[str, Any]) -> str:
