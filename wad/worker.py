@@ -16,6 +16,15 @@ worker, and so does the end of the socket (the daemon is gone).
 
 Exit status: 0 after ``stop`` or the daemon going away, 1 when neonize failed (the
 reason was sent as an ``error`` event first).
+
+Plain threads, no event loop. neonize is blocking through and through: ``connect()``
+holds a thread until ``stop()``, every call blocks, and its callbacks arrive on its own
+threads. So the worker is four threads around one output queue: the main thread writes
+what is queued to the daemon, one reads the daemon's requests, one runs them against
+neonize one at a time (its Go maps are not safe for concurrent use), and one sits in
+``connect()``. An event loop here only shuttled between those threads, and trio (with
+attrs, outcome and sortedcontainers) was 3.7 MiB of PSS in each worker, most of what a
+worker adds to a bare neonize process; see the footprint notes in the README.
 """
 
 from __future__ import annotations
@@ -23,15 +32,16 @@ from __future__ import annotations
 import argparse
 import ctypes
 import logging
-import math
 import os
+import queue
 import signal
 import socket
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import trio
 from neonize.client import NewClient, ProxySettings
 from neonize.exc import NeonizeError
 
@@ -50,122 +60,128 @@ PROXY_ENV = "WAD_WORKER_PROXY"
 #: ``stop()`` can block for a minute while a dial is in progress.
 ORPHAN_STOP_TIMEOUT = 2.0
 
+Result = dict[str, Any]
+#: A command for the neonize thread: its request number, its name, the blocking call,
+#: and an event set when it is done (for the orphan stop, which waits a while).
+Job = tuple[Any, str, Callable[[], Result], threading.Event]
+
 
 class Worker:
-    """One session's neonize client, driven by the daemon's commands over ``stream``.
+    """One session's neonize client, driven by the daemon's commands over ``sock``."""
 
-    neonize calls run in threads, one at a time (a ``CapacityLimiter(1)``): its Go maps
-    are not safe for concurrent use.
-    """
-
-    def __init__(self, client: NewClient, stream: trio.abc.Stream,
+    def __init__(self, client: NewClient, sock: socket.socket,
                  proxy: str | None = None, media_dir: Path | None = None) -> None:
         self.client = client
-        self.stream = stream
+        self.sock = sock
         self.proxy = proxy
-        self._limiter = trio.CapacityLimiter(1)
-        self._write_lock = trio.Lock()
-        self._event_send, self._event_receive = trio.open_memory_channel[EngineEvent](math.inf)
-        self._token = trio.lowlevel.current_trio_token()
+        # What goes to the daemon, in order; None (after _finish) ends the writer.
+        self._out: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[Job] = queue.SimpleQueue()
+        self._lock = threading.Lock()
         self._status: int | None = None
-        self.bridge = Bridge(client, self._emit_from_thread, media_dir)
+        self.bridge = Bridge(client, self._send_event, media_dir)
         self.commands = Commands(client, self.bridge)
 
-    def _emit_from_thread(self, event: EngineEvent) -> None:
-        trio.from_thread.run_sync(self._event_send.send_nowait, event, trio_token=self._token)
-
-    def _finish(self, status: int) -> None:
-        """End the worker; events already queued still go out."""
-        if self._status is None:
-            self._status = status
-            self._event_send.close()
-
-    async def run(self) -> int:
+    def run(self) -> int:
         """Connect and serve until stopped; return the exit status."""
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._connect)
-            nursery.start_soon(self._serve_commands, nursery)
-            await self._forward_events()
-            nursery.cancel_scope.cancel()
+        for target in (self._connect, self._serve_commands, self._run_jobs):
+            # Daemon threads: connect() and neonize calls may never return, and the
+            # process ends with os._exit() anyway.
+            threading.Thread(target=target, name=target.__name__.strip("_"),
+                             daemon=True).start()
+        while (obj := self._out.get()) is not None:
+            try:
+                self.sock.sendall(encode(obj))
+            except OSError:
+                self._finish(0)  # the daemon is gone: nobody is left to tell
+                break
         assert self._status is not None
         return self._status
 
-    async def _connect(self) -> None:
+    def _put(self, obj: dict[str, Any]) -> None:
+        with self._lock:
+            if self._status is None:
+                self._out.put(obj)
+
+    def _send_event(self, event: EngineEvent) -> None:
+        self._put(event.to_wire())
+
+    def _finish(self, status: int) -> None:
+        """End the worker; what is already queued still goes out."""
+        with self._lock:
+            if self._status is None:
+                self._status = status
+                self._out.put(None)
+
+    def _connect(self) -> None:
         settings = ProxySettings(proxy_address=self.proxy) if self.proxy else None
         try:
             # connect() blocks until stop(); offline it raises within milliseconds.
-            await trio.to_thread.run_sync(self.client.connect, settings, abandon_on_cancel=True)
+            self.client.connect(settings)
         except NeonizeError as exc:
             self._send_event(EngineEvent("error", {"message": str(exc)}))
             self._finish(1)
         else:
-            self._send_event(EngineEvent("disconnected", {"reason": "the neonize client stopped"}))
+            self._send_event(EngineEvent("disconnected",
+                                         {"reason": "the neonize client stopped"}))
             self._finish(0)
 
-    def _send_event(self, event: EngineEvent) -> None:
-        if self._status is None:
-            self._event_send.send_nowait(event)
-
-    async def _forward_events(self) -> None:
-        """Send events until :meth:`_finish`, then those still queued."""
-        try:
-            async for event in self._event_receive:
-                await self._write(event.to_wire())
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            self._finish(0)  # the daemon is gone: nobody is left to tell
-
-    async def _write(self, obj: dict[str, Any]) -> None:
-        async with self._write_lock:
-            await self.stream.send_all(encode(obj))
-
-    async def _serve_commands(self, nursery: trio.Nursery) -> None:
+    def _serve_commands(self) -> None:
         decoder = LineDecoder()
         try:
-            while chunk := await self.stream.receive_some():
+            while chunk := self.sock.recv(65536):
                 for request in decoder.feed(chunk):
-                    nursery.start_soon(self._answer, request)
+                    self._take(request)
             log.info("the daemon closed the socket: stopping")
         except WireError as exc:
             log.error("the daemon sent a bad line, stopping: %s", exc)
-        except trio.BrokenResourceError:
+        except OSError:
             log.info("the daemon is gone: stopping")
-        with trio.move_on_after(ORPHAN_STOP_TIMEOUT):
-            await self._stop_client()
+        done = threading.Event()
+        self._jobs.put((None, "stop", self._stop_client, done))
+        done.wait(ORPHAN_STOP_TIMEOUT)
         self._finish(0)
 
-    async def _answer(self, request: dict[str, Any]) -> None:
+    def _take(self, request: dict[str, Any]) -> None:
+        """Check a request here (a bad one is answered at once); queue it for neonize."""
         number = request.get("id")
         command, params = request.get("command"), request.get("params", {})
         try:
             if not isinstance(command, str) or not isinstance(params, dict):
                 raise EngineError("a request needs a command and params", "bad_request")
-            reply: dict[str, Any] = {"reply": number, "result": await self.handle(command, params)}
+            call = self._stop_client if command == "stop" else self.commands.prepare(
+                command, params)
         except EngineError as exc:
-            reply = {"reply": number, "error": {"code": exc.code, "message": str(exc)}}
+            self._put({"reply": number, "error": {"code": exc.code, "message": str(exc)}})
+            return
         except Exception as exc:  # a bug here must not take the session down
             log.exception("command %s failed", command)
-            reply = {"reply": number, "error": {"code": "failed", "message": str(exc)}}
-        try:
-            await self._write(reply)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            self._put({"reply": number, "error": {"code": "failed", "message": str(exc)}})
             return
-        if command == "stop":
-            self._finish(0)
+        self._jobs.put((number, command, call, threading.Event()))
 
-    async def handle(self, command: str, params: dict[str, Any]) -> dict[str, Any]:
-        """Run one command; raise :class:`EngineError` when it cannot be done."""
-        if command == "stop":
-            await self._stop_client()
-            return {}
-        call = self.commands.prepare(command, params)
-        return await trio.to_thread.run_sync(neonize_send.run, call, limiter=self._limiter,
-                                             abandon_on_cancel=True)
+    def _run_jobs(self) -> None:
+        """Run the queued commands one at a time: neonize's Go maps are not thread-safe."""
+        while True:
+            number, command, call, done = self._jobs.get()
+            try:
+                reply: dict[str, Any] = {"reply": number, "result": neonize_send.run(call)}
+            except EngineError as exc:
+                reply = {"reply": number, "error": {"code": exc.code, "message": str(exc)}}
+            except Exception as exc:  # a bug here must not take the session down
+                log.exception("command %s failed", command)
+                reply = {"reply": number, "error": {"code": "failed", "message": str(exc)}}
+            done.set()
+            if number is not None:
+                self._put(reply)
+                if command == "stop":
+                    self._finish(0)
 
-    async def _stop_client(self) -> None:
+    def _stop_client(self) -> Result:
         # stop() blocks for up to a minute while a dial is in progress; the daemon
         # kills a worker that does not stop within its grace period.
-        await trio.to_thread.run_sync(self.client.stop, limiter=self._limiter,
-                                      abandon_on_cancel=True)
+        self.client.stop()
+        return {}
 
 
 # -- the process -------------------------------------------------------------------------
@@ -194,12 +210,11 @@ def _setup_logging(level: str) -> None:
     logging.getLogger("neonize.utils.ffmpeg").setLevel(logging.ERROR)
 
 
-async def _serve(sock: socket.socket, device_id: str, db: str, media_dir: Path) -> int:
-    stream = trio.SocketStream(trio.socket.from_stdlib_socket(sock))
+def _serve(sock: socket.socket, device_id: str, db: str, media_dir: Path) -> int:
     # The whatsmeow store is the SQLite file ``name``; uuid keys the client in Go.
     client = NewClient(name=db, uuid=device_id)
     proxy = os.environ.get(PROXY_ENV) or None
-    return await Worker(client, stream, proxy, media_dir).run()
+    return Worker(client, sock, proxy, media_dir).run()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -217,15 +232,14 @@ def main(argv: list[str] | None = None) -> None:
     _die_with_parent()
     status = 1
     try:
-        status = trio.run(_serve, socket.socket(fileno=args.fd), args.device_id, args.db,
-                          media_dir)
+        status = _serve(socket.socket(fileno=args.fd), args.device_id, args.db, media_dir)
     except BaseException:
         log.exception("the worker crashed")
     finally:
         logging.shutdown()
         sys.stdout.flush()
-        # Not sys.exit(): neonize's connect thread is not a daemon thread and may still
-        # be blocked in Go, and a normal exit would wait for it forever.
+        # Not sys.exit(): the connect thread may still be blocked in Go, and finalizing
+        # the interpreter under a thread inside a foreign call can hang or crash.
         os._exit(status)
 
 
