@@ -35,8 +35,13 @@ class EventLog:
         self._subscribers: set[trio.MemorySendChannel[StoredEvent]] = set()
         self._buffer = subscriber_buffer
 
-    def emit(self, device_id: str, type_: str, payload: dict[str, Any]) -> StoredEvent:
+    def emit(self, device_id: str, type_: str, payload: dict[str, Any],
+             also: Callable[[], object] | None = None) -> StoredEvent:
+        """Store an event (and run ``also``, a write of the caller's, in the same
+        transaction: a change and the event that reports it commit together)."""
         with self.store.transaction():
+            if also is not None:
+                also()
             event = self.store.append_event(device_id, type_, payload)
             for listener in self.in_transaction:
                 listener(self.store, event)

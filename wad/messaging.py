@@ -152,10 +152,11 @@ class Messaging:
             params["media"] = stored.to_json()
         result = await self._call(session, "send", params, message_id)
         wa_id = str(result.get("id") or message_id)
-        self.store.mark_sent(message_id, wa_id)
         timestamp = int(result.get("timestamp") or time.time())
+        # The row's update and its event in one transaction (one commit, not two).
         self.service.events.emit(device_id, "message.sent",
-                                 {"id": message_id, "waId": wa_id, "to": to, "type": type_})
+                                 {"id": message_id, "waId": wa_id, "to": to, "type": type_},
+                                 also=lambda: self.store.mark_sent(message_id, wa_id))
         return {"status": "sent", "id": message_id, "to": to, "type": type_,
                 "timestamp": timestamp}
 
