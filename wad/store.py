@@ -129,6 +129,9 @@ class Store:
         self.db.pragma("journal_mode", "wal")
         self.db.pragma("synchronous", "normal")
         self.db.pragma("foreign_keys", True)
+        # key hash -> device id, filled on lookups that found a key; every statement
+        # that changes api_keys (set, revoke, a session's delete) drops it.
+        self._key_owner: dict[str, str] = {}
         self._migrate()
 
     def close(self) -> None:
@@ -196,6 +199,7 @@ class Store:
         return [SessionRow(*row) for row in rows]
 
     def delete_session(self, device_id: str) -> bool:
+        self._key_owner.clear()
         cursor = self.db.execute(
             "DELETE FROM sessions WHERE device_id = ? RETURNING 1", (device_id,)
         )
@@ -215,6 +219,7 @@ class Store:
     # -- API keys -----------------------------------------------------------------
 
     def set_api_key(self, device_id: str, key_hash: str, display_prefix: str) -> None:
+        self._key_owner.clear()
         self.db.execute(
             "INSERT INTO api_keys (device_id, key_hash, display_prefix, created_at)"
             " VALUES (?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET"
@@ -236,9 +241,16 @@ class Store:
         return self._one("SELECT key_hash FROM api_keys WHERE device_id = ?", (device_id,))
 
     def session_for_key(self, key_hash: str) -> str | None:
-        return self._one("SELECT device_id FROM api_keys WHERE key_hash = ?", (key_hash,))
+        owner = self._key_owner.get(key_hash)
+        if owner is None:
+            owner = self._one("SELECT device_id FROM api_keys WHERE key_hash = ?", (key_hash,))
+            # Only keys that exist (bad tokens cannot fill it), and only committed ones.
+            if owner is not None and not self.db.in_transaction:
+                self._key_owner[key_hash] = owner
+        return owner
 
     def revoke_api_key(self, device_id: str) -> bool:
+        self._key_owner.clear()
         cursor = self.db.execute(
             "DELETE FROM api_keys WHERE device_id = ? RETURNING 1", (device_id,)
         )
