@@ -19,13 +19,13 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-import httpx
 import trio
 
 from wad import __version__
-from wad.netguard import Guard, open_client, refusal
+from wad.netguard import Guard
 
 from . import signing
+from .client import DeliveryError, PostClient
 from .db import Due, Outcome, WebhookDb
 from .settings import Settings
 
@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 
 USER_AGENT = f"wad/{__version__} (webhooks)"
 SNIPPET = 200  # characters of a failed answer's body kept in the log
-READ_LIMIT = 64 * 1024  # an answer's body beyond this is not read (the connection closes)
 LONGEST_WAIT = 60.0  # look again at least this often (the wall clock may jump)
 
 
@@ -82,16 +81,18 @@ class DeliveryWorker:
 
     async def run(self) -> None:
         try:
-            client = open_client(self.guard, timeout=self.settings.timeout,
-                                 max_connections=self.settings.concurrency,
-                                 headers={"user-agent": USER_AGENT})
-            async with client, trio.open_nursery() as nursery:
-                nursery.start_soon(self._record_loop)
-                await self._dispatch(nursery, client)
+            client = PostClient(self.guard, user_agent=USER_AGENT,
+                                idle_per_origin=self.settings.endpoint_concurrency)
+            try:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._record_loop)
+                    await self._dispatch(nursery, client)
+            finally:
+                await client.aclose()
         finally:
             self._record()  # what finished before the stop is not sent twice
 
-    async def _dispatch(self, nursery: trio.Nursery, client: httpx.AsyncClient) -> None:
+    async def _dispatch(self, nursery: trio.Nursery, client: PostClient) -> None:
         while True:
             self._wake = trio.Event()
             now = time.time()
@@ -103,7 +104,7 @@ class DeliveryWorker:
             with trio.move_on_at(deadline):
                 await self._wake.wait()
 
-    def _start_due(self, nursery: trio.Nursery, client: httpx.AsyncClient, now: float
+    def _start_due(self, nursery: trio.Nursery, client: PostClient, now: float
                    ) -> float | None:
         """Start what is due and may start; return when to look again (None: on a wake-up)."""
         s = self.settings
@@ -140,7 +141,7 @@ class DeliveryWorker:
             target = self._targets[endpoint_id] = Target(row[0], signing.secret_key(row[1]))
         return target
 
-    async def _attempt(self, client: httpx.AsyncClient, due: Due, target: Target) -> None:
+    async def _attempt(self, client: PostClient, due: Due, target: Target) -> None:
         try:
             outcome = await self._post(client, due, target)
         except Exception as exc:  # a bug here must not stop every other delivery
@@ -156,28 +157,27 @@ class DeliveryWorker:
         self._results_ready.set()
         self._wake.set()
 
-    async def _post(self, client: httpx.AsyncClient, due: Due, target: Target) -> Outcome:
+    async def _post(self, client: PostClient, due: Due, target: Target) -> Outcome:
         body = due.body.encode()
         headers = signing.headers(target.key, due.event_id, int(time.time()), body)
         timeout = self.settings.timeout
-        snippet = ""
         try:
             with trio.fail_after(timeout):  # the whole exchange, not each read
-                async with client.stream("POST", target.url, content=body, headers=headers,
-                                         timeout=timeout) as response:
-                    status = response.status_code
-                    snippet = await _read_some(response, 200 <= status < 300)
+                answer = await client.post(target.url, body, list(headers.items()))
         except trio.TooSlowError:
             return self._failure(due, None, f"no complete answer within {timeout:g} s")
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            return self._failure(due, None, _describe(exc))
+        except DeliveryError as exc:
+            return self._failure(due, None, str(exc)[:300])
+        status = answer.status
         if 200 <= status < 300:
             return Outcome(due.id, due.endpoint_id, True, status, None)
         error = f"HTTP {status}"
         if 300 <= status < 400:
-            error += f": redirects are not followed (Location: {response.headers.get('location')})"
-        elif snippet:
-            error += f": {snippet}"
+            error += f": redirects are not followed (Location: {answer.location})"
+        else:
+            snippet = " ".join(answer.body.decode("utf-8", "replace").split())[:SNIPPET]
+            if snippet:
+                error += f": {snippet}"
         return self._failure(due, status, error[:300], gone=status == 410)
 
     def _failure(self, due: Due, status: int | None, error: str, gone: bool = False) -> Outcome:
@@ -221,28 +221,3 @@ class DeliveryWorker:
             if count >= every:
                 self.db.prune(endpoint_id, self.settings.log_keep)
                 del self._finished[endpoint_id]
-
-
-async def _read_some(response: httpx.Response, ok: bool) -> str:
-    """Consume a small answer (so the connection can be reused); keep the start of a
-    failed one for the log."""
-    kept = bytearray()
-    async for chunk in response.aiter_raw():
-        if not ok and len(kept) < SNIPPET * 4:
-            kept += chunk
-        if response.num_bytes_downloaded > READ_LIMIT:
-            break
-    text = bytes(kept[:SNIPPET * 4]).decode("utf-8", "replace")
-    return " ".join(text.split())[:SNIPPET]
-
-
-def _describe(exc: Exception) -> str:
-    refused = refusal(exc)
-    if refused is not None:
-        return f"refused: {refused}"
-    if isinstance(exc, httpx.TimeoutException):
-        return f"timed out ({type(exc).__name__})"
-    cause: BaseException | None = exc
-    while cause is not None and not str(cause):  # httpx may wrap an SSL error silently
-        cause = cause.__cause__ or cause.__context__
-    return f"{type(exc).__name__}: {cause or 'no detail'}"[:300]
