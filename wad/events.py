@@ -48,6 +48,20 @@ class EventLog:
         self._fan_out(event)
         return event
 
+    def emit_with(self, device_id: str, type_: str,
+                  write: Callable[[], dict[str, Any] | None]) -> StoredEvent | None:
+        """Run ``write`` (a change of the caller's) and store the event whose payload it
+        returns, in one transaction; no event when it returns None (nothing changed)."""
+        with self.store.transaction():
+            payload = write()
+            if payload is None:
+                return None
+            event = self.store.append_event(device_id, type_, payload)
+            for listener in self.in_transaction:
+                listener(self.store, event)
+        self._fan_out(event)
+        return event
+
     def _fan_out(self, event: StoredEvent) -> None:
         for listener in self.after_commit:
             try:

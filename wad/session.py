@@ -263,12 +263,15 @@ class Session:
             public["hasMedia"] = True
         fields = {k: v for k, v in public.items()
                   if k not in ("id", "chat", "type", "text", "timestamp")}
-        stored = self.store.insert_incoming(
-            self.device_id, str(data.get("id", "")), peer, type_,
-            data.get("text") or data.get("caption"), fields, media_path)
-        if stored is not None:
-            self.events.emit(self.device_id, "message", {**public, "id": stored,
-                                                         "waId": data.get("id")})
+
+        def store() -> dict[str, Any] | None:
+            stored = self.store.insert_incoming(
+                self.device_id, str(data.get("id", "")), peer, type_,
+                data.get("text") or data.get("caption"), fields, media_path)
+            return None if stored is None else {**public, "id": stored, "waId": data.get("id")}
+
+        # The message, its event and the webhook deliveries commit together (one commit).
+        self.events.emit_with(self.device_id, "message", store)
 
     def _receipt(self, data: dict[str, Any]) -> None:
         status = str(data.get("status", "delivered"))
