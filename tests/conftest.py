@@ -39,6 +39,17 @@ class Running:
     async def wait_state(self, device_id: str, state: str) -> None:
         await wait_state(self.daemon.events, self.daemon.supervisor, device_id, state)
 
+    async def connected_key(self, device_id: str = "dev1", phone: str = "15550001111") -> str:
+        """Create a session, scan its QR with the virtual phone, and give it an API key
+        (returned)."""
+        await self.client.post("/api/sessions", json={"deviceId": device_id}, headers=self.admin)
+        await self.wait_state(device_id, "waiting_qr")
+        self.engine.link(device_id).scan(phone)
+        await self.wait_state(device_id, "connected")
+        r = await self.client.put(f"/api/sessions/{device_id}/api-key", json={},
+                                  headers=self.admin)
+        return r.json()["apiKey"]
+
 
 async def wait_state(events, supervisor, device_id: str, state: str) -> None:
     """Wait until a session reaches ``state``, following its events (no polling)."""

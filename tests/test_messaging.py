@@ -16,12 +16,7 @@ PNG = base64.b64decode(
 
 
 async def linked(wad: Running, device_id: str = "dev1") -> dict[str, str]:
-    await wad.client.post("/api/sessions", json={"deviceId": device_id}, headers=wad.admin)
-    await wad.wait_state(device_id, "waiting_qr")
-    wad.engine.link(device_id).scan("15550001111")
-    await wad.wait_state(device_id, "connected")
-    r = await wad.client.put(f"/api/sessions/{device_id}/api-key", json={}, headers=wad.admin)
-    return {"Authorization": f"Bearer {r.json()['apiKey']}"}
+    return {"Authorization": f"Bearer {await wad.connected_key(device_id)}"}
 
 
 def phone_log(wad: Running, device_id: str = "dev1") -> list[dict]:

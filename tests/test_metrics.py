@@ -75,12 +75,7 @@ async def scrape(wad: Running, headers: dict[str, str] | None = None) -> Samples
 
 async def connected(wad: Running, device_id: str = "dev1") -> dict[str, str]:
     """A connected session; returns the headers with its API key."""
-    await wad.client.post("/api/sessions", json={"deviceId": device_id}, headers=wad.admin)
-    await wad.wait_state(device_id, "waiting_qr")
-    wad.engine.link(device_id).scan("15550001111")
-    await wad.wait_state(device_id, "connected")
-    r = await wad.client.put(f"/api/sessions/{device_id}/api-key", json={}, headers=wad.admin)
-    return {"Authorization": f"Bearer {r.json()['apiKey']}"}
+    return {"Authorization": f"Bearer {await wad.connected_key(device_id)}"}
 
 
 async def test_refused_without_the_admin_token(wad: Running) -> None:

@@ -18,12 +18,7 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 async def connected(wad, device_id: str = "dev1") -> str:
-    await wad.client.post("/api/sessions", json={"deviceId": device_id}, headers=wad.admin)
-    await wad.wait_state(device_id, "waiting_qr")
-    wad.engine.link(device_id).scan("15550001111")
-    await wad.wait_state(device_id, "connected")
-    r = await wad.client.put(f"/api/sessions/{device_id}/api-key", json={}, headers=wad.admin)
-    return r.json()["apiKey"]
+    return await wad.connected_key(device_id)
 
 
 async def test_plugins_listed(wad) -> None:
