@@ -187,3 +187,20 @@ async def test_events_end_when_the_link_closes(case: Case, tmp_path: Path) -> No
             await case.wait_live(link)
         rest = [event async for event in link.events()]  # must end, not hang
     assert all(event.kind in EVENT_KINDS for event in rest)
+
+
+async def test_take_ready_mixes_with_events_in_order(case: Case, tmp_path: Path) -> None:
+    """What ``take_ready`` hands over and what ``events`` yields after it form one stream:
+    nothing lost, nothing after the terminal event, and it never waits."""
+    case.set_offline()
+    with trio.fail_after(30):
+        async with case.open_link("c1", tmp_path / "c1") as link:
+            stream = link.events()
+            events = [await stream.__anext__()]
+            while events[-1].kind not in TERMINAL_KINDS:
+                ready = link.take_ready(100)
+                events += ready or [await stream.__anext__()]
+            assert link.take_ready(100) == []
+            assert [event async for event in stream] == []
+    assert [e.kind for e in events if e.kind in TERMINAL_KINDS] == ["error"]
+    assert events[-1].kind == "error"

@@ -184,3 +184,63 @@ async def test_pending_sends_go_again_with_the_same_id(
     assert received == ["one", "two"]
     assert rig.store.pending_outgoing("s1") == []
     assert rig.store.get_message("s1", "3EB0BBB")["status"] == "sent"
+
+
+async def test_messages_that_arrive_together_commit_together(
+    rig: Rig, autojump_clock: trio.abc.Clock
+) -> None:
+    """A run of messages already waiting on the link is stored in one transaction, in
+    order, a repeated WhatsApp id once; an event of another kind ends the run."""
+    rig.supervisor.create("s1")
+    await rig.wait_state("s1", "waiting_qr")
+    link = rig.engine.link("s1")
+    link.scan("15550001111")
+    await rig.wait_state("s1", "connected")
+    await trio.testing.wait_all_tasks_blocked()
+    commits: list[int] = []
+    rig.store.db.setcommithook(lambda: commits.append(1) or False)
+    seen_in_transaction: list[bool] = []
+    rig.events.in_transaction.append(
+        lambda store, event: seen_in_transaction.append(store.db.in_transaction))
+    with rig.events.subscribe() as stream:
+        first = link.deliver("15550002222", "one")
+        link.deliver("15550002222", "two")
+        link.deliver("15550002222", "one again", id=first)  # the network repeats it
+        link.deliver("15550002222", "three")
+        link.receipt(["NOT-OURS"], "read")  # ends the run; moves nothing
+        link.deliver("15550002222", "four")
+        await trio.testing.wait_all_tasks_blocked()
+        events = []
+        while True:
+            try:
+                events.append(stream.receive_nowait())
+            except trio.WouldBlock:
+                break
+    assert [e.payload["text"] for e in events] == ["one", "two", "three", "four"]
+    assert [e.seq for e in events] == list(range(events[0].seq, events[0].seq + 4))
+    assert commits == [1, 1]  # "one" to "three" together, then "four"
+    assert seen_in_transaction == [True] * 4
+    listed = rig.store.list_messages("s1", "in", None, 10)
+    assert [m["body"] for m in reversed(listed)] == ["one", "two", "three", "four"]
+
+
+async def test_take_ready_hands_over_what_has_arrived_without_waiting(
+    tmp_path: Path, autojump_clock: trio.abc.Clock
+) -> None:
+    """The simulator's link; the neonize link shares the same channel code (engine.py)."""
+    engine = SimulatorEngine()
+    (tmp_path / "s9").mkdir()
+    async with engine.open_link("s9", tmp_path / "s9") as link:
+        assert link.take_ready(10) == []  # nothing yet: no wait
+        await trio.testing.wait_all_tasks_blocked()
+        qr = link.take_ready(10)
+        assert [e.kind for e in qr] == ["qr"]
+        link.scan("15550001111")
+        await trio.testing.wait_all_tasks_blocked()
+        ids = [link.deliver("15550002222", f"m{i}") for i in range(5)]
+        taken = link.take_ready(3)
+        first = await link.events().__anext__()
+        rest = link.take_ready(10)
+    assert [e.kind for e in taken] == ["connected", "message", "message"]
+    assert [e.data["id"] for e in [*taken[1:], first, *rest]] == ids
+    assert link.take_ready(10) == []  # closed: empty, no error

@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import trio
+
 EVENT_KINDS = frozenset(
     {"qr", "pair_code", "connected", "disconnected", "logged_out", "message", "receipt", "error"}
 )
@@ -79,6 +81,23 @@ class Link(Protocol):
     async def call(self, command: str, params: dict[str, Any]) -> dict[str, Any]:
         """Run a command; raise :class:`EngineError` when it fails."""
         ...
+
+    def take_ready(self, limit: int) -> list[EngineEvent]:
+        """Up to ``limit`` further events that have already arrived, without waiting
+        (none when nothing is ready). Mixed with :meth:`events`, order is kept: a
+        session that got one event drains what came with it and stores it together."""
+        ...
+
+
+def take_ready(channel: trio.MemoryReceiveChannel[EngineEvent], limit: int) -> list[EngineEvent]:
+    """What a link's event channel already holds, up to ``limit``, without waiting."""
+    ready: list[EngineEvent] = []
+    while len(ready) < limit:
+        try:
+            ready.append(channel.receive_nowait())
+        except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+            break
+    return ready
 
 
 class Engine(Protocol):

@@ -62,6 +62,25 @@ class EventLog:
         self._fan_out(event)
         return event
 
+    def emit_many(self, device_id: str, type_: str,
+                  writes: list[Callable[[], dict[str, Any] | None]]) -> list[StoredEvent]:
+        """:meth:`emit_with` for several changes in ONE transaction (messages that arrived
+        together): each write and its event (and what listeners add) in order; the
+        events are handed out after the commit, in the same order."""
+        stored: list[StoredEvent] = []
+        with self.store.transaction():
+            for write in writes:
+                payload = write()
+                if payload is None:
+                    continue
+                event = self.store.append_event(device_id, type_, payload)
+                for listener in self.in_transaction:
+                    listener(self.store, event)
+                stored.append(event)
+        for event in stored:
+            self._fan_out(event)
+        return stored
+
     def _fan_out(self, event: StoredEvent) -> None:
         for listener in self.after_commit:
             try:

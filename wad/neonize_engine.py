@@ -28,7 +28,7 @@ from typing import Any
 
 import trio
 
-from .engine import TERMINAL_KINDS, EngineError, EngineEvent
+from .engine import TERMINAL_KINDS, EngineError, EngineEvent, take_ready
 from .wire import LineDecoder, WireError, encode
 
 log = logging.getLogger(__name__)
@@ -91,6 +91,9 @@ class WorkerLink:
     async def events(self) -> AsyncIterator[EngineEvent]:
         async for event in self._receive:
             yield event
+
+    def take_ready(self, limit: int) -> list[EngineEvent]:
+        return take_ready(self._receive, limit)
 
     async def call(self, command: str, params: dict[str, Any]) -> dict[str, Any]:
         if not self.alive:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import math
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 STATES = ("disconnected", "connecting", "waiting_qr", "connected", "logged_out", "failed",
           "stopped")
 RESTING = frozenset({"logged_out", "stopped"})
+BATCH_MAX = 256  # events taken from a link at once, at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,12 +191,26 @@ class Session:
         return outcome
 
     async def _follow(self, link: Link, scope: trio.CancelScope) -> tuple[str, str | None]:
-        async for event in link.events():
-            outcome = self._handle(event, scope)
-            if outcome is not None:
-                return outcome
-            if event.kind == "connected":
-                await self._resend_pending(link)
+        async for first in link.events():
+            # What arrived with it is handled now too: a run of messages is stored in
+            # one transaction (one commit instead of one each when the loop is busy).
+            batch = [first, *link.take_ready(BATCH_MAX - 1)]
+            start = 0
+            while start < len(batch):
+                event = batch[start]
+                if event.kind == "message":
+                    end = start + 1
+                    while end < len(batch) and batch[end].kind == "message":
+                        end += 1
+                    self._incoming_many([e.data for e in batch[start:end]])
+                    start = end
+                    continue
+                start += 1
+                outcome = self._handle(event, scope)
+                if outcome is not None:
+                    return outcome
+                if event.kind == "connected":
+                    await self._resend_pending(link)
         return "failed", "the engine ended the connection without a reason"
 
     async def _resend_pending(self, link: Link) -> None:
@@ -242,7 +258,7 @@ class Session:
                 self._set_state("connected", phone_number=phone, last_error=None,
                                 next_retry_at=None)
             case "message":
-                self._incoming(data)
+                self._incoming_many([data])
             case "receipt":
                 self._receipt(data)
             case "disconnected":
@@ -253,8 +269,15 @@ class Session:
                 return "failed", str(data.get("message", "engine error"))
         return None
 
-    def _incoming(self, data: dict[str, Any]) -> None:
-        """Store a received message of any type once, then emit it (without file paths)."""
+    def _incoming_many(self, messages: list[dict[str, Any]]) -> None:
+        """Store received messages in one transaction: each row, its event and the webhook
+        deliveries commit together (one commit for the lot), in arrival order."""
+        self.events.emit_many(self.device_id, "message",
+                              [self._incoming_write(data) for data in messages])
+
+    def _incoming_write(self, data: dict[str, Any]) -> Callable[[], dict[str, Any] | None]:
+        """The write of one received message of any type, stored once; its event's
+        payload, without file paths (None for a repeat)."""
         peer = str(data.get("chat") or data.get("from") or "")
         type_ = str(data.get("type", "text"))
         media_path = data.get("mediaPath")
@@ -270,8 +293,7 @@ class Session:
                 data.get("text") or data.get("caption"), fields, media_path)
             return None if stored is None else {**public, "id": stored, "waId": data.get("id")}
 
-        # The message, its event and the webhook deliveries commit together (one commit).
-        self.events.emit_with(self.device_id, "message", store)
+        return store
 
     def _receipt(self, data: dict[str, Any]) -> None:
         status = str(data.get("status", "delivered"))

@@ -37,7 +37,7 @@ from typing import Any
 
 import trio
 
-from .engine import EngineError, EngineEvent
+from .engine import EngineError, EngineEvent, take_ready
 
 CREDENTIALS = "simulator-device.json"
 SENT_LOG = "simulator-sent.jsonl"
@@ -77,6 +77,9 @@ class SimLink:
     async def events(self) -> AsyncIterator[EngineEvent]:
         async for event in self._receive:
             yield event
+
+    def take_ready(self, limit: int) -> list[EngineEvent]:
+        return take_ready(self._receive, limit)
 
     async def call(self, command: str, params: dict[str, Any]) -> dict[str, Any]:
         await trio.lowlevel.checkpoint()

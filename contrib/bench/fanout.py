@@ -32,7 +32,7 @@ from wad.simulator import SimulatorEngine  # noqa: E402
 HERE = Path(__file__).resolve().parent
 
 
-async def run(args: argparse.Namespace, workdir: Path) -> tuple[list[float], int, float]:
+async def run(args: argparse.Namespace, workdir: Path) -> tuple[list[float], int, float, float]:
     receiver = subprocess.Popen(  # noqa: ASYNC220 (started before the daemon's loop is busy)
         [sys.executable, str(HERE / "receiver.py")],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -67,20 +67,26 @@ async def run(args: argparse.Namespace, workdir: Path) -> tuple[list[float], int
         links = [engine.link(d) for d in ids]
         start = trio.current_time()
         total = int(args.rate * args.duration)
-        for i in range(total):
-            await trio.sleep_until(start + i / args.rate)
-            links[i % len(links)].deliver("15550002222", f"t={time.time():.6f}")
-            sent += 1
+        while sent < total:
+            # Open loop: every message whose time has come is written now, then the
+            # generator sleeps until the next one is due (as a network hands over what
+            # arrived meanwhile when its reader was busy).
+            await trio.sleep_until(start + sent / args.rate)
+            due = min(total, int((trio.current_time() - start) * args.rate) + 1)
+            while sent < due:
+                links[sent % len(links)].deliver("15550002222", f"t={time.time():.6f}")
+                sent += 1
         elapsed = trio.current_time() - start
         worker = daemon.pm.get_plugin("webhooks").worker
         deadline = trio.current_time() + 60
         while trio.current_time() < deadline and worker.sent < total:
             await worker.wait_recorded()  # the backlog drains
+        drained = trio.current_time() - start
         daemon.stop()
     receiver.stdin.close()
     delays = json.loads(receiver.stdout.read().strip().splitlines()[-1])
     receiver.wait()
-    return delays, sent, elapsed
+    return delays, sent, elapsed, drained
 
 
 def main() -> int:
@@ -91,13 +97,15 @@ def main() -> int:
     args = p.parse_args()
     print(f"machine: {machine()}")
     with tempfile.TemporaryDirectory(prefix="wad-bench-fanout-") as tmp:
-        delays, sent, elapsed = trio.run(run, args, Path(tmp))
+        delays, sent, elapsed, drained = trio.run(run, args, Path(tmp))
     ms = [d * 1000 for d in delays]
     print(f"written: {sent} messages in {elapsed:.2f} s ({sent / elapsed:.0f}/s offered)")
-    print(f"received by the webhook receiver: {len(ms)}")
+    print(f"received by the webhook receiver: {len(ms)}, the last {drained:.2f} s after"
+          f" the first was written ({len(ms) / drained:.0f}/s delivered)")
     print(f"delay written -> received: p50 {percentile(ms, 50):.1f} ms,"
           f" p99 {percentile(ms, 99):.1f} ms, max {max(ms):.1f} ms")
-    print(f"fanout: {sent / elapsed:.0f} incoming msgs/s offered, {len(ms)}/{sent} delivered,"
+    print(f"fanout: {sent / elapsed:.0f} incoming msgs/s offered, {len(ms) / drained:.0f}/s"
+          f" delivered, {len(ms)}/{sent} delivered,"
           f" p50 {percentile(ms, 50):.1f} ms p99 {percentile(ms, 99):.1f} ms (target p99 < 250"
           f" at 2000/s)")
     return 0
