@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import trio
+import trio.testing
 from conftest import ADMIN_TOKEN, Running, make_config, start_daemon
 from standardwebhooks import Webhook
 from webhook_receiver import Received, Receiver
@@ -494,3 +495,33 @@ async def test_control_methods_share_the_operations(hooked: Running,
     with pytest.raises(WadError) as caught:
         await methods["webhooks.delete"](ids)
     assert caught.value.code == "not_found"
+
+
+async def test_disabling_drops_what_the_worker_had_queued(tmp_path: Path, nursery: trio.Nursery,
+                                                          receiver: Receiver) -> None:
+    """Deliveries fetched ahead (waiting for their endpoint's one connection) are not sent
+    once the endpoint is disabled: they stay parked, and go when it is enabled again."""
+    wad = await start(tmp_path, nursery, endpoint_concurrency=1)
+    receiver.answer = lambda n, request: None if n == 1 else 200  # holds the first
+    await connected(wad)
+    hook = await add_webhook(wad, receiver.url, events=["message"])
+    for text in ("one", "two", "three"):
+        wad.daemon.service.sim_incoming("dev1", PHONE, text)
+    with trio.fail_after(10):
+        await receiver.wait_until(lambda: len(receiver.requests) == 1)
+    base = f"/api/sessions/dev1/webhooks/{hook['id']}"
+    r = await wad.client.patch(base, headers=wad.admin, json={"enabled": False})
+    assert r.json()["webhook"]["enabled"] is False
+    receiver.release.set()
+    await until(wad, lambda: log(wad, hook, status="delivered"))
+    await trio.testing.wait_all_tasks_blocked()
+    assert [r.json["payload"]["text"] for r in receiver.requests] == ["one"]
+    parked = log(wad, hook, status="pending")
+    assert len(parked) == 2 and all(d["nextAttemptAt"] is None for d in parked)
+    r = await wad.client.patch(base, headers=wad.admin, json={"enabled": True})
+    with trio.fail_after(10):
+        await receiver.wait_until(lambda: len(receiver.answered()) == 3)
+    assert sorted(r.json["payload"]["text"] for r in receiver.requests) == \
+        ["one", "three", "two"]
+    await wad.client.aclose()
+    wad.daemon.stop()

@@ -1,13 +1,16 @@
 """The delivery worker: sends due deliveries, records how each went, schedules retries.
 
-One task dispatches: it asks the store for due deliveries (one query), starts
-a send for each within the concurrency bounds (all endpoints together, and
-each endpoint alone, so one slow receiver cannot hold up the others), then
+One task dispatches: it takes due deliveries from a queue in memory and
+starts a send for each within the concurrency bounds (all endpoints together,
+and each endpoint alone, so one slow receiver cannot hold up the others), then
 waits for a wake-up (a new event was stored, a send finished) or for the next
-retry to fall due. Attempts are written back in batches, one transaction per
-batch. A delivery counts as done only once that write commits: if the daemon
-stops first, it is sent again at the next start (at least once, same
-``webhook-id``).
+retry to fall due. The queue is filled from the store a batch at a time (one
+query), and only when something new may be due: deliveries were committed,
+retries were scheduled, or the next retry's time came; not on every finished
+send. An endpoint deleted or disabled loses its queued deliveries. Attempts
+are written back in batches, one transaction per batch. A delivery counts as
+done only once that write commits: if the daemon stops first, it is sent again
+at the next start (at least once, same ``webhook-id``).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import logging
 import math
 import random
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass
 
 import trio
@@ -34,6 +37,7 @@ log = logging.getLogger(__name__)
 USER_AGENT = f"wad/{__version__} (webhooks)"
 SNIPPET = 200  # characters of a failed answer's body kept in the log
 LONGEST_WAIT = 60.0  # look again at least this often (the wall clock may jump)
+FETCH = 512  # due deliveries asked for at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,16 +62,23 @@ class DeliveryWorker:
         self._targets: dict[str, Target] = {}
         self._finished: Counter[str] = Counter()
         self._recorded = trio.Event()
+        self._queue: deque[Due] = deque()  # due, not yet started, oldest first
+        self._stale = True  # the store may hold due deliveries that are not queued
+        self._next_at: float | None = None  # the next retry's time, as last asked
         self.sent = 0
 
     # -- from the plugin -------------------------------------------------------------
 
     def wake(self) -> None:
         """New deliveries were committed: look now, not at the next timer."""
+        self._stale = True
         self._wake.set()
 
     def forget(self, endpoint_id: str) -> None:
+        """An endpoint was deleted or disabled: nothing queued of it is sent."""
         self._targets.pop(endpoint_id, None)
+        if any(due.endpoint_id == endpoint_id for due in self._queue):
+            self._queue = deque(d for d in self._queue if d.endpoint_id != endpoint_id)
 
     async def wait_recorded(self) -> None:
         """Wait until the next batch of attempts has been written."""
@@ -103,22 +114,46 @@ class DeliveryWorker:
                                                      LONGEST_WAIT)
             with trio.move_on_at(deadline):
                 await self._wake.wait()
+            if next_at is not None and time.time() >= next_at:
+                self._stale = True  # a retry fell due
 
     def _start_due(self, nursery: trio.Nursery, client: PostClient, now: float
                    ) -> float | None:
         """Start what is due and may start; return when to look again (None: on a wake-up)."""
-        s = self.settings
-        free = s.concurrency - self._in_flight
+        free = self.settings.concurrency - self._in_flight
         if free <= 0:
             return None
-        full = [e for e, n in self._sending.items() if n >= s.endpoint_concurrency]
-        rows = self.db.due(now, self._busy, full, free * 2)
-        started = skipped = 0
-        for due in rows:
-            if started == free:
-                break
-            if self._sending[due.endpoint_id] >= s.endpoint_concurrency:
-                skipped += 1
+        started, blocked = self._start_queued(nursery, client, free)
+        if started < free and self._stale:
+            self._stale = False
+            s = self.settings
+            full = [e for e, n in self._sending.items() if n >= s.endpoint_concurrency]
+            queued = [due.id for due in self._queue]
+            rows = self.db.due(now, [*self._busy, *queued], full, FETCH)
+            self._queue.extend(rows)
+            if len(rows) == FETCH:
+                self._stale = True  # more is due: asked for again when these are started
+            self._next_at = self.db.next_due(now)
+            more, blocked = self._start_queued(nursery, client, free - started)
+            started += more
+        if self._queue and not blocked:
+            return None  # more is due: a finished send wakes us
+        if self._stale:
+            return now  # look again at once
+        return self._next_at
+
+    def _start_queued(self, nursery: trio.Nursery, client: PostClient, free: int
+                      ) -> tuple[int, bool]:
+        """Start up to ``free`` queued deliveries whose endpoint has room; return how many
+        started and whether all that stay queued wait for their endpoint's room."""
+        limit = self.settings.endpoint_concurrency
+        waiting: list[Due] = []
+        started = 0
+        queue = self._queue
+        while queue and started < free:
+            due = queue.popleft()
+            if self._sending[due.endpoint_id] >= limit:
+                waiting.append(due)
                 continue
             target = self._target(due.endpoint_id)
             if target is None:
@@ -128,9 +163,9 @@ class DeliveryWorker:
             self._in_flight += 1
             nursery.start_soon(self._attempt, client, due, target)
             started += 1
-        if started == free or skipped or len(rows) == free * 2:
-            return None  # more is due: a finished send wakes us
-        return self.db.next_due(now)
+        blocked = bool(waiting) and not queue
+        queue.extendleft(reversed(waiting))
+        return started, blocked
 
     def _target(self, endpoint_id: str) -> Target | None:
         target = self._targets.get(endpoint_id)
@@ -212,10 +247,13 @@ class DeliveryWorker:
         self._recorded = trio.Event()
         for outcome in batch:
             self._busy.discard(outcome.delivery_id)
+            if outcome.retry_at is not None:
+                self._stale = True  # its retry is a new due time
             if outcome.ok or outcome.retry_at is None:
                 self._finished[outcome.endpoint_id] += 1
         for endpoint_id in disabled:
             log.warning("webhook %s disabled", endpoint_id)
+            self.forget(endpoint_id)
         every = max(100, self.settings.log_keep // 10)
         for endpoint_id, count in list(self._finished.items()):
             if count >= every:

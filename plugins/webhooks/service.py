@@ -169,6 +169,7 @@ class Webhooks:
         elif not enabled and endpoint.enabled:
             with self.store.transaction():
                 self.db.disable(endpoint.id, "disabled by an administrator")
+            self.worker.forget(endpoint.id)
         return self.get(endpoint.device_id, endpoint.id)
 
     def deliveries(self, device_id: object, webhook_id: object, status: object = None,
