@@ -47,12 +47,16 @@ def start(tmp_path: Path, manager: FakeManager, *args: str,
     return proc, f"http://127.0.0.1:{port}"
 
 
-def control_status(path: Path) -> dict:
+def control_call(path: Path, method: str) -> dict:
     with socket.socket(socket.AF_UNIX) as sock:
         sock.settimeout(10)
         sock.connect(str(path))
-        sock.sendall(b'{"id":1,"method":"status","params":{}}\n')
+        sock.sendall(json.dumps({"id": 1, "method": method, "params": {}}).encode() + b"\n")
         return json.loads(sock.makefile().readline())
+
+
+def control_status(path: Path) -> dict:
+    return control_call(path, "status")
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -104,6 +108,11 @@ def test_ready_status_watchdog_reload_and_stop(tmp_path: Path, manager: FakeMana
         reloading = manager.wait_for("RELOADING")
         assert int(reloading.fields["MONOTONIC_USEC"]) > 0
         assert manager.wait_for("READY").at >= reloading.at
+        # The control socket's reload is the same reload, with the same notices.
+        assert "error" not in control_call(tmp_path / "wad.sock", "reload")
+        again = manager.wait_for("RELOADING")
+        assert again.at > reloading.at
+        assert manager.wait_for("READY").at >= again.at
 
         proc.send_signal(signal.SIGTERM)
         manager.wait_for("STOPPING")

@@ -9,6 +9,7 @@ engines, then the store closes.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import signal
@@ -61,6 +62,8 @@ class Daemon:
     # Re-reads every configuration source (flags, environment, file); None when the
     # daemon was built from a Config alone (tests), and then reload keeps it.
     reread: Callable[[], Config] | None = None
+    # systemd's notices (RELOADING=1 around a reload); None outside ``serve``.
+    systemd: Systemd | None = None
 
     def stop(self) -> None:
         self.stopping.set()
@@ -69,7 +72,13 @@ class Daemon:
         """Re-read the configuration and apply what can change at run time: the log
         level and the plugins' settings; plugins re-read theirs in ``wad_reload``.
         Settings that shape the process (state folder, HTTP address, engine) need a
-        restart. A bad configuration is refused and the running one kept."""
+        restart. A bad configuration is refused and the running one kept. Under
+        systemd, ``RELOADING=1`` is sent first and ``READY=1`` after, whichever door
+        (SIGHUP, ``wadctl reload``) asked."""
+        with self.systemd.reloading(self) if self.systemd else contextlib.nullcontext():
+            await self._reload()
+
+    async def _reload(self) -> None:
         if self.reread is not None:
             fresh = self.reread()  # ConfigError propagates: nothing changed yet
             self.config.log_level = fresh.log_level
@@ -107,10 +116,11 @@ async def serve(
     sd = Systemd.from_environ()  # first: no worker may inherit systemd's variables
     daemon = build(config, engine)
     daemon.reread = reread
+    daemon.systemd = sd
     try:
         async with trio.open_nursery() as nursery:
             daemon.nursery = nursery
-            nursery.start_soon(_signals, daemon, sd)
+            nursery.start_soon(_signals, daemon)
             nursery.start_soon(sd.watchdog, daemon)
             await nursery.start(looplag.monitor, daemon.metrics.observe_lag)
             for task in daemon.pm.hook.wad_startup(daemon=daemon):
@@ -149,14 +159,13 @@ async def _serve_http(daemon: Daemon, bind: str, *,
                           task_status=task_status)
 
 
-async def _signals(daemon: Daemon, sd: Systemd) -> None:
+async def _signals(daemon: Daemon) -> None:
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
         async for signum in signals:
             log.info("received %s", signal.Signals(signum).name)
             if signum == signal.SIGHUP:
                 try:
-                    with sd.reloading(daemon):
-                        await daemon.reload()
+                    await daemon.reload()
                 except ConfigError as exc:
                     log.error("reload refused, the running configuration stays: %s", exc)
             else:
