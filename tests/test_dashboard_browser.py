@@ -188,6 +188,14 @@ def test_link_a_phone_send_and_receive_live(daemon: Process, browser: Browser) -
     expect(row.locator("td[data-label='API key']")).to_have_text("Yes")
     shoot(page, "06-sessions")
 
+    # A second tab on the list sees the deletion live, without a reload.
+    watcher = context.new_page()
+    watcher_console = Console(watcher)
+    watcher.goto(daemon.url + "/#/")
+    expect(watcher.locator("tr[data-device='sales-phone']")).to_have_count(1)
+    expect(watcher.locator("#live")).to_have_text("Live")
+    watcher.evaluate("window.__notReloaded = true")
+
     # Delete, with confirmation; cancelling keeps it.
     row.get_by_role("link", name="sales-phone").click()
     page.get_by_role("button", name="Delete").click()
@@ -199,6 +207,10 @@ def test_link_a_phone_send_and_receive_live(daemon: Process, browser: Browser) -
     expect(page).to_have_url(re.compile("#/$"))
     expect(page.locator("tr[data-device='sales-phone']")).to_have_count(0)
     assert api.get("/api/sessions/sales-phone").status_code == 404
+    expect(watcher.locator("tr[data-device='sales-phone']")).to_have_count(0)
+    assert watcher.evaluate("window.__notReloaded") is True
+    assert watcher_console.errors == []
+    watcher.close()
 
     # Sign out: the cookie no longer opens anything.
     page.get_by_role("button", name="Sign out").click()

@@ -172,3 +172,19 @@ async def test_session_history(wad: Running) -> None:
         assert r.status_code == status and r.json()["success"] is False
     assert (await wad.client.get("/api/sessions/zz/events", headers=wad.admin)).status_code == 404
     assert (await wad.client.get("/api/sessions/d1/events")).status_code == 401
+
+
+async def test_a_deletion_is_streamed_live_but_not_stored(wad: Running) -> None:
+    await create(wad, "doomed")
+    await wad.wait_state("doomed", "waiting_qr")
+    async with events(wad, "?session=doomed") as stream:
+        await stream.next()
+        r = await wad.client.delete("/api/sessions/doomed", headers=wad.admin)
+        assert r.status_code == 200
+        while (message := await stream.next_event())["data"]["event"] != "session.deleted":
+            pass
+        assert message["data"]["payload"] == {"deviceId": "doomed"}
+        assert message["data"]["seq"] == 0
+    # Not stored: a stream resuming from it starts over.
+    async with events(wad, last_id=message["id"]) as stream:
+        assert (await stream.next())["data"]["resumed"] is False

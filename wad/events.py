@@ -17,11 +17,13 @@ from typing import Any
 
 import trio
 
-from .store import Store, StoredEvent
+from .store import Store, StoredEvent, new_id, now_iso
 
 log = logging.getLogger(__name__)
 
 EVENT_TYPES = ("session.status", "session.qr", "message", "message.ack", "message.sent")
+#: Live-only events: streamed to who is listening now, never stored (see announce()).
+LIVE_TYPES = ("session.deleted",)
 
 InTransaction = Callable[[Store, StoredEvent], None]
 AfterCommit = Callable[[StoredEvent], None]
@@ -81,12 +83,24 @@ class EventLog:
             self._fan_out(event)
         return stored
 
+    def announce(self, device_id: str, type_: str, payload: dict[str, Any]) -> StoredEvent:
+        """A live-only event (``session.deleted``): handed to live subscribers (the
+        dashboard's stream, ``events.subscribe``) now, not stored, not numbered (seq 0),
+        not given to plugins. A stream that resumes from it finds it unknown and starts
+        over, as after any lost resume point."""
+        event = StoredEvent(new_id("evt"), device_id, 0, type_, payload, now_iso())
+        self._send_to_subscribers(event)
+        return event
+
     def _fan_out(self, event: StoredEvent) -> None:
         for listener in self.after_commit:
             try:
                 listener(event)
             except Exception:
                 log.exception("event listener failed on %s", event.type)
+        self._send_to_subscribers(event)
+
+    def _send_to_subscribers(self, event: StoredEvent) -> None:
         for channel in list(self._subscribers):
             try:
                 channel.send_nowait(event)

@@ -83,7 +83,10 @@ class Supervisor:
             forget(folder)
         if folder.exists():
             await trio.to_thread.run_sync(shutil.rmtree, folder)
-        return deleted or session is not None
+        if deleted or session is not None:
+            self.events.announce(device_id, "session.deleted", {"deviceId": device_id})
+            return True
+        return False
 
     def counts(self) -> dict[str, int]:
         return dict(Counter(s.state for s in self.sessions.values()))

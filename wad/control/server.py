@@ -17,7 +17,7 @@ import trio
 
 from .. import validation
 from ..errors import WadError
-from ..events import EVENT_TYPES, EventLog
+from ..events import EVENT_TYPES, LIVE_TYPES, EventLog
 from ..store import StoredEvent
 from ..wire import encode
 from . import methods as method_table
@@ -153,8 +153,9 @@ def _event_filter(params: dict[str, Any]) -> Any:
             raise ControlError("bad_request", exc.message) from None
     types = params.get("events")
     if types is not None and (not isinstance(types, list)
-                              or not set(types) <= set(EVENT_TYPES)):
-        raise ControlError("bad_request", f"events must be a list of: {', '.join(EVENT_TYPES)}")
+                              or not set(types) <= set(EVENT_TYPES + LIVE_TYPES)):
+        raise ControlError("bad_request",
+                           f"events must be a list of: {', '.join(EVENT_TYPES + LIVE_TYPES)}")
 
     def wanted(event: StoredEvent) -> bool:
         return (device is None or event.device_id == device) and \

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import __version__
-from ..events import EVENT_TYPES
+from ..events import EVENT_TYPES, LIVE_TYPES
 from . import render
 from .client import Client, ClientError, socket_path
 
@@ -216,7 +216,8 @@ def parser() -> argparse.ArgumentParser:
     msgs.add_argument("--limit", type=int)
     ev = cmd("events", cmd_events, "follow the event stream (Ctrl-C to stop)")
     ev.add_argument("--session", metavar="ID", help="only this session's events")
-    ev.add_argument("--type", action="append", choices=EVENT_TYPES, help="only these types")
+    ev.add_argument("--type", action="append", choices=EVENT_TYPES + LIVE_TYPES,
+                    help="only these types")
     cmd("plugins", simple("plugins.list", lambda r: render.plugins(r["plugins"])),
         "loaded plugins and their hooks")
     cmd("reload", simple("reload", _ok("reloaded")), "re-read the configuration (as SIGHUP)")

@@ -21,6 +21,7 @@ export function sessionView(main, deviceId, info) {
   let session = null;
   let retryTimer = null;
   let statusTimer = null;
+  let deleting = false;  // this page asked for the deletion: it says so itself
 
   replace(main,
     h("nav", { class: "crumbs", "aria-label": "Breadcrumb" }, h("a", { href: "#/" }, "← All sessions")),
@@ -82,10 +83,11 @@ export function sessionView(main, deviceId, info) {
     if (!(await confirmAction({ title: `Delete ${deviceId}?`, action: "Delete session", danger: true,
       text: "This stops the session and removes all its data: messages, key and WhatsApp link. It cannot be undone." }))) return;
     try {
+      deleting = true;
       await del(sessionPath(deviceId));
       toast(`Session ${deviceId} deleted`);
       location.hash = "#/";
-    } catch (err) { toast(err.message, "bad"); }
+    } catch (err) { deleting = false; toast(err.message, "bad"); }
   }
 
   async function loadSession() {
@@ -132,6 +134,12 @@ export function sessionView(main, deviceId, info) {
           break;
         case "session.qr":
           link.onQr(event);
+          break;
+        case "session.deleted":
+          if (!deleting) {
+            toast(`Session ${deviceId} was deleted`);
+            location.hash = "#/";
+          }
           break;
         default:
           messages.changed();

@@ -31,7 +31,7 @@ export function sessionsView(main) {
   return {
     refresh: load,
     onEvent(event) {
-      if (event.event !== "session.status") return;
+      if (event.event !== "session.status" && event.event !== "session.deleted") return;
       clearTimeout(timer);
       timer = setTimeout(load, 100);
     },
