@@ -64,6 +64,12 @@ class Service:
             raise not_found("Session not found")
         return row
 
+    def _live(self, device_id: object) -> Session:
+        """A session by its id, from memory: the supervisor holds one for every stored
+        session (added after its row is written, dropped before its row is deleted),
+        so the send path needs no query to know that the session exists."""
+        return self._session(validation.device_id(device_id))
+
     def _session(self, device_id: str) -> Session:
         session = self.supervisor.get(device_id)
         if session is None:

@@ -95,6 +95,11 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{_ids.getrandbits(96):024x}"
 
 
+def id_bits(bits: int) -> int:
+    """Random bits for an id that is not a secret (a message id), from the same generator."""
+    return _ids.getrandbits(bits)
+
+
 @dataclass(frozen=True, slots=True)
 class SessionRow:
     device_id: str

@@ -8,15 +8,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import swagger_ui_bundle
-from quart import Quart, g, request, send_from_directory
+from quart import Quart, send_from_directory
 from quart_schema import QuartSchema, hide
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
 from .. import __version__, hooks, plugins
 from ..errors import WadError
-from . import dashboard, live, messages, metrics, send, sessions, simulator
-from .http import principal, require_admin
+from . import around, dashboard, live, messages, metrics, send, sessions, simulator
+from .http import require_admin
 from .request import WadRequest
 
 if TYPE_CHECKING:
@@ -59,8 +59,7 @@ def create_app(daemon: Daemon) -> Quart:
         app.register_blueprint(simulator.bp)
     _routes(app)
     _errors(app)
-    metrics.install_timing(app, daemon)  # first: it times what the other hooks do
-    _rate_limits(app, daemon)
+    around.install(app, daemon)  # timing and rate limit: one hook before, one after
     daemon.pm.hook.wad_http_routes(app=app, daemon=daemon)
     return app
 
@@ -104,31 +103,3 @@ def _errors(app: Quart) -> None:
     async def unexpected(exc: Exception):
         log.exception("unexpected error while handling a request")
         return {"success": False, "error": "Internal error"}, 500
-
-
-def _rate_limits(app: Quart, daemon: Daemon) -> None:
-    """Ask the rate-limit hook before every API request; carry its answer in headers."""
-
-    @app.before_request
-    async def check_rate():
-        if not request.path.startswith("/api/"):
-            return None
-        who = await principal()
-        if who.kind == "anonymous":
-            key = f"addr:{request.remote_addr}"
-        else:
-            key = f"{who.kind}:{who.device_id or ''}"
-        decision = hooks.rate_limit(daemon, who, "http", key)
-        if decision is None:
-            return None
-        g.rate_decision = decision
-        if not decision.allowed:
-            return {"success": False, "error": "Too many requests"}, 429, decision.headers()
-        return None
-
-    @app.after_request
-    async def rate_headers(response):
-        decision = g.get("rate_decision")
-        if decision is not None and decision.allowed:
-            response.headers.update(decision.headers())
-        return response

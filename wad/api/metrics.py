@@ -14,7 +14,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import trio
-from quart import Blueprint, Quart, Response, current_app, g, request
+from quart import Blueprint, Response, current_app, request
 from quart_schema import hide
 
 from .. import metrics
@@ -91,21 +91,12 @@ def _version() -> str:
     return __version__
 
 
-def install_timing(app: Quart, daemon: Daemon) -> None:
-    """Time every request, labelled by its route pattern (never the raw path, so the
-    number of series stays bounded). Register before any other before_request hook."""
-    histogram = daemon.metrics.requests
-
-    @app.before_request
-    async def start_timer() -> None:
-        g.wad_started = time.perf_counter()
-
-    @app.after_request
-    async def observe(response: Any) -> Any:
-        started = g.get("wad_started")
-        if started is not None:
-            rule = request.url_rule
-            histogram.observe(time.perf_counter() - started, method=request.method,
-                              route=rule.rule if rule is not None else UNMATCHED,
-                              status=str(response.status_code))
-        return response
+def observe_request(histogram: metrics.Histogram, req: Any, response: Any,
+                    started: float) -> None:
+    """Time a request, labelled by its route pattern (never the raw path, so the
+    number of series stays bounded); called last after every request by
+    :mod:`wad.api.around`."""
+    rule = req.url_rule
+    histogram.observe(time.perf_counter() - started, method=req.method,
+                      route=rule.rule if rule is not None else UNMATCHED,
+                      status=str(response.status_code))
