@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import json
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -54,3 +56,13 @@ class Conn:
 
 async def connect(path: Path | str) -> Conn:
     return Conn(await trio.open_unix_socket(str(path)))
+
+
+def control_call(path: Path, method: str, **params: Any) -> dict[str, Any]:
+    """One request on a fresh connection, blocking: for tests that drive a daemon process
+    from plain (non-trio) code."""
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(10)
+        sock.connect(str(path))
+        sock.sendall(json.dumps({"id": 1, "method": method, "params": params}).encode() + b"\n")
+        return json.loads(sock.makefile().readline())

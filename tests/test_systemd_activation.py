@@ -4,7 +4,6 @@ it is given (``LISTEN_FDS``), instead of binding its own."""
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import shutil
 import socket
@@ -18,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import ADMIN_TOKEN, free_port
+from control_client import control_call
 from systemd_manager import FakeManager
 
 pytestmark = pytest.mark.slow
@@ -30,14 +30,6 @@ def short_dir() -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix="wad-sa-", dir="/tmp"))
     yield path
     shutil.rmtree(path, ignore_errors=True)
-
-
-def control_call(path: Path, method: str) -> dict:
-    with socket.socket(socket.AF_UNIX) as sock:
-        sock.settimeout(10)
-        sock.connect(str(path))
-        sock.sendall(json.dumps({"id": 1, "method": method, "params": {}}).encode() + b"\n")
-        return json.loads(sock.makefile().readline())
 
 
 def refused(port: int) -> bool:

@@ -3,10 +3,8 @@ process, and every notice it sends checked for order, content and pace."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +15,7 @@ import apsw
 import httpx
 import pytest
 from conftest import ADMIN_TOKEN, free_port, spawn_daemon
+from control_client import control_call
 from systemd_manager import FakeManager
 
 pytestmark = pytest.mark.slow
@@ -45,14 +44,6 @@ def start(tmp_path: Path, manager: FakeManager, *args: str,
          "--control-socket", str(tmp_path / "wad.sock"), *args],
         env=full_env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
     return proc, f"http://127.0.0.1:{port}"
-
-
-def control_call(path: Path, method: str) -> dict:
-    with socket.socket(socket.AF_UNIX) as sock:
-        sock.settimeout(10)
-        sock.connect(str(path))
-        sock.sendall(json.dumps({"id": 1, "method": method, "params": {}}).encode() + b"\n")
-        return json.loads(sock.makefile().readline())
 
 
 def control_status(path: Path) -> dict:
