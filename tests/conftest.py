@@ -39,6 +39,11 @@ class Running:
     async def wait_state(self, device_id: str, state: str) -> None:
         await wait_state(self.daemon.events, self.daemon.supervisor, device_id, state)
 
+    async def close(self) -> None:
+        """Close the test's HTTP client and stop the daemon (its nursery then ends)."""
+        await self.client.aclose()
+        self.daemon.stop()
+
     async def connected_key(self, device_id: str = "dev1", phone: str = "15550001111") -> str:
         """Create a session, scan its QR with the virtual phone, and give it an API key
         (returned)."""
@@ -88,8 +93,7 @@ async def wad(tmp_path: Path, nursery: trio.Nursery) -> AsyncIterator[Running]:
     running = await start_daemon(nursery, make_config(tmp_path),
                                  SimulatorEngine(qr_interval=20.0))
     yield running
-    await running.client.aclose()
-    running.daemon.stop()
+    await running.close()
 
 
 def free_port() -> int:

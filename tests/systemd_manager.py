@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import queue
 import socket
+import subprocess
 import threading
 import time
 from dataclasses import dataclass
@@ -71,3 +72,10 @@ class FakeManager:
         self._closed.set()
         self._thread.join()
         self.sock.close()
+
+
+def reap(proc: subprocess.Popen[bytes]) -> None:
+    """Kill a daemon process a test left running (it failed midway) and wait for it."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()

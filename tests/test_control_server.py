@@ -143,8 +143,7 @@ async def test_admin_token_rotation_from_the_token_file(tmp_path, nursery):
     old = await running.client.get("/api/sessions", headers={"Authorization": f"Bearer {first}"})
     assert (new.status_code, old.status_code) == (200, 401)
     await conn.aclose()
-    await running.client.aclose()
-    running.daemon.stop()
+    await running.close()
 
 
 async def test_webhooks_through_the_plugins_control_methods(wad):
@@ -270,8 +269,7 @@ async def test_stale_socket_replaced_live_one_refused_removed_on_exit(tmp_path):
                                                     control_socket=str(path)))
         assert (await conn.call("status"))["engine"] == "simulator"
         await conn.aclose()
-        await running.client.aclose()
-        running.daemon.stop()
+        await running.close()
     assert not path.exists()
 
 

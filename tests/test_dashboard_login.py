@@ -151,5 +151,4 @@ async def test_rotating_the_admin_token_ends_every_sign_in(tmp_path, nursery) ->
     assert (await running.client.get("/api/sessions", headers=cookie(login_id))).status_code == 401
     r = await running.client.post("/api/dashboard/login", json={"token": new}, headers=DASH)
     assert r.status_code == 200
-    await running.client.aclose()
-    running.daemon.stop()
+    await running.close()

@@ -63,5 +63,4 @@ async def test_disabled_by_name(tmp_path: Path, nursery: trio.Nursery) -> None:
                                  ).json()["plugins"]]
     assert "example" not in names and "webhooks" in names
     assert (await wad.client.get("/api/example/echo", headers=wad.admin)).status_code == 404
-    await wad.client.aclose()
-    wad.daemon.stop()
+    await wad.close()

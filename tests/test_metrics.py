@@ -165,8 +165,7 @@ async def test_webhook_deliveries_and_retries(tmp_path: Path, nursery: trio.Nurs
     assert value(samples, "wad_webhook_deliveries", status="delivered") == 2
     assert value(samples, "wad_webhook_retries", status="delivered") == 1
     assert value(samples, "wad_webhook_worker", figure="attempts") == 3
-    await wad.client.aclose()
-    wad.daemon.stop()
+    await wad.close()
 
 
 async def test_allowed_addresses_scrape_without_a_token(tmp_path: Path,
@@ -176,8 +175,7 @@ async def test_allowed_addresses_scrape_without_a_token(tmp_path: Path,
     assert "wad_sessions" in await scrape(wad, headers={})
     # Allowing the address opens /metrics only, nothing else.
     assert (await wad.client.get("/api/sessions")).status_code == 401
-    await wad.client.aclose()
-    wad.daemon.stop()
+    await wad.close()
 
 
 async def test_an_address_elsewhere_still_needs_the_token(tmp_path: Path,
@@ -185,8 +183,7 @@ async def test_an_address_elsewhere_still_needs_the_token(tmp_path: Path,
     config = make_config(tmp_path, metrics_allow="10.0.0.0/8,::1/128")
     wad = await start_daemon(nursery, config, SimulatorEngine())
     assert (await wad.client.get("/metrics")).status_code == 401
-    await wad.client.aclose()
-    wad.daemon.stop()
+    await wad.close()
 
 
 def test_bad_allow_list_is_refused() -> None:

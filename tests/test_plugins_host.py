@@ -45,8 +45,7 @@ async def test_rate_limit_per_key(tmp_path: Path, nursery: trio.Nursery) -> None
     # Each caller has its own budget: unauthenticated requests count per address.
     r = await wad.client.get("/api/sessions")
     assert r.status_code == 401 and "RateLimit" in r.headers
-    await wad.client.aclose()
-    wad.daemon.stop()
+    await wad.close()
 
 
 async def test_send_pace_holds_interval(
@@ -84,8 +83,7 @@ async def test_disabling_auth_plugin_locks_everything(tmp_path: Path,
     wad = await start_daemon(nursery, config, SimulatorEngine())
     r = await wad.client.get("/api/sessions", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
     assert r.status_code == 401  # no authenticator: nobody is anybody
-    await wad.client.aclose()
-    wad.daemon.stop()
+    await wad.close()
 
 
 async def test_disabling_ratelimit_plugin_removes_limits(tmp_path: Path,
@@ -99,8 +97,7 @@ async def test_disabling_ratelimit_plugin_removes_limits(tmp_path: Path,
     names = [p["name"] for p in (await wad.client.get("/api/plugins", headers=wad.admin)
                                  ).json()["plugins"]]
     assert "ratelimit" not in names
-    await wad.client.aclose()
-    wad.daemon.stop()
+    await wad.close()
 
 
 def test_every_hook_is_documented_in_readme() -> None:

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from conftest import ADMIN_TOKEN, free_port
 from control_client import control_call
-from systemd_manager import FakeManager
+from systemd_manager import FakeManager, reap
 
 pytestmark = pytest.mark.slow
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -89,9 +89,7 @@ def test_descriptors_passed_by_hand(short_dir: Path) -> None:
         proc.terminate()
         assert proc.wait(30) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        reap(proc)
         manager.close()
         log.close()
     text = (short_dir / "wad.log").read_text()
@@ -126,9 +124,7 @@ def test_under_systemd_socket_activate(short_dir: Path) -> None:
         proc.terminate()
         assert proc.wait(30) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        reap(proc)
         log.close()
     text = (short_dir / "wad.log").read_text()
     assert "socket activation: http" in text and "socket activation: control" in text

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import ADMIN_TOKEN, free_port
-from systemd_manager import FakeManager
+from systemd_manager import FakeManager, reap
 
 pytestmark = pytest.mark.slow
 HARDEN = Path(__file__).parent / "harden.py"
@@ -135,9 +135,7 @@ def test_neonize_worker_under_the_unit_restrictions(jail: Path) -> None:
         manager.wait_for("STOPPING")
         assert proc.wait(60) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        reap(proc)
         manager.close()
         log.close()
     text = (jail / "wad.log").read_text()

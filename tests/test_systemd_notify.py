@@ -16,7 +16,7 @@ import httpx
 import pytest
 from conftest import ADMIN_TOKEN, free_port, spawn_daemon
 from control_client import control_call
-from systemd_manager import FakeManager
+from systemd_manager import FakeManager, reap
 
 pytestmark = pytest.mark.slow
 
@@ -48,12 +48,6 @@ def start(tmp_path: Path, manager: FakeManager, *args: str,
 
 def control_status(path: Path) -> dict:
     return control_call(path, "status")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait()
 
 
 def test_ready_status_watchdog_reload_and_stop(tmp_path: Path, manager: FakeManager) -> None:
@@ -109,7 +103,7 @@ def test_ready_status_watchdog_reload_and_stop(tmp_path: Path, manager: FakeMana
         manager.wait_for("STOPPING")
         assert proc.wait(30) == 0
     finally:
-        stop(proc)
+        reap(proc)
 
 
 def test_a_stopped_process_stops_pinging(tmp_path: Path, manager: FakeManager) -> None:
@@ -128,7 +122,7 @@ def test_a_stopped_process_stops_pinging(tmp_path: Path, manager: FakeManager) -
         proc.send_signal(signal.SIGCONT)
         assert manager.wait_for("WATCHDOG", timeout=5).at > quiet_from
     finally:
-        stop(proc)
+        reap(proc)
 
 
 def test_an_unwritable_store_stops_pinging(tmp_path: Path, manager: FakeManager) -> None:
@@ -154,4 +148,4 @@ def test_an_unwritable_store_stops_pinging(tmp_path: Path, manager: FakeManager)
         log = (tmp_path / "wad.log").read_text()
         assert "the store cannot be written" in log and "writable again" in log
     finally:
-        stop(proc)
+        reap(proc)

@@ -32,8 +32,7 @@ async def start(tmp_path: Path, nursery: trio.Nursery, **settings: object) -> Ru
 async def hooked(tmp_path: Path, nursery: trio.Nursery):
     running = await start(tmp_path, nursery)
     yield running
-    await running.client.aclose()
-    running.daemon.stop()
+    await running.close()
 
 
 @pytest.fixture
@@ -244,8 +243,7 @@ async def test_consecutive_failures_disable_endpoint(
     assert webhook["consecutiveFailures"] == 3
     assert webhook["disabledReason"] == "3 deliveries in a row failed after every retry"
     assert len(receiver.requests) == 3  # no retries with an empty schedule
-    await wad.client.aclose()
-    wad.daemon.stop()
+    await wad.close()
 
 
 async def test_success_resets_the_failure_run(
@@ -262,8 +260,7 @@ async def test_success_resets_the_failure_run(
                     and len(log(wad, hook)) == count)  # noqa: B023
     webhook = webhooks(wad).get("dev1", hook["id"])
     assert webhook["enabled"] is True and webhook["consecutiveFailures"] == 1
-    await wad.client.aclose()
-    wad.daemon.stop()
+    await wad.close()
 
 
 async def test_redeliver_sends_the_same_event_again(hooked: Running,
@@ -422,8 +419,7 @@ async def test_allowed_network_opens_only_itself(tmp_path: Path, nursery: trio.N
         r = await wad.client.post("/api/sessions/dev1/webhooks", headers=wad.admin,
                                   json={"url": url})
         assert r.status_code == 400, url
-    await wad.client.aclose()
-    wad.daemon.stop()
+    await wad.close()
 
 
 async def test_disabling_the_plugin_removes_its_routes(tmp_path: Path,
@@ -439,8 +435,7 @@ async def test_disabling_the_plugin_removes_its_routes(tmp_path: Path,
     names = [p["name"] for p in (await wad.client.get("/api/plugins", headers=wad.admin)
                                  ).json()["plugins"]]
     assert "webhooks" not in names and "auth" in names
-    await wad.client.aclose()
-    wad.daemon.stop()
+    await wad.close()
 
 
 async def test_plugin_listed(hooked: Running) -> None:
@@ -523,5 +518,4 @@ async def test_disabling_drops_what_the_worker_had_queued(tmp_path: Path, nurser
         await receiver.wait_until(lambda: len(receiver.answered()) == 3)
     assert sorted(r.json["payload"]["text"] for r in receiver.requests) == \
         ["one", "three", "two"]
-    await wad.client.aclose()
-    wad.daemon.stop()
+    await wad.close()
