@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from wad import hookimpl
-from wad.api.logins import principal_from_cookie
-from wad.principal import ADMIN, ANONYMOUS, Principal
+from wad.auth.principal import ADMIN, ANONYMOUS, Principal
+from wad.http.logins import principal_from_cookie
 
 
 @hookimpl(trylast=True)

@@ -19,9 +19,9 @@ from typing import Any
 import trio
 
 from wad import hookimpl
+from wad.auth.principal import Principal
+from wad.auth.rate import RateDecision
 from wad.config import plugin_setting
-from wad.principal import Principal
-from wad.rate import RateDecision
 
 WINDOW = 60
 

@@ -15,9 +15,9 @@ import httpx
 import pytest
 import trio
 
-from wad import daemon as wad_daemon
 from wad.config import load
-from wad.simulator import SimulatorEngine
+from wad.engines.simulator.engine import SimulatorEngine
+from wad.runtime import serve as wad_daemon
 
 ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
 

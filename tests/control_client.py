@@ -10,7 +10,7 @@ from typing import Any
 
 import trio
 
-from wad.wire import LineDecoder, encode
+from wad.engines.wire import LineDecoder, encode
 
 
 class Conn:

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import trio
 
-from . import __version__, logs
-from .config import ENGINES, Config, ConfigError, load
-from .control.socketfile import ControlSocketError
+from wad import __version__
+from wad.config import ENGINES, Config, ConfigError, load
+from wad.control.socketfile import ControlSocketError
+from wad.runtime import logs
 
 
 def parser() -> argparse.ArgumentParser:
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wad: {exc}", file=sys.stderr)
         return 2
     logs.setup(config.log_level)
-    from .daemon import serve
+    from wad.runtime.serve import serve
 
     def reread() -> Config:
         return load(flags, config_file=args.config)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import bad_request
+from wad.errors import bad_request
 
 DEVICE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 _DEVICE_ID = re.compile(DEVICE_ID_PATTERN)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 
-from wad.simulator import CREDENTIALS
+from wad.engines.simulator.engine import CREDENTIALS
 
 ADMIN_TOKEN = "bench-admin-" + secrets.token_hex(16)
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}

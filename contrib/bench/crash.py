@@ -44,7 +44,7 @@ from benchlib import (  # noqa: E402
     wait_connected,
 )
 
-from wad.simulator import SENT_LOG  # noqa: E402
+from wad.engines.simulator.engine import SENT_LOG
 
 DEVICE = "crash"
 PHONE = "15550009999"

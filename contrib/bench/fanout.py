@@ -25,9 +25,9 @@ import trio
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib import ADMIN_TOKEN, machine, percentile  # noqa: E402
 
-from wad import daemon as wad_daemon  # noqa: E402
-from wad.config import load  # noqa: E402
-from wad.simulator import SimulatorEngine  # noqa: E402
+from wad.config import load
+from wad.engines.simulator.engine import SimulatorEngine
+from wad.runtime import serve as wad_daemon
 
 HERE = Path(__file__).resolve().parent
 

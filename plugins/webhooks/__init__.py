@@ -16,15 +16,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from wad import hookimpl
-from wad.netguard import Guard
-from wad.store import StoredEvent
+from wad_plugins.webhooks import control, routes
+from wad_plugins.webhooks.db import WebhookDb
+from wad_plugins.webhooks.delivery import DeliveryWorker
+from wad_plugins.webhooks.service import Webhooks
+from wad_plugins.webhooks.settings import Settings
 
-from . import control, routes
-from .db import WebhookDb
-from .delivery import DeliveryWorker
-from .service import Webhooks
-from .settings import Settings
+from wad import hookimpl
+from wad.net.guard import Guard
+from wad.store import StoredEvent
 
 
 class WebhookPlugin:

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 import h11
 import trio
 
-from wad.netguard import AddressRefused, Guard
+from wad.net.guard import AddressRefused, Guard
 
 READ_LIMIT = 64 * 1024
 SNIPPET = 800  # bytes of a failed answer's body kept

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from wad.errors import WadError
+from wad_plugins.webhooks.service import Webhooks
 
-from .service import Webhooks
+from wad.errors import WadError
 
 Method = Callable[[dict[str, Any]], Awaitable[Any]]
 

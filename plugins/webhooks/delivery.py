@@ -23,14 +23,13 @@ from collections import Counter, deque
 from dataclasses import dataclass
 
 import trio
+from wad_plugins.webhooks import signing
+from wad_plugins.webhooks.client import DeliveryError, PostClient
+from wad_plugins.webhooks.db import Due, Outcome, WebhookDb
+from wad_plugins.webhooks.settings import Settings
 
 from wad import __version__
-from wad.netguard import Guard
-
-from . import signing
-from .client import DeliveryError, PostClient
-from .db import Due, Outcome, WebhookDb
-from .settings import Settings
+from wad.net.guard import Guard
 
 log = logging.getLogger(__name__)
 

@@ -8,12 +8,11 @@ from typing import Literal
 from pydantic import Field
 from quart import Blueprint, request
 from quart_schema import document_request, document_response
+from wad_plugins.webhooks.service import Webhooks
 
-from wad.api.http import body, ok, require_admin
-from wad.api.schemas import Body, Ok
 from wad.errors import WadError
-
-from .service import Webhooks
+from wad.http.helpers import body, ok, require_admin
+from wad.http.schemas import Body, Ok
 
 PATH = "/api/sessions/<device_id>/webhooks"
 EventType = Literal["session.status", "session.qr", "message", "message.ack", "message.sent"]

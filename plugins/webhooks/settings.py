@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from wad.config import plugin_setting
-from wad.netguard import IPNetwork, parse_networks
+from wad.net.guard import IPNetwork, parse_networks
 
 DEFAULT_SCHEDULE = "5s,5m,30m,2h,5h,10h"
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -13,12 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .. import logs, plugins
-from ..config import ConfigError
-from .protocol import ControlError, Method
+from wad.config import ConfigError
+from wad.control.protocol import ControlError, Method
+from wad.hooks import host as plugins
+from wad.runtime import logs
 
 if TYPE_CHECKING:
-    from ..daemon import Daemon
+    from wad.runtime.daemon import Daemon
 
 SUBSCRIBE = "events.subscribe"
 SUBSCRIBE_PARAMS = ("deviceId", "events")

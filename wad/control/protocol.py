@@ -17,8 +17,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import WadError
-from ..wire import MAX_LINE, encode
+from wad.engines.wire import MAX_LINE, encode
+from wad.errors import WadError
 
 log = logging.getLogger(__name__)
 

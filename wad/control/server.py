@@ -15,14 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from .. import validation
-from ..errors import WadError
-from ..events import EVENT_TYPES, LIVE_TYPES, EventLog
-from ..store import StoredEvent
-from ..wire import encode
-from . import methods as method_table
-from . import peercred
-from .protocol import (
+from wad import validation
+from wad.control import methods as method_table
+from wad.control import peercred
+from wad.control.protocol import (
     ControlError,
     Method,
     Request,
@@ -31,10 +27,15 @@ from .protocol import (
     error_line,
     result_line,
 )
-from .socketfile import ControlSocketError, bind_unix, remove_if_ours
+from wad.control.socketfile import ControlSocketError, bind_unix, remove_if_ours
+from wad.engines.wire import encode
+from wad.errors import WadError
+from wad.sessions.event_types import EVENT_TYPES, LIVE_TYPES
+from wad.sessions.events import EventLog
+from wad.store import StoredEvent
 
 if TYPE_CHECKING:
-    from ..daemon import Daemon
+    from wad.runtime.daemon import Daemon
 
 log = logging.getLogger(__name__)
 

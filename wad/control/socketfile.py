@@ -20,7 +20,7 @@ from pathlib import Path
 
 import trio
 
-from . import peercred
+from wad.control import peercred
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..config import Config, default_state_dir
-from ..wire import LineDecoder, WireError, encode
+from wad.config import Config, default_state_dir
+from wad.engines.wire import LineDecoder, WireError, encode
 
 #: Answers can be larger than requests (a long session list); still bounded.
 MAX_ANSWER = 64 << 20

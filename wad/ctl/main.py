@@ -21,10 +21,10 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from .. import __version__
-from ..events import EVENT_TYPES, LIVE_TYPES
-from . import render
-from .client import Client, ClientError, socket_path
+from wad import __version__
+from wad.ctl import render
+from wad.ctl.client import Client, ClientError, socket_path
+from wad.sessions.event_types import EVENT_TYPES, LIVE_TYPES
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NOT_RUNNING, EXIT_NOT_FOUND, EXIT_REFUSED = range(6)
 EXIT_INTERRUPTED = 130

@@ -14,8 +14,8 @@ from typing import Any
 from quart import Blueprint, request
 
 from wad import hookimpl
-from wad.api.http import require_admin
 from wad.errors import WadError
+from wad.http.helpers import require_admin
 from wad.store import StoredEvent
 
 log = logging.getLogger(__name__)

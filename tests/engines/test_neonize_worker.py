@@ -1,0 +1,233 @@
+"""The neonize engine with its real worker processes, on this machine that cannot reach
+WhatsApp: the dial error, backoff, kill -9, stop and kill after the grace period, and
+the same through a real daemon process.
+
+A worker can be held in a live connection attempt by pointing it (``WAD_WORKER_PROXY``)
+at a local "proxy" that accepts the connection and never answers.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+import time
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import pytest
+import trio
+from conftest import ADMIN_TOKEN, spawn_daemon, wait_state
+
+from wad.engines.neonize.engine import NeonizeEngine
+from wad.engines.neonize.worker import PROXY_ENV
+from wad.sessions.events import EventLog
+from wad.sessions.session import SessionTiming
+from wad.sessions.supervisor import Supervisor
+from wad.store import Store
+
+pytestmark = pytest.mark.slow
+DIAL_ERROR = "failed to dial whatsapp web websocket"
+
+
+def gone(pid: int) -> bool:
+    """No such process, not even a zombie waiting to be reaped."""
+    return not Path(f"/proc/{pid}").exists()
+
+
+class SilentProxy:
+    """Accepts TCP connections and never answers: a dial through it hangs."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self.connections = 0
+        self.connected = trio.Event()
+
+    async def _handle(self, stream: trio.SocketStream) -> None:
+        self.connections += 1
+        self.connected.set()
+        async with stream:
+            await trio.sleep_forever()
+
+    async def serve(self, nursery: trio.Nursery) -> str:
+        listeners = await nursery.start(functools.partial(
+            trio.serve_tcp, self._handle, 0, host="127.0.0.1"))
+        self.port = listeners[0].socket.getsockname()[1]
+        return f"http://127.0.0.1:{self.port}"
+
+
+@pytest.fixture
+async def proxy(nursery: trio.Nursery, monkeypatch: pytest.MonkeyPatch) -> SilentProxy:
+    silent = SilentProxy()
+    monkeypatch.setenv(PROXY_ENV, await silent.serve(nursery))
+    return silent
+
+
+async def test_offline_the_dial_error_ends_the_link(tmp_path: Path) -> None:
+    engine = NeonizeEngine(grace=5)
+    async with engine.open_link("s1", tmp_path / "s1") as link:
+        events = [event async for event in link.events()]
+        pid = link.process.pid
+        assert [e.kind for e in events] == ["error"]
+        assert DIAL_ERROR in events[0].data["message"]
+        assert "no such host" in events[0].data["message"]
+        with pytest.raises(Exception) as caught:
+            await link.call("send", {"to": "15550002222@s.whatsapp.net", "text": "hi"})
+        assert getattr(caught.value, "code", None) == "not_connected"
+    assert link.process.returncode == 1 and gone(pid)
+    stats = engine.statistics()
+    assert (stats.workers_started, stats.workers_running, stats.worker_crashes) == (1, 0, 0)
+    assert (tmp_path / "s1" / "whatsmeow.db").exists()  # the session's own whatsmeow store
+
+
+async def test_leaving_the_link_stops_the_worker(tmp_path: Path) -> None:
+    engine = NeonizeEngine(grace=10)
+    start = trio.current_time()
+    async with engine.open_link("s1", tmp_path / "s1") as link:
+        pid = link.process.pid
+    # Asked to stop while starting, it stopped by itself: status 0, well within grace.
+    assert link.process.returncode == 0
+    assert trio.current_time() - start < 10
+    assert gone(pid)
+    assert engine.statistics().workers_killed == 0
+
+
+async def test_a_worker_stuck_in_a_dial_is_killed_after_grace(
+    tmp_path: Path, proxy: SilentProxy
+) -> None:
+    engine = NeonizeEngine(grace=1.0)
+    async with engine.open_link("s1", tmp_path / "s1") as link:
+        await proxy.connected.wait()  # the worker is dialing through the silent proxy
+        pid = link.process.pid
+        left = trio.current_time()
+    # neonize's stop() blocks while a dial is in progress: the worker ignores "stop".
+    assert 1.0 <= trio.current_time() - left < 5
+    assert link.process.returncode == -signal.SIGKILL and gone(pid)
+    assert engine.statistics().workers_killed == 1
+
+
+class Rig:
+    def __init__(self, tmp_path: Path, engine: NeonizeEngine, timing: SessionTiming) -> None:
+        self.store = Store(tmp_path / "wad.db")
+        self.events = EventLog(self.store)
+        self.engine = engine
+        self.supervisor = Supervisor(self.store, engine, self.events, tmp_path / "sessions",
+                                     timing)
+
+
+@pytest.fixture
+async def rig(tmp_path: Path, nursery: trio.Nursery) -> AsyncIterator[Rig]:
+    rig = Rig(tmp_path, NeonizeEngine(grace=1.0),
+              SessionTiming(pairing_timeout=60, backoff_initial=0.4, backoff_cap=1.6))
+    await nursery.start(rig.supervisor.run)
+    yield rig
+    for device_id in list(rig.supervisor.sessions):
+        await rig.supervisor.delete(device_id)
+    rig.store.close()
+
+
+def _seconds(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+async def test_a_session_shows_the_dial_error_and_retries_with_growing_delays(rig: Rig) -> None:
+    with rig.events.subscribe() as stream:
+        rig.supervisor.create("s1")
+        failures = []
+        async for event in stream:
+            if event.type == "session.status" and event.payload["state"] == "failed":
+                failures.append(event)
+                if len(failures) == 4:
+                    break
+    for event in failures:
+        assert DIAL_ERROR in event.payload["lastError"]
+    delays = [_seconds(e.payload["nextRetryAt"]) - _seconds(e.created_at) for e in failures]
+    # Equal jitter: each delay lies in [ceiling/2, ceiling], ceiling = 0.4, 0.8, 1.6, 1.6.
+    for delay, ceiling in zip(delays, [0.4, 0.8, 1.6, 1.6], strict=True):
+        assert ceiling / 2 - 0.01 <= delay <= ceiling + 0.01
+    assert delays[2] > delays[0]
+    row = rig.store.get_session("s1")
+    assert row is not None and DIAL_ERROR in (row.last_error or "")
+    assert rig.engine.statistics().workers_started >= 4
+
+
+async def test_kill_9_of_one_worker_backs_off_only_its_session(
+    rig: Rig, proxy: SilentProxy
+) -> None:
+    s1, s2 = rig.supervisor.create("s1"), rig.supervisor.create("s2")
+    while proxy.connections < 2:  # both workers are dialing through the silent proxy
+        proxy.connected = trio.Event()
+        await proxy.connected.wait()
+    assert s1.state == s2.state == "connecting"
+    link1, link2 = s1.link, s2.link
+    assert link1 is not None and link2 is not None
+    victim, bystander = link1.process.pid, link2.process.pid  # type: ignore[attr-defined]
+    with rig.events.subscribe() as stream:
+        os.kill(victim, signal.SIGKILL)
+        async for event in stream:
+            if event.type == "session.status" and event.payload["state"] == "failed":
+                break
+    assert event.device_id == "s1"
+    assert event.payload["lastError"] == "the neonize worker was killed by SIGKILL"
+    assert gone(victim)
+    assert s2.state == "connecting" and s2.link is link2
+    assert not gone(bystander)
+    assert rig.engine.statistics().worker_crashes == 1
+    await wait_state(rig.events, rig.supervisor, "s1", "connecting")  # it retries
+
+
+def _workers_of(parent: int, device_id: str) -> list[int]:
+    """Worker processes of a daemon, found through /proc (their command line and parent)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+        if ppid == parent and b"wad.worker" in cmdline and device_id.encode() in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def test_the_daemon_runs_neonize_workers_and_survives_kill_9(tmp_path: Path) -> None:
+    env = {"WAD_BACKOFF_INITIAL": "0.1", "WAD_BACKOFF_CAP": "0.2", "WAD_WORKER_GRACE": "2"}
+    daemon = spawn_daemon(tmp_path, env=env)  # the default engine: neonize
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    try:
+        with httpx.Client(base_url=daemon.url, headers=admin, timeout=10) as http:
+            assert http.post("/api/sessions", json={"deviceId": "real1"}).status_code == 201
+            # Polling the daemon, another process: it reports what its worker said.
+            deadline = time.monotonic() + 30
+            session: dict[str, object] = {}
+            while time.monotonic() < deadline:
+                session = http.get("/api/sessions/real1").json()["session"]
+                if DIAL_ERROR in str(session.get("lastError") or ""):
+                    break
+                time.sleep(0.05)
+            assert DIAL_ERROR in str(session.get("lastError"))
+            assert session["connectionState"] in ("failed", "connecting")
+            # Workers come and go (each fails its dial and the session retries): kill one
+            # while it lives, until the session reports the kill.
+            killed = False
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not killed:
+                for pid in _workers_of(daemon.proc.pid, "real1"):
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        continue
+                error = str(http.get("/api/sessions/real1").json()["session"]["lastError"])
+                killed = "killed by SIGKILL" in error
+                time.sleep(0.02)
+            assert killed
+            assert daemon.proc.poll() is None
+            assert http.get("/healthz").status_code == 200
+            assert http.get("/api/sessions/real1").status_code == 200
+    finally:
+        daemon.stop()
+    assert daemon.proc.returncode == 0

@@ -1,0 +1,165 @@
+"""The plugin host and the built-in auth and rate-limit plugins."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+import trio
+from conftest import ADMIN_TOKEN, make_config, start_daemon, wait_state
+
+from wad.engines.simulator.engine import SimulatorEngine
+from wad.hooks import specs as hookspecs
+from wad.runtime.serve import serve
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+async def connected(wad, device_id: str = "dev1") -> str:
+    return await wad.connected_key(device_id)
+
+
+async def test_plugins_listed(wad) -> None:
+    r = await wad.client.get("/api/plugins", headers=wad.admin)
+    names = {p["name"]: p for p in r.json()["plugins"]}
+    assert {"auth", "ratelimit"} <= names.keys()
+    assert names["auth"]["builtin"] and names["auth"]["hooks"] == ["wad_authenticate"]
+    assert (await wad.client.get("/api/plugins")).status_code == 401
+
+
+async def test_rate_limit_per_key(tmp_path: Path, nursery: trio.Nursery) -> None:
+    config = make_config(tmp_path)
+    config.plugin_settings["ratelimit"]["per_minute"] = 5
+    wad = await start_daemon(nursery, config, SimulatorEngine())
+    statuses = []
+    for _ in range(6):
+        r = await wad.client.get("/api/sessions", headers=wad.admin)
+        statuses.append(r.status_code)
+    assert statuses == [200] * 5 + [429]
+    assert r.json() == {"success": False, "error": "Too many requests"}
+    assert int(r.headers["Retry-After"]) >= 1
+    assert r.headers["RateLimit-Policy"] == '"per-key";q=5;w=60'
+    assert re.fullmatch(r'"per-key";r=0;t=\d+', r.headers["RateLimit"])
+    # Each caller has its own budget: unauthenticated requests count per address.
+    r = await wad.client.get("/api/sessions")
+    assert r.status_code == 401 and "RateLimit" in r.headers
+    await wad.close()
+
+
+async def test_send_pace_holds_interval(
+    tmp_path: Path, nursery: trio.Nursery, autojump_clock: trio.abc.Clock
+) -> None:
+    config = make_config(tmp_path)
+    config.plugin_settings["ratelimit"]["send_interval"] = 2.0
+    daemon = await nursery.start(serve, config, SimulatorEngine())
+    svc = daemon.service
+    svc.create_session("dev1")
+    await wait_state(daemon.events, daemon.supervisor, "dev1", "waiting_qr")
+    daemon.supervisor.engine.link("dev1").scan("15550001111")
+    await wait_state(daemon.events, daemon.supervisor, "dev1", "connected")
+    done: list[float] = []
+
+    async def send(i: int) -> None:
+        await svc.send_text("dev1", "15550002222", f"m{i}")
+        done.append(trio.current_time())
+
+    start = trio.current_time()
+    async with trio.open_nursery() as senders:
+        for i in range(5):
+            senders.start_soon(send, i)
+    done.sort()
+    assert done[0] - start < 0.1  # the first goes at once
+    gaps = [b - a for a, b in zip(done, done[1:], strict=False)]
+    assert all(2.0 <= gap <= 3.0 + 1e-6 for gap in gaps), gaps  # interval + up to 50 % jitter
+    assert len({round(g, 3) for g in gaps}) > 1  # jittered, not machine-regular
+    daemon.stop()
+
+
+async def test_disabling_auth_plugin_locks_everything(tmp_path: Path,
+                                                      nursery: trio.Nursery) -> None:
+    config = make_config(tmp_path, disable_plugins="auth")
+    wad = await start_daemon(nursery, config, SimulatorEngine())
+    r = await wad.client.get("/api/sessions", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    assert r.status_code == 401  # no authenticator: nobody is anybody
+    await wad.close()
+
+
+async def test_disabling_ratelimit_plugin_removes_limits(tmp_path: Path,
+                                                         nursery: trio.Nursery) -> None:
+    config = make_config(tmp_path, disable_plugins="ratelimit")
+    config.plugin_settings["ratelimit"]["per_minute"] = 1
+    wad = await start_daemon(nursery, config, SimulatorEngine())
+    for _ in range(3):
+        r = await wad.client.get("/api/sessions", headers=wad.admin)
+        assert r.status_code == 200 and "RateLimit" not in r.headers
+    names = [p["name"] for p in (await wad.client.get("/api/plugins", headers=wad.admin)
+                                 ).json()["plugins"]]
+    assert "ratelimit" not in names
+    await wad.close()
+
+
+def test_every_hook_is_documented_in_readme() -> None:
+    """Each hook appears in the plugin guide with its exact argument list."""
+    text = README.read_text()
+    hooks = [name for name in dir(hookspecs) if name.startswith("wad_")]
+    assert len(hooks) >= 10
+    signatures = [
+        f"`{name}({', '.join(inspect.signature(getattr(hookspecs, name)).parameters)})`"
+        for name in hooks
+    ]
+    missing = [s for s in signatures if s not in text]
+    assert not missing, f"hooks missing from README's plugin guide: {missing}"
+
+
+@pytest.mark.parametrize("direction", ["in", "out"])
+async def test_messages_listing_filters(wad, direction: str) -> None:
+    key = await connected(wad)
+    auth = {"Authorization": f"Bearer {key}"}
+    for i in range(3):
+        await wad.client.post("/api/messages/send", headers=auth,
+                              json={"deviceId": "dev1", "number": "15550002222",
+                                    "message": f"out {i}"})
+        wad.engine.link("dev1").deliver("15550002222", f"in {i}")
+    r = await wad.client.get(f"/api/sessions/dev1/messages?direction={direction}&limit=2",
+                             headers=auth)
+    page = r.json()
+    assert [m["body"] for m in page["messages"]] == [f"{direction} 2", f"{direction} 1"]
+    assert all(m["direction"] == direction for m in page["messages"])
+    r = await wad.client.get(
+        f"/api/sessions/dev1/messages?direction={direction}&limit=2&before={page['nextBefore']}",
+        headers=wad.admin)
+    rest = r.json()
+    assert [m["body"] for m in rest["messages"]] == [f"{direction} 0"]
+    assert rest["nextBefore"] is None
+    bad = await wad.client.get("/api/sessions/dev1/messages?limit=0", headers=auth)
+    assert bad.status_code == 400
+    other = await wad.client.get("/api/sessions/dev1/messages")
+    assert other.status_code == 401
+
+
+async def test_receipts_move_status_forward(wad) -> None:
+    key = await connected(wad)
+    r = await wad.client.post("/api/messages/send", headers={"Authorization": f"Bearer {key}"},
+                              json={"deviceId": "dev1", "number": "15550002222",
+                                    "message": "hello"})
+    message_id = r.json()["id"]
+    seen: list[tuple[str, int]] = []
+    with wad.daemon.events.subscribe() as events:
+        for status in ("delivered", "read", "delivered"):  # a late "delivered" never goes back
+            r = await wad.client.post("/api/simulator/sessions/dev1/receipt", headers=wad.admin,
+                                      json={"messageId": message_id, "status": status})
+            assert r.status_code == 200
+        wad.engine.link("dev1").deliver("15550002222", "reply")
+        async for event in events:
+            seen.append((event.type, event.seq))
+            if event.type == "message":
+                break
+    types = [t for t, _ in seen]
+    assert types == ["message.ack", "message.ack", "message"]
+    seqs = [s for _, s in seen]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 3
+    listed = (await wad.client.get("/api/sessions/dev1/messages?direction=out",
+                                   headers=wad.admin)).json()["messages"]
+    assert listed[0]["status"] == "read"

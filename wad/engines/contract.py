@@ -1,0 +1,66 @@
+"""The contract (standard library only, so the neonize worker imports no trio) between a session and the engine that talks to WhatsApp for it.
+
+An engine opens *links*: one live connection attempt of one session. A link
+yields :class:`EngineEvent` objects and answers commands. Both engines (the real
+``neonize`` one, with a worker process per session, and the in-process
+``simulator``) implement exactly this, and one contract test suite runs on both.
+
+Events (``kind`` and the keys of ``data``):
+
+- ``qr``: ``code`` (the raw ``2@...`` string to render as a QR code)
+- ``pair_code``: ``code`` (8 characters to type on the phone)
+- ``connected``: ``phoneNumber``, ``jid``
+- ``disconnected``: ``reason``; the link ends after it
+- ``logged_out``: ``reason``; the device was unlinked, credentials are gone
+- ``message``: ``id``, ``chat``, ``from``, ``type``, ``text``, ``timestamp``, ...
+- ``receipt``: ``ids``, ``chat``, ``status`` (``delivered`` | ``read`` | ``played``)
+- ``error``: ``message``; the link ends after it
+
+Commands (``Link.call(name, params)``):
+
+- ``send_text``: ``id`` (a message id chosen by the daemon before the call),
+  ``to`` (a JID), ``text`` -> ``{"id": <WhatsApp message id>, "timestamp": <unix s>}``
+- ``logout`` -> ``{}``
+- ``pair_phone``: ``phoneNumber`` -> ``{"code": "ABCD-EFGH"}``
+- ``check_numbers``: ``numbers`` -> ``{"results": [{"number", "exists", "jid"}]}``
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+EVENT_KINDS = frozenset(
+    {"qr", "pair_code", "connected", "disconnected", "logged_out", "message", "receipt", "error"}
+)
+# After one of these a link delivers nothing more.
+TERMINAL_KINDS = frozenset({"disconnected", "logged_out", "error"})
+
+
+@dataclass(frozen=True, slots=True)
+class EngineEvent:
+    kind: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"event": self.kind, "data": self.data}
+
+    @classmethod
+    def from_wire(cls, obj: dict[str, Any]) -> EngineEvent:
+        kind = obj.get("event")
+        data = obj.get("data", {})
+        if kind not in EVENT_KINDS or not isinstance(data, dict):
+            raise ValueError(f"not an engine event: {obj!r}")
+        return cls(kind, data)
+
+
+class EngineError(Exception):
+    """A command failed on the engine's side (not connected, refused, ...).
+
+    ``code`` is a short stable word (``not_connected``, ``not_on_whatsapp``,
+    ``failed``, ``unsupported``, ``bad_request``) the API maps to a status.
+    """
+
+    def __init__(self, message: str, code: str = "failed") -> None:
+        super().__init__(message)
+        self.code = code

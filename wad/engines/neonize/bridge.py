@@ -1,0 +1,293 @@
+"""From neonize's callbacks to the engine's events, inside a worker process.
+
+neonize calls its handlers on its own threads with protobuf events; :class:`Bridge`
+turns each one into an :class:`EngineEvent` (the shapes of :mod:`wad.engine`, the same
+the simulator produces) and downloads the media of incoming messages into the
+session's media folder, so the daemon can serve them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from neonize.client import NewClient
+from neonize.proto import Neonize_pb2 as pb
+from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message as WAMessage
+from neonize.utils.jid import build_jid
+
+from wad.engines.contract import EngineError, EngineEvent
+
+log = logging.getLogger(__name__)
+
+RECEIPTS = {pb.Receipt.DELIVERED: "delivered", pb.Receipt.READ: "read",
+            pb.Receipt.PLAYED: "played"}
+MEDIA_FIELDS = {"imageMessage": "image", "videoMessage": "video", "audioMessage": "audio",
+                "documentMessage": "document", "stickerMessage": "sticker"}
+# Content fields that wrap the real message (disappearing, view-once, captioned document).
+_WRAPPERS = ("ephemeralMessage", "viewOnceMessage", "viewOnceMessageV2",
+             "viewOnceMessageV2Extension", "documentWithCaptionMessage")
+_OTHER_FIELDS = {"conversation": "text", "extendedTextMessage": "text",
+                 "locationMessage": "location", "contactMessage": "contact",
+                 "reactionMessage": "reaction", "pollCreationMessage": "poll"}
+
+
+def jid_str(jid: pb.JID) -> str:
+    """A JID without its device part (``user@server``), as the daemon addresses peers."""
+    return f"{jid.User}@{jid.Server}" if jid.User else jid.Server
+
+
+def peer(jid: pb.JID, alt: pb.JID) -> str:
+    # WhatsApp may address a person by a privacy id (@lid) and give the phone-number
+    # JID alongside: the daemon and its users know people by phone number.
+    return jid_str(alt if jid.Server == "lid" and alt.User else jid)
+
+
+def parse_jid(value: object, field: str = "to") -> pb.JID:
+    """``user@server`` (or a bare phone number) as neonize's JID."""
+    if not isinstance(value, str):
+        raise EngineError(f"'{field}' must be a JID string", "bad_request")
+    user, at, server = value.partition("@")
+    if not user or (at and not server):
+        raise EngineError(f"'{field}' is not a JID: {value!r}", "bad_request")
+    return build_jid(user, server or "s.whatsapp.net")
+
+
+def unix_seconds(timestamp: int) -> int:
+    # neonize 0.5 sends MessageInfo.Timestamp in milliseconds (Go's UnixMilli), older
+    # releases in seconds; no message is from beyond the year 5000, so both read right.
+    return timestamp // 1000 if timestamp > 100_000_000_000 else timestamp
+
+
+def unwrap(content: WAMessage) -> WAMessage:
+    """The message inside disappearing / view-once / captioned-document wrappers."""
+    for _ in range(3):
+        wrapper = next((w for w in _WRAPPERS if content.HasField(w)), None)
+        if wrapper is None:
+            break
+        content = getattr(content, wrapper).message
+    return content
+
+
+def content_field(content: WAMessage) -> str | None:
+    for name in (*_OTHER_FIELDS, *MEDIA_FIELDS):
+        if content.HasField(name):
+            return name
+    return None
+
+
+def message_data(message: pb.Message) -> dict[str, Any] | None:
+    """A ``message`` event's data, or None for content that is no message to a user
+    (protocol, key distribution and other housekeeping messages)."""
+    content = unwrap(message.Message)
+    field = content_field(content)
+    if field is None:
+        return None
+    info, source = message.Info, message.Info.MessageSource
+    data: dict[str, Any] = {
+        "id": info.ID,
+        "chat": peer(source.Chat, source.RecipientAlt if source.IsFromMe else source.SenderAlt),
+        "from": peer(source.Sender, source.SenderAlt),
+        "fromMe": source.IsFromMe,
+        "type": MEDIA_FIELDS.get(field) or _OTHER_FIELDS[field],
+        "timestamp": unix_seconds(info.Timestamp),
+        "pushName": info.Pushname,
+    }
+    if source.IsGroup:
+        data["isGroup"] = True
+    if field == "conversation":
+        data["text"] = content.conversation
+        return data
+    part = getattr(content, field)
+    _fill(data, field, part)
+    has_context = "contextInfo" in part.DESCRIPTOR.fields_by_name and part.HasField("contextInfo")
+    if has_context:
+        context = part.contextInfo
+        if context.stanzaID:
+            data["replyTo"] = context.stanzaID
+        if context.mentionedJID:
+            data["mentions"] = list(context.mentionedJID)
+    return data
+
+
+def _fill(data: dict[str, Any], field: str, part: Any) -> None:
+    if field == "extendedTextMessage":
+        data["text"] = part.text
+    elif field in MEDIA_FIELDS:
+        if field not in ("audioMessage", "stickerMessage") and part.caption:
+            data["caption"] = part.caption
+        if field == "audioMessage":
+            data["ptt"] = part.PTT
+        media = {"mimetype": part.mimetype, "size": part.fileLength}
+        if field == "documentMessage" and part.fileName:
+            media["fileName"] = part.fileName
+        data["media"] = media
+    elif field == "locationMessage":
+        location: dict[str, Any] = {"latitude": part.degreesLatitude,
+                                    "longitude": part.degreesLongitude}
+        for key in ("name", "address"):
+            if getattr(part, key):
+                location[key] = getattr(part, key)
+        data["location"] = location
+    elif field == "contactMessage":
+        data["contact"] = {"displayName": part.displayName, "vcard": part.vcard}
+    elif field == "reactionMessage":
+        data["text"] = part.text
+        data["reactedTo"] = part.key.ID
+    elif field == "pollCreationMessage":
+        data["text"] = part.name
+
+
+def write_private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+
+
+class Bridge:
+    """Registers handlers on a neonize client and turns what they get into EngineEvents.
+
+    Handlers run on neonize's threads, and ctypes swallows what they raise: each one is
+    wrapped so a failure is logged and becomes an ``error`` event instead of vanishing.
+    ``connected`` and ``waiting_qr`` follow the events, for the commands to check.
+    """
+
+    def __init__(self, client: NewClient, emit: Callable[[EngineEvent], None],
+                 media_dir: Path | None = None) -> None:
+        self.client = client
+        self._emit = emit
+        self.media_dir = media_dir
+        self.connected = False
+        self.waiting_qr = False
+        self.me: pb.JID | None = None
+        # Replaces neonize's default, which draws the QR code on stdout.
+        client.event.qr(self._guard(self._qr))
+        translators: dict[type[Any], Callable[[Any], EngineEvent | None]] = {
+            pb.Connected: self._connected,
+            pb.Message: self._message,
+            pb.Receipt: self._receipt,
+            pb.LoggedOut: self._logged_out,
+            pb.Disconnected: self._disconnected,
+            pb.PairStatus: self._pair_status,
+            pb.ConnectFailure: self._connect_failure,
+            pb.StreamError: self._stream_error,
+            pb.StreamReplaced: self._stream_replaced,
+            pb.TemporaryBan: self._temporary_ban,
+            pb.ClientOutdated: self._client_outdated,
+        }
+        for event_type, translate in translators.items():
+            # neonize subscribes, in Go, to exactly the types registered before connect().
+            client.event(event_type)(self._guard(translate))
+
+    def emit(self, event: EngineEvent) -> None:
+        try:
+            self._emit(event)
+        except Exception:  # the worker is shutting down: nobody is left to tell
+            log.warning("dropped a %s event: the worker is stopping", event.kind)
+
+    def _guard(self, translate: Callable[[Any], EngineEvent | None]) -> Callable[[Any, Any], None]:
+        def handler(_client: NewClient, payload: Any) -> None:
+            try:
+                event = translate(payload)
+            except Exception as exc:
+                log.exception("could not handle neonize's %s", type(payload).__name__)
+                event = EngineEvent("error", {
+                    "message": f"could not handle neonize's {type(payload).__name__}: {exc}"})
+            if event is not None:
+                self.emit(event)
+
+        return handler
+
+    def _qr(self, code: bytes) -> EngineEvent:
+        self.waiting_qr = True
+        return EngineEvent("qr", {"code": code.decode()})
+
+    def _connected(self, _: pb.Connected) -> EngineEvent:
+        # neonize delivers the Device event (kept as client.me) before any other one.
+        # get_me() would be the fallback, but it panics Go (killing the process) when
+        # the device is not known: report an error instead.
+        me = self.client.me
+        if me is None or not me.JID.User:
+            raise RuntimeError("connected, but neonize reported no device")
+        self.me = me.JID
+        self.connected, self.waiting_qr = True, False
+        return EngineEvent("connected", {"phoneNumber": me.JID.User, "jid": jid_str(me.JID)})
+
+    def _message(self, message: pb.Message) -> EngineEvent | None:
+        data = message_data(message)
+        if data is None:
+            log.debug("skipped message %s: no user content", message.Info.ID)
+            return None
+        if "media" in data and self.media_dir is not None:
+            self._download(unwrap(message.Message), data)
+        return EngineEvent("message", data)
+
+    def _download(self, content: WAMessage, data: dict[str, Any]) -> None:
+        """Fetch and decrypt the media into the session's folder (``mediaPath``).
+
+        A failed download still delivers the message, with ``mediaError``."""
+        assert self.media_dir is not None
+        try:
+            blob = self.client.download_any(content)
+        except Exception as exc:
+            log.warning("could not download the media of message %s: %s", data["id"], exc)
+            data["mediaError"] = str(exc) or type(exc).__name__
+            return
+        self.media_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path = self.media_dir / f"in-{secrets.token_hex(8)}"
+        write_private(path, blob)
+        data["media"].update(size=len(blob), sha256=hashlib.sha256(blob).hexdigest())
+        data["mediaPath"] = str(path)
+
+    def _receipt(self, receipt: pb.Receipt) -> EngineEvent | None:
+        status = RECEIPTS.get(receipt.Type)
+        if status is None:  # our other devices' reads, retries, ...: not a delivery state
+            return None
+        return EngineEvent("receipt", {"ids": list(receipt.MessageIDs),
+                                       "chat": jid_str(receipt.MessageSource.Chat),
+                                       "status": status})
+
+    def _logged_out(self, event: pb.LoggedOut) -> EngineEvent:
+        self.connected = False
+        reason = pb.ConnectFailureReason.Name(event.Reason)
+        when = " while connecting" if event.OnConnect else ""
+        return EngineEvent("logged_out",
+                           {"reason": f"WhatsApp unlinked the device{when} ({reason})"})
+
+    def _disconnected(self, _: pb.Disconnected) -> EngineEvent:
+        self.connected = False
+        return EngineEvent("disconnected", {"reason": "the connection to WhatsApp was lost"})
+
+    def _pair_status(self, event: pb.PairStatus) -> EngineEvent | None:
+        if event.Status == pb.PairStatus.SUCCESS:
+            log.info("paired as %s", jid_str(event.ID))
+            return None
+        return EngineEvent("error", {"message": f"pairing failed: {event.Error}"})
+
+    def _connect_failure(self, event: pb.ConnectFailure) -> EngineEvent:
+        reason = pb.ConnectFailureReason.Name(event.Reason)
+        return EngineEvent("error", {
+            "message": f"WhatsApp refused the connection ({reason}): {event.Message}"})
+
+    def _stream_error(self, event: pb.StreamError) -> EngineEvent:
+        self.connected = False
+        return EngineEvent("disconnected", {"reason": f"stream error {event.Code}"})
+
+    def _stream_replaced(self, _: pb.StreamReplaced) -> EngineEvent:
+        self.connected = False
+        return EngineEvent("error", {
+            "message": "another client connected with this device's credentials"})
+
+    def _temporary_ban(self, event: pb.TemporaryBan) -> EngineEvent:
+        code = pb.TemporaryBan.TempBanReason.Name(event.Code)
+        return EngineEvent("error", {
+            "message": f"temporarily banned by WhatsApp ({code}), {event.Expire} s left"})
+
+    def _client_outdated(self, _: pb.ClientOutdated) -> EngineEvent:
+        return EngineEvent("error", {
+            "message": "WhatsApp rejected this client version as outdated: upgrade neonize"})

@@ -1,0 +1,333 @@
+"""An offline stand-in for the WhatsApp network, with a virtual phone per session.
+
+It behaves as wad sees WhatsApp through neonize: an unpaired device gets QR codes
+that rotate every ``qr_interval`` seconds until a phone scans one; a paired
+device (credentials in its session folder) reconnects without a QR; the phone
+can send messages to the device, report receipts, drop the connection or unlink
+the device. What the device sends lands in the virtual phone's received list,
+kept on disk in the session folder (``simulator-sent.jsonl``) so it survives a
+daemon crash; a message id the network has already seen is dropped, as
+WhatsApp drops a resend with the same id.
+
+That log is appended through one file descriptor kept open per phone, with a
+plain ``write()`` and no ``fsync``: once ``write()`` returns, the line is in the
+kernel's page cache, which outlives the process, so a ``kill -9`` of the daemon
+loses nothing of what the phones received. Only a crash of the whole machine
+could lose the last lines, and the simulator stands in for a network on the far
+side of that machine, whose memory would not be lost with it: it does not pay
+for an ``fsync`` per message.
+
+Numbers ending in ``0000`` are "not on WhatsApp": sending to them fails.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import math
+import os
+import secrets
+import time
+import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from wad.engines.contract import EngineError, EngineEvent
+from wad.engines.link import take_ready
+
+CREDENTIALS = "simulator-device.json"
+SENT_LOG = "simulator-sent.jsonl"
+GROUPS = "simulator-groups.json"
+NOT_ON_WHATSAPP_SUFFIX = "0000"
+# Every command a link answers (wad/engine.py); the others are "unsupported".
+COMMANDS = frozenset({"send", "react", "edit", "revoke", "mark_read", "presence", "groups",
+                      "group", "check_numbers", "pair_phone", "logout"})
+
+
+def _qr_code() -> str:
+    def part(n: int) -> str:
+        return base64.b64encode(secrets.token_bytes(n)).decode()
+
+    return f"2@{part(24)},{part(32)},{part(32)},{part(32)}"
+
+
+def on_whatsapp(number: str) -> bool:
+    return not number.endswith(NOT_ON_WHATSAPP_SUFFIX)
+
+
+class SimLink:
+    """One connection of one simulated device."""
+
+    def __init__(self, engine: SimulatorEngine, device_id: str, folder: Path) -> None:
+        self.engine = engine
+        self.device_id = device_id
+        self.folder = folder
+        self.state = "connecting"
+        self.closed = False
+        self._send, self._receive = trio.open_memory_channel[EngineEvent](math.inf)
+        self._scanned = trio.Event()
+        self.pair_code: tuple[str, str] | None = None  # (code, phone number)
+
+    # -- Link -----------------------------------------------------------------------
+
+    async def events(self) -> AsyncIterator[EngineEvent]:
+        async for event in self._receive:
+            yield event
+
+    def take_ready(self, limit: int) -> list[EngineEvent]:
+        return take_ready(self._receive, limit)
+
+    async def call(self, command: str, params: dict[str, Any]) -> dict[str, Any]:
+        await trio.lowlevel.checkpoint()
+        if command not in COMMANDS:
+            raise EngineError(f"unknown command {command!r}", "unsupported")
+        if self.closed:
+            raise EngineError("the link is closed", "not_connected")
+        if command == "pair_phone":
+            if self.state != "waiting_qr":
+                raise EngineError("pairing needs a session waiting for a QR scan", "conflict")
+            code = secrets.token_hex(4).upper()
+            self.pair_code = (f"{code[:4]}-{code[4:]}", str(params["phoneNumber"]))
+            return {"code": self.pair_code[0]}
+        if self.state != "connected":
+            raise EngineError("not connected", "not_connected")
+        phone = self.engine.phone(self.folder)
+        if command == "check_numbers":
+            return {"results": [
+                {"number": n, "exists": on_whatsapp(n),
+                 "jid": f"{n}@s.whatsapp.net" if on_whatsapp(n) else None}
+                for n in params["numbers"]
+            ]}
+        if command in ("send", "react", "edit", "revoke"):
+            to = str(params.get("to") or params.get("chat"))
+            if to.endswith("@g.us") and to not in self.engine.groups(self.folder):
+                raise EngineError(f"not a member of group {to}", "not_found")
+            return phone.receive({"command": command, **params})
+        if command in ("mark_read", "presence"):
+            phone.note({"command": command, **params})
+            return {}
+        if command == "groups":
+            return {"groups": list(self.engine.groups(self.folder).values())}
+        if command == "group":
+            group = self.engine.groups(self.folder).get(str(params["id"]))
+            if group is None:
+                raise EngineError("no such group", "not_found")
+            return {"group": group}
+        # logout
+        self.unlink("logged out by the device")
+        return {}
+
+    # -- the network's side ---------------------------------------------------------
+
+    def _emit(self, kind: str, **data: Any) -> None:
+        try:
+            self._send.send_nowait(EngineEvent(kind, data))
+        except trio.ClosedResourceError:
+            return
+        if kind in ("disconnected", "logged_out", "error"):
+            self.state = kind
+            self._send.close()
+
+    async def run(self) -> None:
+        await trio.sleep(self.engine.connect_delay)
+        if self.engine.offline:
+            self._emit("error", message="failed to dial whatsapp web websocket: the simulated "
+                                        "network is offline (no such host)")
+            return
+        credentials = self.folder / CREDENTIALS
+        if not credentials.exists():
+            self.state = "waiting_qr"
+            while not self._scanned.is_set():
+                self._emit("qr", code=_qr_code())
+                with trio.move_on_after(self.engine.qr_interval):
+                    await self._scanned.wait()
+        device = json.loads(credentials.read_text())
+        self.state = "connected"
+        self._emit("connected", phoneNumber=device["phoneNumber"], jid=device["jid"])
+
+    def scan(self, phone_number: str) -> None:
+        if self.state != "waiting_qr":
+            raise EngineError("the session is not showing a QR code", "conflict")
+        device = {"phoneNumber": phone_number, "jid": f"{phone_number}:7@s.whatsapp.net"}
+        _write_private(self.folder / CREDENTIALS, json.dumps(device))
+        self._scanned.set()
+
+    def enter_code(self, code: str) -> None:
+        """The phone's user types the pairing code shown by ``pair_phone``."""
+        if self.state != "waiting_qr" or self.pair_code is None:
+            raise EngineError("no pairing code was requested", "conflict")
+        if code.replace("-", "").upper() != self.pair_code[0].replace("-", ""):
+            raise EngineError("wrong pairing code", "bad_request")
+        self.scan(self.pair_code[1])
+
+    def deliver(self, sender: str, text: str, **fields: Any) -> str:
+        """A phone sends the device a message: text, or any other type with ``fields``
+        (``chat`` for a group the device is in)."""
+        self._require_connected()
+        wa_id = "SIM" + secrets.token_hex(8).upper()
+        jid = f"{sender}@s.whatsapp.net"
+        data: dict[str, Any] = {"id": wa_id, "chat": jid, "from": jid, "type": "text",
+                                "timestamp": int(time.time()), "pushName": f"Phone {sender[-4:]}"}
+        if text:
+            data["text"] = text
+        data.update(fields)
+        self._emit("message", **data)
+        return wa_id
+
+    def receipt(self, wa_ids: list[str], status: str) -> None:
+        self._require_connected()
+        self._emit("receipt", ids=wa_ids, status=status, chat="")
+
+    def drop(self) -> None:
+        self._require_connected()
+        self._emit("disconnected", reason="connection dropped by the simulator")
+
+    def unlink(self, reason: str = "the phone removed this linked device") -> None:
+        (self.folder / CREDENTIALS).unlink(missing_ok=True)
+        self._emit("logged_out", reason=reason)
+
+    def _require_connected(self) -> None:
+        if self.state != "connected":
+            raise EngineError("the session is not connected", "conflict")
+
+
+class VirtualPhone:
+    """What the phones on the other end received from one device, on disk."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.path = folder / SENT_LOG
+        self.received: list[dict[str, Any]] = []
+        self._ids: set[str] = set()
+        self._fd: int | None = None
+        self._closer: weakref.finalize | None = None  # closes the fd once, even unasked
+        if self.path.exists():
+            for line in self.path.read_text().splitlines():
+                try:
+                    item = json.loads(line)
+                except ValueError:
+                    continue  # a line torn by a crash mid-write was never acknowledged
+                self.received.append(item)
+                if "id" in item:
+                    self._ids.add(item["id"])
+
+    def receive(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The network takes a message (or a reaction, edit, revoke) from the device.
+
+        Media bytes are copied to the phone's side, so what arrives can be compared
+        byte for byte with what was sent. A repeated message id is dropped.
+        """
+        to = str(params.get("to") or params.get("chat"))
+        if to.endswith("@s.whatsapp.net") and not on_whatsapp(to.split("@")[0]):
+            raise EngineError(f"{to.split('@')[0]} is not on WhatsApp", "not_on_whatsapp")
+        message_id = str(params["id"])
+        if message_id not in self._ids:
+            item = {k: v for k, v in params.items() if k != "media"}
+            item.setdefault("command", "send")
+            if params.get("media"):
+                item["media"] = self._keep_media(message_id, params["media"])
+            self.note(item)
+            self._ids.add(message_id)
+        return {"id": message_id, "timestamp": int(time.time())}
+
+    def note(self, item: dict[str, Any]) -> None:
+        item = {**item, "timestamp": int(time.time())}
+        line = (json.dumps(item) + "\n").encode()
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            self._closer = weakref.finalize(self, os.close, self._fd)
+        view = memoryview(line)
+        while view:  # one write for a line this size; the loop covers a short write
+            view = view[os.write(self._fd, view):]
+        self.received.append(item)
+
+    def close(self) -> None:
+        if self._closer is not None:
+            self._closer()
+        self._fd = self._closer = None
+
+    def _keep_media(self, message_id: str, media: dict[str, Any]) -> dict[str, Any]:
+        source = Path(media["path"])
+        kept = self.folder / "simulator-media"
+        kept.mkdir(mode=0o700, exist_ok=True)
+        data = source.read_bytes()
+        (kept / message_id).write_bytes(data)
+        return {"mimetype": media.get("mimetype"), "fileName": media.get("fileName"),
+                "size": len(data), "sha256": hashlib.sha256(data).hexdigest(),
+                "path": str(kept / message_id)}
+
+
+class SimulatorEngine:
+    name = "simulator"
+
+    def __init__(self, qr_interval: float = 20.0, connect_delay: float = 0.0) -> None:
+        self.qr_interval = qr_interval
+        self.connect_delay = connect_delay
+        # Offline, every connection fails as neonize's does on a machine that
+        # cannot reach WhatsApp: for demos and tests of backoff.
+        self.offline = False
+        self._links: dict[str, SimLink] = {}
+        self._phones: dict[Path, VirtualPhone] = {}
+
+    @asynccontextmanager
+    async def open_link(self, device_id: str, folder: Path) -> AsyncIterator[SimLink]:
+        link = SimLink(self, device_id, folder)
+        self._links[device_id] = link
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(link.run)
+                yield link
+                nursery.cancel_scope.cancel()
+        finally:
+            # A closed link answers nothing more, and its event stream ends.
+            link.closed = True
+            link._send.close()
+            if self._links.get(device_id) is link:
+                del self._links[device_id]
+
+    def phone(self, folder: Path) -> VirtualPhone:
+        if folder not in self._phones:
+            self._phones[folder] = VirtualPhone(folder)
+        return self._phones[folder]
+
+    def forget(self, folder: Path) -> None:
+        """Drop what is cached of a deleted session's folder."""
+        phone = self._phones.pop(folder, None)
+        if phone is not None:
+            phone.close()
+
+    def link(self, device_id: str) -> SimLink:
+        """The live link of a session, for the virtual phone's controls."""
+        link = self._links.get(device_id)
+        if link is None:
+            raise EngineError("the session has no live connection", "conflict")
+        return link
+
+    def sent(self, folder: Path) -> list[dict[str, Any]]:
+        return list(self.phone(folder).received)
+
+    def groups(self, folder: Path) -> dict[str, dict[str, Any]]:
+        """The groups the device's account is in (kept in the session folder)."""
+        path = folder / GROUPS
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def add_group(self, folder: Path, name: str, participants: list[str]) -> dict[str, Any]:
+        groups = self.groups(folder)
+        jid = f"1203630{secrets.randbelow(10**11):011d}@g.us"
+        group = {"id": jid, "name": name,
+                 "participants": [{"jid": p, "isAdmin": i == 0, "isSuperAdmin": i == 0}
+                                  for i, p in enumerate(participants)]}
+        groups[jid] = group
+        _write_private(folder / GROUPS, json.dumps(groups))
+        return group
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)

@@ -1,0 +1,230 @@
+"""Request and response bodies, for parsing and for the OpenAPI document.
+
+Types are checked here; the rules with clear messages (deviceId pattern, phone
+numbers, lengths) live in :mod:`wad.validation`, shared with the control socket.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from wad.sessions.states import STATES
+from wad.validation import DEVICE_ID_PATTERN, MESSAGE_MAX
+
+State = Literal[STATES]  # type: ignore[valid-type]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class Error(Body):
+    success: Literal[False] = False
+    error: str
+
+
+class Ok(Body):
+    success: Literal[True] = True
+    message: str | None = None
+
+
+class CreateSession(Body):
+    deviceId: str = Field(json_schema_extra={"pattern": DEVICE_ID_PATTERN}, examples=["my-device"])
+
+
+class SessionCreated(Ok):
+    deviceId: str
+
+
+class SessionSummary(Body):
+    deviceId: str
+    connectionState: State
+    hasApiKey: bool
+    phoneNumber: str | None
+    createdAt: str
+    isActive: bool
+    lastError: str | None
+    nextRetryAt: str | None
+    updatedAt: str
+
+
+class SessionDetail(SessionSummary):
+    apiKeyMasked: str | None
+
+
+class SessionList(Ok):
+    sessions: list[SessionSummary]
+
+
+class SessionOne(Ok):
+    session: SessionDetail
+
+
+class QrCode(Ok):
+    qrCode: str
+    qrImage: str = Field(description="PNG image of the QR code as a data URL")
+
+
+class SetApiKey(Body):
+    apiKey: str | None = Field(None, description="custom key (16+ characters); omit to generate")
+
+
+class ApiKeySet(Ok):
+    apiKey: str = Field(description="the full key; shown only in this response")
+
+
+class SendText(Body):
+    deviceId: str = Field(json_schema_extra={"pattern": DEVICE_ID_PATTERN})
+    number: str | int = Field(description="6-15 digits, country code first",
+                              examples=["15550001111"])
+    message: str = Field(json_schema_extra={"maxLength": MESSAGE_MAX, "minLength": 1},
+                         examples=["Hello from wad"])
+
+
+class Sent(Ok):
+    status: Literal["sent"]
+    to: str
+    id: str
+    timestamp: int
+
+
+class PhoneScan(Body):
+    phoneNumber: str | int
+
+
+class PhoneIncoming(Body):
+    from_: str | int = Field(alias="from")
+    message: str | None = Field(None, description="the text, for a text message")
+    type: str = "text"
+    chat: str | None = Field(None, description="a group JID, for a message in a group")
+    caption: str | None = None
+    media: dict[str, Any] | None = None
+    ptt: bool | None = None
+    location: dict[str, Any] | None = None
+    contact: dict[str, Any] | None = None
+
+
+class PhoneGroup(Body):
+    name: str
+    participants: list[str | int]
+
+
+class PhoneCode(Body):
+    code: str
+
+
+class PhoneReceipt(Body):
+    messageId: str
+    status: Literal["delivered", "read", "played"] = "delivered"
+
+
+class Health(Body):
+    status: Literal["ok"]
+    version: str
+
+
+class MediaSource(Body):
+    data: str | None = Field(None, description="the file, base64-encoded")
+    url: str | None = Field(None, description="or a public http(s) URL the daemon fetches")
+    mimetype: str = Field(examples=["image/jpeg"])
+    fileName: str | None = None
+
+
+class Location(Body):
+    latitude: float
+    longitude: float
+    name: str | None = None
+    address: str | None = None
+
+
+class Contact(Body):
+    displayName: str
+    vcard: str = Field(description="a vCard: BEGIN:VCARD ... END:VCARD")
+
+
+class SendMessage(Body):
+    type: Literal["text", "image", "video", "audio", "document", "sticker", "location",
+                  "contact"] = "text"
+    to: str | int = Field(description="phone number, user JID or group JID (...@g.us)",
+                          examples=["15550001111"])
+    text: str | None = None
+    caption: str | None = None
+    media: MediaSource | None = None
+    ptt: bool | None = Field(None, description="audio: send as a voice note")
+    location: Location | None = None
+    contact: Contact | None = None
+    replyTo: str | None = Field(None, description="id of a message to quote")
+    mentions: list[str | int] | None = None
+
+
+class MessageSent(Ok):
+    status: Literal["sent"]
+    id: str
+    to: str
+    type: str
+    timestamp: int
+
+
+class Reaction(Body):
+    emoji: str = Field(examples=["👍"])
+
+
+class Edit(Body):
+    text: str
+
+
+class Acted(Ok):
+    status: str
+    id: str
+    target: str
+    type: str
+
+
+class Presence(Body):
+    to: str | int
+    state: Literal["typing", "recording", "paused"]
+
+
+class CheckNumbers(Body):
+    numbers: list[str | int]
+
+
+class NumberCheck(Body):
+    number: str
+    exists: bool
+    jid: str | None
+
+
+class NumbersChecked(Ok):
+    results: list[NumberCheck]
+
+
+class Participant(Body):
+    jid: str
+    isAdmin: bool
+    isSuperAdmin: bool
+
+
+class Group(Body):
+    id: str
+    name: str
+    participants: list[Participant]
+
+
+class GroupList(Ok):
+    groups: list[Group]
+
+
+class GroupOne(Ok):
+    group: Group
+
+
+class PairCodeRequest(Body):
+    phoneNumber: str | int
+
+
+class PairCode(Ok):
+    code: str
+    phoneNumber: str

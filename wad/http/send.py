@@ -1,0 +1,166 @@
+"""Messages of every type, and actions on them, under the session's path.
+
+Authenticated by the session's own API key (the admin token cannot send);
+routable by path, so a proxy can shard by session. The pairing code is the
+admin's.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from quart import Blueprint, Response, request
+from quart_schema import document_request, document_response
+
+from wad.errors import bad_request
+from wad.http import schemas
+from wad.http.context import service
+from wad.http.helpers import body, ok, require_admin, require_admin_or_key, require_session_key
+from wad.services import media, outbound
+from wad.validation import device_id as valid_device_id
+
+bp = Blueprint("send", __name__, url_prefix="/api/sessions/<device_id>")
+
+
+@bp.post("/messages")
+@document_request(schemas.SendMessage)
+@document_response(schemas.MessageSent)
+async def send_message(device_id: str):
+    """Send a message of any type: JSON (media as base64 `data` or a `url`) or
+    multipart/form-data (fields as form fields, the media as the `file` part).
+    An `Idempotency-Key` header makes a retried request answer the first result."""
+    valid_device_id(device_id)
+    await require_session_key(device_id)
+    key = request.headers.get("Idempotency-Key")
+    svc = service()
+    if request.mimetype == "multipart/form-data":
+        spec, upload = await _multipart(device_id)
+    else:
+        spec = (await body(schemas.SendMessage)).model_dump(exclude_none=True, by_alias=True)
+        upload = None
+    return ok(**await svc.messaging.send(device_id, spec, upload, key))
+
+
+async def _multipart(device_id: str):
+    form = await request.form
+    files = await request.files
+    spec: dict = {k: v for k, v in form.items() if k not in ("location", "contact", "mentions")}
+    for name in ("ptt",):
+        if name in spec:
+            spec[name] = spec[name].lower() in ("1", "true", "yes")
+    if "mentions" in form:
+        spec["mentions"] = form.getlist("mentions")
+    upload = files.get("file")
+    if upload is None:
+        raise bad_request("a multipart send needs its media as the 'file' part")
+    type_ = spec.get("type", "")
+    if type_ not in outbound.MEDIA_TYPES:
+        raise bad_request(f"type must be one of {', '.join(outbound.MEDIA_TYPES)} for an upload")
+    folder = service()._session(device_id).folder
+    dest = media.media_dir(folder) / f"out-{secrets.token_hex(8)}"
+    mime = outbound.mimetype(upload.mimetype or spec.get("mimetype"), type_)
+    name = outbound.file_name(spec.pop("fileName", None) or upload.filename or None)
+    stored = await media.save_stream(media.file_chunks(upload.stream), dest, mime,
+                                     outbound.media_limit(type_), name)
+    return spec, stored
+
+
+@bp.post("/messages/<message_id>/reaction")
+@document_request(schemas.Reaction)
+@document_response(schemas.Acted)
+async def react(device_id: str, message_id: str):
+    """React to a message with an emoji; an empty emoji removes the reaction."""
+    await require_session_key(valid_device_id(device_id))
+    data = await body(schemas.Reaction)
+    return ok(**await service().messaging.react(device_id, message_id, data.emoji))
+
+
+@bp.patch("/messages/<message_id>")
+@document_request(schemas.Edit)
+@document_response(schemas.Acted)
+async def edit(device_id: str, message_id: str):
+    """Edit the text of one of your own messages."""
+    await require_session_key(valid_device_id(device_id))
+    data = await body(schemas.Edit)
+    return ok(**await service().messaging.edit(device_id, message_id, data.text))
+
+
+@bp.delete("/messages/<message_id>")
+@document_response(schemas.Acted)
+async def revoke(device_id: str, message_id: str):
+    """Revoke (delete for everyone) one of your own messages."""
+    await require_session_key(valid_device_id(device_id))
+    return ok(**await service().messaging.revoke(device_id, message_id))
+
+
+@bp.post("/messages/<message_id>/read")
+@document_response(schemas.Ok)
+async def mark_read(device_id: str, message_id: str):
+    """Mark a received message as read (blue ticks for the sender)."""
+    await require_session_key(valid_device_id(device_id))
+    return ok(**await service().messaging.mark_read(device_id, message_id))
+
+
+@bp.get("/messages/<message_id>/media")
+async def download(device_id: str, message_id: str):
+    """The media of a message, streamed (the session's key or the admin)."""
+    await require_admin_or_key(valid_device_id(device_id))
+    path, mimetype, file_name = service().messaging.media_file(device_id, message_id)
+    headers = {"Content-Length": str(path.stat().st_size),
+               "X-Content-Type-Options": "nosniff"}
+    if file_name:
+        headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{_quote(file_name)}"
+    return Response(media.read_chunks(path), mimetype=mimetype, headers=headers)
+
+
+def _quote(name: str) -> str:
+    from urllib.parse import quote
+
+    return quote(name, safe="")
+
+
+@bp.post("/presence")
+@document_request(schemas.Presence)
+@document_response(schemas.Ok)
+async def presence(device_id: str):
+    """Show typing or recording in a chat (`paused` stops it)."""
+    await require_session_key(valid_device_id(device_id))
+    data = await body(schemas.Presence)
+    return ok(**await service().messaging.presence(device_id, data.to, data.state))
+
+
+@bp.post("/contacts/check")
+@document_request(schemas.CheckNumbers)
+@document_response(schemas.NumbersChecked)
+async def check_numbers(device_id: str):
+    """Which of these numbers are on WhatsApp (up to 50)."""
+    await require_session_key(valid_device_id(device_id))
+    data = await body(schemas.CheckNumbers)
+    return ok(results=await service().messaging.check_numbers(device_id, data.numbers))
+
+
+@bp.get("/groups")
+@document_response(schemas.GroupList)
+async def groups(device_id: str):
+    """The groups this account is in, with names and participants."""
+    await require_admin_or_key(valid_device_id(device_id))
+    return ok(groups=await service().messaging.groups(device_id))
+
+
+@bp.get("/groups/<group_id>")
+@document_response(schemas.GroupOne)
+async def group(device_id: str, group_id: str):
+    """One group, by its JID (`...@g.us`)."""
+    await require_admin_or_key(valid_device_id(device_id))
+    return ok(group=await service().messaging.group(device_id, group_id))
+
+
+@bp.post("/pair-code")
+@document_request(schemas.PairCodeRequest)
+@document_response(schemas.PairCode)
+async def pair_code(device_id: str):
+    """Link by phone number instead of QR: returns the 8-character code to type on
+    the phone (WhatsApp > Linked devices > Link with phone number) (admin)."""
+    await require_admin()
+    data = await body(schemas.PairCodeRequest)
+    return ok(**await service().messaging.pair_code(device_id, data.phoneNumber))

@@ -1,0 +1,104 @@
+"""Session management: the seed's endpoints (admin only in wad)."""
+
+from __future__ import annotations
+
+from quart import Blueprint, request
+from quart_schema import document_request, document_response
+
+from wad.http import schemas
+from wad.http.context import service
+from wad.http.helpers import body, ok, require_admin, require_admin_or_key
+
+bp = Blueprint("sessions", __name__, url_prefix="/api/sessions")
+
+
+@bp.get("")
+@document_response(schemas.SessionList)
+async def list_sessions():
+    """List every session (admin)."""
+    await require_admin()
+    return ok(sessions=service().list_sessions())
+
+
+@bp.post("")
+@document_request(schemas.CreateSession)
+@document_response(schemas.SessionCreated, 201)
+async def create_session():
+    """Create a session; it starts connecting at once (admin)."""
+    await require_admin()
+    data = await body(schemas.CreateSession)
+    created = service().create_session(data.deviceId)
+    return ok(201, message="Session created", **created)
+
+
+@bp.get("/<device_id>")
+@document_response(schemas.SessionOne)
+async def get_session(device_id: str):
+    """One session, with its masked API key (admin)."""
+    await require_admin()
+    return ok(session=service().get_session(device_id))
+
+
+@bp.delete("/<device_id>")
+@document_response(schemas.Ok)
+async def delete_session(device_id: str):
+    """Stop a session and remove all its data, its WhatsApp credentials included (admin)."""
+    await require_admin()
+    await service().delete_session(device_id)
+    return ok(message="Session deleted")
+
+
+@bp.get("/<device_id>/qr")
+@document_response(schemas.QrCode)
+async def get_qr(device_id: str):
+    """The current QR code while the session is `waiting_qr` (admin)."""
+    await require_admin()
+    return ok(**service().qr(device_id))
+
+
+@bp.put("/<device_id>/api-key")
+@document_request(schemas.SetApiKey)
+@document_response(schemas.ApiKeySet)
+async def set_api_key(device_id: str):
+    """Set a custom key or generate one; the full key is shown only here (admin)."""
+    await require_admin()
+    data = await body(schemas.SetApiKey, empty_ok=True)
+    key = service().set_api_key(device_id, data.apiKey)
+    return ok(message="API key updated", apiKey=key)
+
+
+@bp.delete("/<device_id>/api-key")
+@document_response(schemas.Ok)
+async def revoke_api_key(device_id: str):
+    """Revoke the session's key: sending stops working until a new one is set (admin)."""
+    await require_admin()
+    service().revoke_api_key(device_id)
+    return ok(message="API key revoked")
+
+
+@bp.post("/<device_id>/logout")
+@document_response(schemas.Ok)
+async def logout(device_id: str):
+    """Unlink the device from the phone; the session stays, ready to pair again (admin)."""
+    await require_admin()
+    await service().logout(device_id)
+    return ok(message="Logged out")
+
+
+@bp.post("/<device_id>/restart")
+@document_response(schemas.Ok)
+async def restart(device_id: str):
+    """Drop the connection and connect again now, also from `stopped`/`logged_out` (admin)."""
+    await require_admin()
+    service().restart(device_id)
+    return ok(message="Restarting")
+
+
+@bp.get("/<device_id>/messages")
+async def list_messages(device_id: str):
+    """Messages in and out, newest first; `?direction=in|out&limit=50&before=<id>`
+    (admin or the session's API key)."""
+    await require_admin_or_key(device_id)
+    args = request.args
+    return ok(**service().list_messages(device_id, args.get("direction"), args.get("before"),
+                                        args.get("limit", 50)))

@@ -1,0 +1,130 @@
+"""``wad serve``: one root nursery that starts everything in order and stops it cleanly.
+
+Start order (each ``nursery.start`` returns only once that part is ready):
+store, supervisor (restores sessions), control socket, HTTP server, then
+``READY=1`` to systemd (:mod:`wad.systemd`). SIGTERM or SIGINT:
+the HTTP server drains (hypercorn's graceful timeout), then sessions stop their
+engines, then the store closes.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import signal
+from collections.abc import Callable
+
+import trio
+from hypercorn.config import Config as HypercornConfig
+from hypercorn.trio import serve as hypercorn_serve
+
+from wad.auth.admin_token import AdminToken
+from wad.config import Config, ConfigError
+from wad.control.server import serve_control
+from wad.engines.link import Engine
+from wad.hooks import calls as hooks
+from wad.hooks import host as plugins
+from wad.http.app import create_app
+from wad.runtime import looplag
+from wad.runtime.daemon import Daemon
+from wad.services.service import Service
+from wad.sessions.events import EventLog
+from wad.sessions.session import SessionTiming
+from wad.sessions.supervisor import Supervisor
+from wad.store import Store
+from wad.systemd.integration import Systemd
+
+log = logging.getLogger(__name__)
+
+
+def make_engine(config: Config) -> Engine:
+    if config.engine == "simulator":
+        from wad.engines.simulator.engine import SimulatorEngine
+
+        return SimulatorEngine(qr_interval=config.qr_interval)
+    from wad.engines.neonize.engine import NeonizeEngine
+
+    return NeonizeEngine(grace=config.worker_grace)
+
+
+def build(config: Config, engine: Engine | None = None) -> Daemon:
+    config.state_dir.mkdir(parents=True, mode=0o700, exist_ok=True)
+    store = Store(config.db_path)
+    admin = AdminToken.load(config.admin_token, config.admin_token_file)
+    events = EventLog(store)
+    timing = SessionTiming(config.pairing_timeout, config.backoff_initial, config.backoff_cap)
+    supervisor = Supervisor(store, engine or make_engine(config), events,
+                            config.sessions_dir, timing)
+    service = Service(config, store, supervisor, events, admin)
+    pm = plugins.load(config.disable_plugins)
+    daemon = Daemon(config, store, events, supervisor, service, pm)
+    service.before_send = lambda device_id, message: hooks.before_send(daemon, device_id, message)
+    hooks.connect_events(daemon)
+    events.after_commit.append(daemon.metrics.observe_event)
+    return daemon
+
+
+async def serve(
+    config: Config,
+    engine: Engine | None = None,
+    *,
+    reread: Callable[[], Config] | None = None,
+    task_status: trio.TaskStatus[Daemon] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    sd = Systemd.from_environ()  # first: no worker may inherit systemd's variables
+    daemon = build(config, engine)
+    daemon.reread = reread
+    daemon.systemd = sd
+    try:
+        async with trio.open_nursery() as nursery:
+            daemon.nursery = nursery
+            nursery.start_soon(_signals, daemon)
+            nursery.start_soon(sd.watchdog, daemon)
+            await nursery.start(looplag.monitor, daemon.metrics.observe_lag)
+            for task in daemon.pm.hook.wad_startup(daemon=daemon):
+                if task is not None:
+                    nursery.start_soon(task)
+            await nursery.start(daemon.supervisor.run)
+            await nursery.start(functools.partial(serve_control, daemon,
+                                                  sock=sd.control_socket))
+            binds = await nursery.start(_serve_http, daemon, sd.http_bind(config.http))
+            daemon.service.http_bound = binds
+            log.info("wad ready: engine %s, HTTP on %s, state in %s",
+                     config.engine, ", ".join(binds), config.state_dir)
+            await nursery.start(sd.run, daemon)  # READY=1: everything above is up
+            task_status.started(daemon)
+            await daemon.stopping.wait()
+            log.info("stopping")
+            sd.stopping()
+            for answer in daemon.pm.hook.wad_shutdown(daemon=daemon):
+                await plugins.resolve(answer)
+            nursery.cancel_scope.cancel()
+    finally:
+        daemon.store.close()
+        log.info("stopped")
+
+
+async def _serve_http(daemon: Daemon, bind: str, *,
+                      task_status: trio.TaskStatus[list[str]]) -> None:
+    app = create_app(daemon)
+    hc = HypercornConfig()
+    hc.bind = [bind]
+    hc.graceful_timeout = 5.0
+    hc.accesslog = None
+    hc.errorlog = logging.getLogger("hypercorn.error")
+    hc.include_server_header = False
+    await hypercorn_serve(app, hc, shutdown_trigger=daemon.stopping.wait,  # type: ignore[arg-type]
+                          task_status=task_status)
+
+
+async def _signals(daemon: Daemon) -> None:
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+        async for signum in signals:
+            log.info("received %s", signal.Signals(signum).name)
+            if signum == signal.SIGHUP:
+                try:
+                    await daemon.reload()
+                except ConfigError as exc:
+                    log.error("reload refused, the running configuration stays: %s", exc)
+            else:
+                daemon.stop()

@@ -1,0 +1,93 @@
+"""Media files of a session: saved under ``<session>/media/``, hashed, never whole in memory
+when they arrive as an upload or from a URL."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import IO
+
+import trio
+
+from wad.errors import WadError, bad_request
+from wad.services.outbound import MediaFile
+
+CHUNK = 256 * 1024
+
+
+def media_dir(session_folder: Path) -> Path:
+    path = session_folder / "media"
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
+
+
+def too_large(limit: int) -> WadError:
+    return WadError("too_large", f"the media is larger than the {limit // (1024 * 1024)} MiB "
+                                 "allowed for this type")
+
+
+def _open_private(path: Path) -> IO[bytes]:
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")
+
+
+def discard(path: Path | str) -> None:
+    """Remove a partial or refused media file (one unlink: no need for a thread)."""
+    Path(path).unlink(missing_ok=True)
+
+
+def save_base64(data: object, dest: Path, mimetype: str, limit: int,
+                file_name: str | None = None) -> MediaFile:
+    if not isinstance(data, str):
+        raise bad_request("media.data must be a base64 string")
+    if len(data) > (limit * 4) // 3 + 8:
+        raise too_large(limit)
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise bad_request("media.data is not valid base64") from None
+    if not raw:
+        raise bad_request("media.data is empty")
+    if len(raw) > limit:
+        raise too_large(limit)
+    with _open_private(dest) as f:
+        f.write(raw)
+    return MediaFile(str(dest), mimetype, len(raw), hashlib.sha256(raw).hexdigest(), file_name)
+
+
+async def save_stream(chunks: AsyncIterator[bytes], dest: Path, mimetype: str, limit: int,
+                      file_name: str | None = None) -> MediaFile:
+    """Write chunks to ``dest`` as they come; stop with 413 past ``limit``."""
+    digest, size = hashlib.sha256(), 0
+    try:
+        with _open_private(dest) as f:
+            async for chunk in chunks:
+                size += len(chunk)
+                if size > limit:
+                    raise too_large(limit)
+                digest.update(chunk)
+                f.write(chunk)
+    except BaseException:
+        discard(dest)
+        raise
+    if size == 0:
+        discard(dest)
+        raise bad_request("the media is empty")
+    return MediaFile(str(dest), mimetype, size, digest.hexdigest(), file_name)
+
+
+async def file_chunks(stream: IO[bytes]) -> AsyncIterator[bytes]:
+    """An uploaded file's spooled stream, read in chunks off the event loop."""
+    while chunk := await trio.to_thread.run_sync(stream.read, CHUNK):
+        yield chunk
+
+
+async def read_chunks(path: Path) -> AsyncIterator[bytes]:
+    """A stored media file, streamed to an HTTP response."""
+    f = await trio.open_file(path, "rb")
+    async with f:
+        while chunk := await f.read(CHUNK):
+            yield chunk

@@ -1,0 +1,7 @@
+"""The event types (standard library only: ``wadctl`` imports them)."""
+
+from __future__ import annotations
+
+EVENT_TYPES = ("session.status", "session.qr", "message", "message.ack", "message.sent")
+#: Live-only events: streamed to who is listening now, never stored (see announce()).
+LIVE_TYPES = ("session.deleted",)

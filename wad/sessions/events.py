@@ -1,0 +1,125 @@
+"""The event log: numbered, stored, then fanned out to live subscribers.
+
+Every session event (state changes, QR updates, messages, receipts) is stored
+in the ``events`` table with a per-session sequence number inside one
+transaction, together with whatever listeners add to that transaction (the
+webhook plugin writes its deliveries there). After the commit it is handed to
+live subscribers (control socket streams, dashboard, plugins).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import trio
+
+from wad.store import Store, StoredEvent, new_id, now_iso
+
+log = logging.getLogger(__name__)
+
+InTransaction = Callable[[Store, StoredEvent], None]
+AfterCommit = Callable[[StoredEvent], None]
+
+
+class EventLog:
+    def __init__(self, store: Store, subscriber_buffer: int = 1000) -> None:
+        self.store = store
+        self.in_transaction: list[InTransaction] = []
+        self.after_commit: list[AfterCommit] = []
+        self._subscribers: set[trio.MemorySendChannel[StoredEvent]] = set()
+        self._buffer = subscriber_buffer
+
+    def emit(self, device_id: str, type_: str, payload: dict[str, Any],
+             also: Callable[[], object] | None = None) -> StoredEvent:
+        """Store an event (and run ``also``, a write of the caller's, in the same
+        transaction: a change and the event that reports it commit together)."""
+        with self.store.transaction():
+            if also is not None:
+                also()
+            event = self.store.append_event(device_id, type_, payload)
+            for listener in self.in_transaction:
+                listener(self.store, event)
+        self._fan_out(event)
+        return event
+
+    def emit_with(self, device_id: str, type_: str,
+                  write: Callable[[], dict[str, Any] | None]) -> StoredEvent | None:
+        """Run ``write`` (a change of the caller's) and store the event whose payload it
+        returns, in one transaction; no event when it returns None (nothing changed)."""
+        with self.store.transaction():
+            payload = write()
+            if payload is None:
+                return None
+            event = self.store.append_event(device_id, type_, payload)
+            for listener in self.in_transaction:
+                listener(self.store, event)
+        self._fan_out(event)
+        return event
+
+    def emit_many(self, device_id: str, type_: str,
+                  writes: list[Callable[[], dict[str, Any] | None]]) -> list[StoredEvent]:
+        """:meth:`emit_with` for several changes in ONE transaction (messages that arrived
+        together): each write and its event (and what listeners add) in order; the
+        events are handed out after the commit, in the same order."""
+        stored: list[StoredEvent] = []
+        with self.store.transaction():
+            for write in writes:
+                payload = write()
+                if payload is None:
+                    continue
+                event = self.store.append_event(device_id, type_, payload)
+                for listener in self.in_transaction:
+                    listener(self.store, event)
+                stored.append(event)
+        for event in stored:
+            self._fan_out(event)
+        return stored
+
+    def announce(self, device_id: str, type_: str, payload: dict[str, Any]) -> StoredEvent:
+        """A live-only event (``session.deleted``): handed to live subscribers (the
+        dashboard's stream, ``events.subscribe``) now, not stored, not numbered (seq 0),
+        not given to plugins. A stream that resumes from it finds it unknown and starts
+        over, as after any lost resume point."""
+        event = StoredEvent(new_id("evt"), device_id, 0, type_, payload, now_iso())
+        self._send_to_subscribers(event)
+        return event
+
+    def _fan_out(self, event: StoredEvent) -> None:
+        for listener in self.after_commit:
+            try:
+                listener(event)
+            except Exception:
+                log.exception("event listener failed on %s", event.type)
+        self._send_to_subscribers(event)
+
+    def _send_to_subscribers(self, event: StoredEvent) -> None:
+        for channel in list(self._subscribers):
+            try:
+                channel.send_nowait(event)
+            except trio.WouldBlock:
+                # A subscriber that cannot keep up is cut off rather than
+                # slowing every session down; it sees its stream end.
+                log.warning("dropping a slow event subscriber")
+                self._subscribers.discard(channel)
+                channel.close()
+            except trio.BrokenResourceError:
+                self._subscribers.discard(channel)
+
+    @contextmanager
+    def subscribe(self) -> Iterator[trio.MemoryReceiveChannel[StoredEvent]]:
+        """Live events from now on, until the ``with`` block ends."""
+        send, receive = trio.open_memory_channel[StoredEvent](self._buffer or math.inf)
+        self._subscribers.add(send)
+        try:
+            yield receive
+        finally:
+            self._subscribers.discard(send)
+            send.close()
+            receive.close()
+
+    def statistics(self) -> dict[str, int]:
+        return {"subscribers": len(self._subscribers)}

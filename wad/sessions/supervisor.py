@@ -1,0 +1,92 @@
+"""The supervisor: every session's task, under one nursery."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import trio
+
+from wad.engines.link import Engine
+from wad.sessions.events import EventLog
+from wad.sessions.session import Session, SessionTiming
+from wad.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class Supervisor:
+    def __init__(
+        self,
+        store: Store,
+        engine: Engine,
+        events: EventLog,
+        sessions_dir: Path,
+        timing: SessionTiming,
+    ) -> None:
+        self.store = store
+        self.engine = engine
+        self.events = events
+        self.sessions_dir = sessions_dir
+        self.timing = timing
+        self.sessions: dict[str, Session] = {}
+        self._nursery: trio.Nursery | None = None
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Restore every stored session, report ready, and hold them until cancelled."""
+        self.sessions_dir.mkdir(parents=True, mode=0o700, exist_ok=True)
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            rows = self.store.list_sessions()
+            for row in rows:
+                self._start(row.device_id, row.connection_state)
+            log.info("restored %d session(s)", len(rows))
+            task_status.started()
+            await trio.sleep_forever()
+
+    def _start(self, device_id: str, stored_state: str) -> Session:
+        assert self._nursery is not None, "supervisor not running"
+        # A session that was mid-connection when the daemon stopped starts over;
+        # resting ones (logged out, stopped) stay at rest.
+        state = stored_state if stored_state in ("logged_out", "stopped") else "disconnected"
+        session = Session(device_id, self.folder(device_id), self.engine, self.store,
+                          self.events, self.timing, state)
+        self.sessions[device_id] = session
+        self._nursery.start_soon(session.run, name=f"session {device_id}")
+        return session
+
+    def folder(self, device_id: str) -> Path:
+        return self.sessions_dir / device_id
+
+    def get(self, device_id: str) -> Session | None:
+        return self.sessions.get(device_id)
+
+    def create(self, device_id: str) -> Session | None:
+        """Store and start a new session; None when the deviceId is taken."""
+        if not self.store.create_session(device_id):
+            return None
+        return self._start(device_id, "disconnected")
+
+    async def delete(self, device_id: str) -> bool:
+        """Stop a session and remove every trace of it, its whatsmeow file included."""
+        session = self.sessions.pop(device_id, None)
+        if session is not None:
+            session.stop()
+            with trio.CancelScope(shield=True):
+                await session.wait_stopped()
+        deleted = self.store.delete_session(device_id)
+        folder = self.folder(device_id)
+        forget = getattr(self.engine, "forget", None)
+        if forget is not None:
+            forget(folder)
+        if folder.exists():
+            await trio.to_thread.run_sync(shutil.rmtree, folder)
+        if deleted or session is not None:
+            self.events.announce(device_id, "session.deleted", {"deviceId": device_id})
+            return True
+        return False
+
+    def counts(self) -> dict[str, int]:
+        return dict(Counter(s.state for s in self.sessions.values()))
