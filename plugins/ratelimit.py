@@ -38,8 +38,9 @@ class Gcra:
         tat = max(self.tat.get(key, now), now)
         allow_at = tat + self.interval - WINDOW
         if now < allow_at:
-            return RateDecision(False, "per-key", self.limit, WINDOW, 0, tat - now,
-                                retry_after=allow_at - now)
+            return RateDecision(
+                False, "per-key", self.limit, WINDOW, 0, tat - now, retry_after=allow_at - now
+            )
         new_tat = tat + self.interval
         self.tat[key] = new_tat
         if len(self.tat) > 10_000:
@@ -81,13 +82,14 @@ class RateLimitPlugin:
         self.pacer: Pacer | None = None
 
     def configure(self, daemon: Any) -> None:
-        per_minute = plugin_setting(daemon.config, "ratelimit", "per_minute",
-                                    "WAD_RATELIMIT_PER_MINUTE", 600, int)
+        per_minute = plugin_setting(
+            daemon.config, "ratelimit", "per_minute", "WAD_RATELIMIT_PER_MINUTE", 600, int
+        )
         self.gcra = Gcra(per_minute) if per_minute > 0 else None
-        interval = plugin_setting(daemon.config, "ratelimit", "send_interval",
-                                  "WAD_SEND_INTERVAL", 1.0, float)
-        queue = plugin_setting(daemon.config, "ratelimit", "send_queue",
-                               "WAD_SEND_QUEUE", 100, int)
+        interval = plugin_setting(
+            daemon.config, "ratelimit", "send_interval", "WAD_SEND_INTERVAL", 1.0, float
+        )
+        queue = plugin_setting(daemon.config, "ratelimit", "send_queue", "WAD_SEND_QUEUE", 100, int)
         self.pacer = Pacer(interval, queue) if interval > 0 else None
 
     @hookimpl
@@ -114,4 +116,3 @@ class RateLimitPlugin:
         if slot <= trio.current_time():
             return None
         return self.pacer.wait(device_id, slot)
-

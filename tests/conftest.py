@@ -51,8 +51,7 @@ class Running:
         await self.wait_state(device_id, "waiting_qr")
         self.engine.link(device_id).scan(phone)
         await self.wait_state(device_id, "connected")
-        r = await self.client.put(f"/api/sessions/{device_id}/api-key", json={},
-                                  headers=self.admin)
+        r = await self.client.put(f"/api/sessions/{device_id}/api-key", json={}, headers=self.admin)
         return r.json()["apiKey"]
 
 
@@ -63,15 +62,21 @@ async def wait_state(events, supervisor, device_id: str, state: str) -> None:
         if session is not None and session.state == state:
             return
         async for event in stream:
-            if event.device_id == device_id and event.type == "session.status" \
-                    and event.payload["state"] == state:
+            if (
+                event.device_id == device_id
+                and event.type == "session.status"
+                and event.payload["state"] == state
+            ):
                 return
 
 
 def make_config(tmp_path: Path, **overrides: object):
     flags: dict[str, object] = {
-        "state_dir": str(tmp_path / "state"), "http": "127.0.0.1:0", "engine": "simulator",
-        "control_socket": str(tmp_path / "wad.sock")}
+        "state_dir": str(tmp_path / "state"),
+        "http": "127.0.0.1:0",
+        "engine": "simulator",
+        "control_socket": str(tmp_path / "wad.sock"),
+    }
     flags.update({k: v for k, v in overrides.items()})
     env = {"WAD_ADMIN_TOKEN": ADMIN_TOKEN, "HOME": str(tmp_path)}
     config = load(flags, env=env)
@@ -90,8 +95,7 @@ async def start_daemon(nursery: trio.Nursery, config, engine=None) -> Running:
 @pytest.fixture
 async def wad(tmp_path: Path, nursery: trio.Nursery) -> AsyncIterator[Running]:
     """A daemon with the simulator engine, serving HTTP on a free loopback port."""
-    running = await start_daemon(nursery, make_config(tmp_path),
-                                 SimulatorEngine(qr_interval=20.0))
+    running = await start_daemon(nursery, make_config(tmp_path), SimulatorEngine(qr_interval=20.0))
     yield running
     await running.close()
 
@@ -119,17 +123,31 @@ class Process:
                 self.proc.wait()
 
 
-def spawn_daemon(tmp_path: Path, *args: str, env: dict[str, str] | None = None,
-                 state_dir: Path | None = None) -> Process:
+def spawn_daemon(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None, state_dir: Path | None = None
+) -> Process:
     """``wad serve`` as a real process; returns once /healthz answers."""
     port = free_port()
     state_dir = state_dir or tmp_path / "state"
     log = tmp_path / f"wad-{port}.log"
     full_env = {**os.environ, "WAD_ADMIN_TOKEN": ADMIN_TOKEN, **(env or {})}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "wad.cli", "serve", "--state-dir", str(state_dir),
-         "--http", f"127.0.0.1:{port}", "--control-socket", str(tmp_path / "wad.sock"), *args],
-        env=full_env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "wad.cli",
+            "serve",
+            "--state-dir",
+            str(state_dir),
+            "--http",
+            f"127.0.0.1:{port}",
+            "--control-socket",
+            str(tmp_path / "wad.sock"),
+            *args,
+        ],
+        env=full_env,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30

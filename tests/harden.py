@@ -48,13 +48,18 @@ def protect_home(interpreter: str) -> list[str]:
             continue
         keep = interpreter if interpreter.startswith(home + "/") else None
         if keep:
-            commands += [f"mount -t tmpfs tmpfs {stage}", f"mkdir {stage}/keep",
-                         f"mount --bind {shlex.quote(keep)} {stage}/keep"]
+            commands += [
+                f"mount -t tmpfs tmpfs {stage}",
+                f"mkdir {stage}/keep",
+                f"mount --bind {shlex.quote(keep)} {stage}/keep",
+            ]
         commands.append(f"mount -t tmpfs -o mode=755 tmpfs {home}")
         if keep:
-            commands += [f"(umask 022; mkdir -p {shlex.quote(keep)})",
-                         f"mount --bind -o ro {stage}/keep {shlex.quote(keep)}",
-                         f"umount -l {stage}"]
+            commands += [
+                f"(umask 022; mkdir -p {shlex.quote(keep)})",
+                f"mount --bind -o ro {stage}/keep {shlex.quote(keep)}",
+                f"umount -l {stage}",
+            ]
         commands.append(f"mount -o remount,ro {home}")
     return commands
 
@@ -70,15 +75,38 @@ def main() -> None:
     mounts.append("mount -o remount,bind,ro /")
     mounts += protect_home(os.path.realpath(sys.base_prefix))
     mounts.append("mount -t proc -o hidepid=invisible,subset=pid proc /proc")
-    drop = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
-            "--no-new-privs", "--inh-caps=-all", "--ambient-caps=-all", "--bounding-set=-all",
-            "--", *args.command]
+    drop = [
+        "setpriv",
+        f"--reuid={NOBODY}",
+        f"--regid={NOBODY}",
+        "--clear-groups",
+        "--no-new-privs",
+        "--inh-caps=-all",
+        "--ambient-caps=-all",
+        "--bounding-set=-all",
+        "--",
+        *args.command,
+    ]
     # Safety first: mount nothing unless this shell is PID 1 of the new namespaces
     # (else the mounts would change the machine's own tree).
-    script = ('set -e; [ "$$" = 1 ] || { echo "not in a new namespace" >&2; exit 1; }; '
-              + "; ".join(mounts) + "; exec " + shlex.join(drop))
-    unshare = ["unshare", "--mount", "--pid", "--fork", "--propagation", "private",
-               "--", "/bin/bash", "-c", script]
+    script = (
+        'set -e; [ "$$" = 1 ] || { echo "not in a new namespace" >&2; exit 1; }; '
+        + "; ".join(mounts)
+        + "; exec "
+        + shlex.join(drop)
+    )
+    unshare = [
+        "unshare",
+        "--mount",
+        "--pid",
+        "--fork",
+        "--propagation",
+        "private",
+        "--",
+        "/bin/bash",
+        "-c",
+        script,
+    ]
     os.execvp(unshare[0], unshare)  # noqa: S606
 
 

@@ -60,8 +60,9 @@ async def paced(rate: float, fn, *args) -> None:
 
 async def bad_token(client: httpx.AsyncClient, url: str) -> None:
     try:
-        r = await client.get(url + "/api/sessions",
-                             headers={"Authorization": f"Bearer wad_{secrets.token_hex(16)}"})
+        r = await client.get(
+            url + "/api/sessions", headers={"Authorization": f"Bearer wad_{secrets.token_hex(16)}"}
+        )
         counts[f"bad_token_{r.status_code}"] += 1
     except httpx.HTTPError:
         counts["bad_token_error"] += 1
@@ -70,15 +71,18 @@ async def bad_token(client: httpx.AsyncClient, url: str) -> None:
 def _headers() -> dict[str, str]:
     # Oversize bodies come with a valid token (a leaked one, say), so that they reach
     # the body limit and not only the authentication.
-    return {"Content-Type": "application/json",
-            "Authorization": f"Bearer {os.environ.get('WAD_ATTACK_TOKEN', '')}"}
+    return {
+        "Content-Type": "application/json",
+        "Authorization": f"Bearer {os.environ.get('WAD_ATTACK_TOKEN', '')}",
+    }
 
 
 async def oversize(client: httpx.AsyncClient, url: str) -> None:
     """A declared 1 MiB body where 64 KiB is the limit."""
     try:
-        r = await client.post(url + "/api/sessions", content=b"{" + b" " * (1 << 20) + b"}",
-                              headers=_headers())
+        r = await client.post(
+            url + "/api/sessions", content=b"{" + b" " * (1 << 20) + b"}", headers=_headers()
+        )
         counts[f"oversize_{r.status_code}"] += 1
     except httpx.HTTPError:
         counts["oversize_error"] += 1
@@ -86,6 +90,7 @@ async def oversize(client: httpx.AsyncClient, url: str) -> None:
 
 async def oversize_streamed(client: httpx.AsyncClient, url: str) -> None:
     """A chunked body (no Content-Length) that goes on far past the limit."""
+
     async def body():
         for _ in range(256):
             yield b" " * 8192
@@ -101,8 +106,10 @@ async def main(url: str, sockets: int, token_rate: float, oversize_rate: float) 
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     limits = httpx.Limits(max_connections=64)
-    async with httpx.AsyncClient(timeout=30, limits=limits) as client, \
-            trio.open_nursery() as nursery:
+    async with (
+        httpx.AsyncClient(timeout=30, limits=limits) as client,
+        trio.open_nursery() as nursery,
+    ):
         send, receive = trio.open_memory_channel[None](sockets)
         for _ in range(sockets):
             nursery.start_soon(slowloris, host, port, send)

@@ -42,8 +42,7 @@ class Receiver:
     connections: int = 0
     _changed: trio.Event = field(default_factory=trio.Event)
 
-    async def serve(self, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED
-                    ) -> None:
+    async def serve(self, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) -> None:
         listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
         port = listeners[0].socket.getsockname()[1]
         self.url = f"http://127.0.0.1:{port}"
@@ -60,8 +59,7 @@ class Receiver:
             await self._changed.wait()
 
     def answered(self, ok: bool = True) -> list[Received]:
-        return [r for r in self.requests
-                if r.status is not None and (200 <= r.status < 300) == ok]
+        return [r for r in self.requests if r.status is not None and (200 <= r.status < 300) == ok]
 
     async def handle(self, stream: trio.abc.Stream) -> None:
         self.connections += 1
@@ -79,8 +77,11 @@ class Receiver:
                     status = 200
                 request.status = status
                 payload = b"" if status in (204, 304) else b"ok" if status < 300 else b"nope"
-                headers = [("content-length", str(len(payload))),
-                           ("content-type", "text/plain"), *self.extra_headers]
+                headers = [
+                    ("content-length", str(len(payload))),
+                    ("content-type", "text/plain"),
+                    *self.extra_headers,
+                ]
                 data = conn.send(h11.Response(status_code=status, headers=headers))
                 data += conn.send(h11.Data(data=payload)) + conn.send(h11.EndOfMessage())
                 await stream.send_all(data)
@@ -88,8 +89,7 @@ class Receiver:
                 if conn.our_state is h11.MUST_CLOSE:
                     return
                 conn.start_next_cycle()
-        except (trio.BrokenResourceError, trio.ClosedResourceError, h11.ProtocolError,
-                OSError):
+        except (trio.BrokenResourceError, trio.ClosedResourceError, h11.ProtocolError, OSError):
             return
         finally:
             await stream.aclose()
@@ -108,7 +108,6 @@ class Receiver:
             elif isinstance(event, h11.EndOfMessage):
                 assert head is not None
                 headers = {k.decode().lower(): v.decode() for k, v in head.headers}
-                return Received(head.method.decode(), head.target.decode(), headers,
-                                bytes(body))
+                return Received(head.method.decode(), head.target.decode(), headers, bytes(body))
             elif isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
                 return None

@@ -28,8 +28,12 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--engine", choices=ENGINES, help="neonize (default) or simulator")
     serve.add_argument("--control-socket", dest="control_socket", help="Unix socket path")
     serve.add_argument("--log-level", dest="log_level", help="DEBUG, INFO, WARNING or ERROR")
-    serve.add_argument("--qr-interval", dest="qr_interval", type=float,
-                       help="simulator: seconds between QR rotations")
+    serve.add_argument(
+        "--qr-interval",
+        dest="qr_interval",
+        type=float,
+        help="simulator: seconds between QR rotations",
+    )
     return p
 
 

@@ -145,7 +145,12 @@ def load(
 
 
 def plugin_setting(
-    config: Config, plugin: str, name: str, variable: str, default: Any, cast: Any = str,
+    config: Config,
+    plugin: str,
+    name: str,
+    variable: str,
+    default: Any,
+    cast: Any = str,
     env: Mapping[str, str] | None = None,
 ) -> Any:
     """A plugin's setting: the environment ``variable``, else ``[plugins.<plugin>] <name>``
@@ -168,8 +173,13 @@ def _check(config: Config) -> None:
     host, sep, port = config.http.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
         raise ConfigError(f"http: expected HOST:PORT, not {config.http!r}")
-    for name in ("pairing_timeout", "backoff_initial", "backoff_cap", "worker_grace",
-                 "qr_interval"):
+    for name in (
+        "pairing_timeout",
+        "backoff_initial",
+        "backoff_cap",
+        "worker_grace",
+        "qr_interval",
+    ):
         if getattr(config, name) <= 0:
             raise ConfigError(f"{name}: must be positive")
     if config.backoff_cap < config.backoff_initial:
@@ -181,5 +191,6 @@ def _check(config: Config) -> None:
             raise ConfigError(f"metrics_allow: {cidr!r} is not an address or network") from None
     if config.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(
-            f"log_level: must be DEBUG, INFO, WARNING or ERROR, not {config.log_level!r}")
+            f"log_level: must be DEBUG, INFO, WARNING or ERROR, not {config.log_level!r}"
+        )
     config.log_level = config.log_level.upper()

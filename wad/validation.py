@@ -33,8 +33,9 @@ def phone_number(value: object, field: str = "number") -> str:
         raise bad_request(f"{field} must be a string of 6-15 digits")
     digits = _NUMBER_JUNK.sub("", value)
     if not _DIGITS.fullmatch(digits):
-        raise bad_request(f"{field} must be 6-15 digits (country code first); "
-                          "'+', spaces and dashes are ignored")
+        raise bad_request(
+            f"{field} must be 6-15 digits (country code first); '+', spaces and dashes are ignored"
+        )
     return digits
 
 
@@ -49,8 +50,11 @@ def message_text(value: object, field: str = "message") -> str:
 def custom_key(value: object) -> str:
     if not isinstance(value, str):
         raise bad_request("apiKey must be a string")
-    if not (CUSTOM_KEY_MIN <= len(value) <= CUSTOM_KEY_MAX) or not value.isprintable() \
-            or " " in value:
+    if (
+        not (CUSTOM_KEY_MIN <= len(value) <= CUSTOM_KEY_MAX)
+        or not value.isprintable()
+        or " " in value
+    ):
         raise bad_request(
             f"apiKey must be {CUSTOM_KEY_MIN}-{CUSTOM_KEY_MAX} printable characters without spaces"
         )

@@ -18,8 +18,14 @@ app = QuartTrio("bare")
 @app.post("/api/messages/send")
 async def send():
     data = await request.get_json()
-    return {"success": True, "status": "sent", "to": data.get("number"),
-            "message": data.get("message"), "id": "3EB0BARE", "timestamp": int(time.time())}
+    return {
+        "success": True,
+        "status": "sent",
+        "to": data.get("number"),
+        "message": data.get("message"),
+        "id": "3EB0BARE",
+        "timestamp": int(time.time()),
+    }
 
 
 @app.get("/healthz")

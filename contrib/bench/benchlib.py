@@ -51,15 +51,36 @@ class WadProcess:
         self.url = f"http://127.0.0.1:{port}"
         self.state_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_path or self.state_dir.parent / "wad.log"
-        env = {**os.environ, "WAD_ADMIN_TOKEN": ADMIN_TOKEN, "WAD_LOG_LEVEL": "WARNING",
-               # Benchmarks and crash runs send as fast as they can: no pace, no quota.
-               "WAD_SEND_INTERVAL": "0", "WAD_RATELIMIT_PER_MINUTE": "0", **self.env}
+        env = {
+            **os.environ,
+            "WAD_ADMIN_TOKEN": ADMIN_TOKEN,
+            "WAD_LOG_LEVEL": "WARNING",
+            # Benchmarks and crash runs send as fast as they can: no pace, no quota.
+            "WAD_SEND_INTERVAL": "0",
+            "WAD_RATELIMIT_PER_MINUTE": "0",
+            **self.env,
+        }
         with log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "wad.cli", "serve", "--engine", self.engine,
-                 "--state-dir", str(self.state_dir), "--http", f"127.0.0.1:{port}",
-                 "--control-socket", str(self.state_dir / "wad.sock")],
-                env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+                [
+                    sys.executable,
+                    "-m",
+                    "wad.cli",
+                    "serve",
+                    "--engine",
+                    self.engine,
+                    "--state-dir",
+                    str(self.state_dir),
+                    "--http",
+                    f"127.0.0.1:{port}",
+                    "--control-socket",
+                    str(self.state_dir / "wad.sock"),
+                ],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -103,11 +124,9 @@ def prepair(state_dir: Path, device_id: str, phone: str = "15550001111") -> None
 
 def create_session(url: str, device_id: str) -> str:
     """Create a session and give it an API key; returns the key."""
-    r = httpx.post(f"{url}/api/sessions", headers=ADMIN, json={"deviceId": device_id},
-                   timeout=30)
+    r = httpx.post(f"{url}/api/sessions", headers=ADMIN, json={"deviceId": device_id}, timeout=30)
     r.raise_for_status()
-    r = httpx.put(f"{url}/api/sessions/{device_id}/api-key", headers=ADMIN, json={},
-                  timeout=30)
+    r = httpx.put(f"{url}/api/sessions/{device_id}/api-key", headers=ADMIN, json={}, timeout=30)
     r.raise_for_status()
     return r.json()["apiKey"]
 
@@ -180,8 +199,10 @@ def machine() -> str:
     for line in Path("/proc/meminfo").read_text().splitlines():
         if line.startswith("MemTotal:"):
             mem = int(line.split()[1]) // 1024
-    return (f"{datetime.now(UTC):%Y-%m-%d}, {os.cpu_count()} cores ({model}), "
-            f"{mem / 1024:.0f} GiB RAM, Python {platform.python_version()}")
+    return (
+        f"{datetime.now(UTC):%Y-%m-%d}, {os.cpu_count()} cores ({model}), "
+        f"{mem / 1024:.0f} GiB RAM, Python {platform.python_version()}"
+    )
 
 
 def scrape(url: str) -> str:

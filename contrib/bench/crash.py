@@ -65,16 +65,23 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        return (not self.lost and not self.duplicated and not self.not_sent_in_store
-                and self.pending_left == 0 and all(r == "ok" for r in self.integrity))
+        return (
+            not self.lost
+            and not self.duplicated
+            and not self.not_sent_in_store
+            and self.pending_left == 0
+            and all(r == "ok" for r in self.integrity)
+        )
 
     def summary(self) -> str:
-        return (f"crash: {self.kills} kills, {len(self.accepted)} accepted, "
-                f"{len(self.lost)} lost, {len(self.duplicated)} duplicated, "
-                f"{self.unanswered} unanswered ({self.delivered_unanswered} of them delivered), "
-                f"{self.pending_left} pending left, integrity "
-                f"{'ok' if all(r == 'ok' for r in self.integrity) else 'FAILED'} "
-                f"x{len(self.integrity)} -> {'PASS' if self.ok else 'FAIL'}")
+        return (
+            f"crash: {self.kills} kills, {len(self.accepted)} accepted, "
+            f"{len(self.lost)} lost, {len(self.duplicated)} duplicated, "
+            f"{self.unanswered} unanswered ({self.delivered_unanswered} of them delivered), "
+            f"{self.pending_left} pending left, integrity "
+            f"{'ok' if all(r == 'ok' for r in self.integrity) else 'FAILED'} "
+            f"x{len(self.integrity)} -> {'PASS' if self.ok else 'FAIL'}"
+        )
 
 
 def integrity(db_path: Path) -> str:
@@ -88,8 +95,9 @@ def integrity(db_path: Path) -> str:
 def pending(db_path: Path) -> int:
     db = apsw.Connection(str(db_path), flags=apsw.SQLITE_OPEN_READONLY)
     try:
-        return db.execute("SELECT count(*) FROM messages WHERE direction = 'out'"
-                          " AND status = 'pending'").fetchone()[0]
+        return db.execute(
+            "SELECT count(*) FROM messages WHERE direction = 'out' AND status = 'pending'"
+        ).fetchone()[0]
     finally:
         db.close()
 
@@ -127,9 +135,11 @@ class Load:
                 self.count += 1
                 text = f"crash {index}-{self.count}"
                 try:
-                    r = await client.post(self.url + "/api/messages/send", headers=headers,
-                                          json={"deviceId": DEVICE, "number": PHONE,
-                                                "message": text})
+                    r = await client.post(
+                        self.url + "/api/messages/send",
+                        headers=headers,
+                        json={"deviceId": DEVICE, "number": PHONE, "message": text},
+                    )
                 except httpx.TransportError:
                     self.report.unanswered += 1
                     await trio.sleep(0.01)  # the daemon is gone; wait for the next one
@@ -140,8 +150,9 @@ class Load:
                     self.report.refused[r.status_code] += 1
 
 
-async def run(kills: int, workdir: Path, senders: int = 8, seed: int | None = None,
-              say=print) -> Report:
+async def run(
+    kills: int, workdir: Path, senders: int = 8, seed: int | None = None, say=print
+) -> Report:
     rng = random.Random(seed)
     report = Report()
     state = workdir / "state"
@@ -160,12 +171,13 @@ async def run(kills: int, workdir: Path, senders: int = 8, seed: int | None = No
                 load.daemon_down()
                 await trio.to_thread.run_sync(daemon.kill)
                 report.kills += 1
-                report.integrity.append(
-                    await trio.to_thread.run_sync(integrity, state / "wad.db"))
+                report.integrity.append(await trio.to_thread.run_sync(integrity, state / "wad.db"))
                 await trio.to_thread.run_sync(daemon.start)
                 await trio.to_thread.run_sync(wait_connected, daemon.url, {DEVICE})
-                say(f"kill {n + 1}/{kills}: integrity {report.integrity[-1]},"
-                    f" {len(report.accepted)} accepted so far")
+                say(
+                    f"kill {n + 1}/{kills}: integrity {report.integrity[-1]},"
+                    f" {len(report.accepted)} accepted so far"
+                )
                 load.daemon_up(daemon.url)
             await trio.sleep(1.0)  # some load after the last restart
             nursery.cancel_scope.cancel()
@@ -194,9 +206,12 @@ def check(report: Report, state: Path) -> None:
             received[item["id"]] += 1
     db = apsw.Connection(str(state / "wad.db"), flags=apsw.SQLITE_OPEN_READONLY)
     try:
-        status = dict(db.execute(
-            "SELECT id, status FROM messages WHERE device_id = ? AND direction = 'out'",
-            (DEVICE,)).fetchall())
+        status = dict(
+            db.execute(
+                "SELECT id, status FROM messages WHERE device_id = ? AND direction = 'out'",
+                (DEVICE,),
+            ).fetchall()
+        )
     finally:
         db.close()
     report.duplicated = sorted(i for i, n in received.items() if n > 1)

@@ -35,13 +35,22 @@ HERE = Path(__file__).resolve().parent
 async def run(args: argparse.Namespace, workdir: Path) -> tuple[list[float], int, float, float]:
     receiver = subprocess.Popen(  # noqa: ASYNC220 (started before the daemon's loop is busy)
         [sys.executable, str(HERE / "receiver.py")],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert receiver.stdout is not None and receiver.stdin is not None
     hook_url = receiver.stdout.readline().strip()
-    config = load({"state_dir": str(workdir / "state"), "http": "127.0.0.1:0",
-                   "engine": "simulator", "control_socket": str(workdir / "wad.sock"),
-                   "log_level": "WARNING"},
-                  env={"WAD_ADMIN_TOKEN": ADMIN_TOKEN, "HOME": str(workdir)})
+    config = load(
+        {
+            "state_dir": str(workdir / "state"),
+            "http": "127.0.0.1:0",
+            "engine": "simulator",
+            "control_socket": str(workdir / "wad.sock"),
+            "log_level": "WARNING",
+        },
+        env={"WAD_ADMIN_TOKEN": ADMIN_TOKEN, "HOME": str(workdir)},
+    )
     config.plugin_settings = {"webhooks": {"allow_networks": "127.0.0.0/8"}}
     engine = SimulatorEngine()
     sent = 0
@@ -100,14 +109,20 @@ def main() -> int:
         delays, sent, elapsed, drained = trio.run(run, args, Path(tmp))
     ms = [d * 1000 for d in delays]
     print(f"written: {sent} messages in {elapsed:.2f} s ({sent / elapsed:.0f}/s offered)")
-    print(f"received by the webhook receiver: {len(ms)}, the last {drained:.2f} s after"
-          f" the first was written ({len(ms) / drained:.0f}/s delivered)")
-    print(f"delay written -> received: p50 {percentile(ms, 50):.1f} ms,"
-          f" p99 {percentile(ms, 99):.1f} ms, max {max(ms):.1f} ms")
-    print(f"fanout: {sent / elapsed:.0f} incoming msgs/s offered, {len(ms) / drained:.0f}/s"
-          f" delivered, {len(ms)}/{sent} delivered,"
-          f" p50 {percentile(ms, 50):.1f} ms p99 {percentile(ms, 99):.1f} ms (target p99 < 250"
-          f" at 2000/s)")
+    print(
+        f"received by the webhook receiver: {len(ms)}, the last {drained:.2f} s after"
+        f" the first was written ({len(ms) / drained:.0f}/s delivered)"
+    )
+    print(
+        f"delay written -> received: p50 {percentile(ms, 50):.1f} ms,"
+        f" p99 {percentile(ms, 99):.1f} ms, max {max(ms):.1f} ms"
+    )
+    print(
+        f"fanout: {sent / elapsed:.0f} incoming msgs/s offered, {len(ms) / drained:.0f}/s"
+        f" delivered, {len(ms)}/{sent} delivered,"
+        f" p50 {percentile(ms, 50):.1f} ms p99 {percentile(ms, 99):.1f} ms (target p99 < 250"
+        f" at 2000/s)"
+    )
     return 0
 
 

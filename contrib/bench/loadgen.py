@@ -32,8 +32,9 @@ async def open_loop(spec: dict) -> dict:
     limits = httpx.Limits(max_connections=spec.get("connections", 64))
     async with httpx.AsyncClient(timeout=30, limits=limits) as client:
         for _ in range(20):  # warm the connections up
-            await one(client, spec, time.perf_counter(), {"latencies": [], "status": {},
-                                                          "errors": {}})
+            await one(
+                client, spec, time.perf_counter(), {"latencies": [], "status": {}, "errors": {}}
+            )
         async with trio.open_nursery() as nursery:
             start = time.perf_counter()
             total = int(spec["rate"] * spec["duration"])

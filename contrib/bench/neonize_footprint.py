@@ -67,10 +67,17 @@ def breakdown(pid: int) -> Figures:
         head = line.split()
         if "-" in head[0] and not head[0].endswith(":"):  # a mapping's first line
             name = head[5] if len(head) > 5 else ""
-            kind = ("malloc heap" if name == "[heap]" else
-                    "anonymous" if not name else
-                    "neonize .so" if "neonize" in name else
-                    "other" if name.startswith("[") else "libraries")
+            kind = (
+                "malloc heap"
+                if name == "[heap]"
+                else "anonymous"
+                if not name
+                else "neonize .so"
+                if "neonize" in name
+                else "other"
+                if name.startswith("[")
+                else "libraries"
+            )
         elif head[0] == "Pss:":
             kib[kind] += int(head[1])
     figures = {k: v / 1024 for k, v in kib.items()}
@@ -93,12 +100,15 @@ def neonize_sharers(pid: int) -> int:
 
 
 def show(name: str, f: Figures) -> None:
-    parts = ", ".join(f"{k} {f.get(k, 0):.1f}"
-                      for k in ("malloc heap", "anonymous", "neonize .so", "libraries"))
+    parts = ", ".join(
+        f"{k} {f.get(k, 0):.1f}" for k in ("malloc heap", "anonymous", "neonize .so", "libraries")
+    )
     print(f"{name}: PSS {f['PSS']:.1f} MiB ({parts}), {f['threads']:.0f} threads")
     if f["sharers"]:
-        print(f"  warning: {f['sharers']:.0f} other processes map neonize's library now,"
-              " which lowers this PSS: run again on a quiet machine")
+        print(
+            f"  warning: {f['sharers']:.0f} other processes map neonize's library now,"
+            " which lowers this PSS: run again on a quiet machine"
+        )
 
 
 def bare(workdir: Path, name: str, settle: float, proxy: str | None) -> Figures:
@@ -117,8 +127,9 @@ def bare(workdir: Path, name: str, settle: float, proxy: str | None) -> Figures:
 
 
 def worker(wad: WadProcess, settle: float) -> Figures:
-    httpx.post(wad.url + "/api/sessions", headers=ADMIN, json={"deviceId": "footprint"},
-               timeout=30).raise_for_status()
+    httpx.post(
+        wad.url + "/api/sessions", headers=ADMIN, json={"deviceId": "footprint"}, timeout=30
+    ).raise_for_status()
     deadline = time.monotonic() + 30
     while not children(wad.pid):
         if time.monotonic() > deadline:
@@ -128,8 +139,9 @@ def worker(wad: WadProcess, settle: float) -> Figures:
     pids = children(wad.pid)
     if len(pids) != 1:
         raise RuntimeError(f"expected one worker, found {pids}")
-    state = httpx.get(wad.url + "/api/sessions/footprint", headers=ADMIN,
-                      timeout=10).json()["session"]["connectionState"]
+    state = httpx.get(wad.url + "/api/sessions/footprint", headers=ADMIN, timeout=10).json()[
+        "session"
+    ]["connectionState"]
     print(f"worker pid {pids[0]}, session {state}")
     return breakdown(pids[0])
 
@@ -145,8 +157,12 @@ def main() -> int:
     hole.listen(16)
     proxy = f"http://127.0.0.1:{hole.getsockname()[1]}"
     with tempfile.TemporaryDirectory(prefix="wad-bench-neonize-") as tmp:
-        wad = WadProcess(Path(tmp) / "state", engine="neonize", log_path=Path(tmp) / "wad.log",
-                         env={"WAD_WORKER_PROXY": proxy}).start()
+        wad = WadProcess(
+            Path(tmp) / "state",
+            engine="neonize",
+            log_path=Path(tmp) / "wad.log",
+            env={"WAD_WORKER_PROXY": proxy},
+        ).start()
         try:
             plain = bare(Path(tmp), "bare", args.settle, None)
             show("bare neonize process", plain)
@@ -157,9 +173,11 @@ def main() -> int:
         finally:
             wad.stop()
             hole.close()
-    print(f"neonize: worker PSS {idle['PSS']:.1f} MiB, bare {plain['PSS']:.1f} MiB,"
-          f" ratio {idle['PSS'] / plain['PSS']:.2f} (target <= 1.15);"
-          f" bare dialing {dialing['PSS']:.1f} MiB, ratio {idle['PSS'] / dialing['PSS']:.2f}")
+    print(
+        f"neonize: worker PSS {idle['PSS']:.1f} MiB, bare {plain['PSS']:.1f} MiB,"
+        f" ratio {idle['PSS'] / plain['PSS']:.2f} (target <= 1.15);"
+        f" bare dialing {dialing['PSS']:.1f} MiB, ratio {idle['PSS'] / dialing['PSS']:.2f}"
+    )
     return 0
 
 

@@ -78,20 +78,25 @@ def main() -> int:
             lag = metric(wad.url, "wad_event_loop_lag_seconds", text) or 0.0
             lag_sum = metric(wad.url, "wad_event_loop_lag_distribution_seconds_sum", text) or 0.0
             lag_n = metric(wad.url, "wad_event_loop_lag_distribution_seconds_count", text) or 1
-            lag_over_10ms = lag_n - (metric(wad.url,
-                                            "wad_event_loop_lag_distribution_seconds_bucket",
-                                            text, le="0.01") or 0.0)
+            lag_over_10ms = lag_n - (
+                metric(wad.url, "wad_event_loop_lag_distribution_seconds_bucket", text, le="0.01")
+                or 0.0
+            )
         finally:
             wad.stop()
     print(f"start to /healthz answering: {healthy:.2f} s")
     print(f"start to all {args.sessions} connected: {connected:.2f} s")
     print(f"daemon RSS with {args.sessions} connected sessions: {rss / 2**20:.0f} MiB")
     print(f"idle CPU over {args.idle:g} s: {idle_cpu:.1f} % of one core")
-    print(f"event-loop lag: latest {lag * 1000:.2f} ms, mean {lag_sum / lag_n * 1000:.2f} ms"
-          f" over {lag_n:.0f} samples since start, {lag_over_10ms:.0f} of them over 10 ms")
-    print(f"scale: {args.sessions} sessions connected in {connected:.2f} s (target < 10),"
-          f" RSS {rss / 2**20:.0f} MiB (target < 300), idle CPU {idle_cpu:.1f} %,"
-          f" loop lag mean {lag_sum / lag_n * 1000:.2f} ms")
+    print(
+        f"event-loop lag: latest {lag * 1000:.2f} ms, mean {lag_sum / lag_n * 1000:.2f} ms"
+        f" over {lag_n:.0f} samples since start, {lag_over_10ms:.0f} of them over 10 ms"
+    )
+    print(
+        f"scale: {args.sessions} sessions connected in {connected:.2f} s (target < 10),"
+        f" RSS {rss / 2**20:.0f} MiB (target < 300), idle CPU {idle_cpu:.1f} %,"
+        f" loop lag mean {lag_sum / lag_n * 1000:.2f} ms"
+    )
     return 0
 
 

@@ -45,8 +45,11 @@ BODY = json.dumps({"deviceId": DEVICE, "number": "15550002222", "message": "hell
 
 def start_bare() -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, str(HERE / "bare_app.py"), str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "bare_app.py"), str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     for _ in range(500):
         try:
@@ -57,15 +60,27 @@ def start_bare() -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError("the bare app did not start")
 
 
-def wrk(url: str, headers: dict[str, str], connections: int, duration: float,
-        workdir: Path) -> float:
+def wrk(
+    url: str, headers: dict[str, str], connections: int, duration: float, workdir: Path
+) -> float:
     script = workdir / "post.lua"
     lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(BODY)}"]
     lines += [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()]
     script.write_text("\n".join(lines) + "\n")
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{duration:g}s", "-s", str(script),
-         url + "/api/messages/send"], capture_output=True, text=True, check=True).stdout
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{duration:g}s",
+            "-s",
+            str(script),
+            url + "/api/messages/send",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if bad:
         raise RuntimeError(f"{bad[1]} requests failed:\n{out}")
@@ -73,21 +88,31 @@ def wrk(url: str, headers: dict[str, str], connections: int, duration: float,
 
 
 def loadgen(spec: dict) -> dict:
-    out = subprocess.run([sys.executable, str(HERE / "loadgen.py"), json.dumps(spec)],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, str(HERE / "loadgen.py"), json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     result = json.loads(out)
     if set(result["status"]) - {"200"} or result["errors"]:
         raise RuntimeError(f"requests failed: {result['status']} {result['errors']}")
     return result
 
 
-def throughput(url: str, headers: dict[str, str], args: argparse.Namespace,
-               workdir: Path) -> float:
+def throughput(url: str, headers: dict[str, str], args: argparse.Namespace, workdir: Path) -> float:
     if not args.python_generator and shutil.which("wrk"):
         return wrk(url, headers, args.connections, args.duration, workdir)
-    result = loadgen({"mode": "closed", "url": url + "/api/messages/send", "body": BODY,
-                      "headers": headers, "connections": args.connections,
-                      "duration": args.duration})
+    result = loadgen(
+        {
+            "mode": "closed",
+            "url": url + "/api/messages/send",
+            "body": BODY,
+            "headers": headers,
+            "connections": args.connections,
+            "duration": args.duration,
+        }
+    )
     return len(result["latencies"]) / result["elapsed"]
 
 
@@ -112,33 +137,48 @@ def main() -> int:
             wait_connected(wad.url, {DEVICE})
             targets = {
                 "bare": (bare_url, {"Content-Type": "application/json"}),
-                "wad": (wad.url, {"Content-Type": "application/json",
-                                  "Authorization": f"Bearer {key}"}),
+                "wad": (
+                    wad.url,
+                    {"Content-Type": "application/json", "Authorization": f"Bearer {key}"},
+                ),
             }
             rps = {}
             for name, (url, headers) in targets.items():
                 rps[name] = throughput(url, headers, args, workdir)
-                print(f"{name}: {rps[name]:.0f} requests/s ({generator},"
-                      f" {args.connections} connections, {args.duration:g} s)")
+                print(
+                    f"{name}: {rps[name]:.0f} requests/s ({generator},"
+                    f" {args.connections} connections, {args.duration:g} s)"
+                )
             lat = {}
             for name, (url, headers) in targets.items():
-                result = loadgen({"mode": "open", "url": url + "/api/messages/send",
-                                  "body": BODY, "headers": headers, "rate": args.rate,
-                                  "duration": args.latency_duration})
+                result = loadgen(
+                    {
+                        "mode": "open",
+                        "url": url + "/api/messages/send",
+                        "body": BODY,
+                        "headers": headers,
+                        "rate": args.rate,
+                        "duration": args.latency_duration,
+                    }
+                )
                 ms = [x * 1000 for x in result["latencies"]]
                 lat[name] = (percentile(ms, 50), percentile(ms, 99), max(ms))
-                print(f"{name} at {args.rate:g} requests/s: p50 {lat[name][0]:.2f} ms,"
-                      f" p99 {lat[name][1]:.2f} ms, max {lat[name][2]:.2f} ms"
-                      f" ({len(ms)} requests)")
+                print(
+                    f"{name} at {args.rate:g} requests/s: p50 {lat[name][0]:.2f} ms,"
+                    f" p99 {lat[name][1]:.2f} ms, max {lat[name][2]:.2f} ms"
+                    f" ({len(ms)} requests)"
+                )
         finally:
             wad.stop()
             bare.terminate()
             bare.wait()
     ratio = rps["wad"] / rps["bare"]
-    print(f"send: wad {rps['wad']:.0f} req/s, bare {rps['bare']:.0f} req/s, ratio {ratio:.2f}"
-          f" (target >= 0.5); at {args.rate:g} req/s wad p50 {lat['wad'][0]:.2f} ms"
-          f" p99 {lat['wad'][1]:.2f} ms (target < 20), bare p50 {lat['bare'][0]:.2f} ms"
-          f" p99 {lat['bare'][1]:.2f} ms")
+    print(
+        f"send: wad {rps['wad']:.0f} req/s, bare {rps['bare']:.0f} req/s, ratio {ratio:.2f}"
+        f" (target >= 0.5); at {args.rate:g} req/s wad p50 {lat['wad'][0]:.2f} ms"
+        f" p99 {lat['wad'][1]:.2f} ms (target < 20), bare p50 {lat['bare'][0]:.2f} ms"
+        f" p99 {lat['bare'][1]:.2f} ms"
+    )
     return 0
 
 

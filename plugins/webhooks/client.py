@@ -66,9 +66,16 @@ class _Connection:
 
 
 class PostClient:
-    def __init__(self, guard: Guard, *, user_agent: str, keepalive: float = 4.0,
-                 ssl_context: ssl.SSLContext | None = None, read_limit: int = READ_LIMIT,
-                 idle_per_origin: int = 64) -> None:
+    def __init__(
+        self,
+        guard: Guard,
+        *,
+        user_agent: str,
+        keepalive: float = 4.0,
+        ssl_context: ssl.SSLContext | None = None,
+        read_limit: int = READ_LIMIT,
+        idle_per_origin: int = 64,
+    ) -> None:
         self.guard = guard
         self.user_agent = user_agent
         self.keepalive = keepalive
@@ -118,9 +125,11 @@ class PostClient:
             port = parts.port or default
             host = parts.hostname
             shown = f"[{host}]" if ":" in host else host
-            target = Target((parts.scheme, host, port),
-                            shown if port == default else f"{shown}:{port}",
-                            (parts.path or "/") + (f"?{parts.query}" if parts.query else ""))
+            target = Target(
+                (parts.scheme, host, port),
+                shown if port == default else f"{shown}:{port}",
+                (parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
+            )
             if len(self._targets) > 10_000:
                 self._targets.clear()
             self._targets[url] = target
@@ -159,8 +168,7 @@ class PostClient:
             self.connections_opened += 1
             if scheme == "https":
                 context = self._ssl or ssl.create_default_context()
-                tls = trio.SSLStream(stream, context, server_hostname=host,
-                                     https_compatible=True)
+                tls = trio.SSLStream(stream, context, server_hostname=host, https_compatible=True)
                 try:
                     await tls.do_handshake()
                 except BaseException as exc:
@@ -175,20 +183,34 @@ class PostClient:
 
     # -- one exchange ----------------------------------------------------------------------
 
-    async def _exchange(self, conn: _Connection, target: Target, body: bytes,
-                        headers: list[tuple[str, str]], reused: bool) -> tuple[Answer, bool]:
+    async def _exchange(
+        self,
+        conn: _Connection,
+        target: Target,
+        body: bytes,
+        headers: list[tuple[str, str]],
+        reused: bool,
+    ) -> tuple[Answer, bool]:
         http = conn.http
-        request = h11.Request(method="POST", target=target.path, headers=[
-            ("host", target.host_header), ("user-agent", self.user_agent),
-            ("content-length", str(len(body))), *headers])
+        request = h11.Request(
+            method="POST",
+            target=target.path,
+            headers=[
+                ("host", target.host_header),
+                ("user-agent", self.user_agent),
+                ("content-length", str(len(body))),
+                *headers,
+            ],
+        )
         data = http.send(request) + http.send(h11.Data(data=body)) + http.send(h11.EndOfMessage())
         try:
             await conn.stream.send_all(data)
         except trio.BrokenResourceError as exc:
             if reused:
                 raise _Stale from exc
-            raise DeliveryError(f"the connection broke while sending: {exc.__cause__ or exc}"
-                                ) from exc
+            raise DeliveryError(
+                f"the connection broke while sending: {exc.__cause__ or exc}"
+            ) from exc
         status, location, kept, read, whole = 0, None, bytearray(), 0, True
         answered = False
         try:
@@ -208,7 +230,7 @@ class PostClient:
                 elif isinstance(event, h11.Data):
                     read += len(event.data)
                     if not 200 <= status < 300 and len(kept) < SNIPPET:
-                        kept += event.data[:SNIPPET - len(kept)]
+                        kept += event.data[: SNIPPET - len(kept)]
                     if read > self.read_limit:
                         whole = False
                         break

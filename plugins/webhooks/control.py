@@ -27,27 +27,38 @@ def methods(get_webhooks: Callable[[], Webhooks | None]) -> dict[str, Method]:
         return {"webhooks": webhooks().list_webhooks(params.get("deviceId"))}
 
     async def create(params: dict[str, Any]) -> Any:
-        return {"webhook": await webhooks().create(params.get("deviceId"), params.get("url"),
-                                                   params.get("events"))}
+        return {
+            "webhook": await webhooks().create(
+                params.get("deviceId"), params.get("url"), params.get("events")
+            )
+        }
 
     async def update(params: dict[str, Any]) -> Any:
-        return {"webhook": webhooks().set_enabled(params.get("deviceId"),
-                                                  params.get("webhookId"),
-                                                  params.get("enabled"))}
+        return {
+            "webhook": webhooks().set_enabled(
+                params.get("deviceId"), params.get("webhookId"), params.get("enabled")
+            )
+        }
 
     async def delete(params: dict[str, Any]) -> Any:
         webhooks().delete(params.get("deviceId"), params.get("webhookId"))
         return {}
 
     async def deliveries(params: dict[str, Any]) -> Any:
-        return webhooks().deliveries(params.get("deviceId"), params.get("webhookId"),
-                                     params.get("status"), params.get("before"),
-                                     params.get("limit", 50))
+        return webhooks().deliveries(
+            params.get("deviceId"),
+            params.get("webhookId"),
+            params.get("status"),
+            params.get("before"),
+            params.get("limit", 50),
+        )
 
     async def redeliver(params: dict[str, Any]) -> Any:
-        return {"delivery": webhooks().redeliver(params.get("deviceId"),
-                                                 params.get("webhookId"),
-                                                 params.get("deliveryId"))}
+        return {
+            "delivery": webhooks().redeliver(
+                params.get("deviceId"), params.get("webhookId"), params.get("deliveryId")
+            )
+        }
 
     return {
         "webhooks.list": list_,

@@ -46,8 +46,9 @@ class Target:
 
 
 class DeliveryWorker:
-    def __init__(self, db: WebhookDb, settings: Settings, guard: Guard,
-                 rng: random.Random | None = None) -> None:
+    def __init__(
+        self, db: WebhookDb, settings: Settings, guard: Guard, rng: random.Random | None = None
+    ) -> None:
         self.db = db
         self.settings = settings
         self.guard = guard
@@ -84,15 +85,21 @@ class DeliveryWorker:
         await self._recorded.wait()
 
     def statistics(self) -> dict[str, int]:
-        return {"inFlight": self._in_flight, "unrecorded": len(self._results),
-                "attempts": self.sent}
+        return {
+            "inFlight": self._in_flight,
+            "unrecorded": len(self._results),
+            "attempts": self.sent,
+        }
 
     # -- the task --------------------------------------------------------------------
 
     async def run(self) -> None:
         try:
-            client = PostClient(self.guard, user_agent=USER_AGENT,
-                                idle_per_origin=self.settings.endpoint_concurrency)
+            client = PostClient(
+                self.guard,
+                user_agent=USER_AGENT,
+                idle_per_origin=self.settings.endpoint_concurrency,
+            )
             try:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._record_loop)
@@ -109,15 +116,13 @@ class DeliveryWorker:
             next_at = self._start_due(nursery, client, now)
             deadline = math.inf
             if next_at is not None:
-                deadline = trio.current_time() + min(max(next_at - time.time(), 0),
-                                                     LONGEST_WAIT)
+                deadline = trio.current_time() + min(max(next_at - time.time(), 0), LONGEST_WAIT)
             with trio.move_on_at(deadline):
                 await self._wake.wait()
             if next_at is not None and time.time() >= next_at:
                 self._stale = True  # a retry fell due
 
-    def _start_due(self, nursery: trio.Nursery, client: PostClient, now: float
-                   ) -> float | None:
+    def _start_due(self, nursery: trio.Nursery, client: PostClient, now: float) -> float | None:
         """Start what is due and may start; return when to look again (None: on a wake-up)."""
         free = self.settings.concurrency - self._in_flight
         if free <= 0:
@@ -141,8 +146,9 @@ class DeliveryWorker:
             return now  # look again at once
         return self._next_at
 
-    def _start_queued(self, nursery: trio.Nursery, client: PostClient, free: int
-                      ) -> tuple[int, bool]:
+    def _start_queued(
+        self, nursery: trio.Nursery, client: PostClient, free: int
+    ) -> tuple[int, bool]:
         """Start up to ``free`` queued deliveries whose endpoint has room; return how many
         started and whether all that stay queued wait for their endpoint's room."""
         limit = self.settings.endpoint_concurrency
@@ -239,8 +245,9 @@ class DeliveryWorker:
         try:
             disabled = self.db.record(batch, self.settings.disable_after)
         except Exception:
-            log.exception("webhooks: could not record %d attempts; they will be sent again",
-                          len(batch))
+            log.exception(
+                "webhooks: could not record %d attempts; they will be sent again", len(batch)
+            )
             disabled = []
         self._recorded.set()
         self._recorded = trio.Event()

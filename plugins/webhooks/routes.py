@@ -134,8 +134,11 @@ def blueprint(get_webhooks: Callable[[], Webhooks | None]) -> Blueprint:
         (admin)."""
         await require_admin()
         args = request.args
-        return ok(**webhooks().deliveries(device_id, webhook_id, args.get("status"),
-                                          args.get("before"), args.get("limit", 50)))
+        return ok(
+            **webhooks().deliveries(
+                device_id, webhook_id, args.get("status"), args.get("before"), args.get("limit", 50)
+            )
+        )
 
     @bp.post(PATH + "/<webhook_id>/deliveries/<delivery_id>/redeliver")
     @document_response(DeliveryOne, 202)

@@ -41,8 +41,10 @@ def check_url(value: object) -> str:
     if parts.scheme.lower() not in ("http", "https"):
         raise bad_request("url must start with http:// or https://")
     if parts.username is not None or parts.password is not None:
-        raise bad_request("url must not carry credentials (user:password@): "
-                          "receivers check the webhook signature instead")
+        raise bad_request(
+            "url must not carry credentials (user:password@): "
+            "receivers check the webhook signature instead"
+        )
     try:
         parts.port  # noqa: B018 - raises on a bad port
         host = httpx.URL(value).host
@@ -61,8 +63,9 @@ def check_events(value: object) -> list[str] | None:
         raise bad_request(f"events must be a non-empty list of: {', '.join(EVENT_TYPES)}")
     unknown = [v for v in value if v not in EVENT_TYPES]
     if unknown:
-        raise bad_request(f"events: unknown event type {unknown[0]!r}; "
-                          f"known are {', '.join(EVENT_TYPES)}")
+        raise bad_request(
+            f"events: unknown event type {unknown[0]!r}; known are {', '.join(EVENT_TYPES)}"
+        )
     return list(dict.fromkeys(value))
 
 
@@ -86,8 +89,7 @@ def _public(endpoint: Endpoint, with_secret: bool = False) -> dict[str, Any]:
 
 
 class Webhooks:
-    def __init__(self, store: Store, db: WebhookDb, worker: DeliveryWorker, guard: Guard
-                 ) -> None:
+    def __init__(self, store: Store, db: WebhookDb, worker: DeliveryWorker, guard: Guard) -> None:
         self.store = store
         self.db = db
         self.worker = worker
@@ -124,8 +126,7 @@ class Webhooks:
 
     # -- operations -----------------------------------------------------------------------
 
-    async def create(self, device_id: object, url: object, events: object = None
-                     ) -> dict[str, Any]:
+    async def create(self, device_id: object, url: object, events: object = None) -> dict[str, Any]:
         """Add an endpoint; the answer carries its signing secret, shown this once."""
         session = self._session(device_id)
         url = check_url(url)
@@ -156,8 +157,7 @@ class Webhooks:
         if not self.db.count_endpoints(endpoint.device_id):
             self.with_endpoints.discard(endpoint.device_id)
 
-    def set_enabled(self, device_id: object, webhook_id: object, enabled: object
-                    ) -> dict[str, Any]:
+    def set_enabled(self, device_id: object, webhook_id: object, enabled: object) -> dict[str, Any]:
         """Enable (its parked deliveries go at once) or disable an endpoint."""
         if not isinstance(enabled, bool):
             raise bad_request("enabled must be true or false")
@@ -171,8 +171,14 @@ class Webhooks:
             self.worker.forget(endpoint.id)
         return self.get(endpoint.device_id, endpoint.id)
 
-    def deliveries(self, device_id: object, webhook_id: object, status: object = None,
-                   before: object = None, limit: object = 50) -> dict[str, Any]:
+    def deliveries(
+        self,
+        device_id: object,
+        webhook_id: object,
+        status: object = None,
+        before: object = None,
+        limit: object = 50,
+    ) -> dict[str, Any]:
         """The endpoint's delivery log, newest first, a page at a time."""
         endpoint = self._endpoint(device_id, webhook_id)
         if status in (None, ""):
@@ -186,8 +192,9 @@ class Webhooks:
         items = items[:count]
         return {"deliveries": items, "nextBefore": items[-1]["id"] if more else None}
 
-    def redeliver(self, device_id: object, webhook_id: object, delivery_id: object
-                  ) -> dict[str, Any]:
+    def redeliver(
+        self, device_id: object, webhook_id: object, delivery_id: object
+    ) -> dict[str, Any]:
         """Queue the delivery's event again, now, as a new delivery (same webhook-id)."""
         endpoint = self._endpoint(device_id, webhook_id)
         try:

@@ -44,6 +44,7 @@ def _positive(cast: Any) -> Any:
         if value <= 0:
             raise ValueError
         return value
+
     return convert
 
 
@@ -63,14 +64,18 @@ class Settings:
             return plugin_setting(config, "webhooks", name, variable, default, cast)
 
         return cls(
-            allow_networks=get("allow_networks", "WAD_WEBHOOK_ALLOW_NETWORKS", (),
-                               parse_networks),
-            retry_schedule=get("retry_schedule", "WAD_WEBHOOK_RETRY_SCHEDULE",
-                               parse_schedule(DEFAULT_SCHEDULE), parse_schedule),
+            allow_networks=get("allow_networks", "WAD_WEBHOOK_ALLOW_NETWORKS", (), parse_networks),
+            retry_schedule=get(
+                "retry_schedule",
+                "WAD_WEBHOOK_RETRY_SCHEDULE",
+                parse_schedule(DEFAULT_SCHEDULE),
+                parse_schedule,
+            ),
             timeout=get("timeout", "WAD_WEBHOOK_TIMEOUT", 10.0, _positive(float)),
             concurrency=get("concurrency", "WAD_WEBHOOK_CONCURRENCY", 64, _positive(int)),
-            endpoint_concurrency=get("endpoint_concurrency", "WAD_WEBHOOK_ENDPOINT_CONCURRENCY",
-                                     16, _positive(int)),
+            endpoint_concurrency=get(
+                "endpoint_concurrency", "WAD_WEBHOOK_ENDPOINT_CONCURRENCY", 16, _positive(int)
+            ),
             disable_after=get("disable_after", "WAD_WEBHOOK_DISABLE_AFTER", 20, _positive(int)),
             log_keep=get("log_keep", "WAD_WEBHOOK_LOG_KEEP", 1000, _positive(int)),
         )

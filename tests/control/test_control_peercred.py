@@ -22,8 +22,10 @@ import trio
 from wad.control import peercred
 from wad.control.server import serve_control
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
-                                reason="needs root and setpriv to run a child as another uid")
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("setpriv") is None,
+    reason="needs root and setpriv to run a child as another uid",
+)
 
 CHILD = """
 import json, os, socket, sys
@@ -56,7 +58,10 @@ async def run_as(address: str, *setpriv: str) -> tuple[int, dict]:
     """The child's pid and the daemon's answer to its ``status`` request."""
     proc = await trio.run_process(
         ["setpriv", *setpriv, sys.executable, "-I", "-c", CHILD, address],
-        capture_stdout=True, capture_stderr=True, check=False)
+        capture_stdout=True,
+        capture_stderr=True,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     return out["pid"], out["answer"]
@@ -65,8 +70,7 @@ async def run_as(address: str, *setpriv: str) -> tuple[int, dict]:
 async def test_another_uid_is_refused_and_logged(wad, nursery, caplog):
     address = await serve_abstract(nursery, wad.daemon)
     caplog.set_level(logging.WARNING, logger="wad.control.server")
-    pid, answer = await run_as(address, "--reuid", "65534", "--regid", "65534",
-                               "--clear-groups")
+    pid, answer = await run_as(address, "--reuid", "65534", "--regid", "65534", "--clear-groups")
     assert answer["error"]["code"] == "refused"
     assert "result" not in answer
     refusals = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
@@ -83,12 +87,12 @@ async def test_members_of_the_control_group_are_let_in(wad, nursery):
     group = grp.getgrnam("users")  # present on every Debian system
     wad.daemon.config.control_group = group.gr_name
     address = await serve_abstract(nursery, wad.daemon)
-    _, answer = await run_as(address, "--reuid", "65534", "--regid", "65534",
-                             "--groups", str(group.gr_gid))
+    _, answer = await run_as(
+        address, "--reuid", "65534", "--regid", "65534", "--groups", str(group.gr_gid)
+    )
     assert answer["result"]["engine"] == "simulator"
     # The same uid without the group stays out.
-    _, answer = await run_as(address, "--reuid", "65534", "--regid", "65534",
-                             "--clear-groups")
+    _, answer = await run_as(address, "--reuid", "65534", "--regid", "65534", "--clear-groups")
     assert answer["error"]["code"] == "refused"
 
 
@@ -97,7 +101,8 @@ def test_allowed_rules():
     assert peercred.allowed(peercred.Peer(1, 0, 0), None, own_uid=1000)
     assert peercred.allowed(peercred.Peer(1, 1000, 1000), None, own_uid=1000)
     assert not peercred.allowed(peercred.Peer(1, 4242, 4242), None, own_uid=me or 1000)
-    assert not peercred.allowed(peercred.Peer(1, 4242, 4242), "no-such-group-here",
-                                own_uid=me or 1000)
+    assert not peercred.allowed(
+        peercred.Peer(1, 4242, 4242), "no-such-group-here", own_uid=me or 1000
+    )
     users = grp.getgrnam("users").gr_gid
     assert peercred.allowed(peercred.Peer(1, 4242, users), "users", own_uid=me or 1000)

@@ -22,9 +22,11 @@ def errors(items: list) -> list[dict]:
 
 
 def test_one_request_per_line():
-    items = RequestDecoder().feed(b'{"id": 1, "method": "status"}\n'
-                                  b'{"id": "b", "method": "sessions.get", '
-                                  b'"params": {"deviceId": "x"}}\n')
+    items = RequestDecoder().feed(
+        b'{"id": 1, "method": "status"}\n'
+        b'{"id": "b", "method": "sessions.get", '
+        b'"params": {"deviceId": "x"}}\n'
+    )
     assert items == [Request(1, "status", {}), Request("b", "sessions.get", {"deviceId": "x"})]
 
 
@@ -49,10 +51,17 @@ def test_each_bad_line_gets_its_error_and_the_next_line_still_works():
         b'{"id": 4, "method": "x", "params": [1]}\n'
         b'{"id": true, "method": "x"}\n'
         b"\xff\xfe\n"
-        b'{"id": 5, "method": "status"}\n')
+        b'{"id": 5, "method": "status"}\n'
+    )
     codes = [(e["id"], e["error"]["code"]) for e in errors(items)]
-    assert codes == [(None, "bad_json"), (None, "bad_request"), (3, "bad_request"),
-                     (4, "bad_request"), (None, "bad_request"), (None, "bad_json")]
+    assert codes == [
+        (None, "bad_json"),
+        (None, "bad_request"),
+        (3, "bad_request"),
+        (4, "bad_request"),
+        (None, "bad_request"),
+        (None, "bad_json"),
+    ]
     assert items[-1] == Request(5, "status", {})
 
 
@@ -82,10 +91,11 @@ def test_a_too_long_line_in_one_chunk_with_its_newline():
 
 def test_a_line_of_exactly_the_limit_is_accepted():
     line = b'{"id":1,"method":"' + b"m" * 20 + b'"}'
-    assert RequestDecoder(max_line=len(line)).feed(line + b"\n") == [
-        Request(1, "m" * 20, {})]
-    assert errors(RequestDecoder(max_line=len(line) - 1).feed(line + b"\n"))[0][
-        "error"]["code"] == "line_too_long"
+    assert RequestDecoder(max_line=len(line)).feed(line + b"\n") == [Request(1, "m" * 20, {})]
+    assert (
+        errors(RequestDecoder(max_line=len(line) - 1).feed(line + b"\n"))[0]["error"]["code"]
+        == "line_too_long"
+    )
 
 
 def test_every_wad_error_code_is_a_protocol_error_code():
@@ -108,15 +118,22 @@ async def test_dispatch_maps_results_and_errors():
     async def unserialisable(params):
         return {"x": object()}
 
-    methods = {"ok": ok, "missing": missing, "refused": refused, "broken": broken,
-               "odd": unserialisable}
+    methods = {
+        "ok": ok,
+        "missing": missing,
+        "refused": refused,
+        "broken": broken,
+        "odd": unserialisable,
+    }
 
     async def answer(method: str) -> dict:
         return json.loads(await dispatch(methods, Request(9, method, {"a": 1})))
 
     assert await answer("ok") == {"id": 9, "result": {"echo": {"a": 1}}}
-    assert await answer("missing") == {"id": 9, "error": {"code": "not_found",
-                                                          "message": "Session not found"}}
+    assert await answer("missing") == {
+        "id": 9,
+        "error": {"code": "not_found", "message": "Session not found"},
+    }
     assert (await answer("refused"))["error"]["code"] == "bad_config"
     internal = await answer("broken")
     assert internal["error"]["code"] == "internal"
@@ -130,6 +147,7 @@ def test_wad_error_codes_keep_their_code():
 
 
 # -- the conversation over an in-memory stream (no socket), with trio's virtual clock ----
+
 
 def _server(tmp_path, **kw) -> ControlServer:
     async def status(params):
@@ -165,11 +183,14 @@ async def test_a_half_request_does_not_hold_the_connection_forever(tmp_path, aut
 _json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
-    max_leaves=8)
+    max_leaves=8,
+)
 _requests = st.builds(
     lambda i, m, p: {"id": i, "method": m, "params": p},
-    st.integers() | st.text(max_size=20), st.text(min_size=1, max_size=30),
-    st.dictionaries(st.text(max_size=10), _json_values, max_size=4))
+    st.integers() | st.text(max_size=20),
+    st.text(min_size=1, max_size=30),
+    st.dictionaries(st.text(max_size=10), _json_values, max_size=4),
+)
 
 
 def _chunks(data: bytes, cuts: list[int]) -> list[bytes]:
@@ -209,5 +230,7 @@ def test_after_any_garbage_a_newline_resyncs(garbage, request):
     decoder = RequestDecoder(max_line=200)
     decoder.feed(garbage)
     items = decoder.feed(b"\n" + encode(request))
-    assert items[-1] == Request(request["id"], request["method"], request["params"]) \
+    assert (
+        items[-1] == Request(request["id"], request["method"], request["params"])
         or len(encode(request)) > 200
+    )

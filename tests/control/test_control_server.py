@@ -49,8 +49,7 @@ async def test_session_lifecycle_through_the_socket_is_what_rest_sees(wad):
     await wad.wait_state("ctl1", "waiting_qr")
     listed = await conn.call("sessions.list")
     rest = (await wad.client.get("/api/sessions", headers=wad.admin)).json()["sessions"]
-    assert [s["deviceId"] for s in listed["sessions"]] == [s["deviceId"] for s in rest] \
-        == ["ctl1"]
+    assert [s["deviceId"] for s in listed["sessions"]] == [s["deviceId"] for s in rest] == ["ctl1"]
     qr = await conn.call("sessions.qr", deviceId="ctl1")
     rest_qr = (await wad.client.get("/api/sessions/ctl1/qr", headers=wad.admin)).json()
     assert qr["qrCode"] == rest_qr["qrCode"] and qr["qrImage"].startswith("data:image/png")
@@ -63,17 +62,21 @@ async def test_session_lifecycle_through_the_socket_is_what_rest_sees(wad):
 
     # A generated key is returned once, works on REST, never shows in a list.
     key = (await conn.call("keys.set", deviceId="ctl1"))["apiKey"]
-    sent = await wad.client.post("/api/messages/send", headers={
-        "Authorization": f"Bearer {key}"}, json={"deviceId": "ctl1", "number": "15550009999",
-                                                 "message": "hello"})
+    sent = await wad.client.post(
+        "/api/messages/send",
+        headers={"Authorization": f"Bearer {key}"},
+        json={"deviceId": "ctl1", "number": "15550009999", "message": "hello"},
+    )
     assert sent.status_code == 200, sent.text
     assert key not in json.dumps(await conn.call("sessions.list"))
     assert key not in json.dumps(await conn.call("sessions.get", deviceId="ctl1"))
     custom = "my-own-key-for-ctl1-0123456789abcdef"
     assert (await conn.call("keys.set", deviceId="ctl1", apiKey=custom))["apiKey"] == custom
-    old = await wad.client.post("/api/messages/send", headers={
-        "Authorization": f"Bearer {key}"}, json={"deviceId": "ctl1", "number": "15550009999",
-                                                 "message": "x"})
+    old = await wad.client.post(
+        "/api/messages/send",
+        headers={"Authorization": f"Bearer {key}"},
+        json={"deviceId": "ctl1", "number": "15550009999", "message": "x"},
+    )
     assert old.status_code in (401, 403)
 
     # The virtual phone: what was sent, a receipt, an incoming message.
@@ -81,10 +84,13 @@ async def test_session_lifecycle_through_the_socket_is_what_rest_sees(wad):
     assert [m.get("text") or m.get("body") for m in delivered][-1] == "hello"
     message_id = sent.json()["id"]
     await conn.call("sim.receipt", deviceId="ctl1", messageId=message_id, status="read")
-    assert await conn.error("sim.receipt", deviceId="ctl1", messageId="nope",
-                            status="read") == "not_found"
-    incoming = await conn.call("sim.incoming", deviceId="ctl1", **{"from": "15550002222"},
-                               message="hi there")
+    assert (
+        await conn.error("sim.receipt", deviceId="ctl1", messageId="nope", status="read")
+        == "not_found"
+    )
+    incoming = await conn.call(
+        "sim.incoming", deviceId="ctl1", **{"from": "15550002222"}, message="hi there"
+    )
     assert incoming["waId"]
     inbox = await conn.call("sessions.messages", deviceId="ctl1", direction="in")
     assert [m["body"] for m in inbox["messages"]] == ["hi there"]
@@ -149,15 +155,23 @@ async def test_admin_token_rotation_from_the_token_file(tmp_path, nursery):
 async def test_webhooks_through_the_plugins_control_methods(wad):
     conn = await open_conn(wad)
     await conn.call("sessions.create", deviceId="hooked")
-    made = (await conn.call("webhooks.create", deviceId="hooked",
-                            url="http://93.184.215.14/hook", events=["message"]))["webhook"]
+    made = (
+        await conn.call(
+            "webhooks.create",
+            deviceId="hooked",
+            url="http://93.184.215.14/hook",
+            events=["message"],
+        )
+    )["webhook"]
     assert made["secret"].startswith("whsec_") and made["events"] == ["message"]
     listed = (await conn.call("webhooks.list", deviceId="hooked"))["webhooks"]
     assert [w["id"] for w in listed] == [made["id"]] and "secret" not in listed[0]
     rest = (await wad.client.get("/api/sessions/hooked/webhooks", headers=wad.admin)).json()
     assert [w["id"] for w in rest["webhooks"]] == [made["id"]]
-    assert await conn.error("webhooks.create", deviceId="hooked",
-                            url="http://127.0.0.1:9/x") in ("bad_request", "forbidden")
+    assert await conn.error("webhooks.create", deviceId="hooked", url="http://127.0.0.1:9/x") in (
+        "bad_request",
+        "forbidden",
+    )
     await conn.call("webhooks.delete", deviceId="hooked", webhookId=made["id"])
     assert (await conn.call("webhooks.list", deviceId="hooked"))["webhooks"] == []
     await conn.aclose()
@@ -263,10 +277,10 @@ async def test_stale_socket_replaced_live_one_refused_removed_on_exit(tmp_path):
         conn = await connect(path)
         assert (await conn.call("status"))["controlSocket"] == str(path)
         # A second daemon on the same socket refuses to start and leaves it alone.
-        with pytest.RaisesGroup(pytest.RaisesExc(ControlSocketError, match="already listening"),
-                                flatten_subgroups=True):
-            await start_daemon(nursery, make_config(tmp_path / "second",
-                                                    control_socket=str(path)))
+        with pytest.RaisesGroup(
+            pytest.RaisesExc(ControlSocketError, match="already listening"), flatten_subgroups=True
+        ):
+            await start_daemon(nursery, make_config(tmp_path / "second", control_socket=str(path)))
         assert (await conn.call("status"))["engine"] == "simulator"
         await conn.aclose()
         await running.close()
@@ -277,8 +291,9 @@ async def test_a_file_that_is_not_a_socket_is_not_replaced(tmp_path):
     path = tmp_path / "wad.sock"
     path.write_text("precious")
     async with trio.open_nursery() as nursery:
-        with pytest.RaisesGroup(pytest.RaisesExc(ControlSocketError, match="not a socket"),
-                                flatten_subgroups=True):
+        with pytest.RaisesGroup(
+            pytest.RaisesExc(ControlSocketError, match="not a socket"), flatten_subgroups=True
+        ):
             await start_daemon(nursery, make_config(tmp_path))
     assert path.read_text() == "precious"
 
@@ -291,7 +306,5 @@ async def test_every_method_is_in_the_readme(wad):
     served = set(method_table.build(wad.daemon)) | {method_table.SUBSCRIBE}
     assert served - documented == set(), "methods missing from the README"
     assert documented - served == set(), "the README lists methods that do not exist"
-    codes = set(re.findall(r"^\| `([a-z_]+)` \| ", section.split("### Error codes", 1)[1],
-                           re.M))
+    codes = set(re.findall(r"^\| `([a-z_]+)` \| ", section.split("### Error codes", 1)[1], re.M))
     assert codes >= set(ERROR_CODES)
-

@@ -30,8 +30,7 @@ def wadctl_argv(*args: str) -> list[str]:
 
 def wadctl(sock: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "WAD_CONTROL_SOCKET": str(sock)}
-    done = subprocess.run(wadctl_argv(*args), env=env, capture_output=True, text=True,
-                          timeout=60)
+    done = subprocess.run(wadctl_argv(*args), env=env, capture_output=True, text=True, timeout=60)
     if check:
         assert done.returncode == 0, (args, done.returncode, done.stderr)
     return done
@@ -39,8 +38,9 @@ def wadctl(sock: Path, *args: str, check: bool = True) -> subprocess.CompletedPr
 
 def background(sock: Path, *args: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "WAD_CONTROL_SOCKET": str(sock)}
-    return subprocess.Popen(wadctl_argv(*args), env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        wadctl_argv(*args), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
 
 
 class Lines:
@@ -91,8 +91,9 @@ def daemon(tmp_path: Path):
 
 
 def rest(process: Process, method: str, path: str, **kw) -> httpx.Response:
-    return httpx.request(method, process.url + path, headers=kw.pop("headers", ADMIN),
-                         timeout=30, **kw)
+    return httpx.request(
+        method, process.url + path, headers=kw.pop("headers", ADMIN), timeout=30, **kw
+    )
 
 
 def test_create_qr_scan_key_sessions_events_delete(daemon):
@@ -109,19 +110,25 @@ def test_create_qr_scan_key_sessions_events_delete(daemon):
     expected = expected_matrix(code)
     drawing = [out.next() or "" for _ in range((len(expected) + 1) // 2)]
     assert all(line and set(line) <= set(" ▀▄█") for line in drawing), drawing
-    assert drawn_matrix(drawing)[:len(expected)] == expected  # the session's QR, scannable
+    assert drawn_matrix(drawing)[: len(expected)] == expected  # the session's QR, scannable
 
     assert wadctl(sock, "sim", "scan", "cli1", "15557770001").stdout.strip() == "scanned"
     assert out.next() == "cli1 connected as 15557770001"
     assert qr.wait(20) == 0
-    assert rest(process, "GET", "/api/sessions/cli1").json()["session"][
-        "connectionState"] == "connected"
+    assert (
+        rest(process, "GET", "/api/sessions/cli1").json()["session"]["connectionState"]
+        == "connected"
+    )
 
     key = wadctl(sock, "key", "cli1").stdout.strip()
     assert key.startswith("wad_")
-    sent = rest(process, "POST", "/api/messages/send", headers={
-        "Authorization": f"Bearer {key}"}, json={"deviceId": "cli1", "number": "15550001234",
-                                                 "message": "from the cli test"})
+    sent = rest(
+        process,
+        "POST",
+        "/api/messages/send",
+        headers={"Authorization": f"Bearer {key}"},
+        json={"deviceId": "cli1", "number": "15550001234", "message": "from the cli test"},
+    )
     assert sent.status_code == 200, sent.text
 
     table = wadctl(sock, "sessions").stdout.splitlines()
@@ -139,8 +146,9 @@ def test_create_qr_scan_key_sessions_events_delete(daemon):
         wadctl(sock, "sim", "incoming", "cli1", "15550002222", "hello wadctl")
         got = follow.next(timeout=3)
     lines = [got, follow.next()]
-    assert any(" cli1 " in line and " message " in line and "hello wadctl" in line
-               for line in lines), lines
+    assert any(
+        " cli1 " in line and " message " in line and "hello wadctl" in line for line in lines
+    ), lines
     events.terminate()
     events.wait(10)
 
@@ -153,22 +161,32 @@ def test_pairing_code_webhooks_plugins_and_daemon_commands(daemon):
     process, sock = daemon
     wadctl(sock, "create", "cli2")
     # The simulator shows its first QR at once; wait for it (polling another process).
-    while json.loads(wadctl(sock, "--json", "show", "cli2").stdout)["session"][
-            "connectionState"] != "waiting_qr":
+    while (
+        json.loads(wadctl(sock, "--json", "show", "cli2").stdout)["session"]["connectionState"]
+        != "waiting_qr"
+    ):
         time.sleep(0.05)
     code = wadctl(sock, "pair-code", "cli2", "15557770002").stdout.strip()
     assert len(code.replace("-", "")) == 8
     wadctl(sock, "sim", "enter-code", "cli2", code)
     assert json.loads(wadctl(sock, "--json", "status").stdout)["sessions"]["connected"] == 1
 
-    added = wadctl(sock, "--json", "webhook-add", "cli2", "http://93.184.215.14/hook",
-                   "--events", "message,message.ack")
+    added = wadctl(
+        sock,
+        "--json",
+        "webhook-add",
+        "cli2",
+        "http://93.184.215.14/hook",
+        "--events",
+        "message,message.ack",
+    )
     hook = json.loads(added.stdout)["webhook"]
     assert hook["events"] == ["message", "message.ack"] and hook["secret"].startswith("whsec_")
     table = wadctl(sock, "webhooks", "cli2").stdout
     assert hook["id"] in table and hook["secret"] not in table
-    assert [w["id"] for w in rest(process, "GET", "/api/sessions/cli2/webhooks").json()[
-        "webhooks"]] == [hook["id"]]
+    assert [
+        w["id"] for w in rest(process, "GET", "/api/sessions/cli2/webhooks").json()["webhooks"]
+    ] == [hook["id"]]
     wadctl(sock, "webhook-rm", "cli2", hook["id"])
     assert wadctl(sock, "webhooks", "cli2").stdout.strip() == "no webhooks"
 
@@ -190,8 +208,10 @@ def test_pairing_code_webhooks_plugins_and_daemon_commands(daemon):
 
     # qr on an unlinked session says what to do instead of waiting forever.
     wadctl(sock, "sim", "unlink", "cli2")
-    while json.loads(wadctl(sock, "--json", "show", "cli2").stdout)["session"][
-            "connectionState"] != "logged_out":
+    while (
+        json.loads(wadctl(sock, "--json", "show", "cli2").stdout)["session"]["connectionState"]
+        != "logged_out"
+    ):
         time.sleep(0.05)  # polling another process
     at_rest = wadctl(sock, "qr", "cli2", check=False)
     assert at_rest.returncode == EXIT_ERROR and "wadctl restart cli2" in at_rest.stderr
@@ -204,6 +224,7 @@ def test_no_daemon_one_line_and_its_exit_code(tmp_path):
     assert done.stderr.count("\n") == 1 and "not running" in done.stderr
     # A stale socket file with nobody behind it reads the same.
     import socket
+
     stale = socket.socket(socket.AF_UNIX)
     stale.bind(str(tmp_path / "stale.sock"))
     stale.close()
@@ -214,12 +235,17 @@ def test_no_daemon_one_line_and_its_exit_code(tmp_path):
 def test_socket_path_rule_without_flags(tmp_path):
     """No --socket and no WAD_CONTROL_SOCKET: the daemon's rule (state dir, runtime dir)."""
     env = {k: v for k, v in os.environ.items() if k != "WAD_CONTROL_SOCKET"}
-    for extra, where in (({"WAD_STATE_DIR": str(tmp_path / "s")}, tmp_path / "s"),
-                         ({"WAD_STATE_DIR": str(tmp_path / "s"),
-                           "RUNTIME_DIRECTORY": str(tmp_path / "r")}, tmp_path / "r"),
-                         ({"STATE_DIRECTORY": str(tmp_path / "sd")}, tmp_path / "sd")):
-        done = subprocess.run(wadctl_argv("status"), env={**env, **extra}, capture_output=True,
-                              text=True, timeout=30)
+    for extra, where in (
+        ({"WAD_STATE_DIR": str(tmp_path / "s")}, tmp_path / "s"),
+        (
+            {"WAD_STATE_DIR": str(tmp_path / "s"), "RUNTIME_DIRECTORY": str(tmp_path / "r")},
+            tmp_path / "r",
+        ),
+        ({"STATE_DIRECTORY": str(tmp_path / "sd")}, tmp_path / "sd"),
+    ):
+        done = subprocess.run(
+            wadctl_argv("status"), env={**env, **extra}, capture_output=True, text=True, timeout=30
+        )
         assert done.returncode == EXIT_NOT_RUNNING
         assert str(where / "wad.sock") in done.stderr
 
@@ -227,20 +253,35 @@ def test_socket_path_rule_without_flags(tmp_path):
 def _python_for(uid: int) -> list[str] | None:
     """An interpreter that ``uid`` can run with wad importable, or None."""
     site = sysconfig.get_paths()["purelib"]
-    for python in (sys.executable, shutil.which(f"python{sys.version_info[0]}."
-                                                f"{sys.version_info[1]}")):
+    for python in (
+        sys.executable,
+        shutil.which(f"python{sys.version_info[0]}.{sys.version_info[1]}"),
+    ):
         if python is None:
             continue
-        probe = subprocess.run(["setpriv", "--reuid", str(uid), "--regid", str(uid),
-                                "--clear-groups", python, "-c", "import wad.ctl.main"],
-                               env={"PYTHONPATH": f"{ROOT}:{site}"}, capture_output=True)
+        probe = subprocess.run(
+            [
+                "setpriv",
+                "--reuid",
+                str(uid),
+                "--regid",
+                str(uid),
+                "--clear-groups",
+                python,
+                "-c",
+                "import wad.ctl.main",
+            ],
+            env={"PYTHONPATH": f"{ROOT}:{site}"},
+            capture_output=True,
+        )
         if probe.returncode == 0:
             return [python]
     return None
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
-                    reason="needs root and setpriv")
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root and setpriv"
+)
 def test_another_user_gets_refused_with_its_exit_code(daemon):
     process, sock = daemon
     python = _python_for(65534)
@@ -248,10 +289,25 @@ def test_another_user_gets_refused_with_its_exit_code(daemon):
         pytest.skip("no Python interpreter that uid 65534 may run")
     site = sysconfig.get_paths()["purelib"]
     done = subprocess.run(
-        ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", *python,
-         "-m", "wad.ctl.main", "--socket", str(sock), "status"],
+        [
+            "setpriv",
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+            *python,
+            "-m",
+            "wad.ctl.main",
+            "--socket",
+            str(sock),
+            "status",
+        ],
         env={"PYTHONPATH": f"{ROOT}:{site}", "PATH": os.environ["PATH"]},
-        capture_output=True, text=True, timeout=60)
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == EXIT_REFUSED, done.stderr
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
 

@@ -44,13 +44,20 @@ def test_every_command_and_sim_action_is_completed():
 def complete(line: str) -> list[str]:
     """What bash offers for ``line`` (the cursor at its end)."""
     words = line.split(" ")
-    script = (f"source {COMPLETION}\n"
-              f"COMP_WORDS=({' '.join(repr(w) for w in words)})\n"
-              f"COMP_CWORD={len(words) - 1}\n"
-              "_wadctl\n"
-              'printf "%s\\n" "${COMPREPLY[@]}"\n')
-    done = subprocess.run(["bash", "--norc", "-c", script], capture_output=True, text=True,
-                          timeout=30, env={"PATH": "/usr/bin:/bin"})
+    script = (
+        f"source {COMPLETION}\n"
+        f"COMP_WORDS=({' '.join(repr(w) for w in words)})\n"
+        f"COMP_CWORD={len(words) - 1}\n"
+        "_wadctl\n"
+        'printf "%s\\n" "${COMPREPLY[@]}"\n'
+    )
+    done = subprocess.run(
+        ["bash", "--norc", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"PATH": "/usr/bin:/bin"},
+    )
     assert done.returncode == 0, done.stderr
     return sorted(w for w in done.stdout.split("\n") if w)
 

@@ -30,12 +30,32 @@ from wad.engines.simulator.engine import SimulatorEngine
 PEER = "15550002222@s.whatsapp.net"
 COMMANDS_NEEDING_A_CONNECTION: list[tuple[str, dict[str, Any]]] = [
     ("send", {"id": "3EB0CONTRACT01", "to": PEER, "type": "text", "text": "hi"}),
-    ("react", {"id": "3EB0CONTRACT02", "chat": PEER, "targetId": "X1", "fromMe": False,
-               "sender": PEER, "emoji": "👍"}),
-    ("edit", {"id": "3EB0CONTRACT03", "chat": PEER, "targetId": "X1", "fromMe": True,
-              "sender": PEER, "text": "new"}),
-    ("revoke", {"id": "3EB0CONTRACT04", "chat": PEER, "targetId": "X1", "fromMe": True,
-                "sender": PEER}),
+    (
+        "react",
+        {
+            "id": "3EB0CONTRACT02",
+            "chat": PEER,
+            "targetId": "X1",
+            "fromMe": False,
+            "sender": PEER,
+            "emoji": "👍",
+        },
+    ),
+    (
+        "edit",
+        {
+            "id": "3EB0CONTRACT03",
+            "chat": PEER,
+            "targetId": "X1",
+            "fromMe": True,
+            "sender": PEER,
+            "text": "new",
+        },
+    ),
+    (
+        "revoke",
+        {"id": "3EB0CONTRACT04", "chat": PEER, "targetId": "X1", "fromMe": True, "sender": PEER},
+    ),
     ("mark_read", {"chat": PEER, "sender": PEER, "ids": ["X1"]}),
     ("presence", {"to": PEER, "state": "typing"}),
     ("groups", {}),
@@ -72,8 +92,9 @@ class SilentProxy:
 
 
 @pytest.fixture(params=["simulator", "neonize"])
-async def case(request: pytest.FixtureRequest, nursery: trio.Nursery,
-               monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Case]:
+async def case(
+    request: pytest.FixtureRequest, nursery: trio.Nursery, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Case]:
     if request.param == "simulator":
         sim = SimulatorEngine(qr_interval=20.0)
 
@@ -88,8 +109,9 @@ async def case(request: pytest.FixtureRequest, nursery: trio.Nursery,
         yield Case("simulator", sim.open_link, sim_live, sim_offline)
         return
     proxy = SilentProxy()
-    listeners = await nursery.start(functools.partial(
-        trio.serve_tcp, proxy.handle, 0, host="127.0.0.1"))
+    listeners = await nursery.start(
+        functools.partial(trio.serve_tcp, proxy.handle, 0, host="127.0.0.1")
+    )
     monkeypatch.setenv(PROXY_ENV, f"http://127.0.0.1:{listeners[0].socket.getsockname()[1]}")
     engine = NeonizeEngine(grace=1.0)
     opened = 0

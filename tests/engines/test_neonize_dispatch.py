@@ -77,8 +77,10 @@ class FakeGo:
 
     def sent(self) -> list[tuple[pb.JID, WAMessage]]:
         """(recipient, message) of every SendMessage, parsed from the bytes Go got."""
-        return [(pb.JID.FromString(to), WAMessage.FromString(message))
-                for _, to, _, message, _ in self.named("SendMessage")]
+        return [
+            (pb.JID.FromString(to), WAMessage.FromString(message))
+            for _, to, _, message, _ in self.named("SendMessage")
+        ]
 
 
 def send_ok(uuid: bytes, to: bytes, to_len: int, message: bytes, message_len: int) -> bytes:
@@ -88,9 +90,14 @@ def send_ok(uuid: bytes, to: bytes, to_len: int, message: bytes, message_len: in
 
 def upload_ok(uuid: bytes, data: bytes, size: int, media_type: int) -> bytes:
     response = pb.UploadResponse(
-        url="https://mmg.example/u", DirectPath="/v/t62/x", Handle="",
-        MediaKey=b"k" * 32, FileEncSHA256=b"e" * 32,
-        FileSHA256=hashlib.sha256(data).digest(), FileLength=len(data))
+        url="https://mmg.example/u",
+        DirectPath="/v/t62/x",
+        Handle="",
+        MediaKey=b"k" * 32,
+        FileEncSHA256=b"e" * 32,
+        FileSHA256=hashlib.sha256(data).digest(),
+        FileLength=len(data),
+    )
     return pb.UploadReturnFunction(UploadResponse=response).SerializeToString()
 
 
@@ -121,8 +128,15 @@ class Rig:
         func_string(self.client._NewClient__onQr)(0, ctypes.addressof(buffer))  # type: ignore[attr-defined]
 
     def connect(self) -> None:
-        self.dispatch(pb.Device(JID=build_jid("15550001111"), Platform="", BussinessName="",
-                                PushName="wad", Initialized=True))
+        self.dispatch(
+            pb.Device(
+                JID=build_jid("15550001111"),
+                Platform="",
+                BussinessName="",
+                PushName="wad",
+                Initialized=True,
+            )
+        )
         self.dispatch(pb.Connected(status=True))
 
     def run(self, command: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -134,13 +148,29 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
     yield Rig(tmp_path)
 
 
-def incoming(content: WAMessage, *, chat: pb.JID = PEER, sender: pb.JID = PEER,
-             message_id: str = "WAIN0001", sender_alt: pb.JID | None = None) -> pb.Message:
-    source = pb.MessageSource(Chat=chat, Sender=sender, IsFromMe=False,
-                              IsGroup=chat.Server == "g.us",
-                              SenderAlt=sender_alt or pb.JID(), RecipientAlt=pb.JID())
-    info = pb.MessageInfo(MessageSource=source, ID=message_id, Timestamp=1_767_000_123_000,
-                          Pushname="Ada", Type="text")
+def incoming(
+    content: WAMessage,
+    *,
+    chat: pb.JID = PEER,
+    sender: pb.JID = PEER,
+    message_id: str = "WAIN0001",
+    sender_alt: pb.JID | None = None,
+) -> pb.Message:
+    source = pb.MessageSource(
+        Chat=chat,
+        Sender=sender,
+        IsFromMe=False,
+        IsGroup=chat.Server == "g.us",
+        SenderAlt=sender_alt or pb.JID(),
+        RecipientAlt=pb.JID(),
+    )
+    info = pb.MessageInfo(
+        MessageSource=source,
+        ID=message_id,
+        Timestamp=1_767_000_123_000,
+        Pushname="Ada",
+        Type="text",
+    )
     return pb.Message(Info=info, Message=content)
 
 
@@ -164,8 +194,9 @@ def test_qr_then_connected(rig: Rig) -> None:
     assert rig.events == [EngineEvent("qr", {"code": "2@ref,noise,identity,adv"})]
     assert rig.bridge.waiting_qr and not rig.bridge.connected
     rig.connect()
-    assert rig.events[-1] == EngineEvent("connected", {"phoneNumber": "15550001111",
-                                                       "jid": "15550001111@s.whatsapp.net"})
+    assert rig.events[-1] == EngineEvent(
+        "connected", {"phoneNumber": "15550001111", "jid": "15550001111@s.whatsapp.net"}
+    )
     assert rig.bridge.connected and not rig.bridge.waiting_qr
 
 
@@ -177,15 +208,33 @@ def test_connected_without_device_is_an_error_not_a_panic(rig: Rig) -> None:
 
 def test_text_messages(rig: Rig) -> None:
     rig.dispatch(incoming(WAMessage(conversation="hello")))
-    quote = ContextInfo(stanzaID="WAOUT0009", participant="15550001111@s.whatsapp.net",
-                        mentionedJID=["15550001111@s.whatsapp.net"])
-    rig.dispatch(incoming(WAMessage(extendedTextMessage=ExtendedTextMessage(
-        text="re: @15550001111", contextInfo=quote)), message_id="WAIN0002"))
+    quote = ContextInfo(
+        stanzaID="WAOUT0009",
+        participant="15550001111@s.whatsapp.net",
+        mentionedJID=["15550001111@s.whatsapp.net"],
+    )
+    rig.dispatch(
+        incoming(
+            WAMessage(
+                extendedTextMessage=ExtendedTextMessage(text="re: @15550001111", contextInfo=quote)
+            ),
+            message_id="WAIN0002",
+        )
+    )
     first, second = rig.events
-    assert first == EngineEvent("message", {
-        "id": "WAIN0001", "chat": "15550002222@s.whatsapp.net",
-        "from": "15550002222@s.whatsapp.net", "fromMe": False, "type": "text",
-        "timestamp": 1_767_000_123, "pushName": "Ada", "text": "hello"})
+    assert first == EngineEvent(
+        "message",
+        {
+            "id": "WAIN0001",
+            "chat": "15550002222@s.whatsapp.net",
+            "from": "15550002222@s.whatsapp.net",
+            "fromMe": False,
+            "type": "text",
+            "timestamp": 1_767_000_123,
+            "pushName": "Ada",
+            "text": "hello",
+        },
+    )
     assert second.data["text"] == "re: @15550001111"
     assert second.data["replyTo"] == "WAOUT0009"
     assert second.data["mentions"] == ["15550001111@s.whatsapp.net"]
@@ -193,34 +242,75 @@ def test_text_messages(rig: Rig) -> None:
 
 def test_group_message_from_a_privacy_id_names_the_phone(rig: Rig) -> None:
     lid = build_jid("987654321012345", "lid")
-    rig.dispatch(incoming(WAMessage(conversation="hi all"), chat=GROUP, sender=lid,
-                          sender_alt=build_jid("15550003333")))
+    rig.dispatch(
+        incoming(
+            WAMessage(conversation="hi all"),
+            chat=GROUP,
+            sender=lid,
+            sender_alt=build_jid("15550003333"),
+        )
+    )
     (event,) = rig.events
     assert event.data["chat"] == "120363000000000001@g.us"
     assert event.data["from"] == "15550003333@s.whatsapp.net"
     assert event.data["isGroup"] is True
 
 
-@pytest.mark.parametrize(("content", "type_", "fields"), [
-    (WAMessage(imageMessage=ImageMessage(mimetype="image/jpeg", caption="look", fileLength=5)),
-     "image", {"caption": "look"}),
-    (WAMessage(videoMessage=VideoMessage(mimetype="video/mp4", caption="clip", fileLength=5)),
-     "video", {"caption": "clip"}),
-    (WAMessage(audioMessage=AudioMessage(mimetype="audio/ogg; codecs=opus", PTT=True,
-                                         fileLength=5)), "audio", {"ptt": True}),
-    (WAMessage(documentWithCaptionMessage=FutureProofMessage(message=WAMessage(
-        documentMessage=DocumentMessage(mimetype="application/pdf", fileName="r.pdf",
-                                        caption="the report", fileLength=5)))),
-     "document", {"caption": "the report"}),
-    (WAMessage(stickerMessage=StickerMessage(mimetype="image/webp", fileLength=5)),
-     "sticker", {}),
-])
+@pytest.mark.parametrize(
+    ("content", "type_", "fields"),
+    [
+        (
+            WAMessage(
+                imageMessage=ImageMessage(mimetype="image/jpeg", caption="look", fileLength=5)
+            ),
+            "image",
+            {"caption": "look"},
+        ),
+        (
+            WAMessage(
+                videoMessage=VideoMessage(mimetype="video/mp4", caption="clip", fileLength=5)
+            ),
+            "video",
+            {"caption": "clip"},
+        ),
+        (
+            WAMessage(
+                audioMessage=AudioMessage(mimetype="audio/ogg; codecs=opus", PTT=True, fileLength=5)
+            ),
+            "audio",
+            {"ptt": True},
+        ),
+        (
+            WAMessage(
+                documentWithCaptionMessage=FutureProofMessage(
+                    message=WAMessage(
+                        documentMessage=DocumentMessage(
+                            mimetype="application/pdf",
+                            fileName="r.pdf",
+                            caption="the report",
+                            fileLength=5,
+                        )
+                    )
+                )
+            ),
+            "document",
+            {"caption": "the report"},
+        ),
+        (
+            WAMessage(stickerMessage=StickerMessage(mimetype="image/webp", fileLength=5)),
+            "sticker",
+            {},
+        ),
+    ],
+)
 def test_media_messages_are_downloaded_into_the_session(
     rig: Rig, content: WAMessage, type_: str, fields: dict[str, Any]
 ) -> None:
     blob = b"\x00media bytes\xff" * 7
-    rig.go.answer("DownloadAny", lambda uuid, data, size: pb.DownloadReturnFunction(
-        Binary=blob).SerializeToString())
+    rig.go.answer(
+        "DownloadAny",
+        lambda uuid, data, size: pb.DownloadReturnFunction(Binary=blob).SerializeToString(),
+    )
     rig.dispatch(incoming(content))
     (event,) = rig.events
     assert event.kind == "message" and event.data["type"] == type_
@@ -234,13 +324,17 @@ def test_media_messages_are_downloaded_into_the_session(
     if type_ == "document":
         assert media["fileName"] == "r.pdf" and media["mimetype"] == "application/pdf"
     # neonize got the media's own message (unwrapped) to download.
-    (_, data, _), = rig.go.named("DownloadAny")
+    ((_, data, _),) = rig.go.named("DownloadAny")
     assert WAMessage.FromString(data).HasField(f"{type_}Message")
 
 
 def test_a_failed_download_still_delivers_the_message(rig: Rig) -> None:
-    rig.go.answer("DownloadAny", lambda uuid, data, size: pb.DownloadReturnFunction(
-        Error="media expired").SerializeToString())
+    rig.go.answer(
+        "DownloadAny",
+        lambda uuid, data, size: pb.DownloadReturnFunction(
+            Error="media expired"
+        ).SerializeToString(),
+    )
     rig.dispatch(incoming(WAMessage(imageMessage=ImageMessage(mimetype="image/png"))))
     (event,) = rig.events
     assert event.data["mediaError"] == "media expired"
@@ -248,18 +342,37 @@ def test_a_failed_download_still_delivers_the_message(rig: Rig) -> None:
 
 
 def test_location_contact_and_reaction(rig: Rig) -> None:
-    rig.dispatch(incoming(WAMessage(locationMessage=LocationMessage(
-        degreesLatitude=52.52, degreesLongitude=13.405, name="Berlin", address="Mitte")),
-        message_id="L1"))
+    rig.dispatch(
+        incoming(
+            WAMessage(
+                locationMessage=LocationMessage(
+                    degreesLatitude=52.52, degreesLongitude=13.405, name="Berlin", address="Mitte"
+                )
+            ),
+            message_id="L1",
+        )
+    )
     vcard = "BEGIN:VCARD\nVERSION:3.0\nFN:Ada\nEND:VCARD"
-    rig.dispatch(incoming(WAMessage(contactMessage=ContactMessage(displayName="Ada",
-                                                                  vcard=vcard)), message_id="C1"))
-    rig.dispatch(incoming(WAMessage(reactionMessage=ReactionMessage(
-        text="👍", key=MessageKey(ID="WAOUT0001"))), message_id="R1"))
+    rig.dispatch(
+        incoming(
+            WAMessage(contactMessage=ContactMessage(displayName="Ada", vcard=vcard)),
+            message_id="C1",
+        )
+    )
+    rig.dispatch(
+        incoming(
+            WAMessage(reactionMessage=ReactionMessage(text="👍", key=MessageKey(ID="WAOUT0001"))),
+            message_id="R1",
+        )
+    )
     location, contact, reaction = (e.data for e in rig.events)
     assert location["type"] == "location"
-    assert location["location"] == {"latitude": 52.52, "longitude": 13.405, "name": "Berlin",
-                                    "address": "Mitte"}
+    assert location["location"] == {
+        "latitude": 52.52,
+        "longitude": 13.405,
+        "name": "Berlin",
+        "address": "Mitte",
+    }
     assert contact["type"] == "contact"
     assert contact["contact"] == {"displayName": "Ada", "vcard": vcard}
     assert reaction["type"] == "reaction"
@@ -267,21 +380,26 @@ def test_location_contact_and_reaction(rig: Rig) -> None:
 
 
 def test_housekeeping_messages_are_not_messages(rig: Rig) -> None:
-    rig.dispatch(incoming(WAMessage(protocolMessage=ProtocolMessage(
-        type=ProtocolMessage.EPHEMERAL_SETTING))))
+    rig.dispatch(
+        incoming(WAMessage(protocolMessage=ProtocolMessage(type=ProtocolMessage.EPHEMERAL_SETTING)))
+    )
     assert rig.events == []
 
 
 def test_receipts(rig: Rig) -> None:
     source = pb.MessageSource(Chat=PEER, Sender=PEER, IsFromMe=False, IsGroup=False)
     for kind in (pb.Receipt.DELIVERED, pb.Receipt.READ, pb.Receipt.READ_SELF):
-        rig.dispatch(pb.Receipt(MessageSource=source, MessageIDs=["A", "B"],
-                                Timestamp=1, Type=kind))
+        rig.dispatch(
+            pb.Receipt(MessageSource=source, MessageIDs=["A", "B"], Timestamp=1, Type=kind)
+        )
     assert rig.events == [
-        EngineEvent("receipt", {"ids": ["A", "B"], "chat": "15550002222@s.whatsapp.net",
-                                "status": "delivered"}),
-        EngineEvent("receipt", {"ids": ["A", "B"], "chat": "15550002222@s.whatsapp.net",
-                                "status": "read"}),
+        EngineEvent(
+            "receipt",
+            {"ids": ["A", "B"], "chat": "15550002222@s.whatsapp.net", "status": "delivered"},
+        ),
+        EngineEvent(
+            "receipt", {"ids": ["A", "B"], "chat": "15550002222@s.whatsapp.net", "status": "read"}
+        ),
     ]  # our own devices' reads are no delivery state
 
 
@@ -291,8 +409,9 @@ def test_logged_out_and_disconnected(rig: Rig) -> None:
     assert rig.events[-1].kind == "disconnected" and not rig.bridge.connected
     rig.connect()
     rig.dispatch(pb.LoggedOut(OnConnect=False, Reason=pb.LOGGED_OUT))
-    assert rig.events[-1] == EngineEvent("logged_out", {
-        "reason": "WhatsApp unlinked the device (LOGGED_OUT)"})
+    assert rig.events[-1] == EngineEvent(
+        "logged_out", {"reason": "WhatsApp unlinked the device (LOGGED_OUT)"}
+    )
     assert not rig.bridge.connected
 
 
@@ -311,29 +430,56 @@ def test_commands_need_a_connection_and_known_names(rig: Rig) -> None:
         rig.run("send", {"to": 42, "text": "x"})
     assert caught.value.code == "bad_request"
     with pytest.raises(EngineError) as caught:
-        rig.run("send", {"to": "15550002222@s.whatsapp.net", "type": "image",
-                         "media": {"path": "/nonexistent"}})
+        rig.run(
+            "send",
+            {
+                "to": "15550002222@s.whatsapp.net",
+                "type": "image",
+                "media": {"path": "/nonexistent"},
+            },
+        )
     assert caught.value.code == "bad_request"
     assert rig.go.calls == []  # nothing reached Go
 
 
 def test_send_text_plain_with_mentions_and_as_a_reply(rig: Rig) -> None:
     rig.connect()
-    result = rig.run("send", {"id": "3EB0OURS", "to": "15550002222@s.whatsapp.net",
-                              "type": "text", "text": "hello"})
+    result = rig.run(
+        "send",
+        {"id": "3EB0OURS", "to": "15550002222@s.whatsapp.net", "type": "text", "text": "hello"},
+    )
     assert result == {"id": "3EB0WHATSMEOW0001", "timestamp": 1_767_000_000}
-    rig.run("send", {"to": GROUP_ID, "type": "text", "text": "hi @15550002222",
-                     "mentions": ["15550002222@s.whatsapp.net"]})
-    rig.run("send", {"to": "15550002222@s.whatsapp.net", "type": "text", "text": "yes",
-                     "replyTo": {"id": "WAIN0001", "chat": "15550002222@s.whatsapp.net",
-                                 "fromMe": False, "text": "hello?",
-                                 "sender": "15550002222@s.whatsapp.net"}})
+    rig.run(
+        "send",
+        {
+            "to": GROUP_ID,
+            "type": "text",
+            "text": "hi @15550002222",
+            "mentions": ["15550002222@s.whatsapp.net"],
+        },
+    )
+    rig.run(
+        "send",
+        {
+            "to": "15550002222@s.whatsapp.net",
+            "type": "text",
+            "text": "yes",
+            "replyTo": {
+                "id": "WAIN0001",
+                "chat": "15550002222@s.whatsapp.net",
+                "fromMe": False,
+                "text": "hello?",
+                "sender": "15550002222@s.whatsapp.net",
+            },
+        },
+    )
     (to1, plain), (to2, mention), (_, reply) = rig.go.sent()
     assert (to1.User, to1.Server) == ("15550002222", "s.whatsapp.net")
     assert plain.extendedTextMessage.text == "hello"
     assert (to2.User, to2.Server) == ("120363000000000001", "g.us")
     assert list(mention.extendedTextMessage.contextInfo.mentionedJID) == [
-        "15550002222@s.whatsapp.net"]
+        "15550002222@s.whatsapp.net"
+    ]
     context = reply.extendedTextMessage.contextInfo
     assert reply.extendedTextMessage.text == "yes"
     assert context.stanzaID == "WAIN0001"
@@ -344,26 +490,60 @@ def test_send_text_plain_with_mentions_and_as_a_reply(rig: Rig) -> None:
 GROUP_ID = "120363000000000001@g.us"
 
 
-def media_params(tmp_path: Path, type_: str, data: bytes, mimetype: str,
-                 **extra: Any) -> dict[str, Any]:
+def media_params(
+    tmp_path: Path, type_: str, data: bytes, mimetype: str, **extra: Any
+) -> dict[str, Any]:
     path = tmp_path / f"out-{type_}"
     path.write_bytes(data)
-    return {"to": "15550002222@s.whatsapp.net", "type": type_,
-            "media": {"path": str(path), "mimetype": mimetype, "size": len(data),
-                      "fileName": extra.pop("fileName", None)}, **extra}
+    return {
+        "to": "15550002222@s.whatsapp.net",
+        "type": type_,
+        "media": {
+            "path": str(path),
+            "mimetype": mimetype,
+            "size": len(data),
+            "fileName": extra.pop("fileName", None),
+        },
+        **extra,
+    }
 
 
 def test_send_each_media_type(rig: Rig, tmp_path: Path) -> None:
     rig.connect()
     image = png()
-    rig.run("send", media_params(tmp_path, "image", image, "image/png", caption="a red box",
-                                 mentions=["15550003333@s.whatsapp.net"]))
-    rig.run("send", media_params(tmp_path, "video", b"\x00\x00\x00\x18ftypmp42" + b"v" * 64,
-                                 "video/mp4", caption="a clip"))
-    rig.run("send", media_params(tmp_path, "audio", b"OggS" + b"a" * 64, "audio/ogg",
-                                 ptt=True))
-    rig.run("send", media_params(tmp_path, "document", b"%PDF-1.4 doc", "application/pdf",
-                                 caption="the report", fileName="report.pdf"))
+    rig.run(
+        "send",
+        media_params(
+            tmp_path,
+            "image",
+            image,
+            "image/png",
+            caption="a red box",
+            mentions=["15550003333@s.whatsapp.net"],
+        ),
+    )
+    rig.run(
+        "send",
+        media_params(
+            tmp_path,
+            "video",
+            b"\x00\x00\x00\x18ftypmp42" + b"v" * 64,
+            "video/mp4",
+            caption="a clip",
+        ),
+    )
+    rig.run("send", media_params(tmp_path, "audio", b"OggS" + b"a" * 64, "audio/ogg", ptt=True))
+    rig.run(
+        "send",
+        media_params(
+            tmp_path,
+            "document",
+            b"%PDF-1.4 doc",
+            "application/pdf",
+            caption="the report",
+            fileName="report.pdf",
+        ),
+    )
     sticker = webp()
     rig.run("send", media_params(tmp_path, "sticker", sticker, "image/webp"))
     uploads = rig.go.named("Upload")
@@ -387,14 +567,35 @@ def test_send_each_media_type(rig: Rig, tmp_path: Path) -> None:
 
 def test_send_location_and_contact_with_a_quote(rig: Rig) -> None:
     rig.connect()
-    quote = {"id": "WAOUT0002", "chat": "15550002222@s.whatsapp.net", "fromMe": True,
-             "text": "where?"}
-    rig.run("send", {"to": "15550002222@s.whatsapp.net", "type": "location",
-                     "location": {"latitude": 52.52, "longitude": 13.405, "name": "Berlin",
-                                  "address": "Mitte"}, "replyTo": quote})
+    quote = {
+        "id": "WAOUT0002",
+        "chat": "15550002222@s.whatsapp.net",
+        "fromMe": True,
+        "text": "where?",
+    }
+    rig.run(
+        "send",
+        {
+            "to": "15550002222@s.whatsapp.net",
+            "type": "location",
+            "location": {
+                "latitude": 52.52,
+                "longitude": 13.405,
+                "name": "Berlin",
+                "address": "Mitte",
+            },
+            "replyTo": quote,
+        },
+    )
     vcard = "BEGIN:VCARD\nVERSION:3.0\nFN:Ada\nTEL:+15550003333\nEND:VCARD"
-    rig.run("send", {"to": "15550002222@s.whatsapp.net", "type": "contact",
-                     "contact": {"displayName": "Ada", "vcard": vcard}})
+    rig.run(
+        "send",
+        {
+            "to": "15550002222@s.whatsapp.net",
+            "type": "contact",
+            "contact": {"displayName": "Ada", "vcard": vcard},
+        },
+    )
     (_, loc), (_, card) = rig.go.sent()
     assert loc.locationMessage.degreesLatitude == pytest.approx(52.52)
     assert loc.locationMessage.degreesLongitude == pytest.approx(13.405)
@@ -408,14 +609,20 @@ def test_send_location_and_contact_with_a_quote(rig: Rig) -> None:
 def test_react_edit_revoke(rig: Rig) -> None:
     rig.connect()
     built = WAMessage(reactionMessage=ReactionMessage(text="👍", key=MessageKey(ID="WAOUT1")))
-    rig.go.answer("BuildReaction", lambda *args: pb.BuildMessageReturnFunction(
-        Message=built).SerializeToString())
-    target = {"chat": "15550002222@s.whatsapp.net", "targetId": "WAOUT1", "fromMe": True,
-              "sender": "15550002222@s.whatsapp.net"}
+    rig.go.answer(
+        "BuildReaction",
+        lambda *args: pb.BuildMessageReturnFunction(Message=built).SerializeToString(),
+    )
+    target = {
+        "chat": "15550002222@s.whatsapp.net",
+        "targetId": "WAOUT1",
+        "fromMe": True,
+        "sender": "15550002222@s.whatsapp.net",
+    }
     rig.run("react", {**target, "emoji": "👍"})
     rig.run("edit", {**target, "text": "fixed"})
     rig.run("revoke", target)
-    (_, chat, _, sender, _, message_id, emoji), = rig.go.named("BuildReaction")
+    ((_, chat, _, sender, _, message_id, emoji),) = rig.go.named("BuildReaction")
     assert pb.JID.FromString(chat).User == "15550002222"
     assert pb.JID.FromString(sender).User == "15550001111"  # our own message: we are its sender
     assert (message_id, emoji) == (b"WAOUT1", "👍".encode())
@@ -432,55 +639,87 @@ def test_read_marks_presence_and_number_checks(rig: Rig) -> None:
     rig.connect()
     rig.go.answer("MarkRead", lambda *args: b"")
     rig.go.answer("SendChatPresence", lambda *args: b"")
-    rig.go.answer("IsOnWhatsApp", lambda uuid, numbers, size: pb.IsOnWhatsAppReturnFunction(
-        IsOnWhatsAppResponse=[
-            pb.IsOnWhatsAppResponse(Query="+15550002222", JID=PEER, IsIn=True),
-            pb.IsOnWhatsAppResponse(Query="+15550000000", JID=pb.JID(User="", Server=""),
-                                    IsIn=False)]).SerializePartialToString())
-    rig.run("mark_read", {"chat": "15550002222@s.whatsapp.net",
-                          "sender": "15550002222@s.whatsapp.net", "ids": ["WAIN1", "WAIN2"]})
+    rig.go.answer(
+        "IsOnWhatsApp",
+        lambda uuid, numbers, size: pb.IsOnWhatsAppReturnFunction(
+            IsOnWhatsAppResponse=[
+                pb.IsOnWhatsAppResponse(Query="+15550002222", JID=PEER, IsIn=True),
+                pb.IsOnWhatsAppResponse(
+                    Query="+15550000000", JID=pb.JID(User="", Server=""), IsIn=False
+                ),
+            ]
+        ).SerializePartialToString(),
+    )
+    rig.run(
+        "mark_read",
+        {
+            "chat": "15550002222@s.whatsapp.net",
+            "sender": "15550002222@s.whatsapp.net",
+            "ids": ["WAIN1", "WAIN2"],
+        },
+    )
     rig.run("presence", {"to": "15550002222@s.whatsapp.net", "state": "recording"})
     result = rig.run("check_numbers", {"numbers": ["15550002222", "15550000000"]})
-    (_, ids, _, chat, _, sender, _, receipt), = rig.go.named("MarkRead")
+    ((_, ids, _, chat, _, sender, _, receipt),) = rig.go.named("MarkRead")
     assert ids == b"WAIN1 WAIN2" and pb.JID.FromString(chat).User == "15550002222"
-    (_, jid, _, state, media), = rig.go.named("SendChatPresence")
+    ((_, jid, _, state, media),) = rig.go.named("SendChatPresence")
     assert pb.JID.FromString(jid).User == "15550002222" and (state, media) == (0, 1)
-    (_, numbers, _), = rig.go.named("IsOnWhatsApp")
+    ((_, numbers, _),) = rig.go.named("IsOnWhatsApp")
     assert numbers == b"+15550002222 +15550000000"
-    assert result == {"results": [
-        {"number": "15550002222", "exists": True, "jid": "15550002222@s.whatsapp.net"},
-        {"number": "15550000000", "exists": False, "jid": None}]}
+    assert result == {
+        "results": [
+            {"number": "15550002222", "exists": True, "jid": "15550002222@s.whatsapp.net"},
+            {"number": "15550000000", "exists": False, "jid": None},
+        ]
+    }
 
 
 def test_groups_and_a_missing_group(rig: Rig) -> None:
     rig.connect()
-    info = pb.GroupInfo(JID=GROUP, GroupName=pb.GroupName(Name="Team"), Participants=[
-        pb.GroupParticipant(JID=build_jid("555", "lid"), PhoneNumber=ME, IsAdmin=True,
-                            IsSuperAdmin=True),
-        pb.GroupParticipant(JID=PEER, PhoneNumber=pb.JID(), IsAdmin=False)])
-    rig.go.answer("GetJoinedGroups", lambda uuid: pb.GetJoinedGroupsReturnFunction(
-        Group=[info]).SerializePartialToString())
-    rig.go.answer("GetGroupInfo", lambda uuid, jid, size: pb.GetGroupInfoReturnFunction(
-        Error="info query returned status 404: item-not-found").SerializePartialToString())
+    info = pb.GroupInfo(
+        JID=GROUP,
+        GroupName=pb.GroupName(Name="Team"),
+        Participants=[
+            pb.GroupParticipant(
+                JID=build_jid("555", "lid"), PhoneNumber=ME, IsAdmin=True, IsSuperAdmin=True
+            ),
+            pb.GroupParticipant(JID=PEER, PhoneNumber=pb.JID(), IsAdmin=False),
+        ],
+    )
+    rig.go.answer(
+        "GetJoinedGroups",
+        lambda uuid: pb.GetJoinedGroupsReturnFunction(Group=[info]).SerializePartialToString(),
+    )
+    rig.go.answer(
+        "GetGroupInfo",
+        lambda uuid, jid, size: pb.GetGroupInfoReturnFunction(
+            Error="info query returned status 404: item-not-found"
+        ).SerializePartialToString(),
+    )
     (group,) = rig.run("groups", {})["groups"]
     assert group["id"] == GROUP_ID and group["name"] == "Team"
     assert group["participants"] == [
         {"jid": "15550001111@s.whatsapp.net", "isAdmin": True, "isSuperAdmin": True},
-        {"jid": "15550002222@s.whatsapp.net", "isAdmin": False, "isSuperAdmin": False}]
+        {"jid": "15550002222@s.whatsapp.net", "isAdmin": False, "isSuperAdmin": False},
+    ]
     with pytest.raises(EngineError) as caught:
         rig.run("group", {"id": "120363000000000009@g.us"})
     assert caught.value.code == "not_found"
 
 
 def test_pair_phone_only_while_waiting_for_a_scan(rig: Rig) -> None:
-    rig.go.answer("PairPhone", lambda uuid, payload, size: pb.PairPhoneReturnFunction(
-        Code="ABCD-EFGH").SerializePartialToString())
+    rig.go.answer(
+        "PairPhone",
+        lambda uuid, payload, size: pb.PairPhoneReturnFunction(
+            Code="ABCD-EFGH"
+        ).SerializePartialToString(),
+    )
     with pytest.raises(EngineError) as caught:
         rig.run("pair_phone", {"phoneNumber": "15550001111"})
     assert caught.value.code == "conflict"
     rig.qr(b"2@a,b,c,d")
     assert rig.run("pair_phone", {"phoneNumber": "+15550001111"}) == {"code": "ABCD-EFGH"}
-    (_, payload, _), = rig.go.named("PairPhone")
+    ((_, payload, _),) = rig.go.named("PairPhone")
     params = pb.PairPhoneParams.FromString(payload)
     assert params.phone == "15550001111" and params.showPushNotification
 

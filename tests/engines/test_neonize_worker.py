@@ -52,8 +52,9 @@ class SilentProxy:
             await trio.sleep_forever()
 
     async def serve(self, nursery: trio.Nursery) -> str:
-        listeners = await nursery.start(functools.partial(
-            trio.serve_tcp, self._handle, 0, host="127.0.0.1"))
+        listeners = await nursery.start(
+            functools.partial(trio.serve_tcp, self._handle, 0, host="127.0.0.1")
+        )
         self.port = listeners[0].socket.getsockname()[1]
         return f"http://127.0.0.1:{self.port}"
 
@@ -113,14 +114,16 @@ class Rig:
         self.store = Store(tmp_path / "wad.db")
         self.events = EventLog(self.store)
         self.engine = engine
-        self.supervisor = Supervisor(self.store, engine, self.events, tmp_path / "sessions",
-                                     timing)
+        self.supervisor = Supervisor(self.store, engine, self.events, tmp_path / "sessions", timing)
 
 
 @pytest.fixture
 async def rig(tmp_path: Path, nursery: trio.Nursery) -> AsyncIterator[Rig]:
-    rig = Rig(tmp_path, NeonizeEngine(grace=1.0),
-              SessionTiming(pairing_timeout=60, backoff_initial=0.4, backoff_cap=1.6))
+    rig = Rig(
+        tmp_path,
+        NeonizeEngine(grace=1.0),
+        SessionTiming(pairing_timeout=60, backoff_initial=0.4, backoff_cap=1.6),
+    )
     await nursery.start(rig.supervisor.run)
     yield rig
     for device_id in list(rig.supervisor.sessions):

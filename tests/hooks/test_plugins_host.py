@@ -77,8 +77,9 @@ async def test_send_pace_holds_interval(
     daemon.stop()
 
 
-async def test_disabling_auth_plugin_locks_everything(tmp_path: Path,
-                                                      nursery: trio.Nursery) -> None:
+async def test_disabling_auth_plugin_locks_everything(
+    tmp_path: Path, nursery: trio.Nursery
+) -> None:
     config = make_config(tmp_path, disable_plugins="auth")
     wad = await start_daemon(nursery, config, SimulatorEngine())
     r = await wad.client.get("/api/sessions", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
@@ -86,16 +87,19 @@ async def test_disabling_auth_plugin_locks_everything(tmp_path: Path,
     await wad.close()
 
 
-async def test_disabling_ratelimit_plugin_removes_limits(tmp_path: Path,
-                                                         nursery: trio.Nursery) -> None:
+async def test_disabling_ratelimit_plugin_removes_limits(
+    tmp_path: Path, nursery: trio.Nursery
+) -> None:
     config = make_config(tmp_path, disable_plugins="ratelimit")
     config.plugin_settings["ratelimit"]["per_minute"] = 1
     wad = await start_daemon(nursery, config, SimulatorEngine())
     for _ in range(3):
         r = await wad.client.get("/api/sessions", headers=wad.admin)
         assert r.status_code == 200 and "RateLimit" not in r.headers
-    names = [p["name"] for p in (await wad.client.get("/api/plugins", headers=wad.admin)
-                                 ).json()["plugins"]]
+    names = [
+        p["name"]
+        for p in (await wad.client.get("/api/plugins", headers=wad.admin)).json()["plugins"]
+    ]
     assert "ratelimit" not in names
     await wad.close()
 
@@ -118,18 +122,22 @@ async def test_messages_listing_filters(wad, direction: str) -> None:
     key = await connected(wad)
     auth = {"Authorization": f"Bearer {key}"}
     for i in range(3):
-        await wad.client.post("/api/messages/send", headers=auth,
-                              json={"deviceId": "dev1", "number": "15550002222",
-                                    "message": f"out {i}"})
+        await wad.client.post(
+            "/api/messages/send",
+            headers=auth,
+            json={"deviceId": "dev1", "number": "15550002222", "message": f"out {i}"},
+        )
         wad.engine.link("dev1").deliver("15550002222", f"in {i}")
-    r = await wad.client.get(f"/api/sessions/dev1/messages?direction={direction}&limit=2",
-                             headers=auth)
+    r = await wad.client.get(
+        f"/api/sessions/dev1/messages?direction={direction}&limit=2", headers=auth
+    )
     page = r.json()
     assert [m["body"] for m in page["messages"]] == [f"{direction} 2", f"{direction} 1"]
     assert all(m["direction"] == direction for m in page["messages"])
     r = await wad.client.get(
         f"/api/sessions/dev1/messages?direction={direction}&limit=2&before={page['nextBefore']}",
-        headers=wad.admin)
+        headers=wad.admin,
+    )
     rest = r.json()
     assert [m["body"] for m in rest["messages"]] == [f"{direction} 0"]
     assert rest["nextBefore"] is None
@@ -141,15 +149,20 @@ async def test_messages_listing_filters(wad, direction: str) -> None:
 
 async def test_receipts_move_status_forward(wad) -> None:
     key = await connected(wad)
-    r = await wad.client.post("/api/messages/send", headers={"Authorization": f"Bearer {key}"},
-                              json={"deviceId": "dev1", "number": "15550002222",
-                                    "message": "hello"})
+    r = await wad.client.post(
+        "/api/messages/send",
+        headers={"Authorization": f"Bearer {key}"},
+        json={"deviceId": "dev1", "number": "15550002222", "message": "hello"},
+    )
     message_id = r.json()["id"]
     seen: list[tuple[str, int]] = []
     with wad.daemon.events.subscribe() as events:
         for status in ("delivered", "read", "delivered"):  # a late "delivered" never goes back
-            r = await wad.client.post("/api/simulator/sessions/dev1/receipt", headers=wad.admin,
-                                      json={"messageId": message_id, "status": status})
+            r = await wad.client.post(
+                "/api/simulator/sessions/dev1/receipt",
+                headers=wad.admin,
+                json={"messageId": message_id, "status": status},
+            )
             assert r.status_code == 200
         wad.engine.link("dev1").deliver("15550002222", "reply")
         async for event in events:
@@ -160,6 +173,7 @@ async def test_receipts_move_status_forward(wad) -> None:
     assert types == ["message.ack", "message.ack", "message"]
     seqs = [s for _, s in seen]
     assert seqs == sorted(seqs) and len(set(seqs)) == 3
-    listed = (await wad.client.get("/api/sessions/dev1/messages?direction=out",
-                                   headers=wad.admin)).json()["messages"]
+    listed = (
+        await wad.client.get("/api/sessions/dev1/messages?direction=out", headers=wad.admin)
+    ).json()["messages"]
     assert listed[0]["status"] == "read"

@@ -17,8 +17,9 @@ async def test_seed_flow(wad: Running) -> None:
     assert body["success"] and body["qrCode"].startswith("2@")
     assert body["qrImage"].startswith("data:image/png;base64,")
 
-    r = await c.post("/api/simulator/sessions/my-device/scan", headers=admin,
-                     json={"phoneNumber": "15550001111"})
+    r = await c.post(
+        "/api/simulator/sessions/my-device/scan", headers=admin, json={"phoneNumber": "15550001111"}
+    )
     assert r.status_code == 200, r.text
     await wad.wait_state("my-device", "connected")
 
@@ -28,9 +29,11 @@ async def test_seed_flow(wad: Running) -> None:
     key = body["apiKey"]
     assert key.startswith("wad_") and len(key) >= 4 + 43
 
-    r = await c.post("/api/messages/send", headers={"Authorization": f"Bearer {key}"},
-                     json={"deviceId": "my-device", "number": "1234567890",
-                           "message": "Hello World"})
+    r = await c.post(
+        "/api/messages/send",
+        headers={"Authorization": f"Bearer {key}"},
+        json={"deviceId": "my-device", "number": "1234567890", "message": "Hello World"},
+    )
     body = r.json()
     assert r.status_code == 200, body
     assert body["success"] and body["status"] == "sent"
@@ -42,8 +45,14 @@ async def test_seed_flow(wad: Running) -> None:
 
     listed = (await c.get("/api/sessions", headers=admin)).json()
     (item,) = listed["sessions"]
-    assert {"deviceId", "connectionState", "hasApiKey", "phoneNumber", "createdAt",
-            "isActive"} <= item.keys()
+    assert {
+        "deviceId",
+        "connectionState",
+        "hasApiKey",
+        "phoneNumber",
+        "createdAt",
+        "isActive",
+    } <= item.keys()
     assert item["connectionState"] == "connected" and item["hasApiKey"] is True
     assert item["phoneNumber"] == "15550001111" and item["createdAt"].endswith("Z")
     assert key not in listed.__repr__()

@@ -21,9 +21,16 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 DESKTOP = {"width": 1280, "height": 860}
 PHONE = {"width": 390, "height": 844}
@@ -34,8 +41,14 @@ QR_INTERVAL = 3  # seconds: short, so that the test sees a QR code rotate
 @pytest.fixture
 def daemon(tmp_path: Path) -> Iterator[Process]:
     # A long first reconnect delay, so that a dropped connection's retry time shows.
-    process = spawn_daemon(tmp_path, "--engine", "simulator", "--qr-interval", str(QR_INTERVAL),
-                           env={"WAD_BACKOFF_INITIAL": "60"})
+    process = spawn_daemon(
+        tmp_path,
+        "--engine",
+        "simulator",
+        "--qr-interval",
+        str(QR_INTERVAL),
+        env={"WAD_BACKOFF_INITIAL": "60"},
+    )
     yield process
     process.stop()
 
@@ -55,8 +68,10 @@ class Console:
 
     def __init__(self, page: Page) -> None:
         self.errors: list[str] = []
-        page.on("console", lambda m: self.errors.append(f"{m.text} {m.location}")
-                if m.type == "error" else None)
+        page.on(
+            "console",
+            lambda m: self.errors.append(f"{m.text} {m.location}") if m.type == "error" else None,
+        )
         page.on("pageerror", lambda exc: self.errors.append(f"uncaught: {exc}"))
 
 
@@ -164,18 +179,23 @@ def test_link_a_phone_send_and_receive_live(daemon: Process, browser: Browser) -
     expect(page.locator(".send .ok-text")).to_contain_text("Sent to +15550002222")
     sent = api.get("/api/simulator/sessions/sales-phone/sent").json()["messages"]
     assert [(m["to"].split("@")[0], m["text"]) for m in sent] == [
-        ("15550002222", "Hello from the dashboard")]
+        ("15550002222", "Hello from the dashboard")
+    ]
     out = page.locator(".message.out").first
     expect(out).to_contain_text("Hello from the dashboard")
 
     # Receipts and an incoming message arrive live.
     message_id = page.locator(".message.out").first.get_attribute("data-id")
-    r = api.post("/api/simulator/sessions/sales-phone/receipt",
-                 json={"messageId": message_id, "status": "read"})
+    r = api.post(
+        "/api/simulator/sessions/sales-phone/receipt",
+        json={"messageId": message_id, "status": "read"},
+    )
     assert r.status_code == 200, r.text
     expect(out.locator(".chip")).to_have_text("Read")
-    r = api.post("/api/simulator/sessions/sales-phone/incoming",
-                 json={"from": "15550003333", "message": "Hi, is this the shop?"})
+    r = api.post(
+        "/api/simulator/sessions/sales-phone/incoming",
+        json={"from": "15550003333", "message": "Hi, is this the shop?"},
+    )
     assert r.status_code == 200, r.text
     incoming = page.locator(".message.in").first
     expect(incoming).to_contain_text("Hi, is this the shop?")
@@ -251,7 +271,6 @@ def test_link_by_pairing_code_and_keyboard_only(daemon: Process, browser: Browse
     assert r.status_code == 200, r.text
     expect(page.locator(".title-row .badge")).to_have_text("Connected")
     expect(page.locator(".meta")).to_contain_text("+15550004444")
-
 
     # The connection drops: the error and the next retry show; Restart reconnects now.
     assert api.post("/api/simulator/sessions/by-code/drop").status_code == 200

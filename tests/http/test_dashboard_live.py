@@ -42,8 +42,9 @@ class Stream:
 
 
 @asynccontextmanager
-async def events(wad: Running, query: str = "", last_id: str | None = None
-                 ) -> AsyncIterator[Stream]:
+async def events(
+    wad: Running, query: str = "", last_id: str | None = None
+) -> AsyncIterator[Stream]:
     headers = dict(wad.admin)
     if last_id is not None:
         headers["Last-Event-ID"] = last_id
@@ -76,8 +77,7 @@ async def test_live_events_then_resume_after_a_dropped_connection(wad: Running) 
         seen = []
         while len(seen) < 3:  # connecting, waiting_qr, the first QR
             seen.append(await stream.next_event())
-    assert [m["data"]["event"] for m in seen] == ["session.status", "session.status",
-                                                  "session.qr"]
+    assert [m["data"]["event"] for m in seen] == ["session.status", "session.status", "session.qr"]
     assert all(m["id"] == m["data"]["id"] for m in seen)
     assert seen[1]["data"]["payload"]["state"] == "waiting_qr"
 
@@ -89,8 +89,11 @@ async def test_live_events_then_resume_after_a_dropped_connection(wad: Running) 
         async for event in stored_events:
             if event.type == "message":
                 break
-    stored = list(reversed(wad.daemon.store.recent_events("d1", ("session.status", "session.qr",
-                                                                  "message"), 100)))
+    stored = list(
+        reversed(
+            wad.daemon.store.recent_events("d1", ("session.status", "session.qr", "message"), 100)
+        )
+    )
     missed = [e.id for e in stored if e.seq > seen[0]["data"]["seq"]]
 
     async with events(wad, last_id=seen[0]["id"]) as stream:

@@ -59,16 +59,25 @@ async def test_cookie_grants_admin_reads_and_guarded_writes(wad: Running) -> Non
         r = await client.post("/api/sessions", json={"deviceId": "d1"}, headers=cookie(login_id))
         assert r.status_code == 403 and "X-Wad-Dashboard" in r.json()["error"]
         # ... and, when the browser names an origin, this one.
-        r = await client.post("/api/sessions", json={"deviceId": "d1"},
-                              headers=cookie(login_id, Origin="http://evil.example", **DASH))
+        r = await client.post(
+            "/api/sessions",
+            json={"deviceId": "d1"},
+            headers=cookie(login_id, Origin="http://evil.example", **DASH),
+        )
         assert r.status_code == 403 and "cross-site" in r.json()["error"]
         assert (await client.get("/api/sessions/d1", headers=wad.admin)).status_code == 404
-        r = await client.post("/api/sessions", json={"deviceId": "d1"},
-                              headers=cookie(login_id, Origin=wad.url, **DASH))
+        r = await client.post(
+            "/api/sessions",
+            json={"deviceId": "d1"},
+            headers=cookie(login_id, Origin=wad.url, **DASH),
+        )
         assert r.status_code == 201
         # The cookie is the admin: it cannot send with a session's key either.
-        r = await client.post("/api/messages/send", headers=cookie(login_id, **DASH),
-                              json={"deviceId": "d1", "number": "15550002222", "message": "x"})
+        r = await client.post(
+            "/api/messages/send",
+            headers=cookie(login_id, **DASH),
+            json={"deviceId": "d1", "number": "15550002222", "message": "x"},
+        )
         assert r.status_code == 403
 
 

@@ -33,8 +33,10 @@ ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 MAX_EXAMPLES = 25
 PEER = "15550002222"
 # Operations only the session's own key may call.
-KEY_ONLY = re.compile(r"^/api/(messages/send|sessions/\{device_id\}/(messages(/\{message_id\}"
-                      r"(/reaction|/read)?)?|presence|contacts/check))$")
+KEY_ONLY = re.compile(
+    r"^/api/(messages/send|sessions/\{device_id\}/(messages(/\{message_id\}"
+    r"(/reaction|/read)?)?|presence|contacts/check))$"
+)
 # Operations that end or unlink the session: they get whatever deviceId is generated.
 DESTRUCTIVE = re.compile(r"/(api-key|logout|restart|drop|unlink)$|^/api/sessions/\{device_id\}$")
 
@@ -45,14 +47,20 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Process, 
     folder = tmp / "state" / "sessions" / DEVICE
     folder.mkdir(parents=True)
     # Already paired with the simulated network: it connects without a QR.
-    (folder / CREDENTIALS).write_text('{"phoneNumber": "15550001111",'
-                                      ' "jid": "15550001111:7@s.whatsapp.net"}')
-    process = spawn_daemon(tmp, "--engine", "simulator",
-                           env={"WAD_SEND_INTERVAL": "0", "WAD_RATELIMIT_PER_MINUTE": "0"})
+    (folder / CREDENTIALS).write_text(
+        '{"phoneNumber": "15550001111", "jid": "15550001111:7@s.whatsapp.net"}'
+    )
+    process = spawn_daemon(
+        tmp,
+        "--engine",
+        "simulator",
+        env={"WAD_SEND_INTERVAL": "0", "WAD_RATELIMIT_PER_MINUTE": "0"},
+    )
     r = httpx.post(process.url + "/api/sessions", headers=ADMIN, json={"deviceId": DEVICE})
     assert r.status_code == 201
-    key = httpx.put(process.url + f"/api/sessions/{DEVICE}/api-key", headers=ADMIN,
-                    json={}).json()["apiKey"]
+    key = httpx.put(process.url + f"/api/sessions/{DEVICE}/api-key", headers=ADMIN, json={}).json()[
+        "apiKey"
+    ]
     yield process, key
     process.stop()
     log = Path(process.log).read_text()
@@ -72,8 +80,13 @@ def test_no_server_error_and_answers_match_their_schema(fuzzed) -> None:
         tried += 1
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=MAX_EXAMPLES,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         def check(case) -> None:
             answered[case.operation.label, call(case, process.url, key)] += 1
 
@@ -106,6 +119,7 @@ def call(case, base_url: str, key: str) -> int:
             del case.body["replyTo"]
     headers = {"Authorization": f"Bearer {key}"} if KEY_ONLY.match(path) else ADMIN
     response = case.call(base_url=base_url, headers=headers, timeout=30)
-    case.validate_response(response, checks=[
-        not_a_server_error, response_schema_conformance, content_type_conformance])
+    case.validate_response(
+        response, checks=[not_a_server_error, response_schema_conformance, content_type_conformance]
+    )
     return response.status_code

@@ -38,20 +38,31 @@ def latencies(client: httpx.Client, n: int) -> list[float]:
 
 @pytest.mark.slow
 def test_normal_requests_keep_their_latency_under_attack(tmp_path: Path) -> None:
-    daemon = spawn_daemon(tmp_path, "--engine", "simulator",
-                          env={"WAD_RATELIMIT_PER_MINUTE": "1000000"})
+    daemon = spawn_daemon(
+        tmp_path, "--engine", "simulator", env={"WAD_RATELIMIT_PER_MINUTE": "1000000"}
+    )
     attacker = None
     try:
         with httpx.Client(base_url=daemon.url, timeout=30) as client:
-            assert client.post("/api/sessions", headers=ADMIN,
-                               json={"deviceId": "normal"}).status_code == 201
+            assert (
+                client.post("/api/sessions", headers=ADMIN, json={"deviceId": "normal"}).status_code
+                == 201
+            )
             latencies(client, 30)  # warm up
             before = latencies(client, 500)
             attacker = subprocess.Popen(
-                [sys.executable, str(Path(__file__).resolve().parents[1] / "hostile_attacker.py"),
-                 daemon.url, "--slowloris", str(SLOWLORIS)],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                env={**os.environ, "WAD_ATTACK_TOKEN": ADMIN_TOKEN})
+                [
+                    sys.executable,
+                    str(Path(__file__).resolve().parents[1] / "hostile_attacker.py"),
+                    daemon.url,
+                    "--slowloris",
+                    str(SLOWLORIS),
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                env={**os.environ, "WAD_ATTACK_TOKEN": ADMIN_TOKEN},
+            )
             assert attacker.stdout is not None and attacker.stdin is not None
             assert attacker.stdout.readline().strip() == "ready"
             during = latencies(client, 1500)
@@ -71,8 +82,11 @@ def test_normal_requests_keep_their_latency_under_attack(tmp_path: Path) -> None
     assert counts.get("bad_token_401", 0) > 100, counts
     assert counts.get("oversize_413", 0) > 5, counts
     assert counts.get("streamed_413", 0) > 5, counts
-    print(f"hostile: median {attacked * 1000:.2f} ms under attack, {baseline * 1000:.2f} ms baseline, {counts}")
+    print(
+        f"hostile: median {attacked * 1000:.2f} ms under attack, {baseline * 1000:.2f} ms baseline, {counts}"
+    )
     assert attacked < 2 * baseline, (
         f"median {attacked * 1000:.2f} ms under attack vs {baseline * 1000:.2f} ms baseline;"
-        f" attack: {counts}")
+        f" attack: {counts}"
+    )
     assert "Traceback" not in daemon.log.read_text()

@@ -18,8 +18,10 @@ from wad.metrics.registry import Histogram
 from wad.runtime import looplag
 
 PHONE = "15550002222"
-SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_]\w*="(?:[^"\\]|\\.)*",?)*\})?'
-                    r" (-?[0-9.e+-]+|\+Inf|-Inf|NaN)$")
+SAMPLE = re.compile(
+    r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_]\w*="(?:[^"\\]|\\.)*",?)*\})?'
+    r" (-?[0-9.e+-]+|\+Inf|-Inf|NaN)$"
+)
 LABEL = re.compile(r'([a-zA-Z_]\w*)="((?:[^"\\]|\\.)*)"')
 
 Samples = dict[str, dict[frozenset[tuple[str, str]], float]]
@@ -100,15 +102,24 @@ async def test_figures_follow_what_the_daemon_does(wad: Running) -> None:
     await wad.client.post("/api/sessions", json={"deviceId": "idle"}, headers=wad.admin)
     await wad.wait_state("idle", "waiting_qr")
     for i in range(3):
-        r = await wad.client.post("/api/messages/send", headers=key, json={
-            "deviceId": "dev1", "number": PHONE, "message": f"m{i}"})
+        r = await wad.client.post(
+            "/api/messages/send",
+            headers=key,
+            json={"deviceId": "dev1", "number": PHONE, "message": f"m{i}"},
+        )
         assert r.status_code == 200
-    r = await wad.client.post("/api/messages/send", headers=key, json={
-        "deviceId": "dev1", "number": "15550000000", "message": "to nobody"})
+    r = await wad.client.post(
+        "/api/messages/send",
+        headers=key,
+        json={"deviceId": "dev1", "number": "15550000000", "message": "to nobody"},
+    )
     assert r.status_code == 400  # not on WhatsApp: recorded as failed
     for i in range(2):
-        r = await wad.client.post("/api/simulator/sessions/dev1/incoming", headers=wad.admin,
-                                  json={"from": PHONE, "message": f"in{i}"})
+        r = await wad.client.post(
+            "/api/simulator/sessions/dev1/incoming",
+            headers=wad.admin,
+            json={"from": PHONE, "message": f"in{i}"},
+        )
         assert r.status_code == 200
     await wad.client.get("/api/sessions/dev1/no/such/route", headers=wad.admin)
 
@@ -121,17 +132,51 @@ async def test_figures_follow_what_the_daemon_does(wad: Running) -> None:
     assert value(after, "wad_events_total", type="message.sent") == 3
     assert value(after, "wad_events_total", type="message") == 2
     # Latency by route pattern, not by raw path; unknown paths share one series.
-    assert value(after, "wad_http_request_duration_seconds_count", method="POST",
-                 route="/api/messages/send", status="200") == 3
-    assert value(after, "wad_http_request_duration_seconds_count", method="POST",
-                 route="/api/simulator/sessions/<device_id>/incoming", status="200") == 2
-    assert value(after, "wad_http_request_duration_seconds_count", method="GET",
-                 route="(unmatched)", status="404") == 1
-    assert not any("dev1" in dict(labels).get("route", "")
-                   for labels in after["wad_http_request_duration_seconds_count"])
+    assert (
+        value(
+            after,
+            "wad_http_request_duration_seconds_count",
+            method="POST",
+            route="/api/messages/send",
+            status="200",
+        )
+        == 3
+    )
+    assert (
+        value(
+            after,
+            "wad_http_request_duration_seconds_count",
+            method="POST",
+            route="/api/simulator/sessions/<device_id>/incoming",
+            status="200",
+        )
+        == 2
+    )
+    assert (
+        value(
+            after,
+            "wad_http_request_duration_seconds_count",
+            method="GET",
+            route="(unmatched)",
+            status="404",
+        )
+        == 1
+    )
+    assert not any(
+        "dev1" in dict(labels).get("route", "")
+        for labels in after["wad_http_request_duration_seconds_count"]
+    )
     # The first scrape is counted by the second.
-    assert value(after, "wad_http_request_duration_seconds_count", method="GET",
-                 route="/metrics", status="200") == 1
+    assert (
+        value(
+            after,
+            "wad_http_request_duration_seconds_count",
+            method="GET",
+            route="/metrics",
+            status="200",
+        )
+        == 1
+    )
 
     assert value(after, "wad_session_reconnects_total", cause="dropped") == 0
     r = await wad.client.post("/api/simulator/sessions/dev1/drop", headers=wad.admin)
@@ -145,17 +190,25 @@ async def test_webhook_deliveries_and_retries(tmp_path: Path, nursery: trio.Nurs
     receiver = Receiver(answer=lambda n, request: 500 if n == 1 else 200)
     await nursery.start(receiver.serve)
     config = make_config(tmp_path)
-    config.plugin_settings["webhooks"] = {"allow_networks": "127.0.0.0/8",
-                                          "retry_schedule": "10ms,20ms"}
+    config.plugin_settings["webhooks"] = {
+        "allow_networks": "127.0.0.0/8",
+        "retry_schedule": "10ms,20ms",
+    }
     wad = await start_daemon(nursery, config, SimulatorEngine())
     await connected(wad)
-    r = await wad.client.post("/api/sessions/dev1/webhooks", headers=wad.admin,
-                              json={"url": receiver.url, "events": ["message"]})
+    r = await wad.client.post(
+        "/api/sessions/dev1/webhooks",
+        headers=wad.admin,
+        json={"url": receiver.url, "events": ["message"]},
+    )
     assert r.status_code == 201
     worker = wad.daemon.pm.get_plugin("webhooks").worker
     for i in range(2):
-        await wad.client.post("/api/simulator/sessions/dev1/incoming", headers=wad.admin,
-                              json={"from": PHONE, "message": f"in{i}"})
+        await wad.client.post(
+            "/api/simulator/sessions/dev1/incoming",
+            headers=wad.admin,
+            json={"from": PHONE, "message": f"in{i}"},
+        )
     with trio.fail_after(10):
         while len(receiver.answered()) < 2:
             await worker.wait_recorded()
@@ -168,8 +221,9 @@ async def test_webhook_deliveries_and_retries(tmp_path: Path, nursery: trio.Nurs
     await wad.close()
 
 
-async def test_allowed_addresses_scrape_without_a_token(tmp_path: Path,
-                                                        nursery: trio.Nursery) -> None:
+async def test_allowed_addresses_scrape_without_a_token(
+    tmp_path: Path, nursery: trio.Nursery
+) -> None:
     config = make_config(tmp_path, metrics_allow="127.0.0.0/8")
     wad = await start_daemon(nursery, config, SimulatorEngine())
     assert "wad_sessions" in await scrape(wad, headers={})
@@ -178,8 +232,9 @@ async def test_allowed_addresses_scrape_without_a_token(tmp_path: Path,
     await wad.close()
 
 
-async def test_an_address_elsewhere_still_needs_the_token(tmp_path: Path,
-                                                          nursery: trio.Nursery) -> None:
+async def test_an_address_elsewhere_still_needs_the_token(
+    tmp_path: Path, nursery: trio.Nursery
+) -> None:
     config = make_config(tmp_path, metrics_allow="10.0.0.0/8,::1/128")
     wad = await start_daemon(nursery, config, SimulatorEngine())
     assert (await wad.client.get("/metrics")).status_code == 401
@@ -228,8 +283,16 @@ def test_engine_statistics_as_a_dataclass() -> None:
     from wad.engines.neonize.engine import EngineStatistics
     from wad.metrics.registry import render_numbers
 
-    text = render_numbers("wad_engine", "help", "gauge", "figure",
-                          EngineStatistics(workers_started=3, worker_crashes=1)) + "\n"
+    text = (
+        render_numbers(
+            "wad_engine",
+            "help",
+            "gauge",
+            "figure",
+            EngineStatistics(workers_started=3, worker_crashes=1),
+        )
+        + "\n"
+    )
     samples = parse(text)
     assert value(samples, "wad_engine", figure="workers_started") == 3
     assert value(samples, "wad_engine", figure="worker_crashes") == 1

@@ -32,22 +32,43 @@ def resolver(table: dict[str, list[str]]):
     return resolve
 
 
-@pytest.mark.parametrize(("address", "kind"), [
-    ("127.0.0.1", "loopback"), ("127.8.9.10", "loopback"), ("::1", "loopback"),
-    ("10.1.2.3", "private"), ("172.16.0.1", "private"), ("172.31.255.255", "private"),
-    ("192.168.1.1", "private"), ("fd12:3456::1", "private"),
-    ("169.254.1.1", "link-local"), ("fe80::1", "link-local"), ("fe80::1%eth0", "link-local"),
-    ("169.254.169.254", "cloud metadata"), ("fd00:ec2::254", "cloud metadata"),
-    ("100.64.0.1", "carrier-grade NAT"), ("100.127.255.254", "carrier-grade NAT"),
-    ("224.0.0.1", "multicast"), ("239.255.255.250", "multicast"), ("ff02::1", "multicast"),
-    ("0.0.0.0", "unspecified"), ("0.1.2.3", "unspecified"), ("::", "unspecified"),
-    ("240.0.0.1", "reserved"), ("255.255.255.255", "reserved"), ("192.0.2.10", "reserved"),
-    ("198.18.0.1", "reserved"), ("2001:db8::1", "reserved"),
-    # IPv6 forms that carry an IPv4 address are judged by it.
-    ("::ffff:127.0.0.1", "loopback"), ("::ffff:10.0.0.1", "private"),
-    ("64:ff9b::a00:1", "private"), ("2002:7f00:1::", "loopback"),
-    ("2002:a9fe:a9fe::", "cloud metadata"),
-])
+@pytest.mark.parametrize(
+    ("address", "kind"),
+    [
+        ("127.0.0.1", "loopback"),
+        ("127.8.9.10", "loopback"),
+        ("::1", "loopback"),
+        ("10.1.2.3", "private"),
+        ("172.16.0.1", "private"),
+        ("172.31.255.255", "private"),
+        ("192.168.1.1", "private"),
+        ("fd12:3456::1", "private"),
+        ("169.254.1.1", "link-local"),
+        ("fe80::1", "link-local"),
+        ("fe80::1%eth0", "link-local"),
+        ("169.254.169.254", "cloud metadata"),
+        ("fd00:ec2::254", "cloud metadata"),
+        ("100.64.0.1", "carrier-grade NAT"),
+        ("100.127.255.254", "carrier-grade NAT"),
+        ("224.0.0.1", "multicast"),
+        ("239.255.255.250", "multicast"),
+        ("ff02::1", "multicast"),
+        ("0.0.0.0", "unspecified"),
+        ("0.1.2.3", "unspecified"),
+        ("::", "unspecified"),
+        ("240.0.0.1", "reserved"),
+        ("255.255.255.255", "reserved"),
+        ("192.0.2.10", "reserved"),
+        ("198.18.0.1", "reserved"),
+        ("2001:db8::1", "reserved"),
+        # IPv6 forms that carry an IPv4 address are judged by it.
+        ("::ffff:127.0.0.1", "loopback"),
+        ("::ffff:10.0.0.1", "private"),
+        ("64:ff9b::a00:1", "private"),
+        ("2002:7f00:1::", "loopback"),
+        ("2002:a9fe:a9fe::", "cloud metadata"),
+    ],
+)
 def test_non_public_addresses_are_refused(address: str, kind: str) -> None:
     reason = Guard().why_refused(address)
     assert reason is not None and f"is a {kind} address" in reason, reason
@@ -55,10 +76,18 @@ def test_non_public_addresses_are_refused(address: str, kind: str) -> None:
         Guard().check(address)
 
 
-@pytest.mark.parametrize("address", [
-    "8.8.8.8", "1.1.1.1", "93.184.216.34", "2606:4700:4700::1111", "::ffff:8.8.8.8",
-    "64:ff9b::808:808", "2002:808:808::1",
-])
+@pytest.mark.parametrize(
+    "address",
+    [
+        "8.8.8.8",
+        "1.1.1.1",
+        "93.184.216.34",
+        "2606:4700:4700::1111",
+        "::ffff:8.8.8.8",
+        "64:ff9b::808:808",
+        "2002:808:808::1",
+    ],
+)
 def test_public_addresses_pass(address: str) -> None:
     assert Guard().why_refused(address) is None
 
@@ -93,8 +122,14 @@ def test_parse_networks() -> None:
 
 
 async def test_every_resolved_address_is_checked() -> None:
-    guard = Guard(resolver=resolver({"mixed.test": ["93.184.216.34", "10.0.0.5"],
-                                     "public.test": ["93.184.216.34", "2606:4700::1"]}))
+    guard = Guard(
+        resolver=resolver(
+            {
+                "mixed.test": ["93.184.216.34", "10.0.0.5"],
+                "public.test": ["93.184.216.34", "2606:4700::1"],
+            }
+        )
+    )
     with pytest.raises(AddressRefused, match=r"mixed.test resolves to 10.0.0.5 is a private"):
         await guard.resolve("mixed.test", 443)
     assert await guard.resolve("public.test", 443) == ["93.184.216.34", "2606:4700::1"]
@@ -165,7 +200,7 @@ async def test_connects_to_the_checked_address_with_the_host_name(receiver: Rece
     async with open_client(guard, timeout=5) as client:
         r = await client.post(f"http://hook.test:{port}/in", content=b"{}")
     assert r.status_code == 200
-    request, = receiver.requests
+    (request,) = receiver.requests
     assert request.headers["host"] == f"hook.test:{port}" and request.target == "/in"
     assert names.lookups == ["hook.test"]  # type: ignore[attr-defined]
 
@@ -193,15 +228,33 @@ def certificate(tmp_path: Path) -> tuple[Path, Path]:
         pytest.skip("needs the openssl command to make a test certificate")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=hook.test",
-         "-addext", "subjectAltName=DNS:hook.test"],
-        check=True, capture_output=True)
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-subj",
+            "/CN=hook.test",
+            "-addext",
+            "subjectAltName=DNS:hook.test",
+        ],
+        check=True,
+        capture_output=True,
+    )
     return cert, key
 
 
 async def test_tls_verifies_the_host_name_and_never_shares_connections(
-        nursery: trio.Nursery, certificate: tuple[Path, Path]) -> None:
+    nursery: trio.Nursery, certificate: tuple[Path, Path]
+) -> None:
     """https to a checked address still sends the name (SNI) and verifies the certificate
     against it; another name on the same address gets its own connection and check."""
     cert, key = certificate
@@ -210,8 +263,9 @@ async def test_tls_verifies_the_host_name_and_never_shares_connections(
     sni: list[str | None] = []
     server.sni_callback = lambda sock, name, ctx: sni.append(name)
     receiver = Receiver()
-    listeners = await nursery.start(partial(trio.serve_ssl_over_tcp, host="127.0.0.1"),
-                                    receiver.handle, 0, server)
+    listeners = await nursery.start(
+        partial(trio.serve_ssl_over_tcp, host="127.0.0.1"), receiver.handle, 0, server
+    )
     port = listeners[0].transport_listener.socket.getsockname()[1]
     names = resolver({"hook.test": ["127.0.0.1"], "other.test": ["127.0.0.1"]})
     guard = Guard(parse_networks("127.0.0.0/8"), resolver=names)

@@ -13,10 +13,25 @@ from conftest import ADMIN_TOKEN
 
 def _serve(tmp_path: Path, http: str, sock: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "wad.cli", "serve", "--engine", "simulator",
-         "--state-dir", str(tmp_path / "state"), "--http", http, "--control-socket", str(sock)],
-        env={**os.environ, "WAD_ADMIN_TOKEN": ADMIN_TOKEN}, capture_output=True, text=True,
-        timeout=60)
+        [
+            sys.executable,
+            "-m",
+            "wad.cli",
+            "serve",
+            "--engine",
+            "simulator",
+            "--state-dir",
+            str(tmp_path / "state"),
+            "--http",
+            http,
+            "--control-socket",
+            str(sock),
+        ],
+        env={**os.environ, "WAD_ADMIN_TOKEN": ADMIN_TOKEN},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_http_port_in_use(tmp_path: Path) -> None:

@@ -23,8 +23,9 @@ class Rig:
         self.store = Store(tmp_path / "wad.db")
         self.events = EventLog(self.store)
         self.engine = SimulatorEngine(qr_interval=20.0)
-        self.supervisor = Supervisor(self.store, self.engine, self.events,
-                                     tmp_path / "sessions", timing)
+        self.supervisor = Supervisor(
+            self.store, self.engine, self.events, tmp_path / "sessions", timing
+        )
 
     async def wait_state(self, device_id: str, state: str) -> None:
         await wait_state(self.events, self.supervisor, device_id, state)
@@ -173,8 +174,9 @@ async def test_pending_sends_go_again_with_the_same_id(
     # The network received "one" but the daemon died before recording it as sent;
     # "two" never left.
     rig.store.insert_outgoing("3EB0AAA", "s1", "15550002222@s.whatsapp.net", "text", "one")
-    rig.engine.phone(folder).receive({"id": "3EB0AAA", "to": "15550002222@s.whatsapp.net",
-                                      "text": "one"})
+    rig.engine.phone(folder).receive(
+        {"id": "3EB0AAA", "to": "15550002222@s.whatsapp.net", "text": "one"}
+    )
     rig.store.insert_outgoing("3EB0BBB", "s1", "15550002222@s.whatsapp.net", "text", "two")
     rig.engine.link("s1").drop()
     await rig.wait_state("s1", "disconnected")
@@ -201,7 +203,8 @@ async def test_messages_that_arrive_together_commit_together(
     rig.store.db.setcommithook(lambda: commits.append(1) or False)
     seen_in_transaction: list[bool] = []
     rig.events.in_transaction.append(
-        lambda store, event: seen_in_transaction.append(store.db.in_transaction))
+        lambda store, event: seen_in_transaction.append(store.db.in_transaction)
+    )
     with rig.events.subscribe() as stream:
         first = link.deliver("15550002222", "one")
         link.deliver("15550002222", "two")

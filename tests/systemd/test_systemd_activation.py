@@ -39,14 +39,26 @@ def refused(port: int) -> bool:
 
 def serve_args(state: Path, unused_port: int, unused_sock: Path) -> list[str]:
     # The configured addresses must stay unused: the passed sockets replace them.
-    return ["-m", "wad.cli", "serve", "--engine", "simulator", "--state-dir", str(state),
-            "--http", f"127.0.0.1:{unused_port}", "--control-socket", str(unused_sock)]
+    return [
+        "-m",
+        "wad.cli",
+        "serve",
+        "--engine",
+        "simulator",
+        "--state-dir",
+        str(state),
+        "--http",
+        f"127.0.0.1:{unused_port}",
+        "--control-socket",
+        str(unused_sock),
+    ]
 
 
 def check_served(url: str, control: Path, unused_port: int, unused_sock: Path) -> None:
     assert httpx.get(url + "/healthz", timeout=30).status_code == 200
-    created = httpx.post(url + "/api/sessions", json={"deviceId": "activated"},
-                         headers=ADMIN, timeout=10)
+    created = httpx.post(
+        url + "/api/sessions", json={"deviceId": "activated"}, headers=ADMIN, timeout=10
+    )
     assert created.status_code == 201, created.text
     listed = httpx.get(url + "/api/sessions", headers=ADMIN, timeout=10).json()
     assert [s["deviceId"] for s in listed["sessions"]] == ["activated"]
@@ -70,16 +82,33 @@ def test_descriptors_passed_by_hand(short_dir: Path) -> None:
     high = [fcntl.fcntl(s.fileno(), fcntl.F_DUPFD, 50) for s in (http, control)]
     manager = FakeManager()
     unused_port, unused_sock = free_port(), short_dir / "unused.sock"
-    env = {**os.environ, "WAD_ADMIN_TOKEN": ADMIN_TOKEN, "LISTEN_FDS": "2",
-           "LISTEN_FDNAMES": "http:control", "NOTIFY_SOCKET": manager.address}
+    env = {
+        **os.environ,
+        "WAD_ADMIN_TOKEN": ADMIN_TOKEN,
+        "LISTEN_FDS": "2",
+        "LISTEN_FDNAMES": "http:control",
+        "NOTIFY_SOCKET": manager.address,
+    }
     # bash sets LISTEN_PID to its own pid, which exec hands on to the daemon.
-    shim = (f'LISTEN_PID=$$; export LISTEN_PID; exec "$@" 3<&{high[0]} 4<&{high[1]}'
-            f' {high[0]}<&- {high[1]}<&-')
+    shim = (
+        f'LISTEN_PID=$$; export LISTEN_PID; exec "$@" 3<&{high[0]} 4<&{high[1]}'
+        f" {high[0]}<&- {high[1]}<&-"
+    )
     log = (short_dir / "wad.log").open("ab")
     proc = subprocess.Popen(
-        ["bash", "-c", shim, "bash", sys.executable,
-         *serve_args(short_dir / "state", unused_port, unused_sock)],
-        env=env, pass_fds=high, stdout=log, stderr=subprocess.STDOUT)
+        [
+            "bash",
+            "-c",
+            shim,
+            "bash",
+            sys.executable,
+            *serve_args(short_dir / "state", unused_port, unused_sock),
+        ],
+        env=env,
+        pass_fds=high,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     for fd in high:
         os.close(fd)
     try:
@@ -110,10 +139,23 @@ def test_under_systemd_socket_activate(short_dir: Path) -> None:
     log = (short_dir / "wad.log").open("ab")
     # It listens on both, and starts the daemon at the first connection.
     proc = subprocess.Popen(
-        [tool, "-l", f"127.0.0.1:{port}", "-l", str(control_path), "--fdname=http:control",
-         "-E", f"WAD_ADMIN_TOKEN={ADMIN_TOKEN}", "-E", "PYTHONPATH=" + os.pathsep.join(sys.path),
-         sys.executable, *serve_args(short_dir / "state", unused_port, unused_sock)],
-        stdout=log, stderr=subprocess.STDOUT)
+        [
+            tool,
+            "-l",
+            f"127.0.0.1:{port}",
+            "-l",
+            str(control_path),
+            "--fdname=http:control",
+            "-E",
+            f"WAD_ADMIN_TOKEN={ADMIN_TOKEN}",
+            "-E",
+            "PYTHONPATH=" + os.pathsep.join(sys.path),
+            sys.executable,
+            *serve_args(short_dir / "state", unused_port, unused_sock),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 20
         while not (control_path.exists() and not refused(port)):

@@ -49,8 +49,12 @@ def jail() -> Iterator[Path]:
 def test_write_execute_memory_is_refused_in_the_jail(jail: Path) -> None:
     """The check below can fail: MDWE is really in force for the whole process tree."""
     code = "import mmap; mmap.mmap(-1, 4096, prot=mmap.PROT_READ|mmap.PROT_WRITE|mmap.PROT_EXEC)"
-    done = subprocess.run([sys.executable, str(HARDEN), "--", sys.executable, "-c", code],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, str(HARDEN), "--", sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode != 0 and "PermissionError" in done.stderr
 
 
@@ -96,26 +100,50 @@ def test_neonize_worker_under_the_unit_restrictions(jail: Path) -> None:
     port = free_port()
     manager = FakeManager()
     state, run = jail / "state", jail / "run"
-    env = {**os.environ, "NOTIFY_SOCKET": manager.address, "WATCHDOG_USEC": "1000000",
-           "WAD_ADMIN_TOKEN": ADMIN_TOKEN, "WAD_BACKOFF_INITIAL": "0.5",
-           "WAD_BACKOFF_CAP": "1"}
+    env = {
+        **os.environ,
+        "NOTIFY_SOCKET": manager.address,
+        "WATCHDOG_USEC": "1000000",
+        "WAD_ADMIN_TOKEN": ADMIN_TOKEN,
+        "WAD_BACKOFF_INITIAL": "0.5",
+        "WAD_BACKOFF_CAP": "1",
+    }
     log = (jail / "wad.log").open("ab")
-    proc = harden("--writable", str(state), "--writable", str(run), "--",
-                  sys.executable, "-m", "wad.cli", "serve", "--state-dir", str(state),
-                  "--http", f"127.0.0.1:{port}", "--control-socket", str(run / "wad.sock"),
-                  env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = harden(
+        "--writable",
+        str(state),
+        "--writable",
+        str(run),
+        "--",
+        sys.executable,
+        "-m",
+        "wad.cli",
+        "serve",
+        "--state-dir",
+        str(state),
+        "--http",
+        f"127.0.0.1:{port}",
+        "--control-socket",
+        str(run / "wad.sock"),
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         manager.wait_for("READY", timeout=60)
-        with httpx.Client(base_url=url, timeout=10,
-                          headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as http:
+        with httpx.Client(
+            base_url=url, timeout=10, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        ) as http:
             assert http.post("/api/sessions", json={"deviceId": "jailed"}).status_code == 201
             # Polling the daemon, another process, for what its worker reported; each
             # worker is looked at while it lives (each dial fails, and retries).
             deadline, session, checked = time.monotonic() + 60, {}, 0
             while time.monotonic() < deadline:
-                checked += sum(check_restricted(pid, worker=True)
-                               for pid in processes(b"wad.worker\0--device-id\0jailed"))
+                checked += sum(
+                    check_restricted(pid, worker=True)
+                    for pid in processes(b"wad.worker\0--device-id\0jailed")
+                )
                 session = http.get("/api/sessions/jailed").json()["session"]
                 if checked and DIAL_ERROR in str(session.get("lastError")):
                     break

@@ -20,8 +20,9 @@ def test_journal_lines_with_a_neonize_worker(tmp_path: Path) -> None:
     env = {"JOURNAL_STREAM": "8:12345", "WAD_BACKOFF_INITIAL": "0.5", "WAD_BACKOFF_CAP": "1"}
     daemon = spawn_daemon(tmp_path, "--log-level", "DEBUG", env=env)  # engine: neonize
     try:
-        with httpx.Client(base_url=daemon.url, timeout=10,
-                          headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as http:
+        with httpx.Client(
+            base_url=daemon.url, timeout=10, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        ) as http:
             assert http.post("/api/sessions", json={"deviceId": "journal1"}).status_code == 201
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:  # polling another process's state

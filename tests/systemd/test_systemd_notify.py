@@ -31,18 +31,39 @@ def manager() -> Iterator[FakeManager]:
     fake.close()
 
 
-def start(tmp_path: Path, manager: FakeManager, *args: str,
-          env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str]:
+def start(
+    tmp_path: Path, manager: FakeManager, *args: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
     """``wad serve`` under the fake manager; returns at once (READY=1 says when)."""
     port = free_port()
     log = tmp_path / "wad.log"
-    full_env = {**os.environ, "WAD_ADMIN_TOKEN": ADMIN_TOKEN, "NOTIFY_SOCKET": manager.address,
-                "WATCHDOG_USEC": str(WATCHDOG_USEC), **(env or {})}
+    full_env = {
+        **os.environ,
+        "WAD_ADMIN_TOKEN": ADMIN_TOKEN,
+        "NOTIFY_SOCKET": manager.address,
+        "WATCHDOG_USEC": str(WATCHDOG_USEC),
+        **(env or {}),
+    }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "wad.cli", "serve", "--engine", "simulator",
-         "--state-dir", str(tmp_path / "state"), "--http", f"127.0.0.1:{port}",
-         "--control-socket", str(tmp_path / "wad.sock"), *args],
-        env=full_env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "wad.cli",
+            "serve",
+            "--engine",
+            "simulator",
+            "--state-dir",
+            str(tmp_path / "state"),
+            "--http",
+            f"127.0.0.1:{port}",
+            "--control-socket",
+            str(tmp_path / "wad.sock"),
+            *args,
+        ],
+        env=full_env,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
     return proc, f"http://127.0.0.1:{port}"
 
 
@@ -53,8 +74,12 @@ def control_status(path: Path) -> dict:
 def test_ready_status_watchdog_reload_and_stop(tmp_path: Path, manager: FakeManager) -> None:
     # A session stored by an earlier run: READY=1 must wait for its restore.
     first = spawn_daemon(tmp_path, "--engine", "simulator")
-    created = httpx.post(first.url + "/api/sessions", json={"deviceId": "restored"},
-                         headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=10)
+    created = httpx.post(
+        first.url + "/api/sessions",
+        json={"deviceId": "restored"},
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        timeout=10,
+    )
     assert created.status_code == 201, created.text
     first.stop()
 
@@ -81,8 +106,12 @@ def test_ready_status_watchdog_reload_and_stop(tmp_path: Path, manager: FakeMana
         assert expected / 2 <= len(pings) <= expected * 1.5 + 2, (len(pings), expected)
 
         # A status line follows a session's change (at most one a second).
-        httpx.post(url + "/api/sessions", json={"deviceId": "second"},
-                   headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=10)
+        httpx.post(
+            url + "/api/sessions",
+            json={"deviceId": "second"},
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+            timeout=10,
+        )
         while "2 sessions" not in manager.wait_for("STATUS", timeout=15).fields["STATUS"]:
             pass
         statuses = [n.at for n in manager.notices if "STATUS" in n and "READY" not in n]

@@ -42,7 +42,10 @@ def test_verify_every_unit(tmp_path: Path) -> None:
     folder = installed_copy(tmp_path)
     done = subprocess.run(
         [analyze, "verify", "--man=no", *(str(folder / n) for n in UNIT_FILES)],
-        capture_output=True, text=True, timeout=60)
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     # verify exits 0 even for unknown or unparsable settings (it ignores them with a
     # warning): any output at all is a finding.
     assert done.returncode == 0, done.stderr
@@ -55,15 +58,20 @@ def test_verify_notices_a_broken_unit(tmp_path: Path) -> None:
     folder = installed_copy(tmp_path)
     service = folder / "wad.service"
     service.write_text(service.read_text().replace("NoNewPrivileges=", "NoNewPrivilege="))
-    done = subprocess.run([analyze, "verify", "--man=no", str(service)],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [analyze, "verify", "--man=no", str(service)], capture_output=True, text=True, timeout=60
+    )
     assert "Unknown key" in done.stderr and "NoNewPrivilege" in done.stderr
 
 
 def exposure(path: Path) -> float:
     analyze = need("systemd-analyze")
-    done = subprocess.run([analyze, "security", "--offline=true", str(path)],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [analyze, "security", "--offline=true", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     match = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", done.stdout)
     assert match, done.stdout + done.stderr
     return float(match.group(1))
@@ -83,10 +91,21 @@ def test_exposure_measure_is_sensitive(tmp_path: Path) -> None:
 
 def test_unit_settings_the_issue_asks_for() -> None:
     service = (UNITS / "wad.service").read_text()
-    for line in ("Type=notify", "NotifyAccess=main", "Restart=on-failure", "User=wad",
-                 "Group=wad", "StateDirectory=wad", "RuntimeDirectory=wad", "UMask=0077",
-                 "ExecReload=/bin/kill -HUP $MAINPID", "MemoryDenyWriteExecute=yes",
-                 "NoNewPrivileges=yes", "ProtectSystem=strict", "CapabilityBoundingSet=\n"):
+    for line in (
+        "Type=notify",
+        "NotifyAccess=main",
+        "Restart=on-failure",
+        "User=wad",
+        "Group=wad",
+        "StateDirectory=wad",
+        "RuntimeDirectory=wad",
+        "UMask=0077",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+        "MemoryDenyWriteExecute=yes",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "CapabilityBoundingSet=\n",
+    ):
         assert line in service, line
     assert re.search(r"^WatchdogSec=\d+s$", service, re.M)
     http = (UNITS / "wad.socket").read_text()
@@ -101,16 +120,28 @@ def test_sysusers_and_tmpfiles_apply_to_an_empty_root(tmp_path: Path) -> None:
     tmpfiles = need("systemd-tmpfiles")
     root = tmp_path / "root"
     (root / "etc").mkdir(parents=True)
-    subprocess.run([sysusers, f"--root={root}", str(UNITS / "wad.sysusers")], check=True,
-                   capture_output=True, timeout=60)
-    passwd = {line.split(":")[0]: line.split(":") for line in
-              (root / "etc/passwd").read_text().splitlines()}
-    groups = {line.split(":")[0]: line.split(":") for line in
-              (root / "etc/group").read_text().splitlines()}
+    subprocess.run(
+        [sysusers, f"--root={root}", str(UNITS / "wad.sysusers")],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    passwd = {
+        line.split(":")[0]: line.split(":")
+        for line in (root / "etc/passwd").read_text().splitlines()
+    }
+    groups = {
+        line.split(":")[0]: line.split(":")
+        for line in (root / "etc/group").read_text().splitlines()
+    }
     assert passwd["wad"][6] == "/usr/sbin/nologin"
     assert "wad" in groups["wad-admin"][3].split(",")
-    subprocess.run([tmpfiles, f"--root={root}", "--create", str(UNITS / "wad.tmpfiles")],
-                   check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        [tmpfiles, f"--root={root}", "--create", str(UNITS / "wad.tmpfiles")],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     state = (root / "var/lib/wad").stat()
     assert state.st_mode & 0o777 == 0o700
     assert state.st_uid == int(passwd["wad"][2])

@@ -34,8 +34,12 @@ def manager() -> Iterator[FakeManager]:
 
 
 def test_environment_is_read_and_removed(manager: FakeManager) -> None:
-    env = {"NOTIFY_SOCKET": manager.address, "WATCHDOG_USEC": "3000000",
-           "WATCHDOG_PID": "4242", "OTHER": "x"}
+    env = {
+        "NOTIFY_SOCKET": manager.address,
+        "WATCHDOG_USEC": "3000000",
+        "WATCHDOG_PID": "4242",
+        "OTHER": "x",
+    }
     notifier = Notifier.from_environ(env, pid=4242)
     assert env == {"OTHER": "x"}
     assert notifier.watchdog_interval == 1.5
@@ -73,8 +77,9 @@ def test_socket_addresses() -> None:
     assert socket_address("vsock:2:1234") is None
 
 
-def test_a_gone_manager_is_logged_not_raised(tmp_path: Path,
-                                             caplog: pytest.LogCaptureFixture) -> None:
+def test_a_gone_manager_is_logged_not_raised(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     notifier = Notifier(str(tmp_path / "nobody-listens"))
     assert not notifier.watchdog() and not notifier.watchdog()
     assert caplog.text.count("cannot notify systemd") == 1
@@ -82,8 +87,7 @@ def test_a_gone_manager_is_logged_not_raised(tmp_path: Path,
 
 def test_status_line() -> None:
     assert status_line({}) == "no sessions"
-    assert status_line({"waiting_qr": 1, "connected": 2}) == \
-        "3 sessions: 1 waiting_qr, 2 connected"
+    assert status_line({"waiting_qr": 1, "connected": 2}) == "3 sessions: 1 waiting_qr, 2 connected"
     assert status_line({"connected": 1}) == "1 session: 1 connected"
 
 
@@ -137,8 +141,7 @@ def test_probe_sees_a_read_only_database(tmp_path: Path) -> None:
     readonly.close()
 
 
-async def test_pings_stop_while_the_store_is_locked(tmp_path: Path,
-                                                    manager: FakeManager) -> None:
+async def test_pings_stop_while_the_store_is_locked(tmp_path: Path, manager: FakeManager) -> None:
     store = make_store(tmp_path)
     probe = StoreProbe(store.path, timeout_ms=20)
     notifier = Notifier(manager.address)
@@ -186,8 +189,13 @@ def test_listen_fds_names_and_defaults() -> None:
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=60, cwd=Path(__file__).resolve().parents[2])
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     assert done.returncode == 0, done.stderr
     # Unnamed: the IP socket is http, the Unix one control; the datagram one refused.
     assert done.stdout.strip() == '{"http": 3, "control": 4} {} False'
@@ -204,6 +212,5 @@ def test_unknown_name_is_refused() -> None:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         assert "unknown name" in (listen_fds._unusable(sock, "admin") or "")
-        assert listen_fds._unusable(sock, "control") == \
-            "the control socket must be a Unix socket"
+        assert listen_fds._unusable(sock, "control") == "the control socket must be a Unix socket"
         assert listen_fds._unusable(sock, "http") is None

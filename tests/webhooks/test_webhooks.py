@@ -17,8 +17,11 @@ from webhook_receiver import Received, Receiver
 from wad.engines.simulator.engine import SimulatorEngine
 from wad.errors import WadError
 
-SETTINGS = {"allow_networks": "127.0.0.0/8", "retry_schedule": "10ms,20ms,40ms,80ms,100ms",
-            "timeout": 5}
+SETTINGS = {
+    "allow_networks": "127.0.0.0/8",
+    "retry_schedule": "10ms,20ms,40ms,80ms,100ms",
+    "timeout": 5,
+}
 PHONE = "15550002222"
 
 
@@ -53,8 +56,9 @@ async def connected(wad: Running, device_id: str = "dev1") -> str:
 
 
 async def add_webhook(wad: Running, url: str, device_id: str = "dev1", **body: object) -> dict:
-    r = await wad.client.post(f"/api/sessions/{device_id}/webhooks", headers=wad.admin,
-                              json={"url": url, **body})
+    r = await wad.client.post(
+        f"/api/sessions/{device_id}/webhooks", headers=wad.admin, json={"url": url, **body}
+    )
     assert r.status_code == 201, r.text
     return r.json()["webhook"]
 
@@ -85,27 +89,43 @@ def of_type(receiver: Receiver, type_: str, ok: bool = True) -> list[Received]:
     return [r for r in receiver.answered(ok) if r.json["event"] == type_]
 
 
-async def test_message_and_receipt_reach_receiver_signed(hooked: Running,
-                                                         receiver: Receiver) -> None:
+async def test_message_and_receipt_reach_receiver_signed(
+    hooked: Running, receiver: Receiver
+) -> None:
     key = await connected(hooked)
     hook = await add_webhook(hooked, receiver.url + "/hook")
     assert hook["secret"].startswith("whsec_") and hook["enabled"] is True
-    assert hook["events"] == ["session.status", "session.qr", "message", "message.ack",
-                              "message.sent"]
-    r = await hooked.client.post("/api/simulator/sessions/dev1/incoming", headers=hooked.admin,
-                                 json={"from": PHONE, "message": "hello wad"})
+    assert hook["events"] == [
+        "session.status",
+        "session.qr",
+        "message",
+        "message.ack",
+        "message.sent",
+    ]
+    r = await hooked.client.post(
+        "/api/simulator/sessions/dev1/incoming",
+        headers=hooked.admin,
+        json={"from": PHONE, "message": "hello wad"},
+    )
     assert r.status_code == 200
-    r = await hooked.client.post("/api/messages/send", headers={"Authorization": f"Bearer {key}"},
-                                 json={"deviceId": "dev1", "number": PHONE, "message": "hi"})
+    r = await hooked.client.post(
+        "/api/messages/send",
+        headers={"Authorization": f"Bearer {key}"},
+        json={"deviceId": "dev1", "number": PHONE, "message": "hi"},
+    )
     sent_id = r.json()["id"]
-    r = await hooked.client.post("/api/simulator/sessions/dev1/receipt", headers=hooked.admin,
-                                 json={"messageId": sent_id, "status": "read"})
+    r = await hooked.client.post(
+        "/api/simulator/sessions/dev1/receipt",
+        headers=hooked.admin,
+        json={"messageId": sent_id, "status": "read"},
+    )
     assert r.status_code == 200
     with trio.fail_after(10):
-        await receiver.wait_until(lambda: of_type(receiver, "message")
-                                  and of_type(receiver, "message.ack"))
-    message, = of_type(receiver, "message")
-    ack, = of_type(receiver, "message.ack")
+        await receiver.wait_until(
+            lambda: of_type(receiver, "message") and of_type(receiver, "message.ack")
+        )
+    (message,) = of_type(receiver, "message")
+    (ack,) = of_type(receiver, "message.ack")
     for request in (message, ack):
         payload = verified(hook["secret"], request)
         assert set(payload) == {"id", "event", "session", "seq", "timestamp", "payload"}
@@ -121,18 +141,25 @@ async def test_message_and_receipt_reach_receiver_signed(hooked: Running,
     # Someone without the secret cannot forge one.
     with pytest.raises(Exception, match="signature"):
         Webhook("whsec_" + "A" * 32).verify(message.body, message.headers)
-    r = await hooked.client.get(f"/api/sessions/dev1/webhooks/{hook['id']}/deliveries",
-                                headers=hooked.admin)
+    r = await hooked.client.get(
+        f"/api/sessions/dev1/webhooks/{hook['id']}/deliveries", headers=hooked.admin
+    )
     log = r.json()["deliveries"]
     by_event = {d["eventId"]: d for d in log}
     entry = by_event[message.headers["webhook-id"]]
     assert entry["eventType"] == "message"
-    assert (entry["status"], entry["attempts"], entry["lastStatusCode"], entry["lastError"],
-            entry["nextAttemptAt"]) == ("delivered", 1, 200, None, None)
+    assert (
+        entry["status"],
+        entry["attempts"],
+        entry["lastStatusCode"],
+        entry["lastError"],
+        entry["nextAttemptAt"],
+    ) == ("delivered", 1, 200, None, None)
 
 
 async def test_every_event_arrives_when_every_third_request_fails(
-        hooked: Running, receiver: Receiver) -> None:
+    hooked: Running, receiver: Receiver
+) -> None:
     receiver.answer = lambda n, request: 500 if n % 3 == 0 else 204
     await connected(hooked)
     hook = await add_webhook(hooked, receiver.url, events=["message", "message.ack"])
@@ -156,8 +183,9 @@ async def test_every_event_arrives_when_every_third_request_fails(
         assert request.headers["webhook-id"] == payload["id"]  # the same id on every try
         tries[payload["id"]].append(request.status or 0)
     # Each event: failures, then exactly one success (nothing is sent again after it).
-    assert all(statuses[-1] == 204 and set(statuses[:-1]) <= {500}
-               for statuses in tries.values()), dict(tries)
+    assert all(
+        statuses[-1] == 204 and set(statuses[:-1]) <= {500} for statuses in tries.values()
+    ), dict(tries)
     assert any(statuses == [500, 204] for statuses in tries.values())
     # The log agrees once the last attempts are written.
     await until(hooked, lambda: all(d["status"] == "delivered" for d in log(hooked, hook)))
@@ -175,8 +203,11 @@ async def test_event_filter(hooked: Running, receiver: Receiver) -> None:
     hook = await add_webhook(hooked, receiver.url, events=["message.sent", "message.sent"])
     assert hook["events"] == ["message.sent"]
     hooked.daemon.service.sim_incoming("dev1", PHONE, "not for this hook")
-    await hooked.client.post("/api/messages/send", headers={"Authorization": f"Bearer {key}"},
-                             json={"deviceId": "dev1", "number": PHONE, "message": "out"})
+    await hooked.client.post(
+        "/api/messages/send",
+        headers={"Authorization": f"Bearer {key}"},
+        json={"deviceId": "dev1", "number": PHONE, "message": "out"},
+    )
     with trio.fail_after(10):
         await receiver.wait_until(lambda: receiver.answered())
     assert [r.json["event"] for r in receiver.requests] == ["message.sent"]
@@ -192,7 +223,7 @@ async def test_redirects_are_not_followed(hooked: Running, receiver: Receiver) -
         await receiver.wait_until(lambda: len(receiver.requests) == 6)  # 1 + 5 retries
     assert {r.target for r in receiver.requests} == {"/"}
     await until(hooked, lambda: log(hooked, hook)[0]["status"] != "pending")
-    entry, = log(hooked, hook)
+    (entry,) = log(hooked, hook)
     assert entry["status"] == "failed" and entry["attempts"] == 6
     assert entry["lastStatusCode"] == 302
     assert "redirects are not followed" in entry["lastError"]
@@ -207,16 +238,22 @@ async def test_gone_stops_and_disables(hooked: Running, receiver: Receiver) -> N
     await until(hooked, lambda: not webhooks(hooked).get("dev1", hook["id"])["enabled"])
     webhook = (await hooked.client.get(base, headers=hooked.admin)).json()["webhook"]
     assert webhook["disabledReason"] == "the endpoint answered 410 Gone"
-    entry, = (await hooked.client.get(base + "/deliveries", headers=hooked.admin)
-              ).json()["deliveries"]
+    (entry,) = (await hooked.client.get(base + "/deliveries", headers=hooked.admin)).json()[
+        "deliveries"
+    ]
     assert (entry["status"], entry["attempts"], entry["lastStatusCode"]) == ("failed", 1, 410)
     # A disabled endpoint gets no new deliveries and cannot be redelivered to.
     hooked.daemon.service.sim_incoming("dev1", PHONE, "second")
-    r = await hooked.client.post(f"{base}/deliveries/{entry['id']}/redeliver",
-                                 headers=hooked.admin)
+    r = await hooked.client.post(f"{base}/deliveries/{entry['id']}/redeliver", headers=hooked.admin)
     assert r.status_code == 409
-    assert len((await hooked.client.get(base + "/deliveries", headers=hooked.admin)
-                ).json()["deliveries"]) == 1
+    assert (
+        len(
+            (await hooked.client.get(base + "/deliveries", headers=hooked.admin)).json()[
+                "deliveries"
+            ]
+        )
+        == 1
+    )
     # Enabled again, it takes new events.
     receiver.answer = lambda n, request: 200
     r = await hooked.client.patch(base, headers=hooked.admin, json={"enabled": True})
@@ -230,7 +267,8 @@ async def test_gone_stops_and_disables(hooked: Running, receiver: Receiver) -> N
 
 
 async def test_consecutive_failures_disable_endpoint(
-        tmp_path: Path, nursery: trio.Nursery, receiver: Receiver) -> None:
+    tmp_path: Path, nursery: trio.Nursery, receiver: Receiver
+) -> None:
     wad = await start(tmp_path, nursery, retry_schedule="", disable_after=3)
     receiver.answer = lambda n, request: 503
     await connected(wad)
@@ -247,31 +285,32 @@ async def test_consecutive_failures_disable_endpoint(
 
 
 async def test_success_resets_the_failure_run(
-        tmp_path: Path, nursery: trio.Nursery, receiver: Receiver) -> None:
+    tmp_path: Path, nursery: trio.Nursery, receiver: Receiver
+) -> None:
     wad = await start(tmp_path, nursery, retry_schedule="", disable_after=2)
     texts = ["fail", "ok", "fail"]
-    receiver.answer = lambda n, request: 500 if request.json["payload"]["text"] == "fail" \
-        else 200
+    receiver.answer = lambda n, request: 500 if request.json["payload"]["text"] == "fail" else 200
     await connected(wad)
     hook = await add_webhook(wad, receiver.url, events=["message"])
     for count, text in enumerate(texts, start=1):  # one at a time: the order matters
         wad.daemon.service.sim_incoming("dev1", PHONE, text)
-        await until(wad, lambda: len(log(wad, hook, status="pending")) == 0
-                    and len(log(wad, hook)) == count)  # noqa: B023
+        await until(
+            wad,
+            lambda: len(log(wad, hook, status="pending")) == 0 and len(log(wad, hook)) == count,  # noqa: B023
+        )
     webhook = webhooks(wad).get("dev1", hook["id"])
     assert webhook["enabled"] is True and webhook["consecutiveFailures"] == 1
     await wad.close()
 
 
-async def test_redeliver_sends_the_same_event_again(hooked: Running,
-                                                    receiver: Receiver) -> None:
+async def test_redeliver_sends_the_same_event_again(hooked: Running, receiver: Receiver) -> None:
     await connected(hooked)
     hook = await add_webhook(hooked, receiver.url, events=["message"])
     hooked.daemon.service.sim_incoming("dev1", PHONE, "again please")
     with trio.fail_after(10):
         await receiver.wait_until(lambda: receiver.answered())
     base = f"/api/sessions/dev1/webhooks/{hook['id']}/deliveries"
-    first, = (await hooked.client.get(base, headers=hooked.admin)).json()["deliveries"]
+    (first,) = (await hooked.client.get(base, headers=hooked.admin)).json()["deliveries"]
     r = await hooked.client.post(f"{base}/{first['id']}/redeliver", headers=hooked.admin)
     assert r.status_code == 202
     again = r.json()["delivery"]
@@ -305,9 +344,11 @@ async def test_delivery_log_pages(hooked: Running, receiver: Receiver) -> None:
             break
         url = f"{base}?limit=2&before={page['nextBefore']}"
     assert len(seen) == 5 and seen == sorted(seen, reverse=True)
-    for query, message in (("limit=0", "limit must be a number from 1 to 200"),
-                           ("status=lost", "status must be one of pending, delivered, failed"),
-                           ("before=x", "before must be a number")):
+    for query, message in (
+        ("limit=0", "limit must be a number from 1 to 200"),
+        ("status=lost", "status must be one of pending, delivered, failed"),
+        ("before=x", "before must be a number"),
+    ):
         r = await hooked.client.get(f"{base}?{query}", headers=hooked.admin)
         assert r.status_code == 400 and r.json()["error"].startswith(message)
 
@@ -326,21 +367,23 @@ async def test_manage_list_without_secrets_and_delete(hooked: Running) -> None:
     assert r.status_code == 200 and r.json()["success"] is True
     r = await hooked.client.delete(f"/api/sessions/dev1/webhooks/{a['id']}", headers=hooked.admin)
     assert r.status_code == 404 and r.json()["error"] == "Webhook not found"
-    listed = (await hooked.client.get("/api/sessions/dev1/webhooks", headers=hooked.admin)
-              ).json()["webhooks"]
+    listed = (await hooked.client.get("/api/sessions/dev1/webhooks", headers=hooked.admin)).json()[
+        "webhooks"
+    ]
     assert [w["id"] for w in listed] == [b["id"]]
     # Admin only: a session's key is not enough, nobody is nothing.
-    key = (await hooked.client.put("/api/sessions/dev1/api-key", json={},
-                                   headers=hooked.admin)).json()["apiKey"]
-    r = await hooked.client.get("/api/sessions/dev1/webhooks",
-                                headers={"Authorization": f"Bearer {key}"})
+    key = (
+        await hooked.client.put("/api/sessions/dev1/api-key", json={}, headers=hooked.admin)
+    ).json()["apiKey"]
+    r = await hooked.client.get(
+        "/api/sessions/dev1/webhooks", headers={"Authorization": f"Bearer {key}"}
+    )
     assert r.status_code == 403
     r = await hooked.client.post("/api/sessions/dev1/webhooks", json={"url": "http://x.test"})
     assert r.status_code == 401
 
 
-async def test_deleting_a_session_deletes_its_webhooks(hooked: Running,
-                                                       receiver: Receiver) -> None:
+async def test_deleting_a_session_deletes_its_webhooks(hooked: Running, receiver: Receiver) -> None:
     await connected(hooked)
     await add_webhook(hooked, receiver.url)
     hooked.daemon.service.sim_incoming("dev1", PHONE, "hello")
@@ -357,19 +400,22 @@ async def test_deleting_a_session_deletes_its_webhooks(hooked: Running,
     assert r.json()["webhooks"] == []
 
 
-@pytest.mark.parametrize(("body", "error"), [
-    ({}, "url: Field required"),
-    ({"url": 5}, "url: Input should be a valid string"),
-    ({"url": "ftp://example.com/x"}, "url must start with http:// or https://"),
-    ({"url": "example.com/hook"}, "url must start with http:// or https://"),
-    ({"url": "https://user:pw@example.com/"}, "url must not carry credentials"),
-    ({"url": "https:///nohost"}, "url must name a host"),
-    ({"url": "https://example.com:99999/"}, "url is not a valid URL"),
-    ({"url": "https://exa mple.com/"}, "url must not contain spaces"),
-    ({"url": "https://example.com/" + "a" * 2048}, "url must be at most 2048 characters"),
-    ({"url": "http://127.0.0.1/", "events": ["message", "nope"]}, "events.1: Input should be"),
-    ({"url": "http://127.0.0.1/", "events": "message"}, "events: Input should be a valid list"),
-])
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        ({}, "url: Field required"),
+        ({"url": 5}, "url: Input should be a valid string"),
+        ({"url": "ftp://example.com/x"}, "url must start with http:// or https://"),
+        ({"url": "example.com/hook"}, "url must start with http:// or https://"),
+        ({"url": "https://user:pw@example.com/"}, "url must not carry credentials"),
+        ({"url": "https:///nohost"}, "url must name a host"),
+        ({"url": "https://example.com:99999/"}, "url is not a valid URL"),
+        ({"url": "https://exa mple.com/"}, "url must not contain spaces"),
+        ({"url": "https://example.com/" + "a" * 2048}, "url must be at most 2048 characters"),
+        ({"url": "http://127.0.0.1/", "events": ["message", "nope"]}, "events.1: Input should be"),
+        ({"url": "http://127.0.0.1/", "events": "message"}, "events: Input should be a valid list"),
+    ],
+)
 async def test_create_validation(hooked: Running, body: dict, error: str) -> None:
     await hooked.client.post("/api/sessions", json={"deviceId": "dev1"}, headers=hooked.admin)
     r = await hooked.client.post("/api/sessions/dev1/webhooks", headers=hooked.admin, json=body)
@@ -378,30 +424,36 @@ async def test_create_validation(hooked: Running, body: dict, error: str) -> Non
 
 
 async def test_create_unknown_session_and_limit(hooked: Running) -> None:
-    r = await hooked.client.post("/api/sessions/nobody/webhooks", headers=hooked.admin,
-                                 json={"url": "http://127.0.0.1/"})
+    r = await hooked.client.post(
+        "/api/sessions/nobody/webhooks", headers=hooked.admin, json={"url": "http://127.0.0.1/"}
+    )
     assert r.status_code == 404 and r.json()["error"] == "Session not found"
-    r = await hooked.client.post("/api/sessions/bad%20id/webhooks", headers=hooked.admin,
-                                 json={"url": "http://127.0.0.1/"})
+    r = await hooked.client.post(
+        "/api/sessions/bad%20id/webhooks", headers=hooked.admin, json={"url": "http://127.0.0.1/"}
+    )
     assert r.status_code == 400
     await hooked.client.post("/api/sessions", json={"deviceId": "dev1"}, headers=hooked.admin)
     for i in range(10):
         await add_webhook(hooked, f"http://127.0.0.1/{i}")
-    r = await hooked.client.post("/api/sessions/dev1/webhooks", headers=hooked.admin,
-                                 json={"url": "http://127.0.0.1/10"})
+    r = await hooked.client.post(
+        "/api/sessions/dev1/webhooks", headers=hooked.admin, json={"url": "http://127.0.0.1/10"}
+    )
     assert r.status_code == 409 and "at most 10 webhooks" in r.json()["error"]
 
 
-@pytest.mark.parametrize(("url", "kind"), [
-    ("http://127.0.0.1:8080/hook", "loopback"),
-    ("http://localhost/hook", "loopback"),
-    ("http://[::1]/hook", "loopback"),
-    ("http://10.1.2.3/hook", "private"),
-    ("https://192.168.1.10/hook", "private"),
-    ("http://169.254.169.254/latest/meta-data", "cloud metadata"),
-    ("http://100.64.0.1/", "carrier-grade NAT"),
-    ("http://[::ffff:127.0.0.1]/", "loopback"),
-])
+@pytest.mark.parametrize(
+    ("url", "kind"),
+    [
+        ("http://127.0.0.1:8080/hook", "loopback"),
+        ("http://localhost/hook", "loopback"),
+        ("http://[::1]/hook", "loopback"),
+        ("http://10.1.2.3/hook", "private"),
+        ("https://192.168.1.10/hook", "private"),
+        ("http://169.254.169.254/latest/meta-data", "cloud metadata"),
+        ("http://100.64.0.1/", "carrier-grade NAT"),
+        ("http://[::ffff:127.0.0.1]/", "loopback"),
+    ],
+)
 async def test_private_targets_refused_unless_allowed(wad: Running, url: str, kind: str) -> None:
     await wad.client.post("/api/sessions", json={"deviceId": "dev1"}, headers=wad.admin)
     r = await wad.client.post("/api/sessions/dev1/webhooks", headers=wad.admin, json={"url": url})
@@ -416,54 +468,74 @@ async def test_allowed_network_opens_only_itself(tmp_path: Path, nursery: trio.N
     await add_webhook(wad, "http://127.0.0.1:8080/hook")
     await add_webhook(wad, "http://169.254.10.10/hook")
     for url in ("http://10.0.0.1/", "http://169.254.169.254/", "http://[::1]/"):
-        r = await wad.client.post("/api/sessions/dev1/webhooks", headers=wad.admin,
-                                  json={"url": url})
+        r = await wad.client.post(
+            "/api/sessions/dev1/webhooks", headers=wad.admin, json={"url": url}
+        )
         assert r.status_code == 400, url
     await wad.close()
 
 
-async def test_disabling_the_plugin_removes_its_routes(tmp_path: Path,
-                                                       nursery: trio.Nursery) -> None:
+async def test_disabling_the_plugin_removes_its_routes(
+    tmp_path: Path, nursery: trio.Nursery
+) -> None:
     config = make_config(tmp_path, disable_plugins="webhooks")
     wad = await start_daemon(nursery, config, SimulatorEngine())
     await wad.client.post("/api/sessions", json={"deviceId": "dev1"}, headers=wad.admin)
     r = await wad.client.get("/api/sessions/dev1/webhooks", headers=wad.admin)
     assert r.status_code == 404
-    r = await wad.client.post("/api/sessions/dev1/webhooks", headers=wad.admin,
-                              json={"url": "http://127.0.0.1/"})
+    r = await wad.client.post(
+        "/api/sessions/dev1/webhooks", headers=wad.admin, json={"url": "http://127.0.0.1/"}
+    )
     assert r.status_code == 404
-    names = [p["name"] for p in (await wad.client.get("/api/plugins", headers=wad.admin)
-                                 ).json()["plugins"]]
+    names = [
+        p["name"]
+        for p in (await wad.client.get("/api/plugins", headers=wad.admin)).json()["plugins"]
+    ]
     assert "webhooks" not in names and "auth" in names
     await wad.close()
 
 
 async def test_plugin_listed(hooked: Running) -> None:
-    plugins = {p["name"]: p for p in (await hooked.client.get("/api/plugins",
-                                                              headers=hooked.admin)
-                                      ).json()["plugins"]}
+    plugins = {
+        p["name"]: p
+        for p in (await hooked.client.get("/api/plugins", headers=hooked.admin)).json()["plugins"]
+    }
     webhooks = plugins["webhooks"]
     assert webhooks["builtin"] is True
-    assert {"wad_startup", "wad_event_stored", "wad_event", "wad_http_routes",
-            "wad_control_methods"} <= set(webhooks["hooks"])
+    assert {
+        "wad_startup",
+        "wad_event_stored",
+        "wad_event",
+        "wad_http_routes",
+        "wad_control_methods",
+    } <= set(webhooks["hooks"])
 
 
-async def test_control_methods_share_the_operations(hooked: Running,
-                                                    receiver: Receiver) -> None:
+async def test_control_methods_share_the_operations(hooked: Running, receiver: Receiver) -> None:
     daemon = hooked.daemon
     methods: dict = {}
     for answer in daemon.pm.hook.wad_control_methods(daemon=daemon):
         methods.update(answer or {})
-    assert {"webhooks.list", "webhooks.create", "webhooks.update", "webhooks.delete",
-            "webhooks.deliveries", "webhooks.redeliver"} <= methods.keys()
+    assert {
+        "webhooks.list",
+        "webhooks.create",
+        "webhooks.update",
+        "webhooks.delete",
+        "webhooks.deliveries",
+        "webhooks.redeliver",
+    } <= methods.keys()
     await connected(hooked)
-    created = (await methods["webhooks.create"]({"deviceId": "dev1", "url": receiver.url,
-                                                 "events": ["message"]}))["webhook"]
+    created = (
+        await methods["webhooks.create"](
+            {"deviceId": "dev1", "url": receiver.url, "events": ["message"]}
+        )
+    )["webhook"]
     assert created["secret"].startswith("whsec_")
     listed = (await methods["webhooks.list"]({"deviceId": "dev1"}))["webhooks"]
     assert [w["id"] for w in listed] == [created["id"]] and "secret" not in listed[0]
-    rest = (await hooked.client.get("/api/sessions/dev1/webhooks", headers=hooked.admin)
-            ).json()["webhooks"]
+    rest = (await hooked.client.get("/api/sessions/dev1/webhooks", headers=hooked.admin)).json()[
+        "webhooks"
+    ]
     assert rest == listed
     daemon.service.sim_incoming("dev1", PHONE, "via control")
     with trio.fail_after(10):
@@ -480,8 +552,9 @@ async def test_control_methods_share_the_operations(hooked: Running,
         await methods["webhooks.create"]({"deviceId": "dev1", "url": "http://10.0.0.1/"})
     assert caught.value.code == "bad_request"
     with pytest.raises(WadError) as caught:
-        await methods["webhooks.create"]({"deviceId": "dev1", "url": receiver.url,
-                                          "events": ["nope"]})
+        await methods["webhooks.create"](
+            {"deviceId": "dev1", "url": receiver.url, "events": ["nope"]}
+        )
     assert caught.value.code == "bad_request" and "unknown event type 'nope'" in str(caught.value)
     with pytest.raises(WadError) as caught:
         await methods["webhooks.update"]({**ids, "enabled": "yes"})
@@ -492,8 +565,9 @@ async def test_control_methods_share_the_operations(hooked: Running,
     assert caught.value.code == "not_found"
 
 
-async def test_disabling_drops_what_the_worker_had_queued(tmp_path: Path, nursery: trio.Nursery,
-                                                          receiver: Receiver) -> None:
+async def test_disabling_drops_what_the_worker_had_queued(
+    tmp_path: Path, nursery: trio.Nursery, receiver: Receiver
+) -> None:
     """Deliveries fetched ahead (waiting for their endpoint's one connection) are not sent
     once the endpoint is disabled: they stay parked, and go when it is enabled again."""
     wad = await start(tmp_path, nursery, endpoint_concurrency=1)
@@ -516,6 +590,5 @@ async def test_disabling_drops_what_the_worker_had_queued(tmp_path: Path, nurser
     r = await wad.client.patch(base, headers=wad.admin, json={"enabled": True})
     with trio.fail_after(10):
         await receiver.wait_until(lambda: len(receiver.answered()) == 3)
-    assert sorted(r.json["payload"]["text"] for r in receiver.requests) == \
-        ["one", "three", "two"]
+    assert sorted(r.json["payload"]["text"] for r in receiver.requests) == ["one", "three", "two"]
     await wad.close()

@@ -29,8 +29,11 @@ def client(guard: Guard | None = None) -> PostClient:
 async def test_keeps_one_connection_alive(receiver: Receiver) -> None:
     posts = client()
     for i in range(3):
-        answer = await posts.post(receiver.url + "/hook?x=1", f'{{"n":{i}}}'.encode(),
-                                  [("content-type", "application/json")])
+        answer = await posts.post(
+            receiver.url + "/hook?x=1",
+            f'{{"n":{i}}}'.encode(),
+            [("content-type", "application/json")],
+        )
         assert answer.status == 200
     await posts.aclose()
     assert receiver.connections == 1 and posts.connections_opened == 1
@@ -93,7 +96,8 @@ async def test_stale_kept_connection_is_replaced(nursery: trio.Nursery) -> None:
 async def test_long_answer_read_only_in_part(nursery: trio.Nursery) -> None:
     body = b"x" * 300_000
     url, seen = await serve_raw(
-        nursery, b"HTTP/1.1 500 Oops\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body))
+        nursery, b"HTTP/1.1 500 Oops\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body)
+    )
     posts = client()
     answer = await posts.post(url, b"{}", [])
     assert answer.status == 500 and answer.body == b"x" * SNIPPET

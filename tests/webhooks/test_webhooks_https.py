@@ -30,16 +30,18 @@ def authority() -> trustme.CA:
     return trustme.CA()
 
 
-async def tls_receiver(nursery: trio.Nursery, authority: trustme.CA, cert_for: str
-                       ) -> tuple[Receiver, int, list[str | None]]:
+async def tls_receiver(
+    nursery: trio.Nursery, authority: trustme.CA, cert_for: str
+) -> tuple[Receiver, int, list[str | None]]:
     """A receiver whose certificate names ``cert_for``; also the SNI names it was sent."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     authority.issue_cert(cert_for).configure_cert(context)
     names: list[str | None] = []
     context.sni_callback = lambda sock, name, ctx: names.append(name)  # type: ignore[assignment,misc]
     receiver = Receiver()
-    listeners = await nursery.start(partial(trio.serve_ssl_over_tcp, receiver.handle, 0,
-                                            context, host="127.0.0.1"))
+    listeners = await nursery.start(
+        partial(trio.serve_ssl_over_tcp, receiver.handle, 0, context, host="127.0.0.1")
+    )
     return receiver, listeners[0].transport_listener.socket.getsockname()[1], names
 
 
@@ -47,8 +49,11 @@ def client(trusting: trustme.CA | None) -> PostClient:
     context = ssl.create_default_context()
     if trusting is not None:
         trusting.configure_trust(context)
-    return PostClient(Guard(parse_networks("127.0.0.0/8"), resolver=hosts_file),
-                      user_agent="wad-test", ssl_context=context)
+    return PostClient(
+        Guard(parse_networks("127.0.0.0/8"), resolver=hosts_file),
+        user_agent="wad-test",
+        ssl_context=context,
+    )
 
 
 async def test_https_sends_sni_and_verifies_the_hosts_certificate(

@@ -30,12 +30,12 @@ def event(request: Received) -> dict:
 
 async def spawn(tmp_path: Path, state_dir: Path | None = None) -> Process:
     return await trio.to_thread.run_sync(
-        lambda: spawn_daemon(tmp_path, "--engine", "simulator", env=ENV, state_dir=state_dir))
+        lambda: spawn_daemon(tmp_path, "--engine", "simulator", env=ENV, state_dir=state_dir)
+    )
 
 
 @pytest.mark.parametrize("stop", ["terminate", "kill"])
-async def test_deliveries_survive_restart(tmp_path: Path, nursery: trio.Nursery,
-                                          stop: str) -> None:
+async def test_deliveries_survive_restart(tmp_path: Path, nursery: trio.Nursery, stop: str) -> None:
     receiver = Receiver()
     await nursery.start(receiver.serve)
     mode = {"now": "ok"}
@@ -43,8 +43,9 @@ async def test_deliveries_survive_restart(tmp_path: Path, nursery: trio.Nursery,
     def answer(n: int, request: Received) -> int | None:
         if event(request)["event"] != "message":
             return 200
-        return {"ok": 200, "fail": 500, "hold": None,
-                "flaky": 500 if n % 3 == 0 else 200}[mode["now"]]
+        return {"ok": 200, "fail": 500, "hold": None, "flaky": 500 if n % 3 == 0 else 200}[
+            mode["now"]
+        ]
 
     receiver.answer = answer
     first = await spawn(tmp_path)
@@ -54,27 +55,41 @@ async def test_deliveries_survive_restart(tmp_path: Path, nursery: trio.Nursery,
             r = await api.post("/api/sessions/dev1/webhooks", json={"url": receiver.url})
             secret = r.json()["webhook"]["secret"]
             with trio.fail_after(30):
-                await receiver.wait_until(lambda: any(
-                    event(r)["event"] == "session.qr" for r in receiver.requests))
-            r = await api.post("/api/simulator/sessions/dev1/scan",
-                               json={"phoneNumber": "15550001111"})
+                await receiver.wait_until(
+                    lambda: any(event(r)["event"] == "session.qr" for r in receiver.requests)
+                )
+            r = await api.post(
+                "/api/simulator/sessions/dev1/scan", json={"phoneNumber": "15550001111"}
+            )
             assert r.status_code == 200, r.text
             mode["now"] = "fail"
             for i in range(MESSAGES):
-                r = await api.post("/api/simulator/sessions/dev1/incoming",
-                                   json={"from": "15550002222", "message": f"m{i}"})
+                r = await api.post(
+                    "/api/simulator/sessions/dev1/incoming",
+                    json={"from": "15550002222", "message": f"m{i}"},
+                )
                 assert r.status_code == 200, r.text
+
             # Every message was stored and tried once (and failed): now hold the retries.
-            tried = lambda: {event(r)["payload"]["id"] for r in receiver.requests  # noqa: E731
-                             if event(r)["event"] == "message"}
+            def tried() -> set[str]:
+                return {
+                    event(r)["payload"]["id"]
+                    for r in receiver.requests
+                    if event(r)["event"] == "message"
+                }
+
             with trio.fail_after(30):
                 await receiver.wait_until(lambda: len(tried()) == MESSAGES)
             mode["now"] = "hold"
             held = lambda: [r for r in receiver.requests if r.status is None]  # noqa: E731
             with trio.fail_after(30):
                 await receiver.wait_until(lambda: len(held()) >= 5)
-            stored = {m["id"] for m in (await api.get(
-                "/api/sessions/dev1/messages?direction=in&limit=200")).json()["messages"]}
+            stored = {
+                m["id"]
+                for m in (
+                    await api.get("/api/sessions/dev1/messages?direction=in&limit=200")
+                ).json()["messages"]
+            }
             assert stored == tried()
     finally:
         if stop == "kill":
@@ -86,8 +101,14 @@ async def test_deliveries_survive_restart(tmp_path: Path, nursery: trio.Nursery,
     mode["now"] = "flaky"
     second = await spawn(tmp_path, state_dir=first.state_dir)
     try:
-        ok = lambda: {event(r)["payload"]["id"] for r in receiver.answered()  # noqa: E731
-                      if event(r)["event"] == "message"}
+
+        def ok() -> set[str]:
+            return {
+                event(r)["payload"]["id"]
+                for r in receiver.answered()
+                if event(r)["event"] == "message"
+            }
+
         with trio.fail_after(60):
             await receiver.wait_until(lambda: ok() >= stored)
     finally:

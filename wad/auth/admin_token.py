@@ -44,8 +44,9 @@ class AdminToken:
     def rotate(self) -> str:
         """A new token replaces the old one at once; the new one is returned once."""
         if self.file is None:
-            raise WadError("conflict",
-                           "the admin token comes from WAD_ADMIN_TOKEN; change it there")
+            raise WadError(
+                "conflict", "the admin token comes from WAD_ADMIN_TOKEN; change it there"
+            )
         token = keys.generate_admin_token()
         _write_secret(self.file, token)
         self._hash = keys.hash_key(token)

@@ -91,13 +91,18 @@ def core(daemon: Daemon) -> dict[str, Spec]:
         "sessions.qr": Spec(lambda p: svc.qr(p["deviceId"]), dev),
         "sessions.pair_code": Spec(
             lambda p: svc.messaging.pair_code(p["deviceId"], p["phoneNumber"]),
-            ("deviceId", "phoneNumber")),
+            ("deviceId", "phoneNumber"),
+        ),
         "sessions.messages": Spec(
-            lambda p: svc.list_messages(p["deviceId"], p.get("direction"), p.get("before"),
-                                        p.get("limit", 50)),
-            dev, ("direction", "before", "limit")),
-        "keys.set": Spec(lambda p: {"apiKey": svc.set_api_key(p["deviceId"], p.get("apiKey"))},
-                         dev, ("apiKey",)),
+            lambda p: svc.list_messages(
+                p["deviceId"], p.get("direction"), p.get("before"), p.get("limit", 50)
+            ),
+            dev,
+            ("direction", "before", "limit"),
+        ),
+        "keys.set": Spec(
+            lambda p: {"apiKey": svc.set_api_key(p["deviceId"], p.get("apiKey"))}, dev, ("apiKey",)
+        ),
         "keys.revoke": Spec(lambda p: svc.revoke_api_key(p["deviceId"]), dev),
         "admin_token.rotate": Spec(lambda p: {"adminToken": svc.rotate_admin_token()}),
         "log_level.set": Spec(set_log_level, ("level",)),
@@ -116,15 +121,18 @@ def simulator(daemon: Daemon) -> dict[str, Spec]:
         return svc.sim_incoming(p["deviceId"], p["from"], p.get("message"), spec)
 
     return {
-        "sim.scan": Spec(lambda p: svc.sim_scan(p["deviceId"], p["phoneNumber"]),
-                         ("deviceId", "phoneNumber")),
+        "sim.scan": Spec(
+            lambda p: svc.sim_scan(p["deviceId"], p["phoneNumber"]), ("deviceId", "phoneNumber")
+        ),
         "sim.incoming": Spec(incoming, ("deviceId", "from"), ("message",), open=True),
         "sim.drop": Spec(lambda p: svc.sim_drop(p["deviceId"]), dev),
         "sim.unlink": Spec(lambda p: svc.sim_unlink(p["deviceId"]), dev),
-        "sim.receipt": Spec(lambda p: svc.sim_receipt(p["deviceId"], p["messageId"],
-                                                      p["status"]),
-                            ("deviceId", "messageId", "status")),
-        "sim.enter_code": Spec(lambda p: svc.sim_enter_code(p["deviceId"], p["code"]),
-                               ("deviceId", "code")),
+        "sim.receipt": Spec(
+            lambda p: svc.sim_receipt(p["deviceId"], p["messageId"], p["status"]),
+            ("deviceId", "messageId", "status"),
+        ),
+        "sim.enter_code": Spec(
+            lambda p: svc.sim_enter_code(p["deviceId"], p["code"]), ("deviceId", "code")
+        ),
         "sim.sent": Spec(lambda p: {"messages": svc.sim_sent(p["deviceId"])}, dev),
     }

@@ -63,5 +63,4 @@ def allowed(peer: Peer, group: str | None, own_uid: int | None = None) -> bool:
     gid = group_id(group) if group else None
     if gid is None:
         return False
-    return (peer.gid == gid or gid in supplementary_groups(peer.pid)
-            or _listed_member(peer.uid, gid))
+    return peer.gid == gid or gid in supplementary_groups(peer.pid) or _listed_member(peer.uid, gid)

@@ -101,8 +101,9 @@ class RequestDecoder:
             if len(self._buffer) + len(chunk) > self.max_line:
                 self._buffer.clear()
                 self._skipping = end < 0
-                out.append(error_line("line_too_long",
-                                      f"line longer than {self.max_line} bytes, skipped"))
+                out.append(
+                    error_line("line_too_long", f"line longer than {self.max_line} bytes, skipped")
+                )
                 continue
             self._buffer += chunk
             if end >= 0:
@@ -124,8 +125,7 @@ def parse_line(line: bytes) -> Request | bytes:
     if not isinstance(obj, dict):
         return error_line("bad_request", "a request is a JSON object")
     raw_id = obj.get("id")
-    request_id = raw_id if isinstance(raw_id, int | str) and not isinstance(raw_id, bool) \
-        else None
+    request_id = raw_id if isinstance(raw_id, int | str) and not isinstance(raw_id, bool) else None
     if raw_id is not None and request_id is None:
         return error_line("bad_request", "id must be a number or a string")
     if isinstance(request_id, str) and len(request_id) > 200:

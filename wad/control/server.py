@@ -73,15 +73,25 @@ class ControlServer:
             peer = peercred.peer_of(stream.socket)  # type: ignore[arg-type]
             if not peercred.allowed(peer, self.group):
                 self.refused += 1
-                log.warning("control socket: refused pid %d uid %d gid %d",
-                            peer.pid, peer.uid, peer.gid)
-                await self._send(stream, error_line(
-                    "refused", f"uid {peer.uid} may not use this socket (root, the daemon's "
-                    f"user or group {self.group!r} may)"))
+                log.warning(
+                    "control socket: refused pid %d uid %d gid %d", peer.pid, peer.uid, peer.gid
+                )
+                await self._send(
+                    stream,
+                    error_line(
+                        "refused",
+                        f"uid {peer.uid} may not use this socket (root, the daemon's "
+                        f"user or group {self.group!r} may)",
+                    ),
+                )
                 return
             if self.active >= self.max_connections:
-                await self._send(stream, error_line(
-                    "busy", f"too many control connections (limit {self.max_connections})"))
+                await self._send(
+                    stream,
+                    error_line(
+                        "busy", f"too many control connections (limit {self.max_connections})"
+                    ),
+                )
                 return
             self.active += 1
             try:
@@ -103,8 +113,10 @@ class ControlServer:
             with trio.move_on_after(self.idle_timeout):
                 data = await stream.receive_some(RECEIVE_SIZE)
             if data is None:
-                await self._send(stream, error_line(
-                    "idle_timeout", f"no request for {self.idle_timeout:g} s; closing"))
+                await self._send(
+                    stream,
+                    error_line("idle_timeout", f"no request for {self.idle_timeout:g} s; closing"),
+                )
                 return
             if not data:
                 return
@@ -132,8 +144,10 @@ class ControlServer:
                     if wanted(event):
                         await self._send(stream, encode({"event": event.to_json()}))
                 # The event log cut this subscriber off: it did not keep up.
-                await self._send(stream, error_line(
-                    "unavailable", "event stream cut off: the client did not keep up"))
+                await self._send(
+                    stream,
+                    error_line("unavailable", "event stream cut off: the client did not keep up"),
+                )
                 nursery.cancel_scope.cancel()
 
     async def _send(self, stream: trio.abc.Stream, line: bytes) -> None:
@@ -153,14 +167,18 @@ def _event_filter(params: dict[str, Any]) -> Any:
         except WadError as exc:
             raise ControlError("bad_request", exc.message) from None
     types = params.get("events")
-    if types is not None and (not isinstance(types, list)
-                              or not set(types) <= set(EVENT_TYPES + LIVE_TYPES)):
-        raise ControlError("bad_request",
-                           f"events must be a list of: {', '.join(EVENT_TYPES + LIVE_TYPES)}")
+    if types is not None and (
+        not isinstance(types, list) or not set(types) <= set(EVENT_TYPES + LIVE_TYPES)
+    ):
+        raise ControlError(
+            "bad_request", f"events must be a list of: {', '.join(EVENT_TYPES + LIVE_TYPES)}"
+        )
 
     def wanted(event: StoredEvent) -> bool:
-        return (device is None or event.device_id == device) and \
-            (types is None or event.type in types)
+        return (device is None or event.device_id == device) and (
+            types is None or event.type in types
+        )
+
     return wanted
 
 
@@ -196,8 +214,9 @@ async def serve_control(
     else:
         where = str(sock.getsockname())
     try:
-        server = ControlServer(method_table.build(daemon), daemon.events,
-                               config.control_group or None)
+        server = ControlServer(
+            method_table.build(daemon), daemon.events, config.control_group or None
+        )
         listener = trio.SocketListener(trio.socket.from_stdlib_socket(sock))
         async with trio.open_nursery() as nursery:
             await nursery.start(trio.serve_listeners, server.handle, [listener])

@@ -31,8 +31,11 @@ def socket_path(explicit: str | None = None, env: Mapping[str, str] = os.environ
         return Path(explicit).expanduser()
     if env.get("WAD_CONTROL_SOCKET"):
         return Path(env["WAD_CONTROL_SOCKET"]).expanduser()
-    state = Path(env["WAD_STATE_DIR"]).expanduser() if env.get("WAD_STATE_DIR") \
+    state = (
+        Path(env["WAD_STATE_DIR"]).expanduser()
+        if env.get("WAD_STATE_DIR")
         else default_state_dir(env)
+    )
     return Config(state_dir=state).control_socket_path(env)
 
 
@@ -48,12 +51,16 @@ class Client:
             self._sock.connect(str(path))
         except (FileNotFoundError, ConnectionRefusedError):
             self._sock.close()
-            raise ClientError("not_running",
-                              f"wad is not running (no daemon listens on {path})") from None
+            raise ClientError(
+                "not_running", f"wad is not running (no daemon listens on {path})"
+            ) from None
         except PermissionError:
             self._sock.close()
-            raise ClientError("refused", f"permission denied on {path} (run as root, "
-                              "the daemon's user or a member of its group)") from None
+            raise ClientError(
+                "refused",
+                f"permission denied on {path} (run as root, "
+                "the daemon's user or a member of its group)",
+            ) from None
         except OSError as exc:
             self._sock.close()
             raise ClientError("not_running", f"cannot connect to {path}: {exc}") from None
@@ -88,8 +95,7 @@ class Client:
             if "event" in line:
                 yield line["event"]
             elif "error" in line:
-                raise ClientError(str(line["error"].get("code")),
-                                  str(line["error"].get("message")))
+                raise ClientError(str(line["error"].get("code")), str(line["error"].get("message")))
 
     def _send(self, obj: dict[str, Any]) -> None:
         try:
@@ -98,10 +104,10 @@ class Client:
             # A refused peer is told why and then hung up on: the reason may be waiting.
             line = self._read()
             if "error" in line:
-                raise ClientError(str(line["error"].get("code")),
-                                  str(line["error"].get("message"))) from None
-            raise ClientError("unavailable", f"the daemon closed the connection: {exc}") \
-                from None
+                raise ClientError(
+                    str(line["error"].get("code")), str(line["error"].get("message"))
+                ) from None
+            raise ClientError("unavailable", f"the daemon closed the connection: {exc}") from None
 
     def _read(self) -> dict[str, Any]:
         while not self._pending:

@@ -67,12 +67,13 @@ def _call(args: argparse.Namespace, method: str, **params: Any) -> Any:
         return client.call(method, **{k: v for k, v in params.items() if v is not None})
 
 
-def simple(method: str, human: Callable[[Any], str] | str | None = None,
-           **fields: str) -> Command:
+def simple(method: str, human: Callable[[Any], str] | str | None = None, **fields: str) -> Command:
     """A command that calls ``method`` with params taken from argument names."""
+
     def run(args: argparse.Namespace, out: Out) -> None:
         params = {param: getattr(args, attr) for param, attr in fields.items()}
         out.show(_call(args, method, **params), human)
+
     return run
 
 
@@ -92,8 +93,9 @@ def cmd_qr(args: argparse.Namespace, out: Out) -> int:
         except ClientError as exc:
             if exc.code != "conflict":
                 raise
-            out.line({"deviceId": device, "state": state},
-                     f"waiting for a QR code ({device} is {state})")
+            out.line(
+                {"deviceId": device, "state": state}, f"waiting for a QR code ({device} is {state})"
+            )
         if args.once:
             return EXIT_OK
         for event in stream:
@@ -105,8 +107,10 @@ def cmd_qr(args: argparse.Namespace, out: Out) -> int:
             elif event["event"] == "session.status":
                 state = payload["state"]
                 if state == "connected":
-                    out.line({"deviceId": device, "state": state, **payload},
-                             f"{device} connected as {payload.get('phoneNumber') or '?'}")
+                    out.line(
+                        {"deviceId": device, "state": state, **payload},
+                        f"{device} connected as {payload.get('phoneNumber') or '?'}",
+                    )
                     return EXIT_OK
                 if state in ("stopped", "logged_out"):
                     raise _at_rest(device, state)
@@ -114,8 +118,9 @@ def cmd_qr(args: argparse.Namespace, out: Out) -> int:
 
 
 def _at_rest(device: str, state: str) -> ClientError:
-    return ClientError("conflict", f"{device} is {state}: run 'wadctl restart {device}' "
-                       "for a new QR")
+    return ClientError(
+        "conflict", f"{device} is {state}: run 'wadctl restart {device}' for a new QR"
+    )
 
 
 def _draw_qr(args: argparse.Namespace, out: Out, code: str) -> None:
@@ -123,8 +128,11 @@ def _draw_qr(args: argparse.Namespace, out: Out, code: str) -> None:
         out.line({"qrCode": code}, "")
         return
     clear = "\x1b[2J\x1b[H" if sys.stdout.isatty() else ""
-    print(f"{clear}Scan with WhatsApp (Settings > Linked devices) for {args.device_id}; "
-          "it is redrawn when it rotates, Ctrl-C to stop:", flush=True)
+    print(
+        f"{clear}Scan with WhatsApp (Settings > Linked devices) for {args.device_id}; "
+        "it is redrawn when it rotates, Ctrl-C to stop:",
+        flush=True,
+    )
     print(render.qr_text(code, invert=args.invert), flush=True)
 
 
@@ -149,8 +157,10 @@ def cmd_webhook_add(args: argparse.Namespace, out: Out) -> None:
     events = [e.strip() for e in args.events.split(",") if e.strip()] if args.events else None
     result = _call(args, "webhooks.create", deviceId=args.device_id, url=args.url, events=events)
     hook = result["webhook"]
-    out.show(result, f"webhook {hook['id']} added; its signing secret (shown only now):\n"
-                     f"{hook.get('secret')}")
+    out.show(
+        result,
+        f"webhook {hook['id']} added; its signing secret (shown only now):\n{hook.get('secret')}",
+    )
 
 
 def cmd_call(args: argparse.Namespace, out: Out) -> None:
@@ -168,11 +178,15 @@ def _ok(text: str) -> Callable[[Any], str]:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="wadctl", description="Control a running wad daemon "
-                                "through its Unix socket.")
+    p = argparse.ArgumentParser(
+        prog="wadctl", description="Control a running wad daemon through its Unix socket."
+    )
     p.add_argument("--version", action="version", version=f"wadctl {__version__}")
-    p.add_argument("--socket", help="control socket path (default: $WAD_CONTROL_SOCKET, "
-                   "else $RUNTIME_DIRECTORY/wad.sock, else <state dir>/wad.sock)")
+    p.add_argument(
+        "--socket",
+        help="control socket path (default: $WAD_CONTROL_SOCKET, "
+        "else $RUNTIME_DIRECTORY/wad.sock, else <state dir>/wad.sock)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON, for scripts")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for an answer")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -186,52 +200,112 @@ def parser() -> argparse.ArgumentParser:
 
     dev = "device_id"
     cmd("status", simple("status", render.status), "daemon version, uptime, sessions by state")
-    cmd("sessions", simple("sessions.list", lambda r: render.sessions(r["sessions"])),
-        "list sessions")
-    cmd("show", simple("sessions.get", lambda r: render.pairs(r["session"]), deviceId=dev),
-        "one session", dev)
-    cmd("create", simple("sessions.create", _ok("created"), deviceId=dev),
-        "create a session (it starts pairing)", dev)
-    cmd("delete", simple("sessions.delete", _ok("deleted"), deviceId=dev),
-        "delete a session and all its data", dev)
-    cmd("logout", simple("sessions.logout", _ok("logged out"), deviceId=dev),
-        "unlink the device, keep the session", dev)
-    cmd("restart", simple("sessions.restart", _ok("restarting"), deviceId=dev),
-        "reconnect now (a new QR after logout)", dev)
+    cmd(
+        "sessions",
+        simple("sessions.list", lambda r: render.sessions(r["sessions"])),
+        "list sessions",
+    )
+    cmd(
+        "show",
+        simple("sessions.get", lambda r: render.pairs(r["session"]), deviceId=dev),
+        "one session",
+        dev,
+    )
+    cmd(
+        "create",
+        simple("sessions.create", _ok("created"), deviceId=dev),
+        "create a session (it starts pairing)",
+        dev,
+    )
+    cmd(
+        "delete",
+        simple("sessions.delete", _ok("deleted"), deviceId=dev),
+        "delete a session and all its data",
+        dev,
+    )
+    cmd(
+        "logout",
+        simple("sessions.logout", _ok("logged out"), deviceId=dev),
+        "unlink the device, keep the session",
+        dev,
+    )
+    cmd(
+        "restart",
+        simple("sessions.restart", _ok("restarting"), deviceId=dev),
+        "reconnect now (a new QR after logout)",
+        dev,
+    )
     key = cmd("key", cmd_key, "set the session's API key (printed once)", dev)
     key.add_argument("--custom", metavar="KEY", help="use this key instead of a generated one")
-    cmd("revoke-key", simple("keys.revoke", _ok("revoked"), deviceId=dev),
-        "revoke the session's API key", dev)
+    cmd(
+        "revoke-key",
+        simple("keys.revoke", _ok("revoked"), deviceId=dev),
+        "revoke the session's API key",
+        dev,
+    )
     qr = cmd("qr", cmd_qr, "draw the QR code until the session connects", dev)
     qr.add_argument("--once", action="store_true", help="draw the current QR and exit")
     qr.add_argument("--invert", action="store_true", help="for terminals with a light background")
-    cmd("pair-code", simple("sessions.pair_code", lambda r: r["code"], deviceId=dev,
-                            phoneNumber="phone"),
-        "link by phone number: print the code to type on the phone", dev, "phone")
-    msgs = cmd("messages", simple("sessions.messages",
-                                  lambda r: json.dumps(r["messages"], indent=2),
-                                  deviceId=dev, direction="direction", limit="limit"),
-               "messages in and out, newest first", dev)
+    cmd(
+        "pair-code",
+        simple("sessions.pair_code", lambda r: r["code"], deviceId=dev, phoneNumber="phone"),
+        "link by phone number: print the code to type on the phone",
+        dev,
+        "phone",
+    )
+    msgs = cmd(
+        "messages",
+        simple(
+            "sessions.messages",
+            lambda r: json.dumps(r["messages"], indent=2),
+            deviceId=dev,
+            direction="direction",
+            limit="limit",
+        ),
+        "messages in and out, newest first",
+        dev,
+    )
     msgs.add_argument("--direction", choices=("in", "out"))
     msgs.add_argument("--limit", type=int)
     ev = cmd("events", cmd_events, "follow the event stream (Ctrl-C to stop)")
     ev.add_argument("--session", metavar="ID", help="only this session's events")
-    ev.add_argument("--type", action="append", choices=EVENT_TYPES + LIVE_TYPES,
-                    help="only these types")
-    cmd("plugins", simple("plugins.list", lambda r: render.plugins(r["plugins"])),
-        "loaded plugins and their hooks")
+    ev.add_argument(
+        "--type", action="append", choices=EVENT_TYPES + LIVE_TYPES, help="only these types"
+    )
+    cmd(
+        "plugins",
+        simple("plugins.list", lambda r: render.plugins(r["plugins"])),
+        "loaded plugins and their hooks",
+    )
     cmd("reload", simple("reload", _ok("reloaded")), "re-read the configuration (as SIGHUP)")
-    cmd("log-level", simple("log_level.set", lambda r: f"log level {r['level']}", level="level"),
-        "change the daemon's log level", "level")
-    cmd("rotate-admin-token", simple("admin_token.rotate", lambda r: r["adminToken"]),
-        "replace the REST admin token; the new one is printed once")
-    cmd("webhooks", simple("webhooks.list", lambda r: render.webhooks(r["webhooks"]),
-                           deviceId=dev), "list a session's webhooks", dev)
-    add = cmd("webhook-add", cmd_webhook_add, "add a webhook (its secret is printed once)",
-              dev, "url")
+    cmd(
+        "log-level",
+        simple("log_level.set", lambda r: f"log level {r['level']}", level="level"),
+        "change the daemon's log level",
+        "level",
+    )
+    cmd(
+        "rotate-admin-token",
+        simple("admin_token.rotate", lambda r: r["adminToken"]),
+        "replace the REST admin token; the new one is printed once",
+    )
+    cmd(
+        "webhooks",
+        simple("webhooks.list", lambda r: render.webhooks(r["webhooks"]), deviceId=dev),
+        "list a session's webhooks",
+        dev,
+    )
+    add = cmd(
+        "webhook-add", cmd_webhook_add, "add a webhook (its secret is printed once)", dev, "url"
+    )
     add.add_argument("--events", help=f"comma-separated, of: {', '.join(EVENT_TYPES)}")
-    cmd("webhook-rm", simple("webhooks.delete", _ok("removed"), deviceId=dev,
-                             webhookId="webhook_id"), "remove a webhook", dev, "webhook_id")
+    cmd(
+        "webhook-rm",
+        simple("webhooks.delete", _ok("removed"), deviceId=dev, webhookId="webhook_id"),
+        "remove a webhook",
+        dev,
+        "webhook_id",
+    )
     raw = cmd("call", cmd_call, "call any control method with JSON params", "method")
     raw.add_argument("params", nargs="?", default="{}", help="a JSON object")
     _sim_parser(sub.add_parser("sim", help="the simulator's virtual phone"))
@@ -248,22 +322,60 @@ def _sim_parser(sim: argparse.ArgumentParser) -> None:
             c.add_argument(arg)
         c.set_defaults(run=run)
 
-    act("scan", simple("sim.scan", _ok("scanned"), deviceId=dev, phoneNumber="phone"),
-        "the phone scans the QR code", dev, "phone")
-    act("incoming", simple("sim.incoming", lambda r: r["waId"], deviceId=dev,
-                           **{"from": "sender", "message": "text"}),
-        "a phone writes to the session", dev, "sender", "text")
-    act("drop", simple("sim.drop", _ok("dropped"), deviceId=dev),
-        "the connection drops", dev)
-    act("unlink", simple("sim.unlink", _ok("unlinked"), deviceId=dev),
-        "the phone removes the linked device", dev)
-    act("receipt", simple("sim.receipt", _ok("receipt delivered"), deviceId=dev,
-                          messageId="message_id", status="status"),
-        "report a sent message delivered, read or played", dev, "message_id", "status")
-    act("enter-code", simple("sim.enter_code", _ok("linked"), deviceId=dev, code="code"),
-        "the phone's user types the pairing code", dev, "code")
-    act("sent", simple("sim.sent", lambda r: json.dumps(r["messages"], indent=2),
-                       deviceId=dev), "what the session sent", dev)
+    act(
+        "scan",
+        simple("sim.scan", _ok("scanned"), deviceId=dev, phoneNumber="phone"),
+        "the phone scans the QR code",
+        dev,
+        "phone",
+    )
+    act(
+        "incoming",
+        simple(
+            "sim.incoming",
+            lambda r: r["waId"],
+            deviceId=dev,
+            **{"from": "sender", "message": "text"},
+        ),
+        "a phone writes to the session",
+        dev,
+        "sender",
+        "text",
+    )
+    act("drop", simple("sim.drop", _ok("dropped"), deviceId=dev), "the connection drops", dev)
+    act(
+        "unlink",
+        simple("sim.unlink", _ok("unlinked"), deviceId=dev),
+        "the phone removes the linked device",
+        dev,
+    )
+    act(
+        "receipt",
+        simple(
+            "sim.receipt",
+            _ok("receipt delivered"),
+            deviceId=dev,
+            messageId="message_id",
+            status="status",
+        ),
+        "report a sent message delivered, read or played",
+        dev,
+        "message_id",
+        "status",
+    )
+    act(
+        "enter-code",
+        simple("sim.enter_code", _ok("linked"), deviceId=dev, code="code"),
+        "the phone's user types the pairing code",
+        dev,
+        "code",
+    )
+    act(
+        "sent",
+        simple("sim.sent", lambda r: json.dumps(r["messages"], indent=2), deviceId=dev),
+        "what the session sent",
+        dev,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -273,8 +385,11 @@ def main(argv: list[str] | None = None) -> int:
         code = args.run(args, out)
         return EXIT_OK if code is None else code
     except ClientError as exc:
-        hint = " (the sim commands need a daemon run with --engine simulator)" \
-            if exc.code == "unknown_method" and args.command == "sim" else ""
+        hint = (
+            " (the sim commands need a daemon run with --engine simulator)"
+            if exc.code == "unknown_method" and args.command == "sim"
+            else ""
+        )
         print(f"wadctl: {exc.message}{hint}", file=sys.stderr)
         return EXIT_FOR_CODE.get(exc.code, EXIT_ERROR)
     except KeyboardInterrupt:

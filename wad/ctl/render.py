@@ -43,16 +43,26 @@ def pairs(data: dict[str, Any]) -> str:
 def sessions(items: list[dict[str, Any]]) -> str:
     if not items:
         return "no sessions"
-    return table(("DEVICE ID", "STATE", "PHONE", "API KEY", "CREATED", "LAST ERROR"),
-                 [(s["deviceId"], s["connectionState"], s.get("phoneNumber"),
-                   s.get("hasApiKey"), s.get("createdAt"), _short(s.get("lastError")))
-                  for s in items])
+    return table(
+        ("DEVICE ID", "STATE", "PHONE", "API KEY", "CREATED", "LAST ERROR"),
+        [
+            (
+                s["deviceId"],
+                s["connectionState"],
+                s.get("phoneNumber"),
+                s.get("hasApiKey"),
+                s.get("createdAt"),
+                _short(s.get("lastError")),
+            )
+            for s in items
+        ],
+    )
 
 
 def _short(value: str | None) -> str | None:
     if value is None or len(value) <= CELL_MAX:
         return value
-    return value[:CELL_MAX - 1] + "…"
+    return value[: CELL_MAX - 1] + "…"
 
 
 def status(data: dict[str, Any]) -> str:
@@ -64,17 +74,19 @@ def status(data: dict[str, Any]) -> str:
 
 
 def plugins(items: list[dict[str, Any]]) -> str:
-    return table(("NAME", "VERSION", "BUILT-IN", "HOOKS"),
-                 [(p["name"], p.get("version"), p.get("builtin"), p.get("hooks"))
-                  for p in items])
+    return table(
+        ("NAME", "VERSION", "BUILT-IN", "HOOKS"),
+        [(p["name"], p.get("version"), p.get("builtin"), p.get("hooks")) for p in items],
+    )
 
 
 def webhooks(items: list[dict[str, Any]]) -> str:
     if not items:
         return "no webhooks"
-    return table(("ID", "URL", "EVENTS", "ENABLED"),
-                 [(w["id"], w["url"], w.get("events") or "all", w.get("enabled"))
-                  for w in items])
+    return table(
+        ("ID", "URL", "EVENTS", "ENABLED"),
+        [(w["id"], w["url"], w.get("events") or "all", w.get("enabled")) for w in items],
+    )
 
 
 def event(ev: dict[str, Any]) -> str:
@@ -84,13 +96,17 @@ def event(ev: dict[str, Any]) -> str:
         if payload.get("lastError"):
             detail += f" ({payload['lastError']})"
     elif ev.get("event") == "session.qr":
-        detail = f"pair code {payload['pairCode']}" if payload.get("pairCode") \
-            else "new QR code"
+        detail = f"pair code {payload['pairCode']}" if payload.get("pairCode") else "new QR code"
     else:
-        detail = " ".join(f"{k}={v}" for k, v in payload.items()
-                          if isinstance(v, str | int | float) and k != "media")
-    return f"{ev.get('timestamp', '')} {ev.get('session', '')} #{ev.get('seq', '')} " \
-           f"{ev.get('event', '')} {detail}".rstrip()
+        detail = " ".join(
+            f"{k}={v}"
+            for k, v in payload.items()
+            if isinstance(v, str | int | float) and k != "media"
+        )
+    return (
+        f"{ev.get('timestamp', '')} {ev.get('session', '')} #{ev.get('seq', '')} "
+        f"{ev.get('event', '')} {detail}".rstrip()
+    )
 
 
 def qr_matrix(code: str) -> list[list[bool]]:
@@ -109,6 +125,7 @@ def qr_text(code: str, invert: bool = False) -> str:
         matrix = [[not m for m in row] for row in matrix]
     if len(matrix) % 2:
         matrix.append(list(matrix[0]))  # one more row of quiet zone
-    return "\n".join("".join(_HALF[top, bottom] for top, bottom in zip(upper, lower,
-                                                                          strict=True))
-                     for upper, lower in zip(matrix[::2], matrix[1::2], strict=True))
+    return "\n".join(
+        "".join(_HALF[top, bottom] for top, bottom in zip(upper, lower, strict=True))
+        for upper, lower in zip(matrix[::2], matrix[1::2], strict=True)
+    )

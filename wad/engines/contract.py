@@ -1,4 +1,5 @@
-"""The contract (standard library only, so the neonize worker imports no trio) between a session and the engine that talks to WhatsApp for it.
+"""The contract between a session and the engine that talks to WhatsApp for it
+(standard library only, so that the neonize worker imports no trio).
 
 An engine opens *links*: one live connection attempt of one session. A link
 yields :class:`EngineEvent` objects and answers commands. Both engines (the real

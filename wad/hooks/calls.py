@@ -46,20 +46,21 @@ async def _guarded(awaitable: Any, hook_name: str) -> None:
 
 
 async def authenticate(daemon: Daemon, token: str | None, request: Any = None) -> Principal:
-    answer = await resolve(daemon.pm.hook.wad_authenticate(
-        token=token, request=request, daemon=daemon))
+    answer = await resolve(
+        daemon.pm.hook.wad_authenticate(token=token, request=request, daemon=daemon)
+    )
     return answer if isinstance(answer, Principal) else ANONYMOUS
 
 
 def rate_limit(daemon: Daemon, principal: Principal, action: str, key: str) -> RateDecision | None:
-    return daemon.pm.hook.wad_rate_limit(principal=principal, action=action, key=key,
-                                         daemon=daemon)
+    return daemon.pm.hook.wad_rate_limit(principal=principal, action=action, key=key, daemon=daemon)
 
 
 async def before_send(daemon: Daemon, device_id: str, message: dict[str, Any]) -> None:
     """Let plugins pace or refuse a send; a refusal is a 429 with the plugin's reason."""
-    for answer in daemon.pm.hook.wad_before_send(device_id=device_id, message=message,
-                                                 daemon=daemon):
+    for answer in daemon.pm.hook.wad_before_send(
+        device_id=device_id, message=message, daemon=daemon
+    ):
         reason = await resolve(answer)
         if isinstance(reason, str):
             raise WadError("rate_limited", reason)

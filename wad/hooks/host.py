@@ -59,13 +59,16 @@ def describe(pm: pluggy.PluginManager) -> list[dict[str, Any]]:
         if plugin is None:
             continue
         dist_name, version = sources.get(name, (None, None))
-        out.append({
-            "name": name,
-            "module": getattr(plugin, "__name__", type(plugin).__module__),
-            "distribution": dist_name,
-            "version": version,
-            "builtin": (getattr(plugin, "__name__", None) or type(plugin).__module__)
-            .startswith("wad_plugins."),
-            "hooks": sorted(h.name for h in pm.get_hookcallers(plugin) or []),
-        })
+        out.append(
+            {
+                "name": name,
+                "module": getattr(plugin, "__name__", type(plugin).__module__),
+                "distribution": dist_name,
+                "version": version,
+                "builtin": (
+                    getattr(plugin, "__name__", None) or type(plugin).__module__
+                ).startswith("wad_plugins."),
+                "hooks": sorted(h.name for h in pm.get_hookcallers(plugin) or []),
+            }
+        )
     return out

@@ -45,8 +45,11 @@ def create_app(daemon: Daemon) -> Quart:
     )
     QuartSchema(
         app,
-        info={"title": "wad", "version": __version__,
-              "description": "Self-hosted WhatsApp API daemon"},
+        info={
+            "title": "wad",
+            "version": __version__,
+            "description": "Self-hosted WhatsApp API daemon",
+        },
         redoc_ui_path=None,
         scalar_ui_path=None,
         security_schemes={"bearer": {"type": "http", "scheme": "bearer"}},

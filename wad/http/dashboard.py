@@ -30,7 +30,8 @@ PAGE_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
         "connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'self'; "
-        "frame-ancestors 'none'"),
+        "frame-ancestors 'none'"
+    ),
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
@@ -56,8 +57,9 @@ class DashboardInfo(schemas.Ok):
 
 def register(app: Quart) -> None:
     admin = app.config["WAD_SERVICE"].admin
-    app.config.setdefault("WAD_DASHBOARD_LOGINS",
-                          DashboardLogins(generation=lambda: admin.generation))
+    app.config.setdefault(
+        "WAD_DASHBOARD_LOGINS", DashboardLogins(generation=lambda: admin.generation)
+    )
     app.register_blueprint(bp)
 
 
@@ -108,9 +110,17 @@ async def login():
         logins.close(old)
     login_id, expires = logins.open()
     response = current_app.response_class(
-        _json({"success": True, "expiresAt": _iso(expires)}), mimetype="application/json")
-    response.set_cookie(COOKIE, login_id, max_age=int(logins.lifetime), path="/",
-                        httponly=True, samesite="Strict", secure=request.scheme == "https")
+        _json({"success": True, "expiresAt": _iso(expires)}), mimetype="application/json"
+    )
+    response.set_cookie(
+        COOKIE,
+        login_id,
+        max_age=int(logins.lifetime),
+        path="/",
+        httponly=True,
+        samesite="Strict",
+        secure=request.scheme == "https",
+    )
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -124,9 +134,11 @@ async def logout():
     if login_id:
         _logins().close(login_id)
     response = current_app.response_class(
-        _json({"success": True, "message": "Signed out"}), mimetype="application/json")
-    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="Strict",
-                           secure=request.scheme == "https")
+        _json({"success": True, "message": "Signed out"}), mimetype="application/json"
+    )
+    response.delete_cookie(
+        COOKIE, path="/", httponly=True, samesite="Strict", secure=request.scheme == "https"
+    )
     return response
 
 
@@ -143,8 +155,13 @@ async def info():
     first = interval if hasattr(engine, "qr_interval") else 60.0
     login_id = request.cookies.get(COOKIE)
     expires = _logins().expires(login_id) if login_id else None
-    return ok(version=__version__, engine=daemon.config.engine, qrInterval=interval,
-              qrFirstInterval=first, expiresAt=_iso(expires) if expires else None)
+    return ok(
+        version=__version__,
+        engine=daemon.config.engine,
+        qrInterval=interval,
+        qrFirstInterval=first,
+        expiresAt=_iso(expires) if expires else None,
+    )
 
 
 class QrRequest(schemas.Body):
@@ -173,8 +190,7 @@ def _logins() -> DashboardLogins:
 
 
 def _iso(unix: float) -> str:
-    return datetime.fromtimestamp(unix, UTC).isoformat(timespec="seconds").replace(
-        "+00:00", "Z")
+    return datetime.fromtimestamp(unix, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _json(data: dict[str, Any]) -> str:

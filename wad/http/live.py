@@ -33,6 +33,7 @@ bp = Blueprint("live", __name__)
 class EventList(schemas.Ok):
     events: list[dict[str, Any]]
 
+
 HEARTBEAT = 15.0  # seconds between keep-alive comments on an idle stream
 RETRY_MS = 2000  # how long a browser waits before reconnecting
 BACKLOG = 1000  # most events replayed on a resume; more missed means "reload"
@@ -50,17 +51,22 @@ async def stream_events():
     if resume_from is not None and len(resume_from) > 100:
         raise bad_request("Last-Event-ID is not an event id")
     daemon = current_app.config["WAD_DAEMON"]
-    response = Response(_stream(daemon, device_id, resume_from), status=200, headers={
-        "Content-Type": "text/event-stream; charset=utf-8",
-        "Cache-Control": "no-store",
-        "X-Accel-Buffering": "no",
-    })
+    response = Response(
+        _stream(daemon, device_id, resume_from),
+        status=200,
+        headers={
+            "Content-Type": "text/event-stream; charset=utf-8",
+            "Cache-Control": "no-store",
+            "X-Accel-Buffering": "no",
+        },
+    )
     response.timeout = None  # a stream lasts as long as the client stays
     return response
 
 
-async def _stream(daemon: Any, device_id: str | None, resume_from: str | None
-                  ) -> AsyncIterator[bytes]:
+async def _stream(
+    daemon: Any, device_id: str | None, resume_from: str | None
+) -> AsyncIterator[bytes]:
     """The stream's body; it runs after the handler returned, outside the app context."""
     store = daemon.store
     # Subscribing and reading the backlog happen with no checkpoint between them,
@@ -75,8 +81,9 @@ async def _stream(daemon: Any, device_id: str | None, resume_from: str | None
         resumed = backlog is not None
         # A fresh stream's id is the newest event's, so that even a stream that
         # saw nothing yet resumes from the right place.
-        yield _message({"event": "stream.open", "resumed": resumed},
-                       None if resumed else latest, retry=True)
+        yield _message(
+            {"event": "stream.open", "resumed": resumed}, None if resumed else latest, retry=True
+        )
         for event in backlog or ():
             yield _event(event)
         while not daemon.stopping.is_set():
@@ -115,8 +122,9 @@ async def session_events(device_id: str):
     types = tuple(t for t in (request.args.get("types") or "").split(",") if t) or EVENT_TYPES
     unknown = [t for t in types if t not in EVENT_TYPES]
     if unknown:
-        raise bad_request(f"types: unknown event type {unknown[0]!r}; "
-                          f"one of {', '.join(EVENT_TYPES)}")
+        raise bad_request(
+            f"types: unknown event type {unknown[0]!r}; one of {', '.join(EVENT_TYPES)}"
+        )
     try:
         limit = int(request.args.get("limit", "50"))
     except ValueError:

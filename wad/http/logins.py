@@ -33,9 +33,12 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class DashboardLogins:
-    def __init__(self, lifetime: float = LIFETIME,
-                 clock: Callable[[], float] = time.time,
-                 generation: Callable[[], int] = lambda: 0) -> None:
+    def __init__(
+        self,
+        lifetime: float = LIFETIME,
+        clock: Callable[[], float] = time.time,
+        generation: Callable[[], int] = lambda: 0,
+    ) -> None:
         self.lifetime = lifetime
         self._clock = clock
         # The admin token's generation: rotating the token ends every sign-in.
@@ -99,8 +102,11 @@ def principal_from_cookie(request: Any) -> Principal | None:
 
 def refuse_cross_site(request: Any) -> None:
     if request.headers.get(CSRF_HEADER) != "1":
-        raise WadError("forbidden", f"Refused: a dashboard request that changes something "
-                                    f"must carry the {CSRF_HEADER} header")
+        raise WadError(
+            "forbidden",
+            f"Refused: a dashboard request that changes something "
+            f"must carry the {CSRF_HEADER} header",
+        )
     origin = request.headers.get("Origin")
     if origin is not None and urlsplit(origin).netloc != request.host:
         raise WadError("forbidden", "Refused: a cross-site request")

@@ -59,28 +59,48 @@ async def scrape() -> Response:
 async def collect(daemon: Daemon) -> str:
     store_counts = await trio.to_thread.run_sync(metrics.count_store, daemon.config.db_path)
     parts = [
-        metrics.family("wad_info", "gauge", "The daemon's version and engine.",
-                       [((("engine", daemon.config.engine),
-                          ("version", _version())), 1)]),
+        metrics.family(
+            "wad_info",
+            "gauge",
+            "The daemon's version and engine.",
+            [((("engine", daemon.config.engine), ("version", _version())), 1)],
+        ),
         metrics.render_sessions(daemon.supervisor.counts(), STATES),
         *metrics.render_store(store_counts),
         *daemon.metrics.render_live(),
-        metrics.render_numbers("wad_event_subscribers", "Live event subscribers.", "gauge",
-                               "kind", daemon.events.statistics()),
+        metrics.render_numbers(
+            "wad_event_subscribers",
+            "Live event subscribers.",
+            "gauge",
+            "kind",
+            daemon.events.statistics(),
+        ),
     ]
     engine_stats = getattr(daemon.supervisor.engine, "statistics", None)
     if engine_stats is not None:
-        parts.append(metrics.render_numbers(
-            "wad_engine", "The engine's own figures: with neonize, worker processes started,"
-            " running, crashed (ended unasked: killed, panicked) and killed after the grace.",
-            "gauge", "figure", engine_stats()))
+        parts.append(
+            metrics.render_numbers(
+                "wad_engine",
+                "The engine's own figures: with neonize, worker processes started,"
+                " running, crashed (ended unasked: killed, panicked) and killed after the grace.",
+                "gauge",
+                "figure",
+                engine_stats(),
+            )
+        )
     webhooks = daemon.pm.get_plugin("webhooks")
     worker = getattr(webhooks, "worker", None)
     if worker is not None:
-        parts.append(metrics.render_numbers(
-            "wad_webhook_worker", "The webhook delivery worker: attempts since start,"
-            " sends in flight, attempts not yet recorded.", "gauge", "figure",
-            worker.statistics()))
+        parts.append(
+            metrics.render_numbers(
+                "wad_webhook_worker",
+                "The webhook delivery worker: attempts since start,"
+                " sends in flight, attempts not yet recorded.",
+                "gauge",
+                "figure",
+                worker.statistics(),
+            )
+        )
     parts.append(metrics.render_process(daemon.metrics.started))
     return metrics.render(parts)
 
@@ -91,12 +111,14 @@ def _version() -> str:
     return __version__
 
 
-def observe_request(histogram: metrics.Histogram, req: Any, response: Any,
-                    started: float) -> None:
+def observe_request(histogram: metrics.Histogram, req: Any, response: Any, started: float) -> None:
     """Time a request, labelled by its route pattern (never the raw path, so the
     number of series stays bounded); called last after every request by
     :mod:`wad.api.around`."""
     rule = req.url_rule
-    histogram.observe(time.perf_counter() - started, method=req.method,
-                      route=rule.rule if rule is not None else UNMATCHED,
-                      status=str(response.status_code))
+    histogram.observe(
+        time.perf_counter() - started,
+        method=req.method,
+        route=rule.rule if rule is not None else UNMATCHED,
+        status=str(response.status_code),
+    )

@@ -28,8 +28,10 @@ class WadRequest(TrioRequest):
             headers = args[1] if len(args) > 1 else kwargs.get("headers")
             content_type = (headers.get("Content-Type", "") if headers is not None else "").lower()
             kwargs["max_content_length"] = (
-                MULTIPART_LIMIT if content_type.startswith("multipart/form-data")
-                else JSON_MEDIA_LIMIT)
+                MULTIPART_LIMIT
+                if content_type.startswith("multipart/form-data")
+                else JSON_MEDIA_LIMIT
+            )
         super().__init__(method, scheme, path, *args, **kwargs)
         # The form parser reads the limit from here, not from the body.
         if "max_content_length" in kwargs:

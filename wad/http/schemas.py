@@ -77,10 +77,12 @@ class ApiKeySet(Ok):
 
 class SendText(Body):
     deviceId: str = Field(json_schema_extra={"pattern": DEVICE_ID_PATTERN})
-    number: str | int = Field(description="6-15 digits, country code first",
-                              examples=["15550001111"])
-    message: str = Field(json_schema_extra={"maxLength": MESSAGE_MAX, "minLength": 1},
-                         examples=["Hello from wad"])
+    number: str | int = Field(
+        description="6-15 digits, country code first", examples=["15550001111"]
+    )
+    message: str = Field(
+        json_schema_extra={"maxLength": MESSAGE_MAX, "minLength": 1}, examples=["Hello from wad"]
+    )
 
 
 class Sent(Ok):
@@ -145,10 +147,12 @@ class Contact(Body):
 
 
 class SendMessage(Body):
-    type: Literal["text", "image", "video", "audio", "document", "sticker", "location",
-                  "contact"] = "text"
-    to: str | int = Field(description="phone number, user JID or group JID (...@g.us)",
-                          examples=["15550001111"])
+    type: Literal[
+        "text", "image", "video", "audio", "document", "sticker", "location", "contact"
+    ] = "text"
+    to: str | int = Field(
+        description="phone number, user JID or group JID (...@g.us)", examples=["15550001111"]
+    )
     text: str | None = None
     caption: str | None = None
     media: MediaSource | None = None

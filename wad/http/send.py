@@ -60,8 +60,9 @@ async def _multipart(device_id: str):
     dest = media.media_dir(folder) / f"out-{secrets.token_hex(8)}"
     mime = outbound.mimetype(upload.mimetype or spec.get("mimetype"), type_)
     name = outbound.file_name(spec.pop("fileName", None) or upload.filename or None)
-    stored = await media.save_stream(media.file_chunks(upload.stream), dest, mime,
-                                     outbound.media_limit(type_), name)
+    stored = await media.save_stream(
+        media.file_chunks(upload.stream), dest, mime, outbound.media_limit(type_), name
+    )
     return spec, stored
 
 
@@ -106,8 +107,7 @@ async def download(device_id: str, message_id: str):
     """The media of a message, streamed (the session's key or the admin)."""
     await require_admin_or_key(valid_device_id(device_id))
     path, mimetype, file_name = service().messaging.media_file(device_id, message_id)
-    headers = {"Content-Length": str(path.stat().st_size),
-               "X-Content-Type-Options": "nosniff"}
+    headers = {"Content-Length": str(path.stat().st_size), "X-Content-Type-Options": "nosniff"}
     if file_name:
         headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{_quote(file_name)}"
     return Response(media.read_chunks(path), mimetype=mimetype, headers=headers)

@@ -100,5 +100,8 @@ async def list_messages(device_id: str):
     (admin or the session's API key)."""
     await require_admin_or_key(device_id)
     args = request.args
-    return ok(**service().list_messages(device_id, args.get("direction"), args.get("before"),
-                                        args.get("limit", 50)))
+    return ok(
+        **service().list_messages(
+            device_id, args.get("direction"), args.get("before"), args.get("limit", 50)
+        )
+    )

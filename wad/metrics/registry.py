@@ -29,8 +29,7 @@ from wad.store import StoredEvent
 
 Labels = tuple[tuple[str, str], ...]
 
-LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-                   10.0)
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -108,8 +107,9 @@ class Histogram:
             running = 0
             for bound, n in zip((*self.buckets, math.inf), counts, strict=True):
                 running += n
-                lines.append(f"{self.name}_bucket{_labels(labels, ('le', _number(bound)))}"
-                             f" {running}")
+                lines.append(
+                    f"{self.name}_bucket{_labels(labels, ('le', _number(bound)))} {running}"
+                )
             lines.append(f"{self.name}_sum{_labels(labels)} {_number(total[0])}")
             lines.append(f"{self.name}_count{_labels(labels)} {running}")
         return "\n".join(lines)
@@ -123,17 +123,20 @@ class Metrics:
         self.requests = Histogram(
             "wad_http_request_duration_seconds",
             "Time to answer an HTTP request, by method, route pattern and status.",
-            LATENCY_BUCKETS)
+            LATENCY_BUCKETS,
+        )
         self.loop_lag_last = 0.0
         self.loop_lag = Histogram(
             "wad_event_loop_lag_distribution_seconds",
             "How late the event loop woke a timer: each sample of the lag monitor.",
-            LAG_BUCKETS)
+            LAG_BUCKETS,
+        )
         self.events = Counter("wad_events_total", "Session events stored, by type.")
         self.reconnects = Counter(
             "wad_session_reconnects_total",
             "Connections that ended in failure or were dropped (each is followed by a"
-            " reconnect with backoff), by cause.")
+            " reconnect with backoff), by cause.",
+        )
 
     def observe_event(self, event: StoredEvent) -> None:
         """An event listener (after commit): count events and reconnect causes."""
@@ -151,9 +154,12 @@ class Metrics:
 
     def render_live(self) -> list[str]:
         return [
-            family("wad_event_loop_lag_seconds", "gauge",
-                   "The event loop's lag at the latest sample of the lag monitor.",
-                   [((), self.loop_lag_last)]),
+            family(
+                "wad_event_loop_lag_seconds",
+                "gauge",
+                "The event loop's lag at the latest sample of the lag monitor.",
+                [((), self.loop_lag_last)],
+            ),
             self.loop_lag.render(),
             self.requests.render(),
             self.events.render(),
@@ -170,15 +176,24 @@ def count_store(db_path: Path) -> dict[str, Any]:
     db = apsw.Connection(str(db_path), flags=apsw.SQLITE_OPEN_READONLY)
     try:
         db.setbusytimeout(2000)
-        messages = {(d, s): n for d, s, n in db.execute(
-            "SELECT direction, status, count(*) FROM messages GROUP BY 1, 2")}
+        messages = {
+            (d, s): n
+            for d, s, n in db.execute(
+                "SELECT direction, status, count(*) FROM messages GROUP BY 1, 2"
+            )
+        }
         deliveries: dict[str, tuple[int, int]] = {}
-        has_webhooks = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table'"
-                                  " AND name = 'webhook_deliveries'").fetchone()
+        has_webhooks = db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'webhook_deliveries'"
+        ).fetchone()
         if has_webhooks:
-            deliveries = {status: (n, retries) for status, n, retries in db.execute(
-                "SELECT status, count(*), coalesce(sum(max(attempts - 1, 0)), 0)"
-                " FROM webhook_deliveries GROUP BY status")}
+            deliveries = {
+                status: (n, retries)
+                for status, n, retries in db.execute(
+                    "SELECT status, count(*), coalesce(sum(max(attempts - 1, 0)), 0)"
+                    " FROM webhook_deliveries GROUP BY status"
+                )
+            }
         return {"messages": messages, "deliveries": deliveries}
     finally:
         db.close()
@@ -188,21 +203,34 @@ def render_store(counts: dict[str, Any]) -> list[str]:
     messages = counts["messages"]
     deliveries = counts["deliveries"]
     return [
-        family("wad_messages", "gauge",
-               "Messages in the store, by direction (in, out) and status.",
-               [((("direction", d), ("status", s)), n) for (d, s), n in sorted(messages.items())]),
-        family("wad_webhook_deliveries", "gauge",
-               "Webhook deliveries in the delivery log, by status.",
-               [((("status", s),), n) for s, (n, _) in sorted(deliveries.items())]),
-        family("wad_webhook_retries", "gauge",
-               "Retries (attempts after the first) of the deliveries in the log, by status.",
-               [((("status", s),), r) for s, (_, r) in sorted(deliveries.items())]),
+        family(
+            "wad_messages",
+            "gauge",
+            "Messages in the store, by direction (in, out) and status.",
+            [((("direction", d), ("status", s)), n) for (d, s), n in sorted(messages.items())],
+        ),
+        family(
+            "wad_webhook_deliveries",
+            "gauge",
+            "Webhook deliveries in the delivery log, by status.",
+            [((("status", s),), n) for s, (n, _) in sorted(deliveries.items())],
+        ),
+        family(
+            "wad_webhook_retries",
+            "gauge",
+            "Retries (attempts after the first) of the deliveries in the log, by status.",
+            [((("status", s),), r) for s, (_, r) in sorted(deliveries.items())],
+        ),
     ]
 
 
 def render_sessions(counts: dict[str, int], states: Sequence[str]) -> str:
-    return family("wad_sessions", "gauge", "Sessions by connection state.",
-                  [((("state", s),), counts.get(s, 0)) for s in states])
+    return family(
+        "wad_sessions",
+        "gauge",
+        "Sessions by connection state.",
+        [((("state", s),), counts.get(s, 0)) for s in states],
+    )
 
 
 def render_numbers(name: str, help_: str, kind: str, label: str, values: Any) -> str:
@@ -210,31 +238,48 @@ def render_numbers(name: str, help_: str, kind: str, label: str, values: Any) ->
     numeric value one labelled sample."""
     if dataclasses.is_dataclass(values) and not isinstance(values, type):
         values = dataclasses.asdict(values)
-    samples = [(((label, k),), float(v)) for k, v in sorted(values.items())
-               if isinstance(v, int | float) and not isinstance(v, bool)]
+    samples = [
+        (((label, k),), float(v))
+        for k, v in sorted(values.items())
+        if isinstance(v, int | float) and not isinstance(v, bool)
+    ]
     return family(name, kind, help_, samples)
 
 
 def render_process(started: float) -> str:
     """Memory, CPU, open files and start time of this process, from ``/proc``."""
-    parts = [family("process_start_time_seconds", "gauge",
-                    "Start time of the process since the Unix epoch.", [((), started)])]
+    parts = [
+        family(
+            "process_start_time_seconds",
+            "gauge",
+            "Start time of the process since the Unix epoch.",
+            [((), started)],
+        )
+    ]
     try:
         status = Path("/proc/self/status").read_text()
         stat = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return "\n\n".join(parts)
-    rss = next((int(line.split()[1]) * 1024 for line in status.splitlines()
-                if line.startswith("VmRSS:")), 0)
+    rss = next(
+        (int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmRSS:")),
+        0,
+    )
     ticks = os.sysconf("SC_CLK_TCK")
     cpu = (int(stat[11]) + int(stat[12])) / ticks  # utime + stime
     parts += [
-        family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
-               [((), rss)]),
-        family("process_cpu_seconds_total", "counter", "User and system CPU time spent.",
-               [((), cpu)]),
-        family("process_open_fds", "gauge", "Open file descriptors.",
-               [((), len(os.listdir("/proc/self/fd")))]),
+        family(
+            "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", [((), rss)]
+        ),
+        family(
+            "process_cpu_seconds_total", "counter", "User and system CPU time spent.", [((), cpu)]
+        ),
+        family(
+            "process_open_fds",
+            "gauge",
+            "Open file descriptors.",
+            [((), len(os.listdir("/proc/self/fd")))],
+        ),
     ]
     return "\n\n".join(parts)
 

@@ -35,19 +35,28 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 
-METADATA = frozenset({ipaddress.ip_address("169.254.169.254"),
-                      ipaddress.ip_address("fd00:ec2::254")})
+METADATA = frozenset(
+    {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
+)
 
 _KINDS: tuple[tuple[IPNetwork, str], ...] = tuple(
-    (ipaddress.ip_network(net), kind) for net, kind in (
-        ("127.0.0.0/8", "loopback"), ("::1/128", "loopback"),
-        ("0.0.0.0/8", "unspecified"), ("::/128", "unspecified"),
-        ("10.0.0.0/8", "private"), ("172.16.0.0/12", "private"),
-        ("192.168.0.0/16", "private"), ("fc00::/7", "private"),
-        ("169.254.0.0/16", "link-local"), ("fe80::/10", "link-local"),
+    (ipaddress.ip_network(net), kind)
+    for net, kind in (
+        ("127.0.0.0/8", "loopback"),
+        ("::1/128", "loopback"),
+        ("0.0.0.0/8", "unspecified"),
+        ("::/128", "unspecified"),
+        ("10.0.0.0/8", "private"),
+        ("172.16.0.0/12", "private"),
+        ("192.168.0.0/16", "private"),
+        ("fc00::/7", "private"),
+        ("169.254.0.0/16", "link-local"),
+        ("fe80::/10", "link-local"),
         ("100.64.0.0/10", "carrier-grade NAT"),
-        ("224.0.0.0/4", "multicast"), ("ff00::/8", "multicast"),
-    ))
+        ("224.0.0.0/4", "multicast"),
+        ("ff00::/8", "multicast"),
+    )
+)
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
@@ -70,8 +79,7 @@ def parse_networks(value: object) -> tuple[IPNetwork, ...]:
         try:
             networks.append(ipaddress.ip_network(text, strict=False))
         except ValueError:
-            raise ValueError(f"{text!r} is not a network such as 127.0.0.0/8 or ::1/128"
-                             ) from None
+            raise ValueError(f"{text!r} is not a network such as 127.0.0.0/8 or ::1/128") from None
     return tuple(networks)
 
 
@@ -102,8 +110,7 @@ def _kind(ip: IPAddress) -> str | None:
 class Guard:
     """Which addresses outbound requests may reach; ``allow`` may be replaced on reload."""
 
-    def __init__(self, allow: Sequence[IPNetwork] = (), resolver: Resolver | None = None
-                 ) -> None:
+    def __init__(self, allow: Sequence[IPNetwork] = (), resolver: Resolver | None = None) -> None:
         self.allow = tuple(allow)
         self._resolver = resolver or _getaddrinfo
 
@@ -126,8 +133,10 @@ class Guard:
             kind = _kind(candidate)
             if kind is not None and not self._allowed(candidate):
                 shown = f"{ip} ({candidate})" if candidate != ip else str(ip)
-                return (f"{shown} is a {kind} address; wad refuses to connect to it "
-                        "unless its network is allowed")
+                return (
+                    f"{shown} is a {kind} address; wad refuses to connect to it "
+                    "unless its network is allowed"
+                )
         return None
 
     def check(self, address: str | IPAddress) -> None:
@@ -189,8 +198,12 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         self._inner = httpcore.TrioBackend()
 
     async def connect_tcp(
-        self, host: str, port: int, timeout: float | None = None,
-        local_address: str | None = None, socket_options: Iterable[Any] | None = None,
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         with trio.move_on_after(float("inf") if timeout is None else timeout) as scope:
             try:
@@ -203,16 +216,20 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         for address in addresses:
             try:
                 return await self._inner.connect_tcp(
-                    address, port, timeout=timeout, local_address=local_address,
-                    socket_options=socket_options)
+                    address,
+                    port,
+                    timeout=timeout,
+                    local_address=local_address,
+                    socket_options=socket_options,
+                )
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 failure = exc
         assert failure is not None
         raise failure
 
-    async def connect_unix_socket(self, path: str, timeout: float | None = None,
-                                  socket_options: Iterable[Any] | None = None
-                                  ) -> httpcore.AsyncNetworkStream:
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.AsyncNetworkStream:
         raise httpcore.ConnectError("unix sockets are not an outbound target")
 
     async def sleep(self, seconds: float) -> None:
@@ -222,8 +239,9 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
 class GuardedTransport(httpx.AsyncHTTPTransport):
     """httpx's transport with its connection pool on a :class:`GuardedBackend`."""
 
-    def __init__(self, guard: Guard, limits: httpx.Limits = httpx.Limits(),
-                 verify: Any = True) -> None:
+    def __init__(
+        self, guard: Guard, limits: httpx.Limits = httpx.Limits(), verify: Any = True
+    ) -> None:
         super().__init__(verify=verify, limits=limits, trust_env=False)
         # httpx offers no public way to choose the pool's network backend; its
         # transport keeps the pool in ``_pool`` (stable since httpx 0.18).
@@ -238,8 +256,9 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
         )
 
 
-def open_client(guard: Guard, *, timeout: float, max_connections: int = 100,
-                verify: Any = True, **kwargs: Any) -> httpx.AsyncClient:
+def open_client(
+    guard: Guard, *, timeout: float, max_connections: int = 100, verify: Any = True, **kwargs: Any
+) -> httpx.AsyncClient:
     """An httpx client that reaches only what ``guard`` allows and follows no redirects.
 
     Environment proxies are ignored (``trust_env=False``): a proxy would make
@@ -247,8 +266,13 @@ def open_client(guard: Guard, *, timeout: float, max_connections: int = 100,
     is not logged: target URLs may carry tokens, and there may be thousands a second.
     """
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    limits = httpx.Limits(max_connections=max_connections,
-                          max_keepalive_connections=max_connections)
+    limits = httpx.Limits(
+        max_connections=max_connections, max_keepalive_connections=max_connections
+    )
     return httpx.AsyncClient(
-        transport=GuardedTransport(guard, limits, verify), timeout=timeout,
-        follow_redirects=False, trust_env=False, **kwargs)
+        transport=GuardedTransport(guard, limits, verify),
+        timeout=timeout,
+        follow_redirects=False,
+        trust_env=False,
+        **kwargs,
+    )

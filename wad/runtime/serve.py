@@ -53,8 +53,9 @@ def build(config: Config, engine: Engine | None = None) -> Daemon:
     admin = AdminToken.load(config.admin_token, config.admin_token_file)
     events = EventLog(store)
     timing = SessionTiming(config.pairing_timeout, config.backoff_initial, config.backoff_cap)
-    supervisor = Supervisor(store, engine or make_engine(config), events,
-                            config.sessions_dir, timing)
+    supervisor = Supervisor(
+        store, engine or make_engine(config), events, config.sessions_dir, timing
+    )
     service = Service(config, store, supervisor, events, admin)
     pm = plugins.load(config.disable_plugins)
     daemon = Daemon(config, store, events, supervisor, service, pm)
@@ -85,12 +86,15 @@ async def serve(
                 if task is not None:
                     nursery.start_soon(task)
             await nursery.start(daemon.supervisor.run)
-            await nursery.start(functools.partial(serve_control, daemon,
-                                                  sock=sd.control_socket))
+            await nursery.start(functools.partial(serve_control, daemon, sock=sd.control_socket))
             binds = await nursery.start(_serve_http, daemon, sd.http_bind(config.http))
             daemon.service.http_bound = binds
-            log.info("wad ready: engine %s, HTTP on %s, state in %s",
-                     config.engine, ", ".join(binds), config.state_dir)
+            log.info(
+                "wad ready: engine %s, HTTP on %s, state in %s",
+                config.engine,
+                ", ".join(binds),
+                config.state_dir,
+            )
             await nursery.start(sd.run, daemon)  # READY=1: everything above is up
             task_status.started(daemon)
             await daemon.stopping.wait()
@@ -104,8 +108,9 @@ async def serve(
         log.info("stopped")
 
 
-async def _serve_http(daemon: Daemon, bind: str, *,
-                      task_status: trio.TaskStatus[list[str]]) -> None:
+async def _serve_http(
+    daemon: Daemon, bind: str, *, task_status: trio.TaskStatus[list[str]]
+) -> None:
     app = create_app(daemon)
     hc = HypercornConfig()
     hc.bind = [bind]
@@ -113,8 +118,12 @@ async def _serve_http(daemon: Daemon, bind: str, *,
     hc.accesslog = None
     hc.errorlog = logging.getLogger("hypercorn.error")
     hc.include_server_header = False
-    await hypercorn_serve(app, hc, shutdown_trigger=daemon.stopping.wait,  # type: ignore[arg-type]
-                          task_status=task_status)
+    await hypercorn_serve(
+        app,
+        hc,
+        shutdown_trigger=daemon.stopping.wait,  # type: ignore[arg-type]
+        task_status=task_status,
+    )
 
 
 async def _signals(daemon: Daemon) -> None:

@@ -26,8 +26,10 @@ def media_dir(session_folder: Path) -> Path:
 
 
 def too_large(limit: int) -> WadError:
-    return WadError("too_large", f"the media is larger than the {limit // (1024 * 1024)} MiB "
-                                 "allowed for this type")
+    return WadError(
+        "too_large",
+        f"the media is larger than the {limit // (1024 * 1024)} MiB allowed for this type",
+    )
 
 
 def _open_private(path: Path) -> IO[bytes]:
@@ -39,8 +41,9 @@ def discard(path: Path | str) -> None:
     Path(path).unlink(missing_ok=True)
 
 
-def save_base64(data: object, dest: Path, mimetype: str, limit: int,
-                file_name: str | None = None) -> MediaFile:
+def save_base64(
+    data: object, dest: Path, mimetype: str, limit: int, file_name: str | None = None
+) -> MediaFile:
     if not isinstance(data, str):
         raise bad_request("media.data must be a base64 string")
     if len(data) > (limit * 4) // 3 + 8:
@@ -58,8 +61,13 @@ def save_base64(data: object, dest: Path, mimetype: str, limit: int,
     return MediaFile(str(dest), mimetype, len(raw), hashlib.sha256(raw).hexdigest(), file_name)
 
 
-async def save_stream(chunks: AsyncIterator[bytes], dest: Path, mimetype: str, limit: int,
-                      file_name: str | None = None) -> MediaFile:
+async def save_stream(
+    chunks: AsyncIterator[bytes],
+    dest: Path,
+    mimetype: str,
+    limit: int,
+    file_name: str | None = None,
+) -> MediaFile:
     """Write chunks to ``dest`` as they come; stop with 413 past ``limit``."""
     digest, size = hashlib.sha256(), 0
     try:

@@ -72,9 +72,13 @@ class Messaging:
         if spec.get("replyTo") is not None:
             fields["replyTo"] = self._quoted(sid, spec["replyTo"])
         if idempotency_key is not None:
-            body_hash = _hash({"spec": {k: v for k, v in spec.items() if k != "media"},
-                               "media": (spec.get("media") or {}),
-                               "upload": upload and upload.sha256})
+            body_hash = _hash(
+                {
+                    "spec": {k: v for k, v in spec.items() if k != "media"},
+                    "media": (spec.get("media") or {}),
+                    "upload": upload and upload.sha256,
+                }
+            )
             earlier = self._claim(sid, idempotency_key, body_hash)
             if earlier is not None:
                 return earlier
@@ -110,12 +114,17 @@ class Messaging:
         quoted = self.store.get_message(device_id, message_id)
         if quoted is None or not quoted["waId"]:
             raise not_found("replyTo: no such message in this session")
-        return {"id": quoted["waId"], "chat": quoted["peer"],
-                "fromMe": quoted["direction"] == "out", "text": quoted["body"] or "",
-                "sender": quoted["fields"].get("from") or quoted["peer"]}
+        return {
+            "id": quoted["waId"],
+            "chat": quoted["peer"],
+            "fromMe": quoted["direction"] == "out",
+            "text": quoted["body"] or "",
+            "sender": quoted["fields"].get("from") or quoted["peer"],
+        }
 
-    async def _media(self, folder: Path, type_: str, spec: dict[str, Any],
-                     upload: MediaFile | None) -> MediaFile | None:
+    async def _media(
+        self, folder: Path, type_: str, spec: dict[str, Any], upload: MediaFile | None
+    ) -> MediaFile | None:
         if type_ not in outbound.MEDIA_TYPES:
             if upload is not None or spec.get("media") is not None:
                 raise bad_request(f"a {type_} message carries no media")
@@ -128,8 +137,9 @@ class Messaging:
             return upload
         source = spec.get("media")
         if not isinstance(source, dict):
-            raise bad_request(f"a {type_} needs media: {{data (base64) or url, mimetype}}, "
-                              "or a multipart upload")
+            raise bad_request(
+                f"a {type_} needs media: {{data (base64) or url, mimetype}}, or a multipart upload"
+            )
         mime = outbound.mimetype(source.get("mimetype"), type_)
         name = outbound.file_name(source.get("fileName"))
         limit = outbound.media_limit(type_)
@@ -137,20 +147,28 @@ class Messaging:
         if "data" in source:
             return media.save_base64(source["data"], dest, mime, limit, name)
         if "url" in source:
-            return await media.fetch_url(source["url"], dest, mime, limit, name,
-                                         self.service.config)
+            return await media.fetch_url(
+                source["url"], dest, mime, limit, name, self.service.config
+            )
         raise bad_request("media needs data (base64) or url")
 
-    async def _deliver(self, session: Any, device_id: str, to: str, fields: dict[str, Any],
-                       stored: MediaFile | None) -> dict[str, Any]:
+    async def _deliver(
+        self,
+        session: Any,
+        device_id: str,
+        to: str,
+        fields: dict[str, Any],
+        stored: MediaFile | None,
+    ) -> dict[str, Any]:
         message_id = new_message_id()
         type_ = fields["type"]
         body = fields.get("text") or fields.get("caption")
         extra = {k: v for k, v in fields.items() if k not in ("type", "text")}
         if stored is not None:
             extra["media"] = {k: v for k, v in stored.to_json().items() if k != "path"}
-        self.store.insert_outgoing(message_id, device_id, to, type_, body, extra or None,
-                                   stored.path if stored else None)
+        self.store.insert_outgoing(
+            message_id, device_id, to, type_, body, extra or None, stored.path if stored else None
+        )
         params: dict[str, Any] = {"id": message_id, "to": to, **fields}
         if stored is not None:
             params["media"] = stored.to_json()
@@ -158,14 +176,17 @@ class Messaging:
         wa_id = str(result.get("id") or message_id)
         timestamp = int(result.get("timestamp") or time.time())
         # The row's update and its event in one transaction (one commit, not two).
-        self.service.events.emit(device_id, "message.sent",
-                                 {"id": message_id, "waId": wa_id, "to": to, "type": type_},
-                                 also=lambda: self.store.mark_sent(message_id, wa_id))
-        return {"status": "sent", "id": message_id, "to": to, "type": type_,
-                "timestamp": timestamp}
+        self.service.events.emit(
+            device_id,
+            "message.sent",
+            {"id": message_id, "waId": wa_id, "to": to, "type": type_},
+            also=lambda: self.store.mark_sent(message_id, wa_id),
+        )
+        return {"status": "sent", "id": message_id, "to": to, "type": type_, "timestamp": timestamp}
 
-    async def _call(self, session: Any, command: str, params: dict[str, Any],
-                    message_id: str | None = None) -> dict[str, Any]:
+    async def _call(
+        self, session: Any, command: str, params: dict[str, Any], message_id: str | None = None
+    ) -> dict[str, Any]:
         """Call the engine; record a failure on the message row when there is one."""
         try:
             with trio.fail_after(SEND_TIMEOUT):
@@ -189,8 +210,15 @@ class Messaging:
             raise not_found("No such message in this session")
         return found
 
-    async def _act(self, device_id: object, message_id: object, type_: str, command: str,
-                   params: dict[str, Any], own: bool | None = None) -> dict[str, Any]:
+    async def _act(
+        self,
+        device_id: object,
+        message_id: object,
+        type_: str,
+        command: str,
+        params: dict[str, Any],
+        own: bool | None = None,
+    ) -> dict[str, Any]:
         svc = self.service
         row = svc._row(device_id)
         session = svc._session(row.device_id)
@@ -203,11 +231,22 @@ class Messaging:
             raise conflict("Session not connected")
         action_id = new_message_id()
         fields = {"targetId": target["id"], **{k: v for k, v in params.items()}}
-        self.store.insert_outgoing(action_id, row.device_id, target["peer"], type_,
-                                   params.get("text") or params.get("emoji"), fields)
-        full = {"id": action_id, "chat": target["peer"], "targetId": target["waId"],
-                "fromMe": target["direction"] == "out",
-                "sender": target["fields"].get("from") or target["peer"], **params}
+        self.store.insert_outgoing(
+            action_id,
+            row.device_id,
+            target["peer"],
+            type_,
+            params.get("text") or params.get("emoji"),
+            fields,
+        )
+        full = {
+            "id": action_id,
+            "chat": target["peer"],
+            "targetId": target["waId"],
+            "fromMe": target["direction"] == "out",
+            "sender": target["fields"].get("from") or target["peer"],
+            **params,
+        }
         result = await self._call(session, command, full, action_id)
         self.store.mark_sent(action_id, str(result.get("id") or action_id))
         return {"status": "sent", "id": action_id, "target": target["id"], "type": type_}
@@ -235,9 +274,15 @@ class Messaging:
         target = self._message(row.device_id, message_id)
         if target["direction"] != "in":
             raise bad_request("only received messages can be marked as read")
-        await self._call(session, "mark_read", {
-            "chat": target["peer"], "sender": target["fields"].get("from") or target["peer"],
-            "ids": [target["waId"]]})
+        await self._call(
+            session,
+            "mark_read",
+            {
+                "chat": target["peer"],
+                "sender": target["fields"].get("from") or target["peer"],
+                "ids": [target["waId"]],
+            },
+        )
         self.store.set_status(target["id"], "read")
         return {"status": "read", "id": target["id"]}
 
@@ -293,8 +338,7 @@ class Messaging:
         if path is None or not Path(path).exists():
             raise not_found("This message has no media")
         meta = target["fields"].get("media", {})
-        return Path(path), meta.get("mimetype") or "application/octet-stream", \
-            meta.get("fileName")
+        return Path(path), meta.get("mimetype") or "application/octet-stream", meta.get("fileName")
 
 
 def _hash(value: Any) -> str:

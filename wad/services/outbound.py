@@ -19,8 +19,13 @@ MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
 TYPES = ("text", *MEDIA_TYPES, "location", "contact")
 
 # WhatsApp's own limits (what its clients accept), per media type.
-MEDIA_LIMITS = {"image": 16 * MiB, "video": 64 * MiB, "audio": 16 * MiB,
-                "document": 100 * MiB, "sticker": 1 * MiB}
+MEDIA_LIMITS = {
+    "image": 16 * MiB,
+    "video": 64 * MiB,
+    "audio": 16 * MiB,
+    "document": 100 * MiB,
+    "sticker": 1 * MiB,
+}
 LARGEST_MEDIA = max(MEDIA_LIMITS.values())
 MEDIA_MIME = {
     "image": ("image/jpeg", "image/png", "image/webp"),
@@ -47,8 +52,13 @@ class MediaFile:
     file_name: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"path": self.path, "mimetype": self.mimetype, "size": self.size,
-                "sha256": self.sha256, "fileName": self.file_name}
+        return {
+            "path": self.path,
+            "mimetype": self.mimetype,
+            "size": self.size,
+            "sha256": self.sha256,
+            "fileName": self.file_name,
+        }
 
 
 def recipient(value: object, field: str = "to") -> str:
@@ -56,8 +66,10 @@ def recipient(value: object, field: str = "to") -> str:
     if isinstance(value, str) and ("@" in value):
         if _USER_JID.fullmatch(value) or _GROUP_JID.fullmatch(value):
             return value
-        raise bad_request(f"{field} must be a phone number, a user JID (...@s.whatsapp.net) "
-                          "or a group JID (...@g.us)")
+        raise bad_request(
+            f"{field} must be a phone number, a user JID (...@s.whatsapp.net) "
+            "or a group JID (...@g.us)"
+        )
     return validation.user_jid(validation.phone_number(value, field))
 
 
@@ -142,7 +154,11 @@ def _contact(value: object) -> dict[str, Any]:
     name, vcard = value.get("displayName"), value.get("vcard")
     if not isinstance(name, str) or not 1 <= len(name) <= 256:
         raise bad_request("contact.displayName must be 1-256 characters")
-    if not isinstance(vcard, str) or not vcard.startswith("BEGIN:VCARD") \
-            or "END:VCARD" not in vcard or len(vcard) > 16_384:
+    if (
+        not isinstance(vcard, str)
+        or not vcard.startswith("BEGIN:VCARD")
+        or "END:VCARD" not in vcard
+        or len(vcard) > 16_384
+    ):
         raise bad_request("contact.vcard must be a vCard (BEGIN:VCARD ... END:VCARD)")
     return {"displayName": name, "vcard": vcard}

@@ -163,18 +163,22 @@ class Service:
 
     # -- messages -------------------------------------------------------------------
 
-    async def send_text(self, device_id: object, number: object, message: object
-                        ) -> dict[str, Any]:
+    async def send_text(self, device_id: object, number: object, message: object) -> dict[str, Any]:
         """The seed's send: a text to a phone number, answered in the seed's shape."""
         text = validation.message_text(message)
         number = validation.phone_number(number)
-        result = await self.messaging.send(device_id, {"type": "text", "to": number,
-                                                       "text": text})
-        return {"status": result["status"], "to": result["to"], "message": text,
-                "id": result["id"], "timestamp": result["timestamp"]}
+        result = await self.messaging.send(device_id, {"type": "text", "to": number, "text": text})
+        return {
+            "status": result["status"],
+            "to": result["to"],
+            "message": text,
+            "id": result["id"],
+            "timestamp": result["timestamp"],
+        }
 
-    def list_messages(self, device_id: object, direction: object = None, before: object = None,
-                      limit: object = 50) -> dict[str, Any]:
+    def list_messages(
+        self, device_id: object, direction: object = None, before: object = None, limit: object = 50
+    ) -> dict[str, Any]:
         row = self._row(device_id)
         if direction not in (None, "", "in", "out"):
             raise bad_request("direction must be 'in' or 'out'")
@@ -232,15 +236,23 @@ class Service:
             raise conflict(f"The session is not waiting for a QR scan (it is {session.state})")
         self._sim_call(device_id, "scan", phone)
 
-    def sim_incoming(self, device_id: object, sender: object, message: object = None,
-                     spec: dict[str, Any] | None = None) -> dict[str, str]:
+    def sim_incoming(
+        self,
+        device_id: object,
+        sender: object,
+        message: object = None,
+        spec: dict[str, Any] | None = None,
+    ) -> dict[str, str]:
         """A phone writes to the session: a text, or any type (``spec`` as for sending)."""
         number = validation.phone_number(sender, "from")
         spec = dict(spec or {})
         type_ = spec.get("type", "text")
         if type_ == "text":
-            return {"waId": self._sim_call(device_id, "deliver", number,
-                                           validation.message_text(message))}
+            return {
+                "waId": self._sim_call(
+                    device_id, "deliver", number, validation.message_text(message)
+                )
+            }
         fields = outbound.fields(spec)
         row = self._row(device_id)
         extra: dict[str, Any] = {k: v for k, v in fields.items() if k != "type"}
@@ -250,18 +262,21 @@ class Service:
                 raise bad_request("media (data, mimetype) is required for this type")
             folder = self.supervisor.folder(row.device_id)
             saved = media.save_base64(
-                source.get("data"), media.media_dir(folder) / f"in-{secrets.token_hex(8)}",
-                outbound.mimetype(source.get("mimetype"), type_), outbound.media_limit(type_),
-                outbound.file_name(source.get("fileName")))
+                source.get("data"),
+                media.media_dir(folder) / f"in-{secrets.token_hex(8)}",
+                outbound.mimetype(source.get("mimetype"), type_),
+                outbound.media_limit(type_),
+                outbound.file_name(source.get("fileName")),
+            )
             extra["mediaPath"] = saved.path
             extra["media"] = {k: v for k, v in saved.to_json().items() if k != "path"}
         if spec.get("chat") is not None:
             extra["chat"] = outbound.recipient(spec["chat"], "chat")
-        return {"waId": self._sim_call(device_id, "deliver", number, "", **{
-            "type": type_, **extra})}
+        return {
+            "waId": self._sim_call(device_id, "deliver", number, "", **{"type": type_, **extra})
+        }
 
-    def sim_group(self, device_id: object, name: object, participants: object
-                  ) -> dict[str, Any]:
+    def sim_group(self, device_id: object, name: object, participants: object) -> dict[str, Any]:
         if not isinstance(name, str) or not 1 <= len(name) <= 100:
             raise bad_request("name must be 1-100 characters")
         if not isinstance(participants, list) or not 1 <= len(participants) <= 1024:

@@ -33,8 +33,13 @@ class EventLog:
         self._subscribers: set[trio.MemorySendChannel[StoredEvent]] = set()
         self._buffer = subscriber_buffer
 
-    def emit(self, device_id: str, type_: str, payload: dict[str, Any],
-             also: Callable[[], object] | None = None) -> StoredEvent:
+    def emit(
+        self,
+        device_id: str,
+        type_: str,
+        payload: dict[str, Any],
+        also: Callable[[], object] | None = None,
+    ) -> StoredEvent:
         """Store an event (and run ``also``, a write of the caller's, in the same
         transaction: a change and the event that reports it commit together)."""
         with self.store.transaction():
@@ -46,8 +51,9 @@ class EventLog:
         self._fan_out(event)
         return event
 
-    def emit_with(self, device_id: str, type_: str,
-                  write: Callable[[], dict[str, Any] | None]) -> StoredEvent | None:
+    def emit_with(
+        self, device_id: str, type_: str, write: Callable[[], dict[str, Any] | None]
+    ) -> StoredEvent | None:
         """Run ``write`` (a change of the caller's) and store the event whose payload it
         returns, in one transaction; no event when it returns None (nothing changed)."""
         with self.store.transaction():
@@ -60,8 +66,9 @@ class EventLog:
         self._fan_out(event)
         return event
 
-    def emit_many(self, device_id: str, type_: str,
-                  writes: list[Callable[[], dict[str, Any] | None]]) -> list[StoredEvent]:
+    def emit_many(
+        self, device_id: str, type_: str, writes: list[Callable[[], dict[str, Any] | None]]
+    ) -> list[StoredEvent]:
         """:meth:`emit_with` for several changes in ONE transaction (messages that arrived
         together): each write and its event (and what listeners add) in order; the
         events are handed out after the commit, in the same order."""

@@ -159,8 +159,11 @@ class Session:
             else:
                 # After "dropped" the delay is short: backoff was reset on connecting.
                 delay = self.backoff.next_delay()
-                retry_at = (datetime.now(UTC) + timedelta(seconds=delay)).isoformat(
-                    timespec="milliseconds").replace("+00:00", "Z")
+                retry_at = (
+                    (datetime.now(UTC) + timedelta(seconds=delay))
+                    .isoformat(timespec="milliseconds")
+                    .replace("+00:00", "Z")
+                )
                 state = "disconnected" if outcome == "dropped" else "failed"
                 self._set_state(state, last_error=detail, next_retry_at=retry_at)
                 with trio.move_on_after(delay):
@@ -232,9 +235,17 @@ class Session:
             wa_id = str(result.get("id") or message_id)
             self.store.mark_sent(message_id, wa_id)
             log.info("session %s: resent message %s after a restart", self.device_id, message_id)
-            self.events.emit(self.device_id, "message.sent",
-                             {"id": message_id, "waId": wa_id, "to": params["to"],
-                              "type": type_, "resent": True})
+            self.events.emit(
+                self.device_id,
+                "message.sent",
+                {
+                    "id": message_id,
+                    "waId": wa_id,
+                    "to": params["to"],
+                    "type": type_,
+                    "resent": True,
+                },
+            )
 
     def _handle(self, event: EngineEvent, scope: trio.CancelScope) -> tuple[str, str | None] | None:
         data = event.data
@@ -254,8 +265,9 @@ class Session:
                 self.qr = None
                 self.backoff.reset()
                 phone = str(data.get("phoneNumber") or "") or None
-                self._set_state("connected", phone_number=phone, last_error=None,
-                                next_retry_at=None)
+                self._set_state(
+                    "connected", phone_number=phone, last_error=None, next_retry_at=None
+                )
             case "message":
                 self._incoming_many([data])
             case "receipt":
@@ -271,8 +283,9 @@ class Session:
     def _incoming_many(self, messages: list[dict[str, Any]]) -> None:
         """Store received messages in one transaction: each row, its event and the webhook
         deliveries commit together (one commit for the lot), in arrival order."""
-        self.events.emit_many(self.device_id, "message",
-                              [self._incoming_write(data) for data in messages])
+        self.events.emit_many(
+            self.device_id, "message", [self._incoming_write(data) for data in messages]
+        )
 
     def _incoming_write(self, data: dict[str, Any]) -> Callable[[], dict[str, Any] | None]:
         """The write of one received message of any type, stored once; its event's
@@ -283,13 +296,20 @@ class Session:
         public = {k: v for k, v in data.items() if k != "mediaPath"}
         if media_path:
             public["hasMedia"] = True
-        fields = {k: v for k, v in public.items()
-                  if k not in ("id", "chat", "type", "text", "timestamp")}
+        fields = {
+            k: v for k, v in public.items() if k not in ("id", "chat", "type", "text", "timestamp")
+        }
 
         def store() -> dict[str, Any] | None:
             stored = self.store.insert_incoming(
-                self.device_id, str(data.get("id", "")), peer, type_,
-                data.get("text") or data.get("caption"), fields, media_path)
+                self.device_id,
+                str(data.get("id", "")),
+                peer,
+                type_,
+                data.get("text") or data.get("caption"),
+                fields,
+                media_path,
+            )
             return None if stored is None else {**public, "id": stored, "waId": data.get("id")}
 
         return store
@@ -298,26 +318,35 @@ class Session:
         status = str(data.get("status", "delivered"))
         if status not in ("delivered", "read", "played"):
             return
-        moved = self.store.apply_receipt(self.device_id, [str(i) for i in data.get("ids", [])],
-                                         status)
+        moved = self.store.apply_receipt(
+            self.device_id, [str(i) for i in data.get("ids", [])], status
+        )
         for message_id in moved:
-            self.events.emit(self.device_id, "message.ack",
-                             {"id": message_id, "status": status})
+            self.events.emit(self.device_id, "message.ack", {"id": message_id, "status": status})
 
     def _set_state(self, state: str, **fields: Any) -> None:
         previous, self.state = self.state, state
         fields.setdefault("next_retry_at", None)
         self.store.update_session(self.device_id, connection_state=state, **fields)
         if previous != state or "last_error" in fields:
-            log.info("session %s: %s -> %s%s", self.device_id, previous, state,
-                     f" ({fields['last_error']})" if fields.get("last_error") else "")
-        self.events.emit(self.device_id, "session.status", {
-            "state": state,
-            "previous": previous,
-            "lastError": fields.get("last_error"),
-            "nextRetryAt": fields.get("next_retry_at"),
-            "phoneNumber": fields.get("phone_number"),
-        })
+            log.info(
+                "session %s: %s -> %s%s",
+                self.device_id,
+                previous,
+                state,
+                f" ({fields['last_error']})" if fields.get("last_error") else "",
+            )
+        self.events.emit(
+            self.device_id,
+            "session.status",
+            {
+                "state": state,
+                "previous": previous,
+                "lastError": fields.get("last_error"),
+                "nextRetryAt": fields.get("next_retry_at"),
+                "phoneNumber": fields.get("phone_number"),
+            },
+        )
 
 
 def resend_params(pending: dict[str, Any]) -> dict[str, Any] | None:

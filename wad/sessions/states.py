@@ -2,5 +2,12 @@
 
 from __future__ import annotations
 
-STATES = ("disconnected", "connecting", "waiting_qr", "connected", "logged_out", "failed",
-          "stopped")
+STATES = (
+    "disconnected",
+    "connecting",
+    "waiting_qr",
+    "connected",
+    "logged_out",
+    "failed",
+    "stopped",
+)

@@ -51,8 +51,15 @@ class Supervisor:
         # A session that was mid-connection when the daemon stopped starts over;
         # resting ones (logged out, stopped) stay at rest.
         state = stored_state if stored_state in ("logged_out", "stopped") else "disconnected"
-        session = Session(device_id, self.folder(device_id), self.engine, self.store,
-                          self.events, self.timing, state)
+        session = Session(
+            device_id,
+            self.folder(device_id),
+            self.engine,
+            self.store,
+            self.events,
+            self.timing,
+            state,
+        )
         self.sessions[device_id] = session
         self._nursery.start_soon(session.run, name=f"session {device_id}")
         return session

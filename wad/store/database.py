@@ -167,15 +167,19 @@ class Store:
         """Apply a plugin's own numbered migrations (its version kept in ``plugin_schema``);
         return the version reached. A plugin's tables live in wad.db beside the core's."""
         with self.db:
-            self.db.execute("CREATE TABLE IF NOT EXISTS plugin_schema"
-                            " (name TEXT PRIMARY KEY, version INTEGER NOT NULL) STRICT")
+            self.db.execute(
+                "CREATE TABLE IF NOT EXISTS plugin_schema"
+                " (name TEXT PRIMARY KEY, version INTEGER NOT NULL) STRICT"
+            )
         version = self._one("SELECT version FROM plugin_schema WHERE name = ?", (name,)) or 0
         for number, script in enumerate(migrations[version:], start=version + 1):
             with self.db:
                 self.db.execute(script)
                 self.db.execute(
                     "INSERT INTO plugin_schema (name, version) VALUES (?, ?) ON CONFLICT (name)"
-                    " DO UPDATE SET version = excluded.version", (name, number))
+                    " DO UPDATE SET version = excluded.version",
+                    (name, number),
+                )
         return max(version, len(migrations))
 
     @contextmanager
@@ -278,16 +282,31 @@ class Store:
     # -- messages -----------------------------------------------------------------
 
     def insert_outgoing(
-        self, message_id: str, device_id: str, peer: str, type_: str, body: str | None,
-        fields: dict[str, Any] | None = None, media_path: str | None = None,
+        self,
+        message_id: str,
+        device_id: str,
+        peer: str,
+        type_: str,
+        body: str | None,
+        fields: dict[str, Any] | None = None,
+        media_path: str | None = None,
     ) -> str:
         now = now_iso()
         self.db.execute(
             "INSERT INTO messages (id, device_id, direction, peer, type, body, status,"
             " fields, media_path, created_at, updated_at)"
             " VALUES (?, ?, 'out', ?, ?, ?, 'pending', ?, ?, ?, ?)",
-            (message_id, device_id, peer, type_, body,
-             json.dumps(fields) if fields else None, media_path, now, now),
+            (
+                message_id,
+                device_id,
+                peer,
+                type_,
+                body,
+                json.dumps(fields) if fields else None,
+                media_path,
+                now,
+                now,
+            ),
         )
         return now
 
@@ -310,12 +329,27 @@ class Store:
             " AND direction = 'out' AND status = 'pending' ORDER BY rowid",
             (device_id,),
         )
-        return [{"id": r[0], "to": r[1], "type": r[2], "body": r[3],
-                 "fields": json.loads(r[4]) if r[4] else {}, "mediaPath": r[5]} for r in rows]
+        return [
+            {
+                "id": r[0],
+                "to": r[1],
+                "type": r[2],
+                "body": r[3],
+                "fields": json.loads(r[4]) if r[4] else {},
+                "mediaPath": r[5],
+            }
+            for r in rows
+        ]
 
     def insert_incoming(
-        self, device_id: str, wa_id: str, peer: str, type_: str, body: str | None,
-        fields: dict[str, Any] | None = None, media_path: str | None = None,
+        self,
+        device_id: str,
+        wa_id: str,
+        peer: str,
+        type_: str,
+        body: str | None,
+        fields: dict[str, Any] | None = None,
+        media_path: str | None = None,
     ) -> str | None:
         """Store an incoming message once; None when this WhatsApp id was seen before."""
         if self._one(
@@ -329,24 +363,39 @@ class Store:
             "INSERT INTO messages (id, device_id, direction, peer, type, body, status, wa_id,"
             " fields, media_path, created_at, updated_at)"
             " VALUES (?, ?, 'in', ?, ?, ?, 'received', ?, ?, ?, ?, ?)",
-            (message_id, device_id, peer, type_, body, wa_id,
-             json.dumps(fields) if fields else None, media_path, now, now),
+            (
+                message_id,
+                device_id,
+                peer,
+                type_,
+                body,
+                wa_id,
+                json.dumps(fields) if fields else None,
+                media_path,
+                now,
+                now,
+            ),
         )
         return message_id
 
     def set_status(self, message_id: str, status: str) -> None:
-        self.db.execute("UPDATE messages SET status = ?, updated_at = ? WHERE id = ?",
-                        (status, now_iso(), message_id))
+        self.db.execute(
+            "UPDATE messages SET status = ?, updated_at = ? WHERE id = ?",
+            (status, now_iso(), message_id),
+        )
 
     def edit_body(self, message_id: str, text: str) -> None:
         self.db.execute(
             "UPDATE messages SET body = ?, fields = json_set(coalesce(fields, '{}'),"
             " '$.edited', json('true')), updated_at = ? WHERE id = ?",
-            (text, now_iso(), message_id))
+            (text, now_iso(), message_id),
+        )
 
     def media_path(self, device_id: str, message_id: str) -> str | None:
-        return self._one("SELECT media_path FROM messages WHERE device_id = ? AND id = ?",
-                         (device_id, message_id))
+        return self._one(
+            "SELECT media_path FROM messages WHERE device_id = ? AND id = ?",
+            (device_id, message_id),
+        )
 
     # -- idempotency ----------------------------------------------------------------
 
@@ -360,7 +409,9 @@ class Store:
         if row is None:
             self.db.execute(
                 "INSERT INTO idempotency (device_id, key, body_hash, created_at)"
-                " VALUES (?, ?, ?, ?)", (device_id, key, body_hash, now_iso()))
+                " VALUES (?, ?, ?, ?)",
+                (device_id, key, body_hash, now_iso()),
+            )
             return "new", None
         if row[0] != body_hash:
             return "mismatch", None
@@ -371,12 +422,14 @@ class Store:
     def idempotency_finish(self, device_id: str, key: str, response: Any | None) -> None:
         """Record the answer of a claimed key, or release the key when the send failed."""
         if response is None:
-            self.db.execute("DELETE FROM idempotency WHERE device_id = ? AND key = ?",
-                            (device_id, key))
+            self.db.execute(
+                "DELETE FROM idempotency WHERE device_id = ? AND key = ?", (device_id, key)
+            )
         else:
             self.db.execute(
                 "UPDATE idempotency SET response = ? WHERE device_id = ? AND key = ?",
-                (json.dumps(response), device_id, key))
+                (json.dumps(response), device_id, key),
+            )
 
     _STATUS_RANK = {"pending": 0, "sent": 1, "delivered": 2, "read": 3, "played": 4}
 
@@ -399,8 +452,9 @@ class Store:
         return moved
 
     def get_message(self, device_id: str, message_id: str) -> dict[str, Any] | None:
-        rows = self._messages("WHERE device_id = ? AND (id = ? OR wa_id = ?)",
-                              (device_id, message_id, message_id), 1)
+        rows = self._messages(
+            "WHERE device_id = ? AND (id = ? OR wa_id = ?)", (device_id, message_id, message_id), 1
+        )
         return rows[0] if rows else None
 
     def list_messages(
@@ -421,8 +475,18 @@ class Store:
             f" updated_at, fields, media_path FROM messages {where} ORDER BY rowid DESC LIMIT ?",
             (*args, limit),
         )
-        keys = ("id", "direction", "peer", "type", "body", "status", "waId", "error",
-                "createdAt", "updatedAt")
+        keys = (
+            "id",
+            "direction",
+            "peer",
+            "type",
+            "body",
+            "status",
+            "waId",
+            "error",
+            "createdAt",
+            "updatedAt",
+        )
         out = []
         for row in rows:
             item = dict(zip(keys, row[:10], strict=True))
@@ -487,7 +551,9 @@ class Store:
             where, args = "rowid > ? AND device_id = ?", (after, device_id)
         rows = self.db.execute(
             "SELECT id, device_id, seq, type, payload, created_at FROM events"
-            f" WHERE {where} ORDER BY rowid LIMIT ?", (*args, limit))
+            f" WHERE {where} ORDER BY rowid LIMIT ?",
+            (*args, limit),
+        )
         return [StoredEvent(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5]) for r in rows]
 
     def integrity_ok(self) -> bool:

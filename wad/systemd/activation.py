@@ -26,8 +26,9 @@ FIRST_FD = 3
 NAMES = ("http", "control")
 
 
-def passed_fds(env: MutableMapping[str, str] = os.environ,
-               pid: int | None = None) -> list[tuple[int, str]]:
+def passed_fds(
+    env: MutableMapping[str, str] = os.environ, pid: int | None = None
+) -> list[tuple[int, str]]:
     """The descriptors systemd passed to this process, each with its name ("" when
     unnamed); the variables are removed from ``env`` either way."""
     pid = os.getpid() if pid is None else pid
@@ -41,7 +42,7 @@ def passed_fds(env: MutableMapping[str, str] = os.environ,
         log.error("ignoring LISTEN_FDS=%r: not a number", count)
         return []
     fds = range(FIRST_FD, FIRST_FD + int(count))
-    labels = (names.split(":") if names else [])[:len(fds)]
+    labels = (names.split(":") if names else [])[: len(fds)]
     labels += [""] * (len(fds) - len(labels))
     for fd in fds:
         os.set_inheritable(fd, False)
@@ -49,8 +50,9 @@ def passed_fds(env: MutableMapping[str, str] = os.environ,
     return [(fd, "" if label == "unknown" else label) for fd, label in pairs]
 
 
-def listening_sockets(env: MutableMapping[str, str] = os.environ,
-                      pid: int | None = None) -> dict[str, socket.socket]:
+def listening_sockets(
+    env: MutableMapping[str, str] = os.environ, pid: int | None = None
+) -> dict[str, socket.socket]:
     """The passed sockets by name (``http``, ``control``). A descriptor that is not a
     listening stream socket, or whose name wad does not know, is closed with an error
     logged: serving on it would fail later and less clearly."""
@@ -66,8 +68,7 @@ def listening_sockets(env: MutableMapping[str, str] = os.environ,
         if problem is None and name in found:
             problem = f"a second {name!r} socket"
         if problem is not None:
-            log.error("passed descriptor %d (%s): %s; closing it", fd, label or "unnamed",
-                      problem)
+            log.error("passed descriptor %d (%s): %s; closing it", fd, label or "unnamed", problem)
             sock.close()
             continue
         found[name] = sock

@@ -49,8 +49,9 @@ def status_line(counts: Mapping[str, int]) -> str:
     if total == 0:
         return "no sessions"
     order = {state: i for i, state in enumerate(STATES)}
-    parts = [f"{counts[s]} {s}" for s in sorted(counts, key=lambda s: order.get(s, 99))
-             if counts[s]]
+    parts = [
+        f"{counts[s]} {s}" for s in sorted(counts, key=lambda s: order.get(s, 99)) if counts[s]
+    ]
     return f"{total} session{'s' if total != 1 else ''}: {', '.join(parts)}"
 
 
@@ -71,7 +72,8 @@ class StoreProbe:
                 self.db.execute(
                     "INSERT INTO watchdog_heartbeat (id, beat_at) VALUES (1, ?)"
                     " ON CONFLICT (id) DO UPDATE SET beat_at = excluded.beat_at",
-                    (time.time(),))
+                    (time.time(),),
+                )
         except apsw.Error as exc:
             if not self._failing:
                 log.error("the store cannot be written (%s): not feeding the watchdog", exc)
@@ -123,8 +125,9 @@ class Systemd:
 
     # -- state notices --------------------------------------------------------------
 
-    async def run(self, daemon: Daemon, *,
-                  task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    async def run(
+        self, daemon: Daemon, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
         """Tell systemd the daemon is ready, then keep its status line current."""
         last = status_line(daemon.supervisor.counts())
         self.notifier.ready(last)
@@ -160,8 +163,9 @@ class Systemd:
         self.notifier.stopping("stopping")
 
 
-async def ping_while_healthy(notifier: Notifier, healthy: Callable[[], bool],
-                             interval: float) -> None:
+async def ping_while_healthy(
+    notifier: Notifier, healthy: Callable[[], bool], interval: float
+) -> None:
     """``WATCHDOG=1`` now and every ``interval`` seconds while ``healthy()`` holds."""
     while True:
         if healthy():

@@ -54,15 +54,17 @@ class Notifier:
         """``notify_socket`` as systemd writes it in ``$NOTIFY_SOCKET``."""
         self.address = socket_address(notify_socket) if notify_socket else None
         if notify_socket and self.address is None:
-            log.warning("NOTIFY_SOCKET=%r: unsupported address, not notifying systemd",
-                        notify_socket)
+            log.warning(
+                "NOTIFY_SOCKET=%r: unsupported address, not notifying systemd", notify_socket
+            )
         self.watchdog_usec = watchdog_usec if self.address else None
         self._sock: socket.socket | None = None
         self._failed = False
 
     @classmethod
-    def from_environ(cls, env: MutableMapping[str, str] = os.environ,
-                     pid: int | None = None) -> Notifier:
+    def from_environ(
+        cls, env: MutableMapping[str, str] = os.environ, pid: int | None = None
+    ) -> Notifier:
         """Read and remove the ``NOTIFY_SOCKET`` and ``WATCHDOG_*`` variables."""
         pid = os.getpid() if pid is None else pid
         raw = env.get("NOTIFY_SOCKET") or None

@@ -47,8 +47,9 @@ class ExamplePlugin:
         self.received[event.device_id] += 1
         payload = event.payload
         chat = str(payload.get("chat") or payload.get("from") or "")
-        if str(payload.get("text", "")).strip().lower() != "ping" or \
-                not chat.endswith("@s.whatsapp.net"):
+        if str(payload.get("text", "")).strip().lower() != "ping" or not chat.endswith(
+            "@s.whatsapp.net"
+        ):
             return None  # only a direct "ping", never in a group
         # An awaitable: wad runs it in its nursery, so the session is not held up.
         return self._pong(daemon, event.device_id, chat.split("@")[0])

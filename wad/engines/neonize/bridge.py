@@ -25,16 +25,30 @@ from wad.engines.contract import EngineError, EngineEvent
 
 log = logging.getLogger(__name__)
 
-RECEIPTS = {pb.Receipt.DELIVERED: "delivered", pb.Receipt.READ: "read",
-            pb.Receipt.PLAYED: "played"}
-MEDIA_FIELDS = {"imageMessage": "image", "videoMessage": "video", "audioMessage": "audio",
-                "documentMessage": "document", "stickerMessage": "sticker"}
+RECEIPTS = {pb.Receipt.DELIVERED: "delivered", pb.Receipt.READ: "read", pb.Receipt.PLAYED: "played"}
+MEDIA_FIELDS = {
+    "imageMessage": "image",
+    "videoMessage": "video",
+    "audioMessage": "audio",
+    "documentMessage": "document",
+    "stickerMessage": "sticker",
+}
 # Content fields that wrap the real message (disappearing, view-once, captioned document).
-_WRAPPERS = ("ephemeralMessage", "viewOnceMessage", "viewOnceMessageV2",
-             "viewOnceMessageV2Extension", "documentWithCaptionMessage")
-_OTHER_FIELDS = {"conversation": "text", "extendedTextMessage": "text",
-                 "locationMessage": "location", "contactMessage": "contact",
-                 "reactionMessage": "reaction", "pollCreationMessage": "poll"}
+_WRAPPERS = (
+    "ephemeralMessage",
+    "viewOnceMessage",
+    "viewOnceMessageV2",
+    "viewOnceMessageV2Extension",
+    "documentWithCaptionMessage",
+)
+_OTHER_FIELDS = {
+    "conversation": "text",
+    "extendedTextMessage": "text",
+    "locationMessage": "location",
+    "contactMessage": "contact",
+    "reactionMessage": "reaction",
+    "pollCreationMessage": "poll",
+}
 
 
 def jid_str(jid: pb.JID) -> str:
@@ -128,8 +142,10 @@ def _fill(data: dict[str, Any], field: str, part: Any) -> None:
             media["fileName"] = part.fileName
         data["media"] = media
     elif field == "locationMessage":
-        location: dict[str, Any] = {"latitude": part.degreesLatitude,
-                                    "longitude": part.degreesLongitude}
+        location: dict[str, Any] = {
+            "latitude": part.degreesLatitude,
+            "longitude": part.degreesLongitude,
+        }
         for key in ("name", "address"):
             if getattr(part, key):
                 location[key] = getattr(part, key)
@@ -157,8 +173,9 @@ class Bridge:
     ``connected`` and ``waiting_qr`` follow the events, for the commands to check.
     """
 
-    def __init__(self, client: NewClient, emit: Callable[[EngineEvent], None],
-                 media_dir: Path | None = None) -> None:
+    def __init__(
+        self, client: NewClient, emit: Callable[[EngineEvent], None], media_dir: Path | None = None
+    ) -> None:
         self.client = client
         self._emit = emit
         self.media_dir = media_dir
@@ -196,8 +213,10 @@ class Bridge:
                 event = translate(payload)
             except Exception as exc:
                 log.exception("could not handle neonize's %s", type(payload).__name__)
-                event = EngineEvent("error", {
-                    "message": f"could not handle neonize's {type(payload).__name__}: {exc}"})
+                event = EngineEvent(
+                    "error",
+                    {"message": f"could not handle neonize's {type(payload).__name__}: {exc}"},
+                )
             if event is not None:
                 self.emit(event)
 
@@ -248,16 +267,22 @@ class Bridge:
         status = RECEIPTS.get(receipt.Type)
         if status is None:  # our other devices' reads, retries, ...: not a delivery state
             return None
-        return EngineEvent("receipt", {"ids": list(receipt.MessageIDs),
-                                       "chat": jid_str(receipt.MessageSource.Chat),
-                                       "status": status})
+        return EngineEvent(
+            "receipt",
+            {
+                "ids": list(receipt.MessageIDs),
+                "chat": jid_str(receipt.MessageSource.Chat),
+                "status": status,
+            },
+        )
 
     def _logged_out(self, event: pb.LoggedOut) -> EngineEvent:
         self.connected = False
         reason = pb.ConnectFailureReason.Name(event.Reason)
         when = " while connecting" if event.OnConnect else ""
-        return EngineEvent("logged_out",
-                           {"reason": f"WhatsApp unlinked the device{when} ({reason})"})
+        return EngineEvent(
+            "logged_out", {"reason": f"WhatsApp unlinked the device{when} ({reason})"}
+        )
 
     def _disconnected(self, _: pb.Disconnected) -> EngineEvent:
         self.connected = False
@@ -271,8 +296,9 @@ class Bridge:
 
     def _connect_failure(self, event: pb.ConnectFailure) -> EngineEvent:
         reason = pb.ConnectFailureReason.Name(event.Reason)
-        return EngineEvent("error", {
-            "message": f"WhatsApp refused the connection ({reason}): {event.Message}"})
+        return EngineEvent(
+            "error", {"message": f"WhatsApp refused the connection ({reason}): {event.Message}"}
+        )
 
     def _stream_error(self, event: pb.StreamError) -> EngineEvent:
         self.connected = False
@@ -280,14 +306,18 @@ class Bridge:
 
     def _stream_replaced(self, _: pb.StreamReplaced) -> EngineEvent:
         self.connected = False
-        return EngineEvent("error", {
-            "message": "another client connected with this device's credentials"})
+        return EngineEvent(
+            "error", {"message": "another client connected with this device's credentials"}
+        )
 
     def _temporary_ban(self, event: pb.TemporaryBan) -> EngineEvent:
         code = pb.TemporaryBan.TempBanReason.Name(event.Code)
-        return EngineEvent("error", {
-            "message": f"temporarily banned by WhatsApp ({code}), {event.Expire} s left"})
+        return EngineEvent(
+            "error", {"message": f"temporarily banned by WhatsApp ({code}), {event.Expire} s left"}
+        )
 
     def _client_outdated(self, _: pb.ClientOutdated) -> EngineEvent:
-        return EngineEvent("error", {
-            "message": "WhatsApp rejected this client version as outdated: upgrade neonize"})
+        return EngineEvent(
+            "error",
+            {"message": "WhatsApp rejected this client version as outdated: upgrade neonize"},
+        )

@@ -42,19 +42,38 @@ Result = dict[str, Any]
 MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
 SEND_TYPES = ("text", *MEDIA_TYPES, "location", "contact")
 # The content field of each type in WhatsApp's Message.
-CONTENT_FIELD = {"text": "extendedTextMessage", "image": "imageMessage",
-                 "video": "videoMessage", "audio": "audioMessage",
-                 "document": "documentMessage", "sticker": "stickerMessage",
-                 "location": "locationMessage", "contact": "contactMessage"}
+CONTENT_FIELD = {
+    "text": "extendedTextMessage",
+    "image": "imageMessage",
+    "video": "videoMessage",
+    "audio": "audioMessage",
+    "document": "documentMessage",
+    "sticker": "stickerMessage",
+    "location": "locationMessage",
+    "contact": "contactMessage",
+}
 PRESENCE = {
     "typing": (ChatPresence.CHAT_PRESENCE_COMPOSING, ChatPresenceMedia.CHAT_PRESENCE_MEDIA_TEXT),
-    "recording": (ChatPresence.CHAT_PRESENCE_COMPOSING,
-                  ChatPresenceMedia.CHAT_PRESENCE_MEDIA_AUDIO),
+    "recording": (
+        ChatPresence.CHAT_PRESENCE_COMPOSING,
+        ChatPresenceMedia.CHAT_PRESENCE_MEDIA_AUDIO,
+    ),
     "paused": (ChatPresence.CHAT_PRESENCE_PAUSED, ChatPresenceMedia.CHAT_PRESENCE_MEDIA_TEXT),
 }
 # Commands that need a live connection to WhatsApp.
-CONNECTED_COMMANDS = ("send", "send_text", "react", "edit", "revoke", "mark_read", "presence",
-                      "check_numbers", "groups", "group", "logout")
+CONNECTED_COMMANDS = (
+    "send",
+    "send_text",
+    "react",
+    "edit",
+    "revoke",
+    "mark_read",
+    "presence",
+    "check_numbers",
+    "groups",
+    "group",
+    "logout",
+)
 
 
 def has_ffmpeg() -> bool:
@@ -111,8 +130,11 @@ class Commands:
             _text(params, "text")
         elif type_ in MEDIA_TYPES:
             media = params.get("media")
-            if not isinstance(media, dict) or not isinstance(media.get("path"), str) \
-                    or not Path(media["path"]).is_file():
+            if (
+                not isinstance(media, dict)
+                or not isinstance(media.get("path"), str)
+                or not Path(media["path"]).is_file()
+            ):
                 raise EngineError("media.path must name a file", "bad_request")
         elif not isinstance(params.get(type_), dict):
             raise EngineError(f"a {type_} message needs '{type_}'", "bad_request")
@@ -153,20 +175,27 @@ class Commands:
             raise EngineError("replyTo must carry the quoted message's id", "bad_request")
         chat = parse_jid(reply_to.get("chat"), "replyTo.chat")
         from_me = bool(reply_to.get("fromMe"))
-        sender = self.bridge.me if from_me and self.bridge.me is not None else parse_jid(
-            reply_to.get("sender") or reply_to.get("chat"), "replyTo.sender")
-        source = pb.MessageSource(Chat=chat, Sender=sender, IsFromMe=from_me,
-                                  IsGroup=chat.Server == "g.us")
-        return pb.Message(Info=pb.MessageInfo(ID=reply_to["id"], MessageSource=source),
-                          Message=WAMessage(conversation=str(reply_to.get("text") or "")))
+        sender = (
+            self.bridge.me
+            if from_me and self.bridge.me is not None
+            else parse_jid(reply_to.get("sender") or reply_to.get("chat"), "replyTo.sender")
+        )
+        source = pb.MessageSource(
+            Chat=chat, Sender=sender, IsFromMe=from_me, IsGroup=chat.Server == "g.us"
+        )
+        return pb.Message(
+            Info=pb.MessageInfo(ID=reply_to["id"], MessageSource=source),
+            Message=WAMessage(conversation=str(reply_to.get("text") or "")),
+        )
 
     def _build_text(self, text: str, quoted: pb.Message | None) -> WAMessage:
         if quoted is not None:
             return self.client.build_reply_message(text, quoted)
         return WAMessage(extendedTextMessage=ExtendedTextMessage(text=text))
 
-    def _build_media(self, type_: str, params: dict[str, Any],
-                     quoted: pb.Message | None) -> WAMessage:
+    def _build_media(
+        self, type_: str, params: dict[str, Any], quoted: pb.Message | None
+    ) -> WAMessage:
         media = params["media"]
         data = Path(media["path"]).read_bytes()
         caption = params.get("caption") or None
@@ -175,45 +204,69 @@ class Commands:
         if type_ == "document":
             name = media.get("fileName") or None
             return self.client.build_document_message(
-                data, caption=caption, title=name, filename=name,
-                mimetype=media.get("mimetype"), quoted=quoted)
+                data,
+                caption=caption,
+                title=name,
+                filename=name,
+                mimetype=media.get("mimetype"),
+                quoted=quoted,
+            )
         if type_ == "sticker":  # the daemon accepts WebP only: sent as it is
             return self.client.build_sticker_message(data, quoted=quoted, passthrough=True)
         if has_ffmpeg():
             if type_ == "video":
                 return self.client.build_video_message(data, caption=caption, quoted=quoted)
-            return self.client.build_audio_message(data, ptt=bool(params.get("ptt")),
-                                                   quoted=quoted)
+            return self.client.build_audio_message(data, ptt=bool(params.get("ptt")), quoted=quoted)
         return self._build_plain_av(type_, data, media, params, quoted)
 
-    def _build_plain_av(self, type_: str, data: bytes, media: dict[str, Any],
-                        params: dict[str, Any], quoted: pb.Message | None) -> WAMessage:
+    def _build_plain_av(
+        self,
+        type_: str,
+        data: bytes,
+        media: dict[str, Any],
+        params: dict[str, Any],
+        quoted: pb.Message | None,
+    ) -> WAMessage:
         """Video or audio without ffmpeg: uploaded with neonize, but with no duration
         or thumbnail (neonize's builders need ffmpeg for those)."""
         kind = MediaType.MediaVideo if type_ == "video" else MediaType.MediaAudio
         upload = self.client.upload(data, kind)
-        common = {"URL": upload.url, "directPath": upload.DirectPath,
-                  "fileEncSHA256": upload.FileEncSHA256, "fileLength": upload.FileLength,
-                  "fileSHA256": upload.FileSHA256, "mediaKey": upload.MediaKey,
-                  "mimetype": media.get("mimetype")}
+        common = {
+            "URL": upload.url,
+            "directPath": upload.DirectPath,
+            "fileEncSHA256": upload.FileEncSHA256,
+            "fileLength": upload.FileLength,
+            "fileSHA256": upload.FileSHA256,
+            "mediaKey": upload.MediaKey,
+            "mimetype": media.get("mimetype"),
+        }
         if type_ == "video":
-            message = WAMessage(videoMessage=VideoMessage(
-                caption=params.get("caption") or None, **common))
+            message = WAMessage(
+                videoMessage=VideoMessage(caption=params.get("caption") or None, **common)
+            )
         else:
-            message = WAMessage(audioMessage=AudioMessage(PTT=bool(params.get("ptt")),
-                                                          **common))
+            message = WAMessage(audioMessage=AudioMessage(PTT=bool(params.get("ptt")), **common))
         self._quote(message, type_, quoted)
         return message
 
-    def _build_other(self, type_: str, spec: dict[str, Any],
-                     quoted: pb.Message | None) -> WAMessage:
+    def _build_other(
+        self, type_: str, spec: dict[str, Any], quoted: pb.Message | None
+    ) -> WAMessage:
         if type_ == "location":
-            message = WAMessage(locationMessage=LocationMessage(
-                degreesLatitude=float(spec["latitude"]), degreesLongitude=float(spec["longitude"]),
-                name=spec.get("name"), address=spec.get("address")))
+            message = WAMessage(
+                locationMessage=LocationMessage(
+                    degreesLatitude=float(spec["latitude"]),
+                    degreesLongitude=float(spec["longitude"]),
+                    name=spec.get("name"),
+                    address=spec.get("address"),
+                )
+            )
         else:  # contact, as neonize's send_contact builds it, with the caller's vCard
-            message = WAMessage(contactMessage=ContactMessage(
-                displayName=str(spec["displayName"]), vcard=str(spec["vcard"])))
+            message = WAMessage(
+                contactMessage=ContactMessage(
+                    displayName=str(spec["displayName"]), vcard=str(spec["vcard"])
+                )
+            )
         self._quote(message, type_, quoted)
         return message
 
@@ -302,14 +355,20 @@ class Commands:
 
     def check_numbers(self, numbers: list[str]) -> Result:
         # whatsmeow wants international numbers with their "+"; Query echoes them.
-        found = {r.Query.lstrip("+"): r for r in self.client.is_on_whatsapp(
-            *(f"+{n}" for n in numbers))}
+        found = {
+            r.Query.lstrip("+"): r for r in self.client.is_on_whatsapp(*(f"+{n}" for n in numbers))
+        }
         results = []
         for number in numbers:
             response = found.get(number)
             exists = bool(response and response.IsIn)
-            results.append({"number": number, "exists": exists,
-                            "jid": jid_str(response.JID) if response and exists else None})
+            results.append(
+                {
+                    "number": number,
+                    "exists": exists,
+                    "jid": jid_str(response.JID) if response and exists else None,
+                }
+            )
         return {"results": results}
 
     def _prepare_groups(self, params: dict[str, Any]) -> Callable[[], Result]:
@@ -351,10 +410,15 @@ def group_json(info: pb.GroupInfo) -> dict[str, Any]:
     for p in info.Participants:
         # A participant known by a privacy id (@lid) may come with a phone number.
         jid = p.PhoneNumber if p.PhoneNumber.User else p.JID
-        participants.append({"jid": jid_str(jid), "isAdmin": p.IsAdmin,
-                             "isSuperAdmin": p.IsSuperAdmin})
-    return {"id": jid_str(info.JID), "name": info.GroupName.Name,
-            "topic": info.GroupTopic.Topic, "participants": participants}
+        participants.append(
+            {"jid": jid_str(jid), "isAdmin": p.IsAdmin, "isSuperAdmin": p.IsSuperAdmin}
+        )
+    return {
+        "id": jid_str(info.JID),
+        "name": info.GroupName.Name,
+        "topic": info.GroupTopic.Topic,
+        "participants": participants,
+    }
 
 
 def run(call: Callable[[], Result]) -> Result:

@@ -38,8 +38,13 @@ worker_log = logging.getLogger("wad.worker")
 WHATSMEOW_DB = "whatsmeow.db"
 #: Longest line of worker output re-logged whole; the rest of a longer one is cut.
 MAX_LOG_LINE = 16 * 1024
-_LEVELS = {"DEBUG": logging.DEBUG, "INFO": logging.INFO, "WARNING": logging.WARNING,
-           "ERROR": logging.ERROR, "CRITICAL": logging.CRITICAL}
+_LEVELS = {
+    "DEBUG": logging.DEBUG,
+    "INFO": logging.INFO,
+    "WARNING": logging.WARNING,
+    "ERROR": logging.ERROR,
+    "CRITICAL": logging.CRITICAL,
+}
 
 
 @dataclass
@@ -73,8 +78,13 @@ class _Pending:
 class WorkerLink:
     """One session's worker process, seen as a :class:`wad.engine.Link`."""
 
-    def __init__(self, device_id: str, process: trio.Process, stream: trio.SocketStream,
-                 stats: EngineStatistics) -> None:
+    def __init__(
+        self,
+        device_id: str,
+        process: trio.Process,
+        stream: trio.SocketStream,
+        stats: EngineStatistics,
+    ) -> None:
         self.device_id = device_id
         self.process = process
         self.stream = stream
@@ -109,12 +119,12 @@ class WorkerLink:
             del self._pending[number]
         reply = pending.reply
         if reply is None:
-            raise EngineError("the session's worker stopped during the command",
-                              "not_connected")
+            raise EngineError("the session's worker stopped during the command", "not_connected")
         if "error" in reply:
             error = reply["error"] if isinstance(reply["error"], dict) else {}
-            raise EngineError(str(error.get("message") or "the worker failed"),
-                              str(error.get("code") or "failed"))
+            raise EngineError(
+                str(error.get("message") or "the worker failed"), str(error.get("code") or "failed")
+            )
         result = reply.get("result")
         return result if isinstance(result, dict) else {}
 
@@ -172,8 +182,9 @@ class WorkerLink:
         try:
             event = EngineEvent.from_wire(obj)
         except ValueError:
-            log.warning("session %s: ignored a message from the worker: %.200r",
-                        self.device_id, obj)
+            log.warning(
+                "session %s: ignored a message from the worker: %.200r", self.device_id, obj
+            )
             return
         self._deliver(event)
 
@@ -219,8 +230,11 @@ class WorkerLink:
         with trio.move_on_after(grace):
             await self.process.wait()
         if self.process.returncode is None:
-            log.warning("session %s: the neonize worker did not stop within %g s: killing it",
-                        self.device_id, grace)
+            log.warning(
+                "session %s: the neonize worker did not stop within %g s: killing it",
+                self.device_id,
+                grace,
+            )
             self.stats.workers_killed += 1
             self.process.kill()
         await self.process.wait()
@@ -240,9 +254,21 @@ class NeonizeEngine:
 
     def worker_command(self, device_id: str, folder: Path, fd: int) -> list[str]:
         level = logging.getLevelName(logging.getLogger("wad").getEffectiveLevel())
-        return [self.python, "-m", "wad.worker", "--device-id", device_id,
-                "--db", str(folder / WHATSMEOW_DB), "--media-dir", str(folder / "media"),
-                "--fd", str(fd), "--log-level", str(level)]
+        return [
+            self.python,
+            "-m",
+            "wad.worker",
+            "--device-id",
+            device_id,
+            "--db",
+            str(folder / WHATSMEOW_DB),
+            "--media-dir",
+            str(folder / "media"),
+            "--fd",
+            str(fd),
+            "--log-level",
+            str(level),
+        ]
 
     @asynccontextmanager
     async def open_link(self, device_id: str, folder: Path) -> AsyncIterator[WorkerLink]:
@@ -251,8 +277,12 @@ class NeonizeEngine:
         try:
             process = await trio.lowlevel.open_process(
                 self.worker_command(device_id, folder, theirs.fileno()),
-                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            )
         except BaseException:
             ours.close()
             raise

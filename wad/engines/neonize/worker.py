@@ -78,8 +78,13 @@ Job = tuple[Any, str, Callable[[], Result], threading.Event]
 class Worker:
     """One session's neonize client, driven by the daemon's commands over ``sock``."""
 
-    def __init__(self, client: NewClient, sock: socket.socket,
-                 proxy: str | None = None, media_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        client: NewClient,
+        sock: socket.socket,
+        proxy: str | None = None,
+        media_dir: Path | None = None,
+    ) -> None:
         self.client = client
         self.sock = sock
         self.proxy = proxy
@@ -96,8 +101,7 @@ class Worker:
         for target in (self._connect, self._serve_commands, self._run_jobs):
             # Daemon threads: connect() and neonize calls may never return, and the
             # process ends with os._exit() anyway.
-            threading.Thread(target=target, name=target.__name__.strip("_"),
-                             daemon=True).start()
+            threading.Thread(target=target, name=target.__name__.strip("_"), daemon=True).start()
         while (obj := self._out.get()) is not None:
             try:
                 self.sock.sendall(encode(obj))
@@ -131,8 +135,7 @@ class Worker:
             self._send_event(EngineEvent("error", {"message": str(exc)}))
             self._finish(1)
         else:
-            self._send_event(EngineEvent("disconnected",
-                                         {"reason": "the neonize client stopped"}))
+            self._send_event(EngineEvent("disconnected", {"reason": "the neonize client stopped"}))
             self._finish(0)
 
     def _serve_commands(self) -> None:
@@ -158,8 +161,9 @@ class Worker:
         try:
             if not isinstance(command, str) or not isinstance(params, dict):
                 raise EngineError("a request needs a command and params", "bad_request")
-            call = self._stop_client if command == "stop" else self.commands.prepare(
-                command, params)
+            call = (
+                self._stop_client if command == "stop" else self.commands.prepare(command, params)
+            )
         except EngineError as exc:
             self._put({"reply": number, "error": {"code": exc.code, "message": str(exc)}})
             return
@@ -227,13 +231,18 @@ def _serve(sock: socket.socket, device_id: str, db: str, media_dir: Path) -> int
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m wad.worker",
-                                     description="Run one neonize session for the wad daemon.")
+    parser = argparse.ArgumentParser(
+        prog="python -m wad.worker", description="Run one neonize session for the wad daemon."
+    )
     parser.add_argument("--device-id", required=True)
     parser.add_argument("--db", required=True, help="the session's whatsmeow SQLite file")
     parser.add_argument("--fd", type=int, required=True, help="the socket to the daemon")
-    parser.add_argument("--media-dir", type=Path, default=None,
-                        help="where received media go (default: media/ beside --db)")
+    parser.add_argument(
+        "--media-dir",
+        type=Path,
+        default=None,
+        help="where received media go (default: media/ beside --db)",
+    )
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     media_dir = args.media_dir or Path(args.db).parent / "media"

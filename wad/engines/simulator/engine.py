@@ -45,8 +45,21 @@ SENT_LOG = "simulator-sent.jsonl"
 GROUPS = "simulator-groups.json"
 NOT_ON_WHATSAPP_SUFFIX = "0000"
 # Every command a link answers (wad/engine.py); the others are "unsupported".
-COMMANDS = frozenset({"send", "react", "edit", "revoke", "mark_read", "presence", "groups",
-                      "group", "check_numbers", "pair_phone", "logout"})
+COMMANDS = frozenset(
+    {
+        "send",
+        "react",
+        "edit",
+        "revoke",
+        "mark_read",
+        "presence",
+        "groups",
+        "group",
+        "check_numbers",
+        "pair_phone",
+        "logout",
+    }
+)
 
 
 def _qr_code() -> str:
@@ -98,11 +111,16 @@ class SimLink:
             raise EngineError("not connected", "not_connected")
         phone = self.engine.phone(self.folder)
         if command == "check_numbers":
-            return {"results": [
-                {"number": n, "exists": on_whatsapp(n),
-                 "jid": f"{n}@s.whatsapp.net" if on_whatsapp(n) else None}
-                for n in params["numbers"]
-            ]}
+            return {
+                "results": [
+                    {
+                        "number": n,
+                        "exists": on_whatsapp(n),
+                        "jid": f"{n}@s.whatsapp.net" if on_whatsapp(n) else None,
+                    }
+                    for n in params["numbers"]
+                ]
+            }
         if command in ("send", "react", "edit", "revoke"):
             to = str(params.get("to") or params.get("chat"))
             if to.endswith("@g.us") and to not in self.engine.groups(self.folder):
@@ -136,8 +154,11 @@ class SimLink:
     async def run(self) -> None:
         await trio.sleep(self.engine.connect_delay)
         if self.engine.offline:
-            self._emit("error", message="failed to dial whatsapp web websocket: the simulated "
-                                        "network is offline (no such host)")
+            self._emit(
+                "error",
+                message="failed to dial whatsapp web websocket: the simulated "
+                "network is offline (no such host)",
+            )
             return
         credentials = self.folder / CREDENTIALS
         if not credentials.exists():
@@ -171,8 +192,14 @@ class SimLink:
         self._require_connected()
         wa_id = "SIM" + secrets.token_hex(8).upper()
         jid = f"{sender}@s.whatsapp.net"
-        data: dict[str, Any] = {"id": wa_id, "chat": jid, "from": jid, "type": "text",
-                                "timestamp": int(time.time()), "pushName": f"Phone {sender[-4:]}"}
+        data: dict[str, Any] = {
+            "id": wa_id,
+            "chat": jid,
+            "from": jid,
+            "type": "text",
+            "timestamp": int(time.time()),
+            "pushName": f"Phone {sender[-4:]}",
+        }
         if text:
             data["text"] = text
         data.update(fields)
@@ -243,7 +270,7 @@ class VirtualPhone:
             self._closer = weakref.finalize(self, os.close, self._fd)
         view = memoryview(line)
         while view:  # one write for a line this size; the loop covers a short write
-            view = view[os.write(self._fd, view):]
+            view = view[os.write(self._fd, view) :]
         self.received.append(item)
 
     def close(self) -> None:
@@ -257,9 +284,13 @@ class VirtualPhone:
         kept.mkdir(mode=0o700, exist_ok=True)
         data = source.read_bytes()
         (kept / message_id).write_bytes(data)
-        return {"mimetype": media.get("mimetype"), "fileName": media.get("fileName"),
-                "size": len(data), "sha256": hashlib.sha256(data).hexdigest(),
-                "path": str(kept / message_id)}
+        return {
+            "mimetype": media.get("mimetype"),
+            "fileName": media.get("fileName"),
+            "size": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "path": str(kept / message_id),
+        }
 
 
 class SimulatorEngine:
@@ -319,9 +350,14 @@ class SimulatorEngine:
     def add_group(self, folder: Path, name: str, participants: list[str]) -> dict[str, Any]:
         groups = self.groups(folder)
         jid = f"1203630{secrets.randbelow(10**11):011d}@g.us"
-        group = {"id": jid, "name": name,
-                 "participants": [{"jid": p, "isAdmin": i == 0, "isSuperAdmin": i == 0}
-                                  for i, p in enumerate(participants)]}
+        group = {
+            "id": jid,
+            "name": name,
+            "participants": [
+                {"jid": p, "isAdmin": i == 0, "isSuperAdmin": i == 0}
+                for i, p in enumerate(participants)
+            ],
+        }
         groups[jid] = group
         _write_private(folder / GROUPS, json.dumps(groups))
         return group
