@@ -21,9 +21,9 @@ def wad_authenticate(token: str | None, request: Any, daemon: Any) -> Principal:
         if request is not None:
             return principal_from_cookie(request) or ANONYMOUS
         return ANONYMOUS
-    if daemon.service.admin.check(token):
+    if daemon.services.admin.check(token):
         return ADMIN
-    device_id = daemon.service.session_for_key(token)
+    device_id = daemon.services.keys.session_for_key(token)
     if device_id is not None:
         return Principal("session", device_id)
     return ANONYMOUS

@@ -87,7 +87,7 @@ def make_config(tmp_path: Path, **overrides: object):
 
 async def start_daemon(nursery: trio.Nursery, config, engine=None) -> Running:
     daemon = await nursery.start(wad_daemon.serve, config, engine)
-    url = daemon.service.http_bound[0]
+    url = daemon.services.status.http_bound[0]
     client = httpx.AsyncClient(base_url=url, timeout=30)
     return Running(daemon, url, client)
 

@@ -26,7 +26,7 @@ from wad.engines.neonize.engine import NeonizeEngine
 from wad.engines.neonize.worker import PROXY_ENV
 from wad.engines.simulator.engine import SimulatorEngine
 
-# What the session and the messaging layer send to a link (wad/session.py, wad/messaging.py).
+# What the session and the messaging layer send to a link (wad/sessions/session.py, wad/services/).
 PEER = "15550002222@s.whatsapp.net"
 COMMANDS_NEEDING_A_CONNECTION: list[tuple[str, dict[str, Any]]] = [
     ("send", {"id": "3EB0CONTRACT01", "to": PEER, "type": "text", "text": "hi"}),

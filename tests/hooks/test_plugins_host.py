@@ -54,15 +54,15 @@ async def test_send_pace_holds_interval(
     config = make_config(tmp_path)
     config.plugin_settings["ratelimit"]["send_interval"] = 2.0
     daemon = await nursery.start(serve, config, SimulatorEngine())
-    svc = daemon.service
-    svc.create_session("dev1")
+    svc = daemon.services
+    svc.sessions.create("dev1")
     await wait_state(daemon.events, daemon.supervisor, "dev1", "waiting_qr")
     daemon.supervisor.engine.link("dev1").scan("15550001111")
     await wait_state(daemon.events, daemon.supervisor, "dev1", "connected")
     done: list[float] = []
 
     async def send(i: int) -> None:
-        await svc.send_text("dev1", "15550002222", f"m{i}")
+        await svc.sending.send_text("dev1", "15550002222", f"m{i}")
         done.append(trio.current_time())
 
     start = trio.current_time()

@@ -155,7 +155,7 @@ async def test_rotating_the_admin_token_ends_every_sign_in(tmp_path, nursery) ->
     r = await running.client.post("/api/dashboard/login", json={"token": token}, headers=DASH)
     login_id = r.cookies["wad_dashboard"]
     assert (await running.client.get("/api/sessions", headers=cookie(login_id))).status_code == 200
-    new = running.daemon.service.rotate_admin_token()
+    new = running.daemon.services.status.rotate_admin_token()
     assert new != token
     assert (await running.client.get("/api/sessions", headers=cookie(login_id))).status_code == 401
     r = await running.client.post("/api/dashboard/login", json={"token": new}, headers=DASH)

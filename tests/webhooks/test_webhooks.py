@@ -15,6 +15,7 @@ from standardwebhooks import Webhook
 from webhook_receiver import Received, Receiver
 
 from wad.engines.simulator.engine import SimulatorEngine
+from wad.engines.simulator.operations import SimulatorOperations
 from wad.errors import WadError
 
 SETTINGS = {
@@ -166,7 +167,7 @@ async def test_every_event_arrives_when_every_third_request_fails(
     stored: list[str] = []
     with hooked.daemon.events.subscribe() as events:
         for i in range(30):
-            hooked.daemon.service.sim_incoming("dev1", PHONE, f"message {i}")
+            SimulatorOperations(hooked.daemon.services).incoming("dev1", PHONE, f"message {i}")
         async for event in events:
             if event.type == "message":
                 stored.append(event.id)
@@ -202,7 +203,7 @@ async def test_event_filter(hooked: Running, receiver: Receiver) -> None:
     key = await connected(hooked)
     hook = await add_webhook(hooked, receiver.url, events=["message.sent", "message.sent"])
     assert hook["events"] == ["message.sent"]
-    hooked.daemon.service.sim_incoming("dev1", PHONE, "not for this hook")
+    SimulatorOperations(hooked.daemon.services).incoming("dev1", PHONE, "not for this hook")
     await hooked.client.post(
         "/api/messages/send",
         headers={"Authorization": f"Bearer {key}"},
@@ -218,7 +219,7 @@ async def test_redirects_are_not_followed(hooked: Running, receiver: Receiver) -
     receiver.extra_headers = [("location", "/elsewhere")]
     await connected(hooked)
     hook = await add_webhook(hooked, receiver.url, events=["message"])
-    hooked.daemon.service.sim_incoming("dev1", PHONE, "hi")
+    SimulatorOperations(hooked.daemon.services).incoming("dev1", PHONE, "hi")
     with trio.fail_after(10):
         await receiver.wait_until(lambda: len(receiver.requests) == 6)  # 1 + 5 retries
     assert {r.target for r in receiver.requests} == {"/"}
@@ -234,7 +235,7 @@ async def test_gone_stops_and_disables(hooked: Running, receiver: Receiver) -> N
     await connected(hooked)
     hook = await add_webhook(hooked, receiver.url, events=["message"])
     base = f"/api/sessions/dev1/webhooks/{hook['id']}"
-    hooked.daemon.service.sim_incoming("dev1", PHONE, "first")
+    SimulatorOperations(hooked.daemon.services).incoming("dev1", PHONE, "first")
     await until(hooked, lambda: not webhooks(hooked).get("dev1", hook["id"])["enabled"])
     webhook = (await hooked.client.get(base, headers=hooked.admin)).json()["webhook"]
     assert webhook["disabledReason"] == "the endpoint answered 410 Gone"
@@ -243,7 +244,7 @@ async def test_gone_stops_and_disables(hooked: Running, receiver: Receiver) -> N
     ]
     assert (entry["status"], entry["attempts"], entry["lastStatusCode"]) == ("failed", 1, 410)
     # A disabled endpoint gets no new deliveries and cannot be redelivered to.
-    hooked.daemon.service.sim_incoming("dev1", PHONE, "second")
+    SimulatorOperations(hooked.daemon.services).incoming("dev1", PHONE, "second")
     r = await hooked.client.post(f"{base}/deliveries/{entry['id']}/redeliver", headers=hooked.admin)
     assert r.status_code == 409
     assert (
@@ -259,7 +260,7 @@ async def test_gone_stops_and_disables(hooked: Running, receiver: Receiver) -> N
     r = await hooked.client.patch(base, headers=hooked.admin, json={"enabled": True})
     assert r.json()["webhook"]["enabled"] is True
     assert r.json()["webhook"]["disabledReason"] is None
-    hooked.daemon.service.sim_incoming("dev1", PHONE, "third")
+    SimulatorOperations(hooked.daemon.services).incoming("dev1", PHONE, "third")
     with trio.fail_after(10):
         await receiver.wait_until(lambda: receiver.answered())
     assert receiver.answered()[0].json["payload"]["text"] == "third"
@@ -275,7 +276,7 @@ async def test_consecutive_failures_disable_endpoint(
     hook = await add_webhook(wad, receiver.url, events=["message"])
     base = f"/api/sessions/dev1/webhooks/{hook['id']}"
     for i in range(3):
-        wad.daemon.service.sim_incoming("dev1", PHONE, f"m{i}")
+        SimulatorOperations(wad.daemon.services).incoming("dev1", PHONE, f"m{i}")
     await until(wad, lambda: not webhooks(wad).get("dev1", hook["id"])["enabled"])
     webhook = (await wad.client.get(base, headers=wad.admin)).json()["webhook"]
     assert webhook["consecutiveFailures"] == 3
@@ -293,7 +294,7 @@ async def test_success_resets_the_failure_run(
     await connected(wad)
     hook = await add_webhook(wad, receiver.url, events=["message"])
     for count, text in enumerate(texts, start=1):  # one at a time: the order matters
-        wad.daemon.service.sim_incoming("dev1", PHONE, text)
+        SimulatorOperations(wad.daemon.services).incoming("dev1", PHONE, text)
         await until(
             wad,
             lambda: len(log(wad, hook, status="pending")) == 0 and len(log(wad, hook)) == count,  # noqa: B023
@@ -306,7 +307,7 @@ async def test_success_resets_the_failure_run(
 async def test_redeliver_sends_the_same_event_again(hooked: Running, receiver: Receiver) -> None:
     await connected(hooked)
     hook = await add_webhook(hooked, receiver.url, events=["message"])
-    hooked.daemon.service.sim_incoming("dev1", PHONE, "again please")
+    SimulatorOperations(hooked.daemon.services).incoming("dev1", PHONE, "again please")
     with trio.fail_after(10):
         await receiver.wait_until(lambda: receiver.answered())
     base = f"/api/sessions/dev1/webhooks/{hook['id']}/deliveries"
@@ -331,7 +332,7 @@ async def test_delivery_log_pages(hooked: Running, receiver: Receiver) -> None:
     await connected(hooked)
     hook = await add_webhook(hooked, receiver.url, events=["message"])
     for i in range(5):
-        hooked.daemon.service.sim_incoming("dev1", PHONE, f"m{i}")
+        SimulatorOperations(hooked.daemon.services).incoming("dev1", PHONE, f"m{i}")
     with trio.fail_after(10):
         await receiver.wait_until(lambda: len(receiver.answered()) == 5)
     base = f"/api/sessions/dev1/webhooks/{hook['id']}/deliveries"
@@ -386,7 +387,7 @@ async def test_manage_list_without_secrets_and_delete(hooked: Running) -> None:
 async def test_deleting_a_session_deletes_its_webhooks(hooked: Running, receiver: Receiver) -> None:
     await connected(hooked)
     await add_webhook(hooked, receiver.url)
-    hooked.daemon.service.sim_incoming("dev1", PHONE, "hello")
+    SimulatorOperations(hooked.daemon.services).incoming("dev1", PHONE, "hello")
     with trio.fail_after(10):
         await receiver.wait_until(lambda: receiver.answered())
     db = hooked.daemon.store.db
@@ -537,7 +538,7 @@ async def test_control_methods_share_the_operations(hooked: Running, receiver: R
         "webhooks"
     ]
     assert rest == listed
-    daemon.service.sim_incoming("dev1", PHONE, "via control")
+    SimulatorOperations(daemon.services).incoming("dev1", PHONE, "via control")
     with trio.fail_after(10):
         await receiver.wait_until(lambda: receiver.answered())
     ids = {"deviceId": "dev1", "webhookId": created["id"]}
@@ -575,7 +576,7 @@ async def test_disabling_drops_what_the_worker_had_queued(
     await connected(wad)
     hook = await add_webhook(wad, receiver.url, events=["message"])
     for text in ("one", "two", "three"):
-        wad.daemon.service.sim_incoming("dev1", PHONE, text)
+        SimulatorOperations(wad.daemon.services).incoming("dev1", PHONE, text)
     with trio.fail_after(10):
         await receiver.wait_until(lambda: len(receiver.requests) == 1)
     base = f"/api/sessions/dev1/webhooks/{hook['id']}"

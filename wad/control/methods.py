@@ -1,4 +1,4 @@
-"""The control socket's method table: each method calls the :class:`~wad.service.Service`
+"""The control socket's method table: each method calls the :mod:`wad.services`
 operation that its REST twin calls (one implementation, two doors).
 
 Params carry the REST API's field names. A method names the params it takes;
@@ -8,13 +8,12 @@ an unknown or missing one is a ``bad_request``, so a typo never passes silently.
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from wad.config import ConfigError
 from wad.control.protocol import ControlError, Method
+from wad.control.spec import Spec
+from wad.engines.simulator import control as simulator
 from wad.hooks import host as plugins
 from wad.runtime import logs
 
@@ -26,34 +25,11 @@ SUBSCRIBE_PARAMS = ("deviceId", "events")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
-@dataclass(frozen=True)
-class Spec:
-    """A method: the params it requires, those it may take, and what it calls."""
-
-    call: Callable[..., Any]
-    required: tuple[str, ...] = ()
-    optional: tuple[str, ...] = ()
-    open: bool = False  # takes further params (passed on as they are)
-
-    async def __call__(self, params: dict[str, Any]) -> Any:
-        missing = [name for name in self.required if params.get(name) in (None, "")]
-        if missing:
-            raise ControlError("bad_request", f"missing param(s): {', '.join(missing)}")
-        if not self.open:
-            unknown = sorted(set(params) - set(self.required) - set(self.optional))
-            if unknown:
-                raise ControlError("bad_request", f"unknown param(s): {', '.join(unknown)}")
-        result = self.call(params)
-        if inspect.isawaitable(result):
-            result = await result
-        return {} if result is None else result
-
-
 def build(daemon: Daemon) -> dict[str, Method]:
     """Every method this daemon answers: core, simulator (when active), plugins'."""
     table: dict[str, Method] = dict(core(daemon))
     if daemon.config.engine == "simulator":
-        table.update(simulator(daemon))
+        table.update(simulator.methods(daemon.services))
     for extra in daemon.pm.hook.wad_control_methods(daemon=daemon):
         for name, fn in (extra or {}).items():
             if name in table or name == SUBSCRIBE:
@@ -63,7 +39,7 @@ def build(daemon: Daemon) -> dict[str, Method]:
 
 
 def core(daemon: Daemon) -> dict[str, Spec]:
-    svc = daemon.service
+    svc = daemon.services
     dev = ("deviceId",)
 
     def set_log_level(p: dict[str, Any]) -> dict[str, str]:
@@ -81,58 +57,31 @@ def core(daemon: Daemon) -> dict[str, Spec]:
             raise ControlError("bad_config", str(exc)) from None
 
     return {
-        "status": Spec(lambda p: svc.status()),
-        "sessions.list": Spec(lambda p: {"sessions": svc.list_sessions()}),
-        "sessions.get": Spec(lambda p: {"session": svc.get_session(p["deviceId"])}, dev),
-        "sessions.create": Spec(lambda p: svc.create_session(p["deviceId"]), dev),
-        "sessions.delete": Spec(lambda p: svc.delete_session(p["deviceId"]), dev),
-        "sessions.logout": Spec(lambda p: svc.logout(p["deviceId"]), dev),
-        "sessions.restart": Spec(lambda p: svc.restart(p["deviceId"]), dev),
-        "sessions.qr": Spec(lambda p: svc.qr(p["deviceId"]), dev),
+        "status": Spec(lambda p: svc.status.report()),
+        "sessions.list": Spec(lambda p: {"sessions": svc.sessions.list_all()}),
+        "sessions.get": Spec(lambda p: {"session": svc.sessions.get(p["deviceId"])}, dev),
+        "sessions.create": Spec(lambda p: svc.sessions.create(p["deviceId"]), dev),
+        "sessions.delete": Spec(lambda p: svc.sessions.delete(p["deviceId"]), dev),
+        "sessions.logout": Spec(lambda p: svc.sessions.logout(p["deviceId"]), dev),
+        "sessions.restart": Spec(lambda p: svc.sessions.restart(p["deviceId"]), dev),
+        "sessions.qr": Spec(lambda p: svc.sessions.qr(p["deviceId"]), dev),
         "sessions.pair_code": Spec(
-            lambda p: svc.messaging.pair_code(p["deviceId"], p["phoneNumber"]),
+            lambda p: svc.sessions.pair_code(p["deviceId"], p["phoneNumber"]),
             ("deviceId", "phoneNumber"),
         ),
         "sessions.messages": Spec(
-            lambda p: svc.list_messages(
+            lambda p: svc.messages.page(
                 p["deviceId"], p.get("direction"), p.get("before"), p.get("limit", 50)
             ),
             dev,
             ("direction", "before", "limit"),
         ),
         "keys.set": Spec(
-            lambda p: {"apiKey": svc.set_api_key(p["deviceId"], p.get("apiKey"))}, dev, ("apiKey",)
+            lambda p: {"apiKey": svc.keys.set(p["deviceId"], p.get("apiKey"))}, dev, ("apiKey",)
         ),
-        "keys.revoke": Spec(lambda p: svc.revoke_api_key(p["deviceId"]), dev),
-        "admin_token.rotate": Spec(lambda p: {"adminToken": svc.rotate_admin_token()}),
+        "keys.revoke": Spec(lambda p: svc.keys.revoke(p["deviceId"]), dev),
+        "admin_token.rotate": Spec(lambda p: {"adminToken": svc.status.rotate_admin_token()}),
         "log_level.set": Spec(set_log_level, ("level",)),
         "reload": Spec(reload),
         "plugins.list": Spec(lambda p: {"plugins": plugins.describe(daemon.pm)}),
-    }
-
-
-def simulator(daemon: Daemon) -> dict[str, Spec]:
-    """The virtual phone's controls, as ``/api/simulator/...``."""
-    svc = daemon.service
-    dev = ("deviceId",)
-
-    def incoming(p: dict[str, Any]) -> Any:
-        spec = {k: v for k, v in p.items() if k not in ("deviceId", "from", "message")}
-        return svc.sim_incoming(p["deviceId"], p["from"], p.get("message"), spec)
-
-    return {
-        "sim.scan": Spec(
-            lambda p: svc.sim_scan(p["deviceId"], p["phoneNumber"]), ("deviceId", "phoneNumber")
-        ),
-        "sim.incoming": Spec(incoming, ("deviceId", "from"), ("message",), open=True),
-        "sim.drop": Spec(lambda p: svc.sim_drop(p["deviceId"]), dev),
-        "sim.unlink": Spec(lambda p: svc.sim_unlink(p["deviceId"]), dev),
-        "sim.receipt": Spec(
-            lambda p: svc.sim_receipt(p["deviceId"], p["messageId"], p["status"]),
-            ("deviceId", "messageId", "status"),
-        ),
-        "sim.enter_code": Spec(
-            lambda p: svc.sim_enter_code(p["deviceId"], p["code"]), ("deviceId", "code")
-        ),
-        "sim.sent": Spec(lambda p: {"messages": svc.sim_sent(p["deviceId"])}, dev),
     }

@@ -220,11 +220,11 @@ async def serve_control(
         listener = trio.SocketListener(trio.socket.from_stdlib_socket(sock))
         async with trio.open_nursery() as nursery:
             await nursery.start(trio.serve_listeners, server.handle, [listener])
-            daemon.service.control_bound = where
+            daemon.services.status.control_bound = where
             log.info("control socket on %s", where)
             task_status.started(where)
     finally:
-        daemon.service.control_bound = None
+        daemon.services.status.control_bound = None
         if owned is not None:
             remove_if_ours(*owned)
         sock.close()

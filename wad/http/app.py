@@ -31,14 +31,13 @@ SWAGGER_DIR = Path(swagger_ui_bundle.swagger_ui_path)
 
 
 def create_app(daemon: Daemon) -> Quart:
-    service = daemon.service
     app = QuartTrio("wad")
     app.request_class = WadRequest
     app.config.update(
         WAD_DAEMON=daemon,
-        WAD_SERVICE=service,
+        WAD_SERVICES=daemon.services,
         WAD_AUTHENTICATE=partial(hooks.authenticate, daemon),
-        MAX_CONTENT_LENGTH=service.config.max_body,
+        MAX_CONTENT_LENGTH=daemon.config.max_body,
         QUART_SCHEMA_SWAGGER_JS_URL="/docs/static/swagger-ui-bundle.js",
         QUART_SCHEMA_SWAGGER_CSS_URL="/docs/static/swagger-ui.css",
         PROVIDE_AUTOMATIC_OPTIONS=False,
@@ -61,7 +60,7 @@ def create_app(daemon: Daemon) -> Quart:
     app.register_blueprint(live.bp)
     dashboard.register(app)
     app.register_blueprint(metrics.bp)
-    if service.config.engine == "simulator":
+    if daemon.config.engine == "simulator":
         app.register_blueprint(simulator.bp)
     _routes(app)
     _errors(app)

@@ -1,11 +1,12 @@
-"""The daemon behind the app, for the routes."""
+"""The daemon's services behind the app, for the routes."""
 
 from __future__ import annotations
 
 from quart import current_app
 
-from wad.services.service import Service
+from wad.services import Services
 
 
-def service() -> Service:
-    return current_app.config["WAD_SERVICE"]
+def services() -> Services:
+    found: Services = current_app.config["WAD_SERVICES"]
+    return found

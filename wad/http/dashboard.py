@@ -20,6 +20,7 @@ from wad import __version__
 from wad.errors import WadError
 from wad.hooks import calls as hooks
 from wad.http import schemas
+from wad.http.context import services
 from wad.http.helpers import body, ok, require_admin
 from wad.http.logins import COOKIE, DashboardLogins, refuse_cross_site, registry
 
@@ -56,7 +57,7 @@ class DashboardInfo(schemas.Ok):
 
 
 def register(app: Quart) -> None:
-    admin = app.config["WAD_SERVICE"].admin
+    admin = app.config["WAD_SERVICES"].admin
     app.config.setdefault(
         "WAD_DASHBOARD_LOGINS", DashboardLogins(generation=lambda: admin.generation)
     )
@@ -180,7 +181,7 @@ async def qr_image():
     `GET .../qr`, this cannot race with the session moving on (a 409)."""
     await require_admin()
     data = await body(QrRequest)
-    return ok(qrImage=current_app.config["WAD_SERVICE"].qr_image(data.code))
+    return ok(qrImage=services().sessions.qr_image(data.code))
 
 
 def _logins() -> DashboardLogins:

@@ -22,7 +22,7 @@ from quart_schema import document_response
 from wad import validation
 from wad.errors import bad_request
 from wad.http import schemas
-from wad.http.context import service
+from wad.http.context import services
 from wad.http.helpers import ok, require_admin
 from wad.sessions.event_types import EVENT_TYPES
 from wad.store import StoredEvent
@@ -118,7 +118,7 @@ async def session_events(device_id: str):
     """A session's recent events, newest first: `?types=session.status,session.qr`
     (default all) and `?limit=50` (1-500) (admin)."""
     await require_admin()
-    row = service().get_session(device_id)
+    row = services().sessions.get(device_id)
     types = tuple(t for t in (request.args.get("types") or "").split(",") if t) or EVENT_TYPES
     unknown = [t for t in types if t not in EVENT_TYPES]
     if unknown:

@@ -6,7 +6,7 @@ from quart import Blueprint
 from quart_schema import document_request, document_response
 
 from wad.http import schemas
-from wad.http.context import service
+from wad.http.context import services
 from wad.http.helpers import body, ok, require_session_key
 from wad.validation import device_id as valid_device_id
 
@@ -20,4 +20,4 @@ async def send():
     """Send a text; answers once WhatsApp acknowledged it (the session's API key)."""
     data = await body(schemas.SendText)
     await require_session_key(valid_device_id(data.deviceId))
-    return ok(**await service().send_text(data.deviceId, data.number, data.message))
+    return ok(**await services().sending.send_text(data.deviceId, data.number, data.message))

@@ -14,7 +14,7 @@ from quart_schema import document_request, document_response
 
 from wad.errors import bad_request
 from wad.http import schemas
-from wad.http.context import service
+from wad.http.context import services
 from wad.http.helpers import body, ok, require_admin, require_admin_or_key, require_session_key
 from wad.services import media, outbound
 from wad.validation import device_id as valid_device_id
@@ -32,13 +32,12 @@ async def send_message(device_id: str):
     valid_device_id(device_id)
     await require_session_key(device_id)
     key = request.headers.get("Idempotency-Key")
-    svc = service()
     if request.mimetype == "multipart/form-data":
         spec, upload = await _multipart(device_id)
     else:
         spec = (await body(schemas.SendMessage)).model_dump(exclude_none=True, by_alias=True)
         upload = None
-    return ok(**await svc.messaging.send(device_id, spec, upload, key))
+    return ok(**await services().sending.send(device_id, spec, upload, key))
 
 
 async def _multipart(device_id: str):
@@ -56,7 +55,7 @@ async def _multipart(device_id: str):
     type_ = spec.get("type", "")
     if type_ not in outbound.MEDIA_TYPES:
         raise bad_request(f"type must be one of {', '.join(outbound.MEDIA_TYPES)} for an upload")
-    folder = service()._session(device_id).folder
+    folder = services().lookup.live(device_id).folder
     dest = media.media_dir(folder) / f"out-{secrets.token_hex(8)}"
     mime = outbound.mimetype(upload.mimetype or spec.get("mimetype"), type_)
     name = outbound.file_name(spec.pop("fileName", None) or upload.filename or None)
@@ -73,7 +72,7 @@ async def react(device_id: str, message_id: str):
     """React to a message with an emoji; an empty emoji removes the reaction."""
     await require_session_key(valid_device_id(device_id))
     data = await body(schemas.Reaction)
-    return ok(**await service().messaging.react(device_id, message_id, data.emoji))
+    return ok(**await services().actions.react(device_id, message_id, data.emoji))
 
 
 @bp.patch("/messages/<message_id>")
@@ -83,7 +82,7 @@ async def edit(device_id: str, message_id: str):
     """Edit the text of one of your own messages."""
     await require_session_key(valid_device_id(device_id))
     data = await body(schemas.Edit)
-    return ok(**await service().messaging.edit(device_id, message_id, data.text))
+    return ok(**await services().actions.edit(device_id, message_id, data.text))
 
 
 @bp.delete("/messages/<message_id>")
@@ -91,7 +90,7 @@ async def edit(device_id: str, message_id: str):
 async def revoke(device_id: str, message_id: str):
     """Revoke (delete for everyone) one of your own messages."""
     await require_session_key(valid_device_id(device_id))
-    return ok(**await service().messaging.revoke(device_id, message_id))
+    return ok(**await services().actions.revoke(device_id, message_id))
 
 
 @bp.post("/messages/<message_id>/read")
@@ -99,14 +98,14 @@ async def revoke(device_id: str, message_id: str):
 async def mark_read(device_id: str, message_id: str):
     """Mark a received message as read (blue ticks for the sender)."""
     await require_session_key(valid_device_id(device_id))
-    return ok(**await service().messaging.mark_read(device_id, message_id))
+    return ok(**await services().actions.mark_read(device_id, message_id))
 
 
 @bp.get("/messages/<message_id>/media")
 async def download(device_id: str, message_id: str):
     """The media of a message, streamed (the session's key or the admin)."""
     await require_admin_or_key(valid_device_id(device_id))
-    path, mimetype, file_name = service().messaging.media_file(device_id, message_id)
+    path, mimetype, file_name = services().messages.media_file(device_id, message_id)
     headers = {"Content-Length": str(path.stat().st_size), "X-Content-Type-Options": "nosniff"}
     if file_name:
         headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{_quote(file_name)}"
@@ -126,7 +125,7 @@ async def presence(device_id: str):
     """Show typing or recording in a chat (`paused` stops it)."""
     await require_session_key(valid_device_id(device_id))
     data = await body(schemas.Presence)
-    return ok(**await service().messaging.presence(device_id, data.to, data.state))
+    return ok(**await services().actions.presence(device_id, data.to, data.state))
 
 
 @bp.post("/contacts/check")
@@ -136,7 +135,7 @@ async def check_numbers(device_id: str):
     """Which of these numbers are on WhatsApp (up to 50)."""
     await require_session_key(valid_device_id(device_id))
     data = await body(schemas.CheckNumbers)
-    return ok(results=await service().messaging.check_numbers(device_id, data.numbers))
+    return ok(results=await services().directory.check_numbers(device_id, data.numbers))
 
 
 @bp.get("/groups")
@@ -144,7 +143,7 @@ async def check_numbers(device_id: str):
 async def groups(device_id: str):
     """The groups this account is in, with names and participants."""
     await require_admin_or_key(valid_device_id(device_id))
-    return ok(groups=await service().messaging.groups(device_id))
+    return ok(groups=await services().directory.groups(device_id))
 
 
 @bp.get("/groups/<group_id>")
@@ -152,7 +151,7 @@ async def groups(device_id: str):
 async def group(device_id: str, group_id: str):
     """One group, by its JID (`...@g.us`)."""
     await require_admin_or_key(valid_device_id(device_id))
-    return ok(group=await service().messaging.group(device_id, group_id))
+    return ok(group=await services().directory.group(device_id, group_id))
 
 
 @bp.post("/pair-code")
@@ -163,4 +162,4 @@ async def pair_code(device_id: str):
     the phone (WhatsApp > Linked devices > Link with phone number) (admin)."""
     await require_admin()
     data = await body(schemas.PairCodeRequest)
-    return ok(**await service().messaging.pair_code(device_id, data.phoneNumber))
+    return ok(**await services().sessions.pair_code(device_id, data.phoneNumber))

@@ -6,7 +6,7 @@ from quart import Blueprint, request
 from quart_schema import document_request, document_response
 
 from wad.http import schemas
-from wad.http.context import service
+from wad.http.context import services
 from wad.http.helpers import body, ok, require_admin, require_admin_or_key
 
 bp = Blueprint("sessions", __name__, url_prefix="/api/sessions")
@@ -17,7 +17,7 @@ bp = Blueprint("sessions", __name__, url_prefix="/api/sessions")
 async def list_sessions():
     """List every session (admin)."""
     await require_admin()
-    return ok(sessions=service().list_sessions())
+    return ok(sessions=services().sessions.list_all())
 
 
 @bp.post("")
@@ -27,7 +27,7 @@ async def create_session():
     """Create a session; it starts connecting at once (admin)."""
     await require_admin()
     data = await body(schemas.CreateSession)
-    created = service().create_session(data.deviceId)
+    created = services().sessions.create(data.deviceId)
     return ok(201, message="Session created", **created)
 
 
@@ -36,7 +36,7 @@ async def create_session():
 async def get_session(device_id: str):
     """One session, with its masked API key (admin)."""
     await require_admin()
-    return ok(session=service().get_session(device_id))
+    return ok(session=services().sessions.get(device_id))
 
 
 @bp.delete("/<device_id>")
@@ -44,7 +44,7 @@ async def get_session(device_id: str):
 async def delete_session(device_id: str):
     """Stop a session and remove all its data, its WhatsApp credentials included (admin)."""
     await require_admin()
-    await service().delete_session(device_id)
+    await services().sessions.delete(device_id)
     return ok(message="Session deleted")
 
 
@@ -53,7 +53,7 @@ async def delete_session(device_id: str):
 async def get_qr(device_id: str):
     """The current QR code while the session is `waiting_qr` (admin)."""
     await require_admin()
-    return ok(**service().qr(device_id))
+    return ok(**services().sessions.qr(device_id))
 
 
 @bp.put("/<device_id>/api-key")
@@ -63,7 +63,7 @@ async def set_api_key(device_id: str):
     """Set a custom key or generate one; the full key is shown only here (admin)."""
     await require_admin()
     data = await body(schemas.SetApiKey, empty_ok=True)
-    key = service().set_api_key(device_id, data.apiKey)
+    key = services().keys.set(device_id, data.apiKey)
     return ok(message="API key updated", apiKey=key)
 
 
@@ -72,7 +72,7 @@ async def set_api_key(device_id: str):
 async def revoke_api_key(device_id: str):
     """Revoke the session's key: sending stops working until a new one is set (admin)."""
     await require_admin()
-    service().revoke_api_key(device_id)
+    services().keys.revoke(device_id)
     return ok(message="API key revoked")
 
 
@@ -81,7 +81,7 @@ async def revoke_api_key(device_id: str):
 async def logout(device_id: str):
     """Unlink the device from the phone; the session stays, ready to pair again (admin)."""
     await require_admin()
-    await service().logout(device_id)
+    await services().sessions.logout(device_id)
     return ok(message="Logged out")
 
 
@@ -90,7 +90,7 @@ async def logout(device_id: str):
 async def restart(device_id: str):
     """Drop the connection and connect again now, also from `stopped`/`logged_out` (admin)."""
     await require_admin()
-    service().restart(device_id)
+    services().sessions.restart(device_id)
     return ok(message="Restarting")
 
 
@@ -101,7 +101,7 @@ async def list_messages(device_id: str):
     await require_admin_or_key(device_id)
     args = request.args
     return ok(
-        **service().list_messages(
+        **services().messages.page(
             device_id, args.get("direction"), args.get("before"), args.get("limit", 50)
         )
     )

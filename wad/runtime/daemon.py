@@ -17,7 +17,7 @@ from wad.config import Config
 from wad.hooks.host import resolve
 from wad.metrics.registry import Metrics
 from wad.runtime import logs
-from wad.services.service import Service
+from wad.services import Services
 from wad.sessions.events import EventLog
 from wad.sessions.supervisor import Supervisor
 from wad.store import Store
@@ -34,7 +34,7 @@ class Daemon:
     store: Store
     events: EventLog
     supervisor: Supervisor
-    service: Service
+    services: Services
     pm: pluggy.PluginManager
     stopping: trio.Event = field(default_factory=trio.Event)
     nursery: trio.Nursery | None = None

@@ -27,7 +27,7 @@ from wad.hooks import host as plugins
 from wad.http.app import create_app
 from wad.runtime import looplag
 from wad.runtime.daemon import Daemon
-from wad.services.service import Service
+from wad.services import Services
 from wad.sessions.events import EventLog
 from wad.sessions.session import SessionTiming
 from wad.sessions.supervisor import Supervisor
@@ -56,10 +56,12 @@ def build(config: Config, engine: Engine | None = None) -> Daemon:
     supervisor = Supervisor(
         store, engine or make_engine(config), events, config.sessions_dir, timing
     )
-    service = Service(config, store, supervisor, events, admin)
+    services = Services.build(config, store, supervisor, events, admin)
     pm = plugins.load(config.disable_plugins)
-    daemon = Daemon(config, store, events, supervisor, service, pm)
-    service.before_send = lambda device_id, message: hooks.before_send(daemon, device_id, message)
+    daemon = Daemon(config, store, events, supervisor, services, pm)
+    services.sending.before_send = lambda device_id, message: hooks.before_send(
+        daemon, device_id, message
+    )
     hooks.connect_events(daemon)
     events.after_commit.append(daemon.metrics.observe_event)
     return daemon
@@ -88,7 +90,7 @@ async def serve(
             await nursery.start(daemon.supervisor.run)
             await nursery.start(functools.partial(serve_control, daemon, sock=sd.control_socket))
             binds = await nursery.start(_serve_http, daemon, sd.http_bind(config.http))
-            daemon.service.http_bound = binds
+            daemon.services.status.http_bound = binds
             log.info(
                 "wad ready: engine %s, HTTP on %s, state in %s",
                 config.engine,

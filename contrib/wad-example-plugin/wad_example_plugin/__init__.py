@@ -56,6 +56,6 @@ class ExamplePlugin:
 
     async def _pong(self, daemon: Any, device_id: str, number: str) -> None:
         try:
-            await daemon.service.send_text(device_id, number, "pong")
+            await daemon.services.sending.send_text(device_id, number, "pong")
         except WadError as exc:
             log.warning("example: could not answer ping on %s: %s", device_id, exc.message)

@@ -1,0 +1,125 @@
+"""The virtual phone's operations, for the simulator's routes and control methods:
+scan the QR code, write to a session, report receipts, drop or unlink.
+
+They check their input like any service and reach the engine through the session's
+link; they exist only while the daemon runs the simulator engine.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from wad import validation
+from wad.engines.contract import EngineError
+from wad.engines.simulator.engine import SimulatorEngine
+from wad.errors import bad_request, conflict, not_found
+from wad.services import Services, media, outbound
+from wad.services.calls import engine_failure
+
+__all__ = ["SimulatorOperations"]
+
+RECEIPTS = ("delivered", "read", "played")
+
+
+class SimulatorOperations:
+    def __init__(self, services: Services) -> None:
+        self.lookup = services.lookup
+        self.supervisor = services.supervisor
+        self.store = services.store
+
+    def engine(self) -> SimulatorEngine:
+        engine = self.supervisor.engine
+        if not isinstance(engine, SimulatorEngine):
+            raise not_found("The simulator controls exist only with --engine simulator")
+        return engine
+
+    def _call(self, device_id: object, action: str, *args: Any, **kwargs: Any) -> Any:
+        engine = self.engine()
+        row = self.lookup.row(device_id)
+        try:
+            link = engine.link(row.device_id)
+            return getattr(link, action)(*args, **kwargs)
+        except EngineError as exc:
+            raise engine_failure(exc) from None
+
+    def scan(self, device_id: object, phone_number: object) -> None:
+        phone = validation.phone_number(phone_number, "phoneNumber")
+        session = self.lookup.session(device_id)
+        if session.state != "waiting_qr":
+            raise conflict(f"The session is not waiting for a QR scan (it is {session.state})")
+        self._call(device_id, "scan", phone)
+
+    def incoming(
+        self,
+        device_id: object,
+        sender: object,
+        message: object = None,
+        spec: dict[str, Any] | None = None,
+    ) -> dict[str, str]:
+        """A phone writes to the session: a text, or any type (``spec`` as for sending)."""
+        number = validation.phone_number(sender, "from")
+        spec = dict(spec or {})
+        type_ = spec.get("type", "text")
+        if type_ == "text":
+            return {
+                "waId": self._call(device_id, "deliver", number, validation.message_text(message))
+            }
+        fields = outbound.fields(spec)
+        row = self.lookup.row(device_id)
+        extra: dict[str, Any] = {k: v for k, v in fields.items() if k != "type"}
+        if type_ in outbound.MEDIA_TYPES:
+            source = spec.get("media")
+            if not isinstance(source, dict):
+                raise bad_request("media (data, mimetype) is required for this type")
+            folder = self.supervisor.folder(row.device_id)
+            saved = media.save_base64(
+                source.get("data"),
+                media.media_dir(folder) / f"in-{secrets.token_hex(8)}",
+                outbound.mimetype(source.get("mimetype"), type_),
+                outbound.media_limit(type_),
+                outbound.file_name(source.get("fileName")),
+            )
+            extra["mediaPath"] = saved.path
+            extra["media"] = {k: v for k, v in saved.to_json().items() if k != "path"}
+        if spec.get("chat") is not None:
+            extra["chat"] = outbound.recipient(spec["chat"], "chat")
+        return {"waId": self._call(device_id, "deliver", number, "", **{"type": type_, **extra})}
+
+    def group(self, device_id: object, name: object, participants: object) -> dict[str, Any]:
+        """The session's account is added to a new group."""
+        if not isinstance(name, str) or not 1 <= len(name) <= 100:
+            raise bad_request("name must be 1-100 characters")
+        if not isinstance(participants, list) or not 1 <= len(participants) <= 1024:
+            raise bad_request("participants must be a list of phone numbers")
+        jids = [outbound.recipient(p, "participants[]") for p in participants]
+        row = self.lookup.row(device_id)
+        return self.engine().add_group(self.supervisor.folder(row.device_id), name, jids)
+
+    def enter_code(self, device_id: object, code: object) -> None:
+        if not isinstance(code, str) or len(code.replace("-", "")) != 8:
+            raise bad_request("code must be the 8-character pairing code")
+        self._call(device_id, "enter_code", code)
+
+    def receipt(self, device_id: object, message_id: object, status: object) -> None:
+        if status not in RECEIPTS:
+            raise bad_request("status must be delivered, read or played")
+        row = self.lookup.row(device_id)
+        if not isinstance(message_id, str):
+            raise bad_request("messageId must be a string")
+        message = self.store.get_message(row.device_id, message_id)
+        if message is None or message["direction"] != "out" or not message["waId"]:
+            raise not_found("No sent message with that id")
+        self._call(device_id, "receipt", [message["waId"]], status)
+
+    def drop(self, device_id: object) -> None:
+        self._call(device_id, "drop")
+
+    def unlink(self, device_id: object) -> None:
+        self._call(device_id, "unlink")
+
+    def sent(self, device_id: object) -> list[dict[str, Any]]:
+        """What the session sent, as the phones on the other end received it."""
+        engine = self.engine()
+        row = self.lookup.row(device_id)
+        return engine.sent(self.supervisor.folder(row.device_id))

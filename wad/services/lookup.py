@@ -1,0 +1,52 @@
+"""The one way a service finds what a request names: a session by its deviceId, a
+message by its id. Each answer is validated first and raises ``not_found`` when
+there is nothing, with the same message whichever door asked."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wad import validation
+from wad.errors import bad_request, not_found
+from wad.sessions.session import Session
+from wad.sessions.supervisor import Supervisor
+from wad.store import SessionRow, Store
+
+__all__ = ["Lookup"]
+
+
+class Lookup:
+    def __init__(self, store: Store, supervisor: Supervisor) -> None:
+        self.store = store
+        self.supervisor = supervisor
+
+    def row(self, device_id: object) -> SessionRow:
+        """A session's stored row (one query)."""
+        valid = validation.device_id(device_id)
+        row = self.store.get_session(valid)
+        if row is None:
+            raise not_found("Session not found")
+        return row
+
+    def live(self, device_id: object) -> Session:
+        """A session by its id, from memory: the supervisor holds one for every stored
+        session (added after its row is written, dropped before its row is deleted),
+        so the send path needs no query to know that the session exists."""
+        session = self.supervisor.get(validation.device_id(device_id))
+        if session is None:
+            raise not_found("Session not found")
+        return session
+
+    def session(self, device_id: object) -> Session:
+        """A session that is both stored and live: its row first (one query), then its
+        task. The admin's operations ask this; only the send path skips the query."""
+        return self.live(self.row(device_id).device_id)
+
+    def message(self, device_id: str, message_id: object) -> dict[str, Any]:
+        """A message of this session that reached WhatsApp (it has a WhatsApp id)."""
+        if not isinstance(message_id, str) or not 1 <= len(message_id) <= 128:
+            raise bad_request("message id must be a string")
+        found = self.store.get_message(device_id, message_id)
+        if found is None or not found["waId"]:
+            raise not_found("No such message in this session")
+        return found

@@ -1,0 +1,112 @@
+"""Sessions as the admin sees them: list, create, delete, log out, restart, link by QR
+code or by pairing code."""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import Any
+
+import qrcode
+
+from wad import validation
+from wad.auth import keys
+from wad.engines.contract import EngineError
+from wad.errors import conflict
+from wad.services.calls import engine_failure
+from wad.services.lookup import Lookup
+from wad.sessions.events import EventLog
+from wad.sessions.supervisor import Supervisor
+from wad.store import SessionRow, Store
+
+__all__ = ["Sessions"]
+
+ACTIVE_STATES = ("connecting", "waiting_qr", "connected")
+QR_CACHE_SIZE = 64  # QR codes rotate: only the last few are asked for again
+
+
+class Sessions:
+    def __init__(
+        self, lookup: Lookup, store: Store, supervisor: Supervisor, events: EventLog
+    ) -> None:
+        self.lookup = lookup
+        self.store = store
+        self.supervisor = supervisor
+        self.events = events
+        self._qr_images: dict[str, str] = {}
+
+    def _json(self, row: SessionRow, detail: bool) -> dict[str, Any]:
+        session = self.supervisor.get(row.device_id)
+        state = session.state if session is not None else row.connection_state
+        data: dict[str, Any] = {
+            "deviceId": row.device_id,
+            "connectionState": state,
+            "hasApiKey": row.key_prefix is not None,
+            "phoneNumber": row.phone_number,
+            "createdAt": row.created_at,
+            "isActive": state in ACTIVE_STATES,
+            "lastError": row.last_error,
+            "nextRetryAt": row.next_retry_at,
+            "updatedAt": row.updated_at,
+        }
+        if detail:
+            data["apiKeyMasked"] = keys.mask(row.key_prefix) if row.key_prefix else None
+        return data
+
+    def list_all(self) -> list[dict[str, Any]]:
+        return [self._json(row, detail=False) for row in self.store.list_sessions()]
+
+    def get(self, device_id: object) -> dict[str, Any]:
+        return self._json(self.lookup.row(device_id), detail=True)
+
+    def create(self, device_id: object) -> dict[str, Any]:
+        valid = validation.device_id(device_id)
+        if self.supervisor.create(valid) is None:
+            raise conflict("Session already exists")
+        return {"deviceId": valid}
+
+    async def delete(self, device_id: object) -> None:
+        row = self.lookup.row(device_id)
+        await self.supervisor.delete(row.device_id)
+
+    async def logout(self, device_id: object) -> None:
+        session = self.lookup.session(device_id)
+        try:
+            await session.logout()
+        except EngineError as exc:
+            raise engine_failure(exc) from None
+
+    def restart(self, device_id: object) -> None:
+        self.lookup.session(device_id).restart()
+
+    def qr(self, device_id: object) -> dict[str, Any]:
+        session = self.lookup.session(device_id)
+        if session.qr is None:
+            raise conflict(f"No QR code available: the session is {session.state}")
+        return {"qrCode": session.qr, "qrImage": self.qr_image(session.qr)}
+
+    def qr_image(self, code: str) -> str:
+        """A PNG data URL of the QR code; the last few are cached (they rotate)."""
+        cached = self._qr_images.get(code)
+        if cached is None:
+            buffer = io.BytesIO()
+            qrcode.make(code, box_size=8, border=2).save(buffer, format="PNG")
+            cached = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+            if len(self._qr_images) > QR_CACHE_SIZE:
+                self._qr_images.clear()
+            self._qr_images[code] = cached
+        return cached
+
+    async def pair_code(self, device_id: object, phone_number: object) -> dict[str, Any]:
+        """Link by phone number: the 8-character code to type on the phone."""
+        phone = validation.phone_number(phone_number, "phoneNumber")
+        session = self.lookup.session(device_id)
+        if session.state != "waiting_qr":
+            raise conflict(f"Pairing needs a session waiting to be linked (it is {session.state})")
+        try:
+            result = await session.call_any("pair_phone", {"phoneNumber": phone})
+        except EngineError as exc:
+            raise engine_failure(exc) from None
+        code = str(result.get("code", ""))
+        self.events.emit(session.device_id, "session.qr", {"pairCode": code})
+        return {"code": code, "phoneNumber": phone}
