@@ -59,14 +59,6 @@ class Config:
     plugin_settings: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def http_host(self) -> str:
-        return self.http.rsplit(":", 1)[0].strip("[]")
-
-    @property
-    def http_port(self) -> int:
-        return int(self.http.rsplit(":", 1)[1])
-
-    @property
     def db_path(self) -> Path:
         return self.state_dir / "wad.db"
 

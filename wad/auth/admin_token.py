@@ -7,11 +7,11 @@ file is, never the token.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 from wad.auth import keys
 from wad.errors import WadError
+from wad.files import write_private
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +57,4 @@ class AdminToken:
 
 def _write_secret(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text + "\n")
-    os.replace(tmp, path)
+    write_private(path, text + "\n")

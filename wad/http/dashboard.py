@@ -9,7 +9,6 @@ which the page reaches with the sign-in cookie of :mod:`wad.api.logins`.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import Field
@@ -23,6 +22,7 @@ from wad.http import schemas
 from wad.http.context import services
 from wad.http.helpers import body, ok, require_admin
 from wad.http.logins import COOKIE, DashboardLogins, refuse_cross_site, registry
+from wad.store.clock import iso_at
 
 bp = Blueprint("dashboard", __name__)
 
@@ -111,7 +111,8 @@ async def login():
         logins.close(old)
     login_id, expires = logins.open()
     response = current_app.response_class(
-        _json({"success": True, "expiresAt": _iso(expires)}), mimetype="application/json"
+        _json({"success": True, "expiresAt": iso_at(expires, "seconds")}),
+        mimetype="application/json",
     )
     response.set_cookie(
         COOKIE,
@@ -161,7 +162,7 @@ async def info():
         engine=daemon.config.engine,
         qrInterval=interval,
         qrFirstInterval=first,
-        expiresAt=_iso(expires) if expires else None,
+        expiresAt=iso_at(expires, "seconds") if expires else None,
     )
 
 
@@ -188,10 +189,6 @@ def _logins() -> DashboardLogins:
     logins = registry()
     assert logins is not None, "dashboard.register() sets the login registry"
     return logins
-
-
-def _iso(unix: float) -> str:
-    return datetime.fromtimestamp(unix, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _json(data: dict[str, Any]) -> str:

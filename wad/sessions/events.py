@@ -51,27 +51,13 @@ class EventLog:
         self._fan_out(event)
         return event
 
-    def emit_with(
-        self, device_id: str, type_: str, write: Callable[[], dict[str, Any] | None]
-    ) -> StoredEvent | None:
-        """Run ``write`` (a change of the caller's) and store the event whose payload it
-        returns, in one transaction; no event when it returns None (nothing changed)."""
-        with self.store.transaction():
-            payload = write()
-            if payload is None:
-                return None
-            event = self.store.append_event(device_id, type_, payload)
-            for listener in self.in_transaction:
-                listener(self.store, event)
-        self._fan_out(event)
-        return event
-
     def emit_many(
         self, device_id: str, type_: str, writes: list[Callable[[], dict[str, Any] | None]]
     ) -> list[StoredEvent]:
-        """:meth:`emit_with` for several changes in ONE transaction (messages that arrived
-        together): each write and its event (and what listeners add) in order; the
-        events are handed out after the commit, in the same order."""
+        """Run several changes in ONE transaction (messages that arrived together), each
+        ``write`` followed by the event whose payload it returns (none when it returns
+        None: nothing changed) and what listeners add, in order; the events are handed
+        out after the commit, in the same order."""
         stored: list[StoredEvent] = []
         with self.store.transaction():
             for write in writes:

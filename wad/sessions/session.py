@@ -18,9 +18,9 @@ from __future__ import annotations
 import logging
 import math
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from wad.engines.link import Engine, Link
 from wad.sessions.backoff import Backoff
 from wad.sessions.events import EventLog
 from wad.store import Store
+from wad.store.clock import iso_at
 
 log = logging.getLogger(__name__)
 
@@ -159,11 +160,7 @@ class Session:
             else:
                 # After "dropped" the delay is short: backoff was reset on connecting.
                 delay = self.backoff.next_delay()
-                retry_at = (
-                    (datetime.now(UTC) + timedelta(seconds=delay))
-                    .isoformat(timespec="milliseconds")
-                    .replace("+00:00", "Z")
-                )
+                retry_at = iso_at(time.time() + delay)
                 state = "disconnected" if outcome == "dropped" else "failed"
                 self._set_state(state, last_error=detail, next_retry_at=retry_at)
                 with trio.move_on_after(delay):

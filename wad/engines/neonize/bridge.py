@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import secrets
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +21,7 @@ from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message as WAMessage
 from neonize.utils.jid import build_jid
 
 from wad.engines.contract import EngineError, EngineEvent
+from wad.files import write_private
 
 log = logging.getLogger(__name__)
 
@@ -157,12 +157,6 @@ def _fill(data: dict[str, Any], field: str, part: Any) -> None:
         data["reactedTo"] = part.key.ID
     elif field == "pollCreationMessage":
         data["text"] = part.name
-
-
-def write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
 
 
 class Bridge:

@@ -1,0 +1,74 @@
+"""The core schema: numbered migrations, applied in order by ``PRAGMA user_version``.
+
+A migration is never edited once released; a change is a new entry at the end.
+"""
+
+import apsw
+
+MIGRATIONS: list[str] = [
+    # 1: the seed's sessions (plus state), hashed keys, messages, events.
+    """
+    CREATE TABLE sessions (
+        device_id TEXT PRIMARY KEY,
+        connection_state TEXT NOT NULL DEFAULT 'disconnected',
+        phone_number TEXT,
+        last_error TEXT,
+        next_retry_at TEXT,
+        last_seq INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE api_keys (
+        device_id TEXT PRIMARY KEY REFERENCES sessions(device_id) ON DELETE CASCADE,
+        key_hash TEXT NOT NULL UNIQUE,
+        display_prefix TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE messages (
+        id TEXT PRIMARY KEY,
+        device_id TEXT NOT NULL REFERENCES sessions(device_id) ON DELETE CASCADE,
+        direction TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+        peer TEXT NOT NULL,
+        type TEXT NOT NULL DEFAULT 'text',
+        body TEXT,
+        status TEXT NOT NULL,
+        wa_id TEXT,
+        error TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX messages_by_session ON messages(device_id, created_at);
+    CREATE INDEX messages_by_wa_id ON messages(device_id, wa_id);
+    CREATE TABLE events (
+        id TEXT PRIMARY KEY,
+        device_id TEXT NOT NULL REFERENCES sessions(device_id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        UNIQUE (device_id, seq)
+    ) STRICT;
+    """,
+    # 2: messages beyond text (their fields, media files), idempotent sends.
+    """
+    ALTER TABLE messages ADD COLUMN fields TEXT;
+    ALTER TABLE messages ADD COLUMN media_path TEXT;
+    CREATE TABLE idempotency (
+        device_id TEXT NOT NULL REFERENCES sessions(device_id) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        body_hash TEXT NOT NULL,
+        response TEXT,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (device_id, key)
+    ) STRICT;
+    """,
+]
+
+
+def migrate(db: apsw.Connection) -> None:
+    """Bring the core tables up to the last migration, each step in its own transaction."""
+    version = db.pragma("user_version")
+    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        with db:
+            db.execute(script)
+            db.pragma("user_version", number)
