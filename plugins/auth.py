@@ -1,6 +1,6 @@
 """Bearer authentication: the admin token, or a session's API key; without a
 bearer token, a dashboard sign-in cookie stands for the admin (see
-:mod:`wad.api.logins`, which also refuses forged cross-site requests).
+:mod:`wad.auth.logins`, which also refuses forged cross-site requests).
 
 Registered ``trylast`` so that a third-party authenticator (SSO, mTLS headers)
 answers first; this one always answers, so nothing falls through.
@@ -8,18 +8,23 @@ answers first; this one always answers, so nothing falls through.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from wad import hookimpl
+from wad.auth.logins import principal_from_cookie
 from wad.auth.principal import ADMIN, ANONYMOUS, Principal
-from wad.http.logins import principal_from_cookie
+
+if TYPE_CHECKING:
+    from quart import Request
+
+    from wad.hooks import DaemonAPI
 
 
 @hookimpl(trylast=True)
-def wad_authenticate(token: str | None, request: Any, daemon: Any) -> Principal:
+def wad_authenticate(token: str | None, request: Request | None, daemon: DaemonAPI) -> Principal:
     if not token:
         if request is not None:
-            return principal_from_cookie(request) or ANONYMOUS
+            return principal_from_cookie(daemon.logins, request) or ANONYMOUS
         return ANONYMOUS
     if daemon.services.admin.check(token):
         return ADMIN

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Any
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING
 
 import trio
 
@@ -22,6 +23,9 @@ from wad import hookimpl
 from wad.auth.principal import Principal
 from wad.auth.rate import RateDecision
 from wad.config import plugin_setting
+
+if TYPE_CHECKING:
+    from wad.hooks import DaemonAPI
 
 WINDOW = 60
 
@@ -81,7 +85,7 @@ class RateLimitPlugin:
         self.gcra: Gcra | None = None
         self.pacer: Pacer | None = None
 
-    def configure(self, daemon: Any) -> None:
+    def configure(self, daemon: DaemonAPI) -> None:
         per_minute = plugin_setting(
             daemon.config, "ratelimit", "per_minute", "WAD_RATELIMIT_PER_MINUTE", 600, int
         )
@@ -93,11 +97,11 @@ class RateLimitPlugin:
         self.pacer = Pacer(interval, queue) if interval > 0 else None
 
     @hookimpl
-    def wad_startup(self, daemon: Any) -> None:
+    def wad_startup(self, daemon: DaemonAPI) -> None:
         self.configure(daemon)
 
     @hookimpl
-    def wad_reload(self, daemon: Any) -> None:
+    def wad_reload(self, daemon: DaemonAPI) -> None:
         self.configure(daemon)
 
     @hookimpl
@@ -107,7 +111,7 @@ class RateLimitPlugin:
         return self.gcra.check(key, trio.current_time())
 
     @hookimpl
-    def wad_before_send(self, device_id: str) -> Any:
+    def wad_before_send(self, device_id: str) -> str | Awaitable[None] | None:
         if self.pacer is None:
             return None
         slot = self.pacer.reserve(device_id)

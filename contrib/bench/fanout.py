@@ -56,7 +56,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> tuple[list[float], int
     sent = 0
     async with trio.open_nursery() as nursery:
         daemon = await nursery.start(wad_daemon.serve, config, engine)
-        hooks = daemon.pm.get_plugin("webhooks").webhooks
+        hooks = daemon.plugins.get_plugin("webhooks").webhooks
         ids = [f"f{i:03d}" for i in range(args.sessions)]
         connected = trio.Event()
         with daemon.events.subscribe() as events:
@@ -86,7 +86,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> tuple[list[float], int
                 links[sent % len(links)].deliver("15550002222", f"t={time.time():.6f}")
                 sent += 1
         elapsed = trio.current_time() - start
-        worker = daemon.pm.get_plugin("webhooks").worker
+        worker = daemon.plugins.get_plugin("webhooks").worker
         deadline = trio.current_time() + 60
         while trio.current_time() < deadline and worker.sent < total:
             await worker.wait_recorded()  # the backlog drains

@@ -5,26 +5,34 @@
   control methods (``control``);
 - ``delivery``: the worker that sends, retries and records;
 - ``signing``: Standard Webhooks signatures;
-- ``settings``: ``WAD_WEBHOOK_*`` / ``[plugins.webhooks]``.
+- ``settings``: ``WAD_WEBHOOK_*`` / ``[plugins.webhooks]``;
+- ``metrics``: its figures on ``/metrics``; ``ctl``: its ``wadctl`` commands.
 
-Outbound requests go through :mod:`wad.netguard` (public addresses only, unless
+Outbound requests go through :mod:`wad.net.guard` (public addresses only, unless
 allowed). Deliveries are written inside the event's own transaction
 (``wad_event_stored``); the worker is woken after the commit (``wad_event``).
+
+The parts that run in the daemon are imported by the hooks that start them:
+wadctl loads this module too (for :mod:`.ctl`), and must not pay for trio,
+quart and the HTTP client to list a session's webhooks.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
-from wad_plugins.webhooks import control, routes
-from wad_plugins.webhooks.db import WebhookDb
-from wad_plugins.webhooks.delivery import DeliveryWorker
-from wad_plugins.webhooks.service import Webhooks
-from wad_plugins.webhooks.settings import Settings
+from wad_plugins.webhooks import ctl
 
 from wad import hookimpl
-from wad.net.guard import Guard
-from wad.store import StoredEvent
+
+if TYPE_CHECKING:
+    from quart import Quart
+    from wad_plugins.webhooks.delivery import DeliveryWorker
+    from wad_plugins.webhooks.service import Webhooks
+
+    from wad.hooks import CtlCommand, DaemonAPI
+    from wad.store import StoredEvent
 
 
 class WebhookPlugin:
@@ -34,7 +42,14 @@ class WebhookPlugin:
         self._committed_deliveries = False
 
     @hookimpl
-    def wad_startup(self, daemon: Any) -> Any:
+    def wad_startup(self, daemon: DaemonAPI) -> Callable[[], Awaitable[None]]:
+        from wad_plugins.webhooks.db import WebhookDb
+        from wad_plugins.webhooks.delivery import DeliveryWorker
+        from wad_plugins.webhooks.service import Webhooks
+        from wad_plugins.webhooks.settings import Settings
+
+        from wad.net.guard import Guard
+
         settings = Settings.load(daemon.config)
         db = WebhookDb(daemon.store)
         db.migrate()
@@ -44,7 +59,9 @@ class WebhookPlugin:
         return self.worker.run
 
     @hookimpl
-    def wad_reload(self, daemon: Any) -> None:
+    def wad_reload(self, daemon: DaemonAPI) -> None:
+        from wad_plugins.webhooks.settings import Settings
+
         if self.worker is None or self.webhooks is None:
             return
         settings = Settings.load(daemon.config)
@@ -63,9 +80,25 @@ class WebhookPlugin:
             self.worker.wake()
 
     @hookimpl
-    def wad_http_routes(self, app: Any) -> None:
+    def wad_http_routes(self, app: Quart) -> None:
+        from wad_plugins.webhooks import routes
+
         app.register_blueprint(routes.blueprint(lambda: self.webhooks))
 
     @hookimpl
-    def wad_control_methods(self) -> dict[str, Any]:
-        return control.methods(lambda: self.webhooks)
+    def wad_control_methods(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
+        from wad_plugins.webhooks import control
+
+        return dict(control.methods(lambda: self.webhooks))
+
+    @hookimpl
+    def wad_metrics(self, daemon: DaemonAPI) -> Awaitable[list[str]] | None:
+        from wad_plugins.webhooks import metrics
+
+        if self.worker is None:
+            return None  # not started: no log to count yet
+        return metrics.families(daemon.config.db_path, self.worker.statistics())
+
+    @hookimpl
+    def wad_ctl_commands(self) -> list[CtlCommand]:
+        return ctl.commands()

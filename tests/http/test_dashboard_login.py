@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 from conftest import ADMIN_TOKEN, Running
 
-from wad.http.logins import DashboardLogins
+from wad.auth.logins import DashboardLogins
 
 DASH = {"X-Wad-Dashboard": "1"}
 

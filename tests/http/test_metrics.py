@@ -202,7 +202,7 @@ async def test_webhook_deliveries_and_retries(tmp_path: Path, nursery: trio.Nurs
         json={"url": receiver.url, "events": ["message"]},
     )
     assert r.status_code == 201
-    worker = wad.daemon.pm.get_plugin("webhooks").worker
+    worker = wad.daemon.plugins.get_plugin("webhooks").worker
     for i in range(2):
         await wad.client.post(
             "/api/simulator/sessions/dev1/incoming",
@@ -297,3 +297,30 @@ def test_engine_statistics_as_a_dataclass() -> None:
     assert value(samples, "wad_engine", figure="workers_started") == 3
     assert value(samples, "wad_engine", figure="worker_crashes") == 1
     assert value(samples, "wad_engine", figure="workers_killed") == 0
+
+
+async def test_plugins_add_families_through_the_hook(wad: Running) -> None:
+    """``wad_metrics``: a plugin's families are scraped with the core's (awaited)."""
+    from testplugins.figures import FiguresPlugin
+
+    wad.daemon.plugins.register(FiguresPlugin(), name="figures")
+    samples = await scrape(wad)
+    assert value(samples, "test_scrapes") == 1
+    assert "test_session_states" in samples and "wad_sessions" in samples
+    assert value(await scrape(wad), "test_scrapes") == 2
+
+
+async def test_no_webhook_figures_without_the_webhook_plugin(
+    tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    """The core reads no plugin's tables: the webhook families come from the plugin."""
+    families = ("wad_webhook_deliveries", "wad_webhook_retries", "wad_webhook_worker")
+    wad = await start_daemon(nursery, make_config(tmp_path), SimulatorEngine())
+    text = (await wad.client.get("/metrics", headers=wad.admin)).text
+    assert all(f"# TYPE {name} gauge" in text for name in families)
+    await wad.close()
+    config = make_config(tmp_path / "other", disable_plugins="webhooks")
+    wad = await start_daemon(nursery, config, SimulatorEngine())
+    text = (await wad.client.get("/metrics", headers=wad.admin)).text
+    assert "# TYPE wad_sessions gauge" in text and "wad_webhook" not in text
+    await wad.close()

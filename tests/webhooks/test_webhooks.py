@@ -66,12 +66,12 @@ async def add_webhook(wad: Running, url: str, device_id: str = "dev1", **body: o
 
 def webhooks(wad: Running):
     """The webhook plugin's operations (what the REST routes call), for synchronous checks."""
-    return wad.daemon.pm.get_plugin("webhooks").webhooks
+    return wad.daemon.plugins.get_plugin("webhooks").webhooks
 
 
 async def until(wad: Running, condition: Callable[[], object]) -> None:
     """Wait until ``condition()`` holds; it can only change when attempts are recorded."""
-    worker = wad.daemon.pm.get_plugin("webhooks").worker
+    worker = wad.daemon.plugins.get_plugin("webhooks").worker
     with trio.fail_after(10):
         while not condition():
             await worker.wait_recorded()
@@ -515,7 +515,7 @@ async def test_plugin_listed(hooked: Running) -> None:
 async def test_control_methods_share_the_operations(hooked: Running, receiver: Receiver) -> None:
     daemon = hooked.daemon
     methods: dict = {}
-    for answer in daemon.pm.hook.wad_control_methods(daemon=daemon):
+    for answer in daemon.plugins.hook.wad_control_methods(daemon=daemon):
         methods.update(answer or {})
     assert {
         "webhooks.list",

@@ -14,31 +14,30 @@ from wad.config import ConfigError
 from wad.control.protocol import ControlError, Method
 from wad.control.spec import Spec
 from wad.engines.simulator import control as simulator
-from wad.hooks import host as plugins
-from wad.runtime import logs
+from wad.hooks import calls as hooks
 
 if TYPE_CHECKING:
-    from wad.runtime.daemon import Daemon
+    from wad.hooks import DaemonAPI
 
 SUBSCRIBE = "events.subscribe"
 SUBSCRIBE_PARAMS = ("deviceId", "events")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
-def build(daemon: Daemon) -> dict[str, Method]:
+def build(daemon: DaemonAPI) -> dict[str, Method]:
     """Every method this daemon answers: core, simulator (when active), plugins'."""
     table: dict[str, Method] = dict(core(daemon))
     if daemon.config.engine == "simulator":
         table.update(simulator.methods(daemon.services))
-    for extra in daemon.pm.hook.wad_control_methods(daemon=daemon):
-        for name, fn in (extra or {}).items():
+    for extra in hooks.control_methods(daemon):
+        for name, fn in extra.items():
             if name in table or name == SUBSCRIBE:
                 raise ValueError(f"a plugin's control method {name!r} is already defined")
             table[name] = fn
     return table
 
 
-def core(daemon: Daemon) -> dict[str, Spec]:
+def core(daemon: DaemonAPI) -> dict[str, Spec]:
     svc = daemon.services
     dev = ("deviceId",)
 
@@ -46,8 +45,7 @@ def core(daemon: Daemon) -> dict[str, Spec]:
         level = str(p["level"]).upper()
         if level not in LOG_LEVELS:
             raise ControlError("bad_request", f"level must be one of {', '.join(LOG_LEVELS)}")
-        daemon.config.log_level = level
-        logs.set_level(level)
+        daemon.set_log_level(level)
         return {"level": level}
 
     async def reload(p: dict[str, Any]) -> None:
@@ -83,5 +81,5 @@ def core(daemon: Daemon) -> dict[str, Spec]:
         "admin_token.rotate": Spec(lambda p: {"adminToken": svc.status.rotate_admin_token()}),
         "log_level.set": Spec(set_log_level, ("level",)),
         "reload": Spec(reload),
-        "plugins.list": Spec(lambda p: {"plugins": plugins.describe(daemon.pm)}),
+        "plugins.list": Spec(lambda p: {"plugins": daemon.plugins.describe()}),
     }

@@ -35,7 +35,7 @@ from wad.sessions.events import EventLog
 from wad.store import StoredEvent
 
 if TYPE_CHECKING:
-    from wad.runtime.daemon import Daemon
+    from wad.hooks import DaemonAPI
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +193,7 @@ async def _wait_gone(stream: trio.abc.Stream, scope: trio.CancelScope) -> None:
 
 
 async def serve_control(
-    daemon: Daemon,
+    daemon: DaemonAPI,
     *,
     sock: socket.socket | None = None,
     task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,

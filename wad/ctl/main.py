@@ -18,12 +18,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from wad import __version__
-from wad.ctl import render
+from wad.ctl import plugins, render
 from wad.ctl.client import Client, ClientError, socket_path
+from wad.hooks.commands import CtlCommand
 from wad.sessions.event_types import EVENT_TYPES, LIVE_TYPES
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NOT_RUNNING, EXIT_NOT_FOUND, EXIT_REFUSED = range(6)
@@ -153,16 +154,6 @@ def cmd_key(args: argparse.Namespace, out: Out) -> None:
     out.show(result, result["apiKey"])
 
 
-def cmd_webhook_add(args: argparse.Namespace, out: Out) -> None:
-    events = [e.strip() for e in args.events.split(",") if e.strip()] if args.events else None
-    result = _call(args, "webhooks.create", deviceId=args.device_id, url=args.url, events=events)
-    hook = result["webhook"]
-    out.show(
-        result,
-        f"webhook {hook['id']} added; its signing secret (shown only now):\n{hook.get('secret')}",
-    )
-
-
 def cmd_call(args: argparse.Namespace, out: Out) -> None:
     try:
         params = json.loads(args.params)
@@ -177,7 +168,8 @@ def _ok(text: str) -> Callable[[Any], str]:
     return lambda result: text
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(commands: Sequence[CtlCommand] | None = None) -> argparse.ArgumentParser:
+    """wadctl's arguments, with ``commands`` from plugins (None: load the plugins)."""
     p = argparse.ArgumentParser(
         prog="wadctl", description="Control a running wad daemon through its Unix socket."
     )
@@ -289,22 +281,11 @@ def parser() -> argparse.ArgumentParser:
         simple("admin_token.rotate", lambda r: r["adminToken"]),
         "replace the REST admin token; the new one is printed once",
     )
-    cmd(
-        "webhooks",
-        simple("webhooks.list", lambda r: render.webhooks(r["webhooks"]), deviceId=dev),
-        "list a session's webhooks",
-        dev,
-    )
-    add = cmd(
-        "webhook-add", cmd_webhook_add, "add a webhook (its secret is printed once)", dev, "url"
-    )
-    add.add_argument("--events", help=f"comma-separated, of: {', '.join(EVENT_TYPES)}")
-    cmd(
-        "webhook-rm",
-        simple("webhooks.delete", _ok("removed"), deviceId=dev, webhookId="webhook_id"),
-        "remove a webhook",
-        dev,
-        "webhook_id",
+    plugins.add(
+        sub,
+        plugins.load() if commands is None else commands,
+        taken=("call", "sim"),
+        call=lambda args, method, params: _call(args, method, **params),
     )
     raw = cmd("call", cmd_call, "call any control method with JSON params", "method")
     raw.add_argument("params", nargs="?", default="{}", help="a JSON object")
@@ -378,8 +359,31 @@ def _sim_parser(sim: argparse.ArgumentParser) -> None:
     )
 
 
+def _core_command(argv: Sequence[str]) -> bool:
+    """Whether ``argv`` names one of wadctl's own commands, which need no plugin: loading
+    the plugins imports them (and the libraries they use), a second or so."""
+    pre = argparse.ArgumentParser(add_help=False)
+    for option in ("--socket", "--timeout"):
+        pre.add_argument(option)
+    pre.add_argument("--json", action="store_true")
+    pre.add_argument("command", nargs="?")
+    known, _ = pre.parse_known_args(argv)
+    return known.command in _subcommands(parser(()))
+
+
+def _subcommands(p: argparse.ArgumentParser) -> set[str]:
+    # argparse has no public way to list a parser's subcommands.
+    return {
+        name
+        for action in p._actions
+        if isinstance(action, argparse._SubParsersAction)
+        for name in action.choices
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser(() if _core_command(argv) else None).parse_args(argv)
     out = Out(args.json)
     try:
         code = args.run(args, out)

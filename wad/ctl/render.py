@@ -80,15 +80,6 @@ def plugins(items: list[dict[str, Any]]) -> str:
     )
 
 
-def webhooks(items: list[dict[str, Any]]) -> str:
-    if not items:
-        return "no webhooks"
-    return table(
-        ("ID", "URL", "EVENTS", "ENABLED"),
-        [(w["id"], w["url"], w.get("events") or "all", w.get("enabled")) for w in items],
-    )
-
-
 def event(ev: dict[str, Any]) -> str:
     payload = ev.get("payload", {})
     if ev.get("event") == "session.status":

@@ -11,37 +11,80 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Iterable
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 import pluggy
 
-from wad.hooks import specs as hookspecs
+from wad.hooks import specs
+from wad.hooks.api import PluginInfo
 
 log = logging.getLogger(__name__)
 GROUP = "wad.plugins"
+BUILTIN_PACKAGE = "wad_plugins."
 
 
-def load(disabled: Iterable[str] = ()) -> pluggy.PluginManager:
-    pm = pluggy.PluginManager("wad")
-    pm.add_hookspecs(hookspecs)
-    skip = set(disabled)
-    sources: dict[str, tuple[str | None, str | None]] = {}
-    pm.wad_sources = sources  # type: ignore[attr-defined]
-    for ep in sorted(entry_points(group=GROUP), key=lambda e: e.name):
-        if ep.name in skip:
-            log.info("plugin %s: disabled by configuration", ep.name)
-            continue
-        if pm.has_plugin(ep.name):
-            continue
+class PluginHost(pluggy.PluginManager):
+    """pluggy's manager with every spec of :mod:`wad.hooks.specs`, and where each
+    plugin came from."""
+
+    def __init__(self) -> None:
+        super().__init__("wad")
+        self.add_hookspecs(specs)
+        #: Plugin name -> the distribution (name, version) its entry point belongs to.
+        self.distributions: dict[str, tuple[str | None, str | None]] = {}
+
+    def entry_points(self, disabled: Iterable[str] = ()) -> list[EntryPoint]:
+        """The group's entry points, by name, less the disabled ones."""
+        skip = set(disabled)
+        found = []
+        for ep in sorted(entry_points(group=GROUP), key=lambda e: e.name):
+            if ep.name in skip:
+                log.info("plugin %s: disabled by configuration", ep.name)
+            else:
+                found.append(ep)
+        return found
+
+    def load_entry_point(self, ep: EntryPoint) -> None:
+        """Import the plugin (a class is instantiated: one instance holds one daemon's
+        state) and register it under the entry point's name."""
+        if self.has_plugin(ep.name):
+            return
         plugin = ep.load()
-        if inspect.isclass(plugin):  # a class holds per-daemon state: one instance each
+        if inspect.isclass(plugin):
             plugin = plugin()
-        pm.register(plugin, name=ep.name)
-        sources[ep.name] = (ep.dist.name, ep.dist.version) if ep.dist else (None, None)
+        self.register(plugin, name=ep.name)
+        self.distributions[ep.name] = (ep.dist.name, ep.dist.version) if ep.dist else (None, None)
         log.info("plugin %s: loaded from %s", ep.name, ep.value)
-    pm.check_pending()  # a misspelt hook name fails the start, not silently
-    return pm
+
+    def describe(self) -> list[PluginInfo]:
+        """What is loaded, for ``GET /api/plugins`` and ``wadctl plugins``."""
+        out: list[PluginInfo] = []
+        for name, plugin in sorted(self.list_name_plugin()):
+            if plugin is None:
+                continue
+            module = getattr(plugin, "__name__", None) or type(plugin).__module__
+            dist_name, version = self.distributions.get(name, (None, None))
+            out.append(
+                {
+                    "name": name,
+                    "module": module,
+                    "distribution": dist_name,
+                    "version": version,
+                    "builtin": module.startswith(BUILTIN_PACKAGE),
+                    "hooks": sorted(h.name for h in self.get_hookcallers(plugin) or []),
+                }
+            )
+        return out
+
+
+def load(disabled: Iterable[str] = ()) -> PluginHost:
+    """Every enabled plugin, checked: a misspelt hook name fails the start, not silently."""
+    host = PluginHost()
+    for ep in host.entry_points(disabled):
+        host.load_entry_point(ep)
+    host.check_pending()
+    return host
 
 
 async def resolve(value: Any) -> Any:
@@ -49,26 +92,3 @@ async def resolve(value: Any) -> Any:
     if inspect.isawaitable(value):
         return await value
     return value
-
-
-def describe(pm: pluggy.PluginManager) -> list[dict[str, Any]]:
-    """What is loaded, for ``GET /api/plugins`` and ``wadctl plugins``."""
-    sources = getattr(pm, "wad_sources", {})
-    out = []
-    for name, plugin in sorted(pm.list_name_plugin()):
-        if plugin is None:
-            continue
-        dist_name, version = sources.get(name, (None, None))
-        out.append(
-            {
-                "name": name,
-                "module": getattr(plugin, "__name__", type(plugin).__module__),
-                "distribution": dist_name,
-                "version": version,
-                "builtin": (
-                    getattr(plugin, "__name__", None) or type(plugin).__module__
-                ).startswith("wad_plugins."),
-                "hooks": sorted(h.name for h in pm.get_hookcallers(plugin) or []),
-            }
-        )
-    return out

@@ -9,7 +9,7 @@ than ``None``.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -19,68 +19,74 @@ if TYPE_CHECKING:
 
     from wad.auth.principal import Principal
     from wad.auth.rate import RateDecision
-    from wad.runtime.daemon import Daemon
+    from wad.hooks.api import DaemonAPI
+    from wad.hooks.commands import CtlCommand
     from wad.store import Store, StoredEvent
 
 hookspec = pluggy.HookspecMarker("wad")
 
 
 @hookspec
-def wad_startup(daemon: Daemon) -> Callable[[], Awaitable[None]] | None:
-    """The daemon has started its store and sessions: return an async callable to run
-    in the daemon's nursery for its whole life (it is cancelled at shutdown), or None."""
+def wad_startup(daemon: DaemonAPI) -> Callable[[], Awaitable[None]] | None:
+    """The store and sessions are up: an async callable to run for the daemon's life, or None."""
 
 
 @hookspec
-def wad_shutdown(daemon: Daemon) -> Awaitable[None] | None:
+def wad_shutdown(daemon: DaemonAPI) -> Awaitable[None] | None:
     """The daemon is stopping; sessions are still up."""
 
 
 @hookspec
-def wad_reload(daemon: Daemon) -> Awaitable[None] | None:
+def wad_reload(daemon: DaemonAPI) -> Awaitable[None] | None:
     """The configuration was re-read (SIGHUP or ``wadctl reload``)."""
 
 
 @hookspec(firstresult=True)
 def wad_authenticate(
-    token: str | None, request: Request | None, daemon: Daemon
+    token: str | None, request: Request | None, daemon: DaemonAPI
 ) -> Principal | Awaitable[Principal | None] | None:
-    """Who presents this bearer token (first result wins): a Principal, or None to
-    let the next plugin decide. ``request`` is None off HTTP."""
+    """First result: who presents this bearer token (``request`` is None off HTTP)."""
 
 
 @hookspec(firstresult=True)
 def wad_rate_limit(
-    principal: Principal, action: str, key: str, daemon: Daemon
+    principal: Principal, action: str, key: str, daemon: DaemonAPI
 ) -> RateDecision | None:
-    """May this caller do ``action`` now? ``key`` identifies the caller (a session,
-    the admin, or a client address). First result wins; None means unlimited."""
+    """First result: may caller ``key`` do ``action`` now? None means unlimited."""
 
 
 @hookspec
 def wad_before_send(
-    device_id: str, message: dict[str, Any], daemon: Daemon
+    device_id: str, message: dict[str, Any], daemon: DaemonAPI
 ) -> str | Awaitable[str | None] | None:
-    """A message is about to be sent: return a reason (string) to refuse it, or an
-    awaitable to hold it back (pacing) before the answer, or None to let it go."""
+    """A message is about to go: a reason to refuse it, an awaitable to hold it, or None."""
 
 
 @hookspec
 def wad_event_stored(store: Store, event: StoredEvent) -> None:
-    """Inside the transaction that stores ``event``: write what must be durable with it
-    (synchronous; no I/O besides this store)."""
+    """Inside the event's transaction: write what must be durable with it (synchronous)."""
 
 
 @hookspec
-def wad_event(event: StoredEvent, daemon: Daemon) -> Awaitable[None] | None:
+def wad_event(event: StoredEvent, daemon: DaemonAPI) -> Awaitable[None] | None:
     """After ``event`` was committed: every event of every session, in order."""
 
 
 @hookspec
-def wad_http_routes(app: Quart, daemon: Daemon) -> None:
+def wad_http_routes(app: Quart, daemon: DaemonAPI) -> None:
     """Register extra HTTP routes or blueprints on the app."""
 
 
 @hookspec
-def wad_control_methods(daemon: Daemon) -> dict[str, Callable[..., Any]] | None:
+def wad_control_methods(daemon: DaemonAPI) -> dict[str, Callable[[dict[str, Any]], Any]] | None:
     """Extra control-socket methods: name -> ``async fn(params: dict) -> result``."""
+
+
+@hookspec
+def wad_metrics(daemon: DaemonAPI) -> Iterable[str] | Awaitable[Iterable[str]] | None:
+    """Metric families (Prometheus text) for ``/metrics``, or an awaitable giving them."""
+
+
+@hookspec
+def wad_ctl_commands() -> Iterable[CtlCommand] | None:
+    """``wadctl`` subcommands, asked by wadctl itself (no daemon runs in its process)."""

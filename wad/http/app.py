@@ -17,20 +17,19 @@ from wad import __version__
 from wad.engines.simulator import routes as simulator
 from wad.errors import WadError
 from wad.hooks import calls as hooks
-from wad.hooks import host as plugins
 from wad.http import around, dashboard, live, messages, metrics, send, sessions
 from wad.http.helpers import require_admin
 from wad.http.request import WadRequest
 
 if TYPE_CHECKING:
-    from wad.runtime.daemon import Daemon
+    from wad.hooks import DaemonAPI
 
 log = logging.getLogger(__name__)
 
 SWAGGER_DIR = Path(swagger_ui_bundle.swagger_ui_path)
 
 
-def create_app(daemon: Daemon) -> Quart:
+def create_app(daemon: DaemonAPI) -> Quart:
     app = QuartTrio("wad")
     app.request_class = WadRequest
     app.config.update(
@@ -58,14 +57,14 @@ def create_app(daemon: Daemon) -> Quart:
     app.register_blueprint(messages.bp)
     app.register_blueprint(send.bp)
     app.register_blueprint(live.bp)
-    dashboard.register(app)
+    app.register_blueprint(dashboard.bp)
     app.register_blueprint(metrics.bp)
     if daemon.config.engine == "simulator":
         app.register_blueprint(simulator.bp)
     _routes(app)
     _errors(app)
     around.install(app, daemon)  # timing and rate limit: one hook before, one after
-    daemon.pm.hook.wad_http_routes(app=app, daemon=daemon)
+    hooks.http_routes(daemon, app)
     return app
 
 
@@ -79,8 +78,8 @@ def _routes(app: Quart) -> None:
     async def list_plugins() -> dict[str, Any]:
         """Every loaded plugin, built-in or third-party, with its hooks (admin)."""
         await require_admin()
-        daemon = app.config["WAD_DAEMON"]
-        return {"success": True, "plugins": plugins.describe(daemon.pm)}
+        daemon: DaemonAPI = app.config["WAD_DAEMON"]
+        return {"success": True, "plugins": daemon.plugins.describe()}
 
     @app.get("/docs/static/<path:name>")
     @hide

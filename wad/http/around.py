@@ -20,10 +20,10 @@ from wad.http import dashboard, metrics
 from wad.http.helpers import principal
 
 if TYPE_CHECKING:
-    from wad.runtime.daemon import Daemon
+    from wad.hooks import DaemonAPI
 
 
-def install(app: Quart, daemon: Daemon) -> None:
+def install(app: Quart, daemon: DaemonAPI) -> None:
     """Register the two hooks; before any other hook, so the timing covers them."""
     histogram = daemon.metrics.requests
 

@@ -3,7 +3,8 @@ needs to know about the daemon.
 
 The page and its assets (``wad/static``, served by Quart's static route at
 ``/static/...``) hold no data; every piece of data comes from the admin API,
-which the page reaches with the sign-in cookie of :mod:`wad.api.logins`.
+which the page reaches with the sign-in cookie of :mod:`wad.auth.logins` (the
+daemon holds the sign-ins: ``DaemonAPI.logins``).
 """
 
 from __future__ import annotations
@@ -12,16 +13,17 @@ import json
 from typing import Any
 
 from pydantic import Field
-from quart import Blueprint, Quart, Response, current_app, request
+from quart import Blueprint, Response, current_app, request
 from quart_schema import document_request, document_response, hide
 
 from wad import __version__
+from wad.auth.logins import COOKIE, DashboardLogins, refuse_cross_site
 from wad.errors import WadError
 from wad.hooks import calls as hooks
 from wad.http import schemas
+from wad.http.context import daemon as current_daemon
 from wad.http.context import services
 from wad.http.helpers import body, ok, require_admin
-from wad.http.logins import COOKIE, DashboardLogins, refuse_cross_site, registry
 from wad.store.clock import iso_at
 
 bp = Blueprint("dashboard", __name__)
@@ -54,14 +56,6 @@ class DashboardInfo(schemas.Ok):
     qrInterval: float = Field(description="seconds a QR code is shown before the next one")
     qrFirstInterval: float = Field(description="seconds the first QR code of a pairing shows")
     expiresAt: str | None = Field(description="when the dashboard sign-in ends, if by cookie")
-
-
-def register(app: Quart) -> None:
-    admin = app.config["WAD_SERVICES"].admin
-    app.config.setdefault(
-        "WAD_DASHBOARD_LOGINS", DashboardLogins(generation=lambda: admin.generation)
-    )
-    app.register_blueprint(bp)
 
 
 def static_headers(response: Response) -> None:
@@ -101,8 +95,7 @@ async def login():
     for the admin until `expiresAt`. Needs the `X-Wad-Dashboard: 1` header."""
     refuse_cross_site(request)
     data = await body(Login)
-    daemon = current_app.config["WAD_DAEMON"]
-    who = await hooks.authenticate(daemon, data.token.strip(), request)
+    who = await hooks.authenticate(current_daemon(), data.token.strip(), request)
     if not who.is_admin:
         raise WadError("unauthorized", "Wrong admin token")
     logins = _logins()
@@ -150,7 +143,7 @@ async def info():
     """What the dashboard shows about the daemon (admin): version, engine, how long QR
     codes last, and when the cookie sign-in ends."""
     await require_admin()
-    daemon = current_app.config["WAD_DAEMON"]
+    daemon = current_daemon()
     engine = daemon.supervisor.engine
     interval = float(getattr(engine, "qr_interval", 20.0))
     # whatsmeow shows its first code for 60 s and each next one for 20 s.
@@ -186,9 +179,7 @@ async def qr_image():
 
 
 def _logins() -> DashboardLogins:
-    logins = registry()
-    assert logins is not None, "dashboard.register() sets the login registry"
-    return logins
+    return current_daemon().logins
 
 
 def _json(data: dict[str, Any]) -> str:

@@ -4,6 +4,9 @@ Who may scrape: a caller with the admin token (Prometheus sends it with
 ``authorization: {credentials_file: ...}``), or, without a token, a client
 whose address is in ``metrics_allow`` (``WAD_METRICS_ALLOW``, CIDRs; empty by
 default, so by default only the admin token opens it).
+
+Plugins add their own families through the ``wad_metrics`` hook (the webhook
+plugin's deliveries and its worker's figures).
 """
 
 from __future__ import annotations
@@ -14,15 +17,17 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import trio
-from quart import Blueprint, Response, current_app, request
+from quart import Blueprint, Response, request
 from quart_schema import hide
 
+from wad.hooks import calls as hooks
+from wad.http.context import daemon as current_daemon
 from wad.http.helpers import require_admin
 from wad.metrics import registry as metrics
 from wad.sessions.states import STATES
 
 if TYPE_CHECKING:
-    from wad.runtime.daemon import Daemon
+    from wad.hooks import DaemonAPI
 
 bp = Blueprint("metrics", __name__)
 
@@ -35,7 +40,7 @@ def _networks(cidrs: tuple[str, ...]) -> tuple[Any, ...]:
     return tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
 
 
-def _address_allowed(daemon: Daemon) -> bool:
+def _address_allowed(daemon: DaemonAPI) -> bool:
     allowed = _networks(tuple(daemon.config.metrics_allow))
     if not allowed or not request.remote_addr:
         return False
@@ -50,14 +55,14 @@ def _address_allowed(daemon: Daemon) -> bool:
 @hide
 async def scrape() -> Response:
     """Every metric, in the Prometheus text format (admin, or an allowed address)."""
-    daemon: Daemon = current_app.config["WAD_DAEMON"]
+    daemon = current_daemon()
     if not _address_allowed(daemon):
         await require_admin()
     return Response(await collect(daemon), content_type=CONTENT_TYPE)
 
 
-async def collect(daemon: Daemon) -> str:
-    store_counts = await trio.to_thread.run_sync(metrics.count_store, daemon.config.db_path)
+async def collect(daemon: DaemonAPI) -> str:
+    store_counts = await trio.to_thread.run_sync(metrics.count_messages, daemon.config.db_path)
     parts = [
         metrics.family(
             "wad_info",
@@ -66,7 +71,7 @@ async def collect(daemon: Daemon) -> str:
             [((("engine", daemon.config.engine), ("version", _version())), 1)],
         ),
         metrics.render_sessions(daemon.supervisor.counts(), STATES),
-        *metrics.render_store(store_counts),
+        metrics.render_messages(store_counts),
         *daemon.metrics.render_live(),
         metrics.render_numbers(
             "wad_event_subscribers",
@@ -88,19 +93,7 @@ async def collect(daemon: Daemon) -> str:
                 engine_stats(),
             )
         )
-    webhooks = daemon.pm.get_plugin("webhooks")
-    worker = getattr(webhooks, "worker", None)
-    if worker is not None:
-        parts.append(
-            metrics.render_numbers(
-                "wad_webhook_worker",
-                "The webhook delivery worker: attempts since start,"
-                " sends in flight, attempts not yet recorded.",
-                "gauge",
-                "figure",
-                worker.statistics(),
-            )
-        )
+    parts += await hooks.metrics(daemon)
     parts.append(metrics.render_process(daemon.metrics.started))
     return metrics.render(parts)
 

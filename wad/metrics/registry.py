@@ -5,8 +5,8 @@ Two kinds of figures:
 - instruments the daemon updates as things happen (:class:`Counter`,
   :class:`Histogram`): request latency by route, event-loop lag, events stored;
 - figures read at scrape time from the objects that already hold them
-  (sessions by state, messages and webhook deliveries in the store, the
-  process's memory and CPU from ``/proc``).
+  (sessions by state, messages in the store, the process's memory and CPU
+  from ``/proc``); plugins add theirs through the ``wad_metrics`` hook.
 
 The store is counted on a fresh read-only connection in a worker thread, so a
 scrape of a large database never holds up the event loop (WAL lets it read
@@ -170,58 +170,35 @@ class Metrics:
 # -- figures read at scrape time ---------------------------------------------------------
 
 
-def count_store(db_path: Path) -> dict[str, Any]:
-    """Messages by direction and status, webhook deliveries by status (with their
-    attempts), on a read-only connection of its own: run it in a worker thread."""
+def read_only(db_path: Path) -> apsw.Connection:
+    """A read-only connection of its own to ``wad.db``, for counting at scrape time in a
+    worker thread (WAL lets it read beside the daemon's connection). Close it after."""
     db = apsw.Connection(str(db_path), flags=apsw.SQLITE_OPEN_READONLY)
+    db.setbusytimeout(2000)
+    return db
+
+
+def count_messages(db_path: Path) -> dict[tuple[str, str], int]:
+    """Messages by direction and status: run it in a worker thread."""
+    db = read_only(db_path)
     try:
-        db.setbusytimeout(2000)
-        messages = {
+        return {
             (d, s): n
             for d, s, n in db.execute(
                 "SELECT direction, status, count(*) FROM messages GROUP BY 1, 2"
             )
         }
-        deliveries: dict[str, tuple[int, int]] = {}
-        has_webhooks = db.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'webhook_deliveries'"
-        ).fetchone()
-        if has_webhooks:
-            deliveries = {
-                status: (n, retries)
-                for status, n, retries in db.execute(
-                    "SELECT status, count(*), coalesce(sum(max(attempts - 1, 0)), 0)"
-                    " FROM webhook_deliveries GROUP BY status"
-                )
-            }
-        return {"messages": messages, "deliveries": deliveries}
     finally:
         db.close()
 
 
-def render_store(counts: dict[str, Any]) -> list[str]:
-    messages = counts["messages"]
-    deliveries = counts["deliveries"]
-    return [
-        family(
-            "wad_messages",
-            "gauge",
-            "Messages in the store, by direction (in, out) and status.",
-            [((("direction", d), ("status", s)), n) for (d, s), n in sorted(messages.items())],
-        ),
-        family(
-            "wad_webhook_deliveries",
-            "gauge",
-            "Webhook deliveries in the delivery log, by status.",
-            [((("status", s),), n) for s, (n, _) in sorted(deliveries.items())],
-        ),
-        family(
-            "wad_webhook_retries",
-            "gauge",
-            "Retries (attempts after the first) of the deliveries in the log, by status.",
-            [((("status", s),), r) for s, (_, r) in sorted(deliveries.items())],
-        ),
-    ]
+def render_messages(messages: dict[tuple[str, str], int]) -> str:
+    return family(
+        "wad_messages",
+        "gauge",
+        "Messages in the store, by direction (in, out) and status.",
+        [((("direction", d), ("status", s)), n) for (d, s), n in sorted(messages.items())],
+    )
 
 
 def render_sessions(counts: dict[str, int], states: Sequence[str]) -> str:

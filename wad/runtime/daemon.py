@@ -1,20 +1,23 @@
 """The Daemon: what one running wad holds (store, events, sessions, services, plugins).
 
-Built and wired by :mod:`wad.runtime.serve`; nothing imports that module but the CLI."""
+It implements :class:`wad.hooks.DaemonAPI`, the surface the doors and plugins
+see. Built and wired by :mod:`wad.runtime.serve`; nothing imports that module
+but the CLI."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVarTuple
 
-import pluggy
 import trio
 
+from wad.auth.logins import DashboardLogins
 from wad.config import Config
-from wad.hooks.host import resolve
+from wad.hooks import calls
+from wad.hooks.host import PluginHost
 from wad.metrics.registry import Metrics
 from wad.runtime import logs
 from wad.services import Services
@@ -26,6 +29,7 @@ if TYPE_CHECKING:
     from wad.systemd.integration import Systemd
 
 log = logging.getLogger(__name__)
+Args = TypeVarTuple("Args")
 
 
 @dataclass
@@ -35,7 +39,8 @@ class Daemon:
     events: EventLog
     supervisor: Supervisor
     services: Services
-    pm: pluggy.PluginManager
+    plugins: PluginHost
+    logins: DashboardLogins
     stopping: trio.Event = field(default_factory=trio.Event)
     nursery: trio.Nursery | None = None
     metrics: Metrics = field(default_factory=Metrics)
@@ -47,6 +52,15 @@ class Daemon:
 
     def stop(self) -> None:
         self.stopping.set()
+
+    def start_soon(self, fn: Callable[[*Args], Awaitable[object]], *args: *Args) -> None:
+        if self.nursery is None:
+            raise RuntimeError("the daemon is not serving: no nursery to start a task in")
+        self.nursery.start_soon(fn, *args)
+
+    def set_log_level(self, level: str) -> None:
+        self.config.log_level = level
+        logs.set_level(level)
 
     async def reload(self) -> None:
         """Re-read the configuration and apply what can change at run time: the log
@@ -64,6 +78,5 @@ class Daemon:
             self.config.log_level = fresh.log_level
             self.config.plugin_settings = fresh.plugin_settings
             logs.set_level(fresh.log_level)
-        for answer in self.pm.hook.wad_reload(daemon=self):
-            await resolve(answer)
+        await calls.reload(self)
         log.info("configuration reloaded")

@@ -19,11 +19,12 @@ from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
 
 from wad.auth.admin_token import AdminToken
+from wad.auth.logins import DashboardLogins
 from wad.config import Config, ConfigError
 from wad.control.server import serve_control
 from wad.engines.link import Engine
 from wad.hooks import calls as hooks
-from wad.hooks import host as plugins
+from wad.hooks import host
 from wad.http.app import create_app
 from wad.runtime import looplag
 from wad.runtime.daemon import Daemon
@@ -57,8 +58,10 @@ def build(config: Config, engine: Engine | None = None) -> Daemon:
         store, engine or make_engine(config), events, config.sessions_dir, timing
     )
     services = Services.build(config, store, supervisor, events, admin)
-    pm = plugins.load(config.disable_plugins)
-    daemon = Daemon(config, store, events, supervisor, services, pm)
+    plugins = host.load(config.disable_plugins)
+    # Rotating the admin token ends every dashboard sign-in.
+    logins = DashboardLogins(generation=lambda: admin.generation)
+    daemon = Daemon(config, store, events, supervisor, services, plugins, logins)
     services.sending.before_send = lambda device_id, message: hooks.before_send(
         daemon, device_id, message
     )
@@ -84,9 +87,7 @@ async def serve(
             nursery.start_soon(_signals, daemon)
             nursery.start_soon(sd.watchdog, daemon)
             await nursery.start(looplag.monitor, daemon.metrics.observe_lag)
-            for task in daemon.pm.hook.wad_startup(daemon=daemon):
-                if task is not None:
-                    nursery.start_soon(task)
+            hooks.startup(daemon)
             await nursery.start(daemon.supervisor.run)
             await nursery.start(functools.partial(serve_control, daemon, sock=sd.control_socket))
             binds = await nursery.start(_serve_http, daemon, sd.http_bind(config.http))
@@ -102,8 +103,7 @@ async def serve(
             await daemon.stopping.wait()
             log.info("stopping")
             sd.stopping()
-            for answer in daemon.pm.hook.wad_shutdown(daemon=daemon):
-                await plugins.resolve(answer)
+            await hooks.shutdown(daemon)
             nursery.cancel_scope.cancel()
     finally:
         daemon.store.close()
@@ -123,7 +123,7 @@ async def _serve_http(
     await hypercorn_serve(
         app,
         hc,
-        shutdown_trigger=daemon.stopping.wait,  # type: ignore[arg-type]
+        shutdown_trigger=daemon.stopping.wait,
         task_status=task_status,
     )
 

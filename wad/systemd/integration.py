@@ -26,7 +26,7 @@ from wad.systemd.activation import listening_sockets
 from wad.systemd.notify import Notifier
 
 if TYPE_CHECKING:
-    from wad.runtime.daemon import Daemon
+    from wad.hooks import DaemonAPI
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ class Systemd:
 
     # -- watchdog -------------------------------------------------------------------
 
-    async def watchdog(self, daemon: Daemon) -> None:
+    async def watchdog(self, daemon: DaemonAPI) -> None:
         """Ping every half ``WATCHDOG_USEC``. The ping is a trio task, so a loop that
         is stuck cannot send it, and it is skipped while the store takes no write:
         either way systemd restarts the daemon."""
@@ -126,7 +126,7 @@ class Systemd:
     # -- state notices --------------------------------------------------------------
 
     async def run(
-        self, daemon: Daemon, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+        self, daemon: DaemonAPI, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
         """Tell systemd the daemon is ready, then keep its status line current."""
         last = status_line(daemon.supervisor.counts())
@@ -150,7 +150,7 @@ class Systemd:
             self._status_changed.set()
 
     @contextmanager
-    def reloading(self, daemon: Daemon) -> Iterator[None]:
+    def reloading(self, daemon: DaemonAPI) -> Iterator[None]:
         """``RELOADING=1`` while the body runs, then ``READY=1`` (also after a refused
         reload: the running configuration stays and serves)."""
         self.notifier.reloading()

@@ -1,20 +1,23 @@
 """An example wad plugin: one HTTP route, and a reaction to incoming messages.
 
 A plugin is a module or a class with ``@wad.hookimpl`` methods named after the
-hooks in ``wad.hookspecs``; a class is instantiated once per daemon, so it can
-keep state. Each method may take fewer arguments than its hook offers.
+hooks in ``wad.hooks.specs``; a class is instantiated once per daemon, so it can
+keep state. Each method may take fewer arguments than its hook offers; the
+daemon it is handed is a ``wad.hooks.DaemonAPI``.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Awaitable
 from typing import Any
 
-from quart import Blueprint, request
+from quart import Blueprint, Quart, request
 
 from wad import hookimpl
 from wad.errors import WadError
+from wad.hooks import DaemonAPI
 from wad.http.helpers import require_admin
 from wad.store import StoredEvent
 
@@ -28,11 +31,11 @@ class ExamplePlugin:
         self.received: Counter[str] = Counter()  # messages received, per session
 
     @hookimpl
-    def wad_http_routes(self, app: Any) -> None:
+    def wad_http_routes(self, app: Quart) -> None:
         bp = Blueprint("example", __name__)
 
         @bp.get("/api/example/echo")
-        async def echo():
+        async def echo() -> dict[str, Any]:
             """Answer `?text=` back, with the messages seen per session (admin)."""
             await require_admin()
             text = request.args.get("text", "")[:ECHO_MAX]
@@ -41,7 +44,7 @@ class ExamplePlugin:
         app.register_blueprint(bp)
 
     @hookimpl
-    def wad_event(self, event: StoredEvent, daemon: Any) -> Any:
+    def wad_event(self, event: StoredEvent, daemon: DaemonAPI) -> Awaitable[None] | None:
         if event.type != "message":
             return None
         self.received[event.device_id] += 1
@@ -54,7 +57,7 @@ class ExamplePlugin:
         # An awaitable: wad runs it in its nursery, so the session is not held up.
         return self._pong(daemon, event.device_id, chat.split("@")[0])
 
-    async def _pong(self, daemon: Any, device_id: str, number: str) -> None:
+    async def _pong(self, daemon: DaemonAPI, device_id: str, number: str) -> None:
         try:
             await daemon.services.sending.send_text(device_id, number, "pong")
         except WadError as exc:

@@ -3,7 +3,9 @@
 Signing in with the admin token opens a login: a random id that goes to the
 browser in an HttpOnly, SameSite=Strict cookie (Secure over https), while the
 daemon keeps only its SHA-256 hash and expiry, in memory (a restart signs every
-browser out). The built-in ``auth`` plugin maps a valid cookie to the admin.
+browser out). The daemon holds one registry (``DaemonAPI.logins``): the dashboard's
+routes open and close logins, the built-in ``auth`` plugin maps a valid cookie to
+the admin.
 
 Requests that change something and are authenticated by the cookie alone must
 carry ``X-Wad-Dashboard: 1``, which a cross-site form or a plain cross-site
@@ -16,14 +18,15 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-from quart import current_app
 
 from wad.auth import keys
 from wad.auth.principal import ADMIN, Principal
 from wad.errors import WadError
+
+if TYPE_CHECKING:
+    from quart import Request
 
 COOKIE = "wad_dashboard"
 CSRF_HEADER = "X-Wad-Dashboard"
@@ -84,23 +87,18 @@ class DashboardLogins:
             del self._expiry[digest]
 
 
-def registry() -> DashboardLogins | None:
-    return current_app.config.get("WAD_DASHBOARD_LOGINS")
-
-
-def principal_from_cookie(request: Any) -> Principal | None:
+def principal_from_cookie(logins: DashboardLogins, request: Request) -> Principal | None:
     """The admin when ``request`` carries a valid dashboard cookie, else ``None``;
     raises 403 for a state-changing request that looks forged."""
     login_id = request.cookies.get(COOKIE)
-    logins = registry()
-    if not login_id or logins is None or logins.expires(login_id) is None:
+    if not login_id or logins.expires(login_id) is None:
         return None
     if request.method not in SAFE_METHODS:
         refuse_cross_site(request)
     return ADMIN
 
 
-def refuse_cross_site(request: Any) -> None:
+def refuse_cross_site(request: Request) -> None:
     if request.headers.get(CSRF_HEADER) != "1":
         raise WadError(
             "forbidden",

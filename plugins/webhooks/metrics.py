@@ -1,0 +1,57 @@
+"""The webhook plugin's figures on ``/metrics`` (hook ``wad_metrics``): deliveries in the
+log by status with their retries, and the delivery worker's own figures.
+
+The log is counted on a read-only connection of its own in a worker thread, as
+the core counts its messages, so a scrape of a long log never holds up the loop.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import trio
+
+from wad.metrics import registry
+
+Counts = dict[str, tuple[int, int]]  # status -> (deliveries, retries)
+
+
+def count_deliveries(db_path: Path) -> Counts:
+    """Deliveries by status, with their retries (attempts after the first)."""
+    db = registry.read_only(db_path)
+    try:
+        return {
+            status: (n, retries)
+            for status, n, retries in db.execute(
+                "SELECT status, count(*), coalesce(sum(max(attempts - 1, 0)), 0)"
+                " FROM webhook_deliveries GROUP BY status"
+            )
+        }
+    finally:
+        db.close()
+
+
+async def families(db_path: Path, worker_figures: dict[str, int]) -> list[str]:
+    deliveries = await trio.to_thread.run_sync(count_deliveries, db_path)
+    return [
+        registry.family(
+            "wad_webhook_deliveries",
+            "gauge",
+            "Webhook deliveries in the delivery log, by status.",
+            [((("status", s),), n) for s, (n, _) in sorted(deliveries.items())],
+        ),
+        registry.family(
+            "wad_webhook_retries",
+            "gauge",
+            "Retries (attempts after the first) of the deliveries in the log, by status.",
+            [((("status", s),), r) for s, (_, r) in sorted(deliveries.items())],
+        ),
+        registry.render_numbers(
+            "wad_webhook_worker",
+            "The webhook delivery worker: attempts since start,"
+            " sends in flight, attempts not yet recorded.",
+            "gauge",
+            "figure",
+            worker_figures,
+        ),
+    ]

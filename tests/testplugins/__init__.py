@@ -1,0 +1,1 @@
+"""Test-only plugins, registered by the tests that need them."""
