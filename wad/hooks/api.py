@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from wad.auth.logins import DashboardLogins
     from wad.config import Config
     from wad.metrics.registry import Metrics
-    from wad.services.service import Service
+    from wad.services import Services
     from wad.sessions.events import EventLog
     from wad.sessions.supervisor import Supervisor
     from wad.store import Store
@@ -73,7 +73,7 @@ class DaemonAPI(Protocol):
         ...
 
     @property
-    def services(self) -> Service:
+    def services(self) -> Services:
         """The operations the REST API and the control socket share."""
         ...
 
