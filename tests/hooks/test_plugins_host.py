@@ -11,6 +11,7 @@ import trio
 from conftest import ADMIN_TOKEN, make_config, start_daemon, wait_state
 
 from wad.engines.simulator.engine import SimulatorEngine
+from wad.hooks import DaemonAPI
 from wad.hooks import specs as hookspecs
 from wad.runtime.serve import serve
 
@@ -102,6 +103,13 @@ async def test_disabling_ratelimit_plugin_removes_limits(
     ]
     assert "ratelimit" not in names
     await wad.close()
+
+
+async def test_the_daemon_offers_all_of_daemon_api(wad) -> None:
+    """What plugins and doors are promised is there on the running daemon."""
+    members = sorted(name for name in vars(DaemonAPI) if not name.startswith("_"))
+    assert {"config", "services", "plugins", "start_soon", "reload", "stop"} <= set(members)
+    assert [name for name in members if not hasattr(wad.daemon, name)] == []
 
 
 def readme_hook_table() -> list[str]:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Protocol, TypedDict, TypeVarTuple
 
 if TYPE_CHECKING:
     import pluggy
+    import trio
 
     from wad.auth.logins import DashboardLogins
     from wad.config import Config
@@ -90,6 +91,11 @@ class DaemonAPI(Protocol):
     @property
     def logins(self) -> DashboardLogins:
         """The dashboard's sign-ins, which the ``auth`` plugin maps to the admin."""
+        ...
+
+    @property
+    def stopping(self) -> trio.Event:
+        """Set when the graceful stop begins (long streams end at it)."""
         ...
 
     async def reload(self) -> None:

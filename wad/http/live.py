@@ -13,19 +13,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
-from quart import Blueprint, Response, current_app, request
+from quart import Blueprint, Response, request
 from quart_schema import document_response
 
 from wad import validation
 from wad.errors import bad_request
 from wad.http import schemas
+from wad.http.context import daemon as current_daemon
 from wad.http.context import services
 from wad.http.helpers import ok, require_admin
 from wad.sessions.event_types import EVENT_TYPES
 from wad.store import StoredEvent
+
+if TYPE_CHECKING:
+    from wad.hooks import DaemonAPI
 
 bp = Blueprint("live", __name__)
 
@@ -50,9 +54,8 @@ async def stream_events():
     resume_from = (request.headers.get("Last-Event-ID") or "").strip() or None
     if resume_from is not None and len(resume_from) > 100:
         raise bad_request("Last-Event-ID is not an event id")
-    daemon = current_app.config["WAD_DAEMON"]
     response = Response(
-        _stream(daemon, device_id, resume_from),
+        _stream(current_daemon(), device_id, resume_from),
         status=200,
         headers={
             "Content-Type": "text/event-stream; charset=utf-8",
@@ -65,7 +68,7 @@ async def stream_events():
 
 
 async def _stream(
-    daemon: Any, device_id: str | None, resume_from: str | None
+    daemon: DaemonAPI, device_id: str | None, resume_from: str | None
 ) -> AsyncIterator[bytes]:
     """The stream's body; it runs after the handler returned, outside the app context."""
     store = daemon.store
@@ -131,5 +134,5 @@ async def session_events(device_id: str):
         raise bad_request("limit must be a number from 1 to 500") from None
     if not 1 <= limit <= 500:
         raise bad_request("limit must be a number from 1 to 500")
-    events = current_app.config["WAD_DAEMON"].store.recent_events(row["deviceId"], types, limit)
+    events = current_daemon().store.recent_events(row["deviceId"], types, limit)
     return ok(events=[e.to_json() for e in events])
