@@ -73,6 +73,4 @@ def test_a_core_command_loads_no_plugin(tmp_path) -> None:
 
 
 def _names(p) -> set[str]:
-    from wad.ctl.main import _subcommands
-
-    return _subcommands(p)
+    return plugins.subcommands(p)

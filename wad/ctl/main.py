@@ -359,31 +359,10 @@ def _sim_parser(sim: argparse.ArgumentParser) -> None:
     )
 
 
-def _core_command(argv: Sequence[str]) -> bool:
-    """Whether ``argv`` names one of wadctl's own commands, which need no plugin: loading
-    the plugins imports them (and the libraries they use), a second or so."""
-    pre = argparse.ArgumentParser(add_help=False)
-    for option in ("--socket", "--timeout"):
-        pre.add_argument(option)
-    pre.add_argument("--json", action="store_true")
-    pre.add_argument("command", nargs="?")
-    known, _ = pre.parse_known_args(argv)
-    return known.command in _subcommands(parser(()))
-
-
-def _subcommands(p: argparse.ArgumentParser) -> set[str]:
-    # argparse has no public way to list a parser's subcommands.
-    return {
-        name
-        for action in p._actions
-        if isinstance(action, argparse._SubParsersAction)
-        for name in action.choices
-    }
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = parser(() if _core_command(argv) else None).parse_args(argv)
+    core = parser(())
+    args = (core if plugins.names_own_command(argv, core) else parser()).parse_args(argv)
     out = Out(args.json)
     try:
         code = args.run(args, out)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any, Protocol
 
 from wad.hooks import calls
@@ -43,6 +43,28 @@ def load() -> list[CtlCommand]:
         except Exception as exc:  # a broken third-party plugin must not break wadctl
             warn(f"plugin {ep.name} not loaded, its commands are missing: {exc}")
     return calls.ctl_commands(host)
+
+
+def names_own_command(argv: Sequence[str], own: argparse.ArgumentParser) -> bool:
+    """Whether ``argv`` names one of wadctl's own commands (those of ``own``), which
+    need no plugin: loading the plugins imports them, and the libraries they use."""
+    pre = argparse.ArgumentParser(add_help=False)
+    for option in ("--socket", "--timeout"):
+        pre.add_argument(option)
+    pre.add_argument("--json", action="store_true")
+    pre.add_argument("command", nargs="?")
+    known, _ = pre.parse_known_args(argv)
+    return known.command in subcommands(own)
+
+
+def subcommands(parser: argparse.ArgumentParser) -> set[str]:
+    # argparse has no public way to list a parser's subcommands.
+    return {
+        name
+        for action in parser._actions
+        if isinstance(action, argparse._SubParsersAction)
+        for name in action.choices
+    }
 
 
 def add(
