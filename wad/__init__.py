@@ -1,4 +1,18 @@
-"""wad: a self-hosted WhatsApp API daemon."""
+"""wad: a self-hosted WhatsApp API daemon.
+
+The layers, each a package; imports point down only (a test checks there is no cycle,
+counting imports under ``TYPE_CHECKING``):
+
+- doors: ``http`` (REST API, dashboard, OpenAPI), ``control`` (the Unix socket),
+  ``systemd`` (notify, activation, journal), ``ctl`` (``wadctl``, a client only);
+- ``hooks``: the plugin host and ``DaemonAPI``, the one surface doors and plugins see;
+- ``runtime``: the ``Daemon`` holder and the wiring (``build``, ``serve``, signals);
+- ``services``: what wad does, once, for every door (sessions, keys, sending, ...);
+- ``sessions``: the session state machine, the supervisor, the event log;
+- ``engines`` (the contract, the wire format, ``neonize`` and ``simulator``) and
+  ``store`` (apsw on ``wad.db``) at the bottom, with ``auth``, ``net``, ``metrics``
+  and the leaf modules ``config``, ``errors``, ``validation``, ``files``.
+"""
 
 from __future__ import annotations
 
