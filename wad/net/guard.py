@@ -124,9 +124,10 @@ class Guard:
         ip = ipaddress.ip_address(address) if isinstance(address, str) else address
         if isinstance(ip, ipaddress.IPv6Address) and ip.scope_id:
             ip = ipaddress.IPv6Address(str(ip).split("%")[0])
-        v4 = _embedded_v4(ip)
+        v4 = _embedded_v4(ip)  # None for an IPv4 address
         # A mapped or NAT64 address is the IPv4 host it names; 6to4 is judged as both.
-        judged = [v4] if v4 is not None and (ip.ipv4_mapped or ip in _NAT64) else [ip]
+        names_v4 = isinstance(ip, ipaddress.IPv6Address) and (ip.ipv4_mapped or ip in _NAT64)
+        judged: list[IPAddress] = [v4] if v4 is not None and names_v4 else [ip]
         if v4 is not None and v4 not in judged:
             judged.append(v4)
         for candidate in judged:

@@ -19,7 +19,7 @@ class Backoff:
         Half of it is fixed and half random ("equal jitter"), so retries of many
         sessions spread out but a delay never collapses to zero.
         """
-        ceiling = min(self.cap, self.initial * 2**self.attempt)
+        ceiling: float = min(self.cap, self.initial * 2**self.attempt)
         self.attempt += 1
         return ceiling / 2 + self.rng.uniform(0, ceiling / 2)
 
