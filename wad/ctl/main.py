@@ -11,6 +11,8 @@ Exit codes (stable, for scripts):
 5     access refused (the socket's permissions, or its uid check)
 130   interrupted (Ctrl-C)
 ====  ===============================================================
+
+What each command does is in :mod:`wad.ctl.commands`; here, its arguments.
 """
 
 from __future__ import annotations
@@ -18,154 +20,46 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from wad import __version__
 from wad.ctl import plugins, render
-from wad.ctl.client import Client, ClientError, socket_path
+from wad.ctl.client import ClientError
+from wad.ctl.commands import (
+    EXIT_ERROR,
+    EXIT_FOR_CODE,
+    EXIT_INTERRUPTED,
+    EXIT_NOT_FOUND,
+    EXIT_NOT_RUNNING,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_USAGE,
+    Command,
+    Out,
+    call,
+    cmd_call,
+    cmd_events,
+    cmd_key,
+    cmd_qr,
+    ok,
+    simple,
+)
 from wad.hooks.commands import CtlCommand
 from wad.sessions.event_types import EVENT_TYPES, LIVE_TYPES
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NOT_RUNNING, EXIT_NOT_FOUND, EXIT_REFUSED = range(6)
-EXIT_INTERRUPTED = 130
-
-EXIT_FOR_CODE = {
-    "not_running": EXIT_NOT_RUNNING,
-    "not_found": EXIT_NOT_FOUND,
-    "refused": EXIT_REFUSED,
-    "bad_request": EXIT_USAGE,
-    "unknown_method": EXIT_USAGE,
-}
-
-Command = Callable[[argparse.Namespace, "Out"], int | None]
-
-
-class Out:
-    """Prints results: JSON for scripts (``--json``), else the human form."""
-
-    def __init__(self, as_json: bool) -> None:
-        self.as_json = as_json
-
-    def show(self, result: Any, human: Callable[[Any], str] | str | None = None) -> None:
-        if self.as_json:
-            print(json.dumps(result, indent=2, ensure_ascii=False), flush=True)
-        elif callable(human):
-            print(human(result), flush=True)
-        elif human is not None:
-            print(human, flush=True)
-
-    def line(self, obj: Any, human: str) -> None:
-        print(json.dumps(obj, ensure_ascii=False) if self.as_json else human, flush=True)
-
-
-def _client(args: argparse.Namespace, timeout: float | None = None) -> Client:
-    return Client(socket_path(args.socket), timeout=args.timeout if timeout is None else timeout)
-
-
-def _call(args: argparse.Namespace, method: str, **params: Any) -> Any:
-    with _client(args) as client:
-        return client.call(method, **{k: v for k, v in params.items() if v is not None})
-
-
-def simple(method: str, human: Callable[[Any], str] | str | None = None, **fields: str) -> Command:
-    """A command that calls ``method`` with params taken from argument names."""
-
-    def run(args: argparse.Namespace, out: Out) -> None:
-        params = {param: getattr(args, attr) for param, attr in fields.items()}
-        out.show(_call(args, method, **params), human)
-
-    return run
-
-
-def cmd_qr(args: argparse.Namespace, out: Out) -> int:
-    """Draw the QR, redraw it on rotation, until the session connects (or Ctrl-C)."""
-    device = args.device_id
-    with _client(args, timeout=None) as events, _client(args) as client:
-        stream = events.subscribe(deviceId=device, events=["session.qr", "session.status"])
-        state = client.call("sessions.get", deviceId=device)["session"]["connectionState"]
-        if state == "connected":
-            out.line({"deviceId": device, "state": state}, f"{device} is already connected")
-            return EXIT_OK
-        if state in ("stopped", "logged_out"):
-            raise _at_rest(device, state)
-        try:
-            _draw_qr(args, out, client.call("sessions.qr", deviceId=device)["qrCode"])
-        except ClientError as exc:
-            if exc.code != "conflict":
-                raise
-            out.line(
-                {"deviceId": device, "state": state}, f"waiting for a QR code ({device} is {state})"
-            )
-        if args.once:
-            return EXIT_OK
-        for event in stream:
-            payload = event["payload"]
-            if event["event"] == "session.qr" and payload.get("qrCode"):
-                _draw_qr(args, out, payload["qrCode"])
-            elif event["event"] == "session.qr" and payload.get("pairCode"):
-                out.line(payload, f"pairing code: {payload['pairCode']}")
-            elif event["event"] == "session.status":
-                state = payload["state"]
-                if state == "connected":
-                    out.line(
-                        {"deviceId": device, "state": state, **payload},
-                        f"{device} connected as {payload.get('phoneNumber') or '?'}",
-                    )
-                    return EXIT_OK
-                if state in ("stopped", "logged_out"):
-                    raise _at_rest(device, state)
-    return EXIT_ERROR
-
-
-def _at_rest(device: str, state: str) -> ClientError:
-    return ClientError(
-        "conflict", f"{device} is {state}: run 'wadctl restart {device}' for a new QR"
-    )
-
-
-def _draw_qr(args: argparse.Namespace, out: Out, code: str) -> None:
-    if out.as_json:
-        out.line({"qrCode": code}, "")
-        return
-    clear = "\x1b[2J\x1b[H" if sys.stdout.isatty() else ""
-    print(
-        f"{clear}Scan with WhatsApp (Settings > Linked devices) for {args.device_id}; "
-        "it is redrawn when it rotates, Ctrl-C to stop:",
-        flush=True,
-    )
-    print(render.qr_text(code, invert=args.invert), flush=True)
-
-
-def cmd_events(args: argparse.Namespace, out: Out) -> int:
-    params: dict[str, Any] = {}
-    if args.session:
-        params["deviceId"] = args.session
-    if args.type:
-        params["events"] = args.type
-    with _client(args, timeout=None) as client:
-        for event in client.subscribe(**params):
-            out.line(event, render.event(event))
-    return EXIT_OK
-
-
-def cmd_key(args: argparse.Namespace, out: Out) -> None:
-    result = _call(args, "keys.set", deviceId=args.device_id, apiKey=args.custom)
-    out.show(result, result["apiKey"])
-
-
-def cmd_call(args: argparse.Namespace, out: Out) -> None:
-    try:
-        params = json.loads(args.params)
-    except ValueError as exc:
-        raise ClientError("bad_request", f"PARAMS is not JSON: {exc}") from None
-    if not isinstance(params, dict):
-        raise ClientError("bad_request", "PARAMS must be a JSON object")
-    out.show(_call(args, args.method, **params), lambda r: json.dumps(r, indent=2))
-
-
-def _ok(text: str) -> Callable[[Any], str]:
-    return lambda result: text
+# Imported by name from here by scripts and tests: the exit codes and the printer.
+__all__ = [
+    "EXIT_ERROR",
+    "EXIT_INTERRUPTED",
+    "EXIT_NOT_FOUND",
+    "EXIT_NOT_RUNNING",
+    "EXIT_OK",
+    "EXIT_REFUSED",
+    "EXIT_USAGE",
+    "Out",
+    "main",
+    "parser",
+]
 
 
 def parser(commands: Sequence[CtlCommand] | None = None) -> argparse.ArgumentParser:
@@ -205,25 +99,25 @@ def parser(commands: Sequence[CtlCommand] | None = None) -> argparse.ArgumentPar
     )
     cmd(
         "create",
-        simple("sessions.create", _ok("created"), deviceId=dev),
+        simple("sessions.create", ok("created"), deviceId=dev),
         "create a session (it starts pairing)",
         dev,
     )
     cmd(
         "delete",
-        simple("sessions.delete", _ok("deleted"), deviceId=dev),
+        simple("sessions.delete", ok("deleted"), deviceId=dev),
         "delete a session and all its data",
         dev,
     )
     cmd(
         "logout",
-        simple("sessions.logout", _ok("logged out"), deviceId=dev),
+        simple("sessions.logout", ok("logged out"), deviceId=dev),
         "unlink the device, keep the session",
         dev,
     )
     cmd(
         "restart",
-        simple("sessions.restart", _ok("restarting"), deviceId=dev),
+        simple("sessions.restart", ok("restarting"), deviceId=dev),
         "reconnect now (a new QR after logout)",
         dev,
     )
@@ -231,7 +125,7 @@ def parser(commands: Sequence[CtlCommand] | None = None) -> argparse.ArgumentPar
     key.add_argument("--custom", metavar="KEY", help="use this key instead of a generated one")
     cmd(
         "revoke-key",
-        simple("keys.revoke", _ok("revoked"), deviceId=dev),
+        simple("keys.revoke", ok("revoked"), deviceId=dev),
         "revoke the session's API key",
         dev,
     )
@@ -269,7 +163,7 @@ def parser(commands: Sequence[CtlCommand] | None = None) -> argparse.ArgumentPar
         simple("plugins.list", lambda r: render.plugins(r["plugins"])),
         "loaded plugins and their hooks",
     )
-    cmd("reload", simple("reload", _ok("reloaded")), "re-read the configuration (as SIGHUP)")
+    cmd("reload", simple("reload", ok("reloaded")), "re-read the configuration (as SIGHUP)")
     cmd(
         "log-level",
         simple("log_level.set", lambda r: f"log level {r['level']}", level="level"),
@@ -285,7 +179,7 @@ def parser(commands: Sequence[CtlCommand] | None = None) -> argparse.ArgumentPar
         sub,
         plugins.load() if commands is None else commands,
         taken=("call", "sim"),
-        call=lambda args, method, params: _call(args, method, **params),
+        call=lambda args, method, params: call(args, method, **params),
     )
     raw = cmd("call", cmd_call, "call any control method with JSON params", "method")
     raw.add_argument("params", nargs="?", default="{}", help="a JSON object")
@@ -305,7 +199,7 @@ def _sim_parser(sim: argparse.ArgumentParser) -> None:
 
     act(
         "scan",
-        simple("sim.scan", _ok("scanned"), deviceId=dev, phoneNumber="phone"),
+        simple("sim.scan", ok("scanned"), deviceId=dev, phoneNumber="phone"),
         "the phone scans the QR code",
         dev,
         "phone",
@@ -323,10 +217,10 @@ def _sim_parser(sim: argparse.ArgumentParser) -> None:
         "sender",
         "text",
     )
-    act("drop", simple("sim.drop", _ok("dropped"), deviceId=dev), "the connection drops", dev)
+    act("drop", simple("sim.drop", ok("dropped"), deviceId=dev), "the connection drops", dev)
     act(
         "unlink",
-        simple("sim.unlink", _ok("unlinked"), deviceId=dev),
+        simple("sim.unlink", ok("unlinked"), deviceId=dev),
         "the phone removes the linked device",
         dev,
     )
@@ -334,7 +228,7 @@ def _sim_parser(sim: argparse.ArgumentParser) -> None:
         "receipt",
         simple(
             "sim.receipt",
-            _ok("receipt delivered"),
+            ok("receipt delivered"),
             deviceId=dev,
             messageId="message_id",
             status="status",
@@ -346,7 +240,7 @@ def _sim_parser(sim: argparse.ArgumentParser) -> None:
     )
     act(
         "enter-code",
-        simple("sim.enter_code", _ok("linked"), deviceId=dev, code="code"),
+        simple("sim.enter_code", ok("linked"), deviceId=dev, code="code"),
         "the phone's user types the pairing code",
         dev,
         "code",
