@@ -22,17 +22,18 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from wad_plugins.webhooks import ctl
-
 from wad import hookimpl
+
+from . import ctl
 
 if TYPE_CHECKING:
     from quart import Quart
-    from wad_plugins.webhooks.delivery import DeliveryWorker
-    from wad_plugins.webhooks.service import Webhooks
 
     from wad.hooks import CtlCommand, DaemonAPI
     from wad.store import StoredEvent
+
+    from .delivery import DeliveryWorker
+    from .service import Webhooks
 
 
 class WebhookPlugin:
@@ -43,12 +44,12 @@ class WebhookPlugin:
 
     @hookimpl
     def wad_startup(self, daemon: DaemonAPI) -> Callable[[], Awaitable[None]]:
-        from wad_plugins.webhooks.db import WebhookDb
-        from wad_plugins.webhooks.delivery import DeliveryWorker
-        from wad_plugins.webhooks.service import Webhooks
-        from wad_plugins.webhooks.settings import Settings
-
         from wad.net.guard import Guard
+
+        from .db import WebhookDb
+        from .delivery import DeliveryWorker
+        from .service import Webhooks
+        from .settings import Settings
 
         settings = Settings.load(daemon.config)
         db = WebhookDb(daemon.store)
@@ -60,7 +61,7 @@ class WebhookPlugin:
 
     @hookimpl
     def wad_reload(self, daemon: DaemonAPI) -> None:
-        from wad_plugins.webhooks.settings import Settings
+        from .settings import Settings
 
         if self.worker is None or self.webhooks is None:
             return
@@ -81,19 +82,19 @@ class WebhookPlugin:
 
     @hookimpl
     def wad_http_routes(self, app: Quart) -> None:
-        from wad_plugins.webhooks import routes
+        from . import routes
 
         app.register_blueprint(routes.blueprint(lambda: self.webhooks))
 
     @hookimpl
     def wad_control_methods(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
-        from wad_plugins.webhooks import control
+        from . import control
 
         return dict(control.methods(lambda: self.webhooks))
 
     @hookimpl
     def wad_metrics(self, daemon: DaemonAPI) -> Awaitable[list[str]] | None:
-        from wad_plugins.webhooks import metrics
+        from . import metrics
 
         if self.worker is None:
             return None  # not started: no log to count yet

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from wad_plugins.webhooks.service import Webhooks
-
 from wad.errors import WadError
+
+from .service import Webhooks
 
 Method = Callable[[dict[str, Any]], Awaitable[Any]]
 

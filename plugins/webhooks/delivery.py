@@ -23,13 +23,14 @@ from collections import Counter, deque
 from dataclasses import dataclass
 
 import trio
-from wad_plugins.webhooks import signing
-from wad_plugins.webhooks.client import DeliveryError, PostClient
-from wad_plugins.webhooks.db import Due, Outcome, WebhookDb
-from wad_plugins.webhooks.settings import Settings
 
 from wad import __version__
 from wad.net.guard import Guard
+
+from . import signing
+from .client import DeliveryError, PostClient
+from .db import Due, Outcome, WebhookDb
+from .settings import Settings
 
 log = logging.getLogger(__name__)
 

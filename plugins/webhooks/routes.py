@@ -8,11 +8,12 @@ from typing import Literal
 from pydantic import Field
 from quart import Blueprint, request
 from quart_schema import document_request, document_response
-from wad_plugins.webhooks.service import Webhooks
 
 from wad.errors import WadError
 from wad.http.helpers import body, ok, require_admin
 from wad.http.schemas import Body, Ok
+
+from .service import Webhooks
 
 PATH = "/api/sessions/<device_id>/webhooks"
 EventType = Literal["session.status", "session.qr", "message", "message.ack", "message.sent"]

@@ -14,15 +14,16 @@ from urllib.parse import urlsplit
 
 import apsw
 import httpx
-from wad_plugins.webhooks import signing
-from wad_plugins.webhooks.db import Endpoint, WebhookDb
-from wad_plugins.webhooks.delivery import DeliveryWorker
 
 from wad import validation
 from wad.errors import WadError, bad_request, conflict, not_found
 from wad.net.guard import AddressRefused, Guard
 from wad.sessions.event_types import EVENT_TYPES
 from wad.store import Store, StoredEvent
+
+from . import signing
+from .db import Endpoint, WebhookDb
+from .delivery import DeliveryWorker
 
 URL_MAX = 2048
 PER_SESSION = 10
