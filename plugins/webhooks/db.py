@@ -376,6 +376,30 @@ class WebhookDb:
         )
         return [_delivery(row) for row in rows]
 
+    def endpoint_stats(self, device_id: str) -> list[dict[str, Any]]:
+        """Each endpoint of a session with its deliveries in the log by status, and the
+        newest error any of them recorded (with its status code and time)."""
+        rows = self.db.execute(
+            "SELECT e.id, coalesce(sum(d.status = 'delivered'), 0),"
+            " coalesce(sum(d.status = 'failed'), 0), coalesce(sum(d.status = 'pending'), 0),"
+            " l.last_error, l.last_status_code, l.updated_at FROM webhook_endpoints e"
+            " LEFT JOIN webhook_deliveries d ON d.endpoint_id = e.id"
+            " LEFT JOIN webhook_deliveries l ON l.id = (SELECT id FROM webhook_deliveries"
+            " WHERE endpoint_id = e.id AND last_error IS NOT NULL ORDER BY id DESC LIMIT 1)"
+            " WHERE e.device_id = ? GROUP BY e.id ORDER BY e.created_at, e.id",
+            (device_id,),
+        )
+        keys = (
+            "id",
+            "delivered",
+            "failed",
+            "pending",
+            "lastError",
+            "lastStatusCode",
+            "lastErrorAt",
+        )
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
     def get_delivery(self, endpoint_id: str, delivery_id: int) -> dict[str, Any] | None:
         row = self.db.execute(
             f"SELECT {_DELIVERY_COLUMNS} FROM webhook_deliveries WHERE id = ? AND endpoint_id = ?",

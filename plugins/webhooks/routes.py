@@ -68,6 +68,20 @@ class Delivery(Body):
     updatedAt: str
 
 
+class WebhookStats(Body):
+    id: str
+    delivered: int
+    failed: int
+    pending: int
+    lastError: str | None
+    lastStatusCode: int | None
+    lastErrorAt: str | None
+
+
+class WebhookStatsList(Ok):
+    stats: list[WebhookStats]
+
+
 class DeliveryPage(Ok):
     deliveries: list[Delivery]
     nextBefore: int | None
@@ -103,6 +117,14 @@ def blueprint(get_webhooks: Callable[[], Webhooks | None]) -> Blueprint:
         """A session's webhooks, without their secrets (admin)."""
         await require_admin()
         return ok(webhooks=webhooks().list_webhooks(device_id))
+
+    @bp.get(PATH + "/stats")
+    @document_response(WebhookStatsList)
+    async def webhook_stats(device_id: str):
+        """Each webhook's health: its deliveries in the log that were delivered, failed
+        or are pending, and the newest error recorded (admin)."""
+        await require_admin()
+        return ok(stats=webhooks().stats(device_id))
 
     @bp.get(PATH + "/<webhook_id>")
     @document_response(WebhookOne)

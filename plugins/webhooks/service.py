@@ -148,6 +148,10 @@ class Webhooks:
     def list_webhooks(self, device_id: object) -> list[dict[str, Any]]:
         return [_public(e) for e in self.db.list_endpoints(self._session(device_id))]
 
+    def stats(self, device_id: object) -> list[dict[str, Any]]:
+        """Each webhook's health: deliveries delivered, failed and pending, the last error."""
+        return self.db.endpoint_stats(self._session(device_id))
+
     def get(self, device_id: object, webhook_id: object) -> dict[str, Any]:
         return _public(self._endpoint(device_id, webhook_id))
 

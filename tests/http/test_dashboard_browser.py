@@ -9,32 +9,17 @@ every page, at desktop and phone sizes, go to ``artifacts/screenshots/``.
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from conftest import ADMIN_TOKEN, Process, spawn_daemon
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from dashboard_browser import ADMIN, DESKTOP, PHONE, Console, launch, shoot
+from playwright.sync_api import Browser, expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
-DESKTOP = {"width": 1280, "height": 860}
-PHONE = {"width": 390, "height": 844}
-ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 QR_INTERVAL = 3  # seconds: short, so that the test sees a QR code rotate
 
 
@@ -55,43 +40,8 @@ def daemon(tmp_path: Path) -> Iterator[Process]:
 
 @pytest.fixture
 def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("chromium is not installed (bash .ci/run installs Debian's package)")
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with launch() as browser:
         yield browser
-        browser.close()
-
-
-class Console:
-    """Every console error and uncaught exception of a page."""
-
-    def __init__(self, page: Page) -> None:
-        self.errors: list[str] = []
-        page.on(
-            "console",
-            lambda m: self.errors.append(f"{m.text} {m.location}") if m.type == "error" else None,
-        )
-        page.on("pageerror", lambda exc: self.errors.append(f"uncaught: {exc}"))
-
-
-def shoot(page: Page, name: str, full_page: bool = True) -> None:
-    """The page at desktop and at phone size (full length unless a dialog is open)."""
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.evaluate("document.getElementById('toasts').replaceChildren(); window.scrollTo(0, 0)")
-    size = page.viewport_size
-    page.set_viewport_size(DESKTOP)
-    page.screenshot(path=SHOTS / f"{name}-desktop.png", full_page=full_page)
-    page.set_viewport_size(PHONE)
-    page.screenshot(path=SHOTS / f"{name}-phone.png", full_page=full_page)
-    page.set_viewport_size(size or DESKTOP)
-
-
-def sign_in(page: Page, url: str) -> None:
-    page.goto(url + "/")
-    page.get_by_label("Admin token").fill(ADMIN_TOKEN)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name=re.compile("^Sessions"))).to_be_visible()
 
 
 def test_link_a_phone_send_and_receive_live(daemon: Process, browser: Browser) -> None:

@@ -17,7 +17,7 @@ from wad import __version__
 from wad.engines.simulator import routes as simulator
 from wad.errors import WadError
 from wad.hooks import calls as hooks
-from wad.http import around, dashboard, live, messages, metrics, send, sessions
+from wad.http import around, dashboard, live, messages, metrics, send, sessions, stats
 from wad.http.helpers import require_admin
 from wad.http.request import WadRequest
 
@@ -57,6 +57,7 @@ def create_app(daemon: DaemonAPI) -> Quart:
     app.register_blueprint(messages.bp)
     app.register_blueprint(send.bp)
     app.register_blueprint(live.bp)
+    app.register_blueprint(stats.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(metrics.bp)
     if daemon.config.engine == "simulator":

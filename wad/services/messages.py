@@ -1,17 +1,21 @@
-"""A session's stored messages: listed newest first, and their media files."""
+"""A session's stored messages: listed newest first, their media files, and how many
+came and went each hour."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 from wad.errors import bad_request, not_found
 from wad.services.lookup import Lookup
 from wad.store import Store
+from wad.store.clock import iso_at
 
 __all__ = ["Messages"]
 
 PAGE_MAX = 200
+HOURS_MAX = 168  # a week of hourly counts at most
 
 
 class Messages:
@@ -50,3 +54,34 @@ class Messages:
             raise not_found("This message has no media")
         meta = target["fields"].get("media", {})
         return Path(path), meta.get("mimetype") or "application/octet-stream", meta.get("fileName")
+
+    def hourly(self, device_id: object, hours: object = 24) -> dict[str, Any]:
+        """Messages received and sent per UTC hour, the last ``hours`` of them (the current
+        one last, so far), of one session or of all (``device_id`` None or empty)."""
+        if isinstance(hours, bool):
+            hours = None  # int(True) is 1: a boolean is no number of hours
+        try:
+            count = int(hours)  # type: ignore[call-overload]
+        except (TypeError, ValueError):
+            count = 0
+        if not 1 <= count <= HOURS_MAX:
+            raise bad_request(f"hours must be a number from 1 to {HOURS_MAX}")
+        session = None if device_id in (None, "") else self.lookup.row(device_id).device_id
+        first = (int(time.time()) // 3600 - count + 1) * 3600
+        starts = [iso_at(first + 3600 * n, "seconds") for n in range(count)]
+        found = {
+            hour: (received, sent)
+            # The stored form (milliseconds): "...:00Z" sorts after "...:00.000Z".
+            for hour, received, sent in self.store.hourly_counts(session, iso_at(first))
+        }
+        buckets = []
+        for start in starts:
+            received, sent = found.get(start[:13], (0, 0))
+            buckets.append({"hour": start, "received": received, "sent": sent})
+        return {
+            "session": session,
+            "hours": count,
+            "buckets": buckets,
+            "received": sum(b["received"] for b in buckets),
+            "sent": sum(b["sent"] for b in buckets),
+        }

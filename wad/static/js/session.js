@@ -1,5 +1,7 @@
-// One session: linking, state and history, key, test message, messages, actions.
+// One session: linking, state and history, key, test message, messages, activity,
+// webhooks, actions.
 import { del, get, post, sessionPath } from "./api.js";
+import { activityCard } from "./chart.js";
 import { confirmAction } from "./dialog.js";
 import { badge, h, phone, replace, seconds, timeTag, toast, when } from "./dom.js";
 import { historyCard } from "./history.js";
@@ -7,6 +9,7 @@ import { keyCard } from "./keys.js";
 import { messagesCard } from "./messages.js";
 import { linkPanel } from "./qr.js";
 import { sendCard } from "./send.js";
+import { webhooksCard } from "./webhooks.js";
 
 export function sessionView(main, deviceId, info) {
   const title = h("div", { class: "title-row" });
@@ -16,6 +19,8 @@ export function sessionView(main, deviceId, info) {
   const history = historyCard();
   const send = sendCard(deviceId);
   const messages = messagesCard(deviceId);
+  const activity = activityCard(deviceId);
+  const hooks = webhooksCard(deviceId);
   const key = keyCard(deviceId, () => { loadSession(); send.keyChanged(); });
   const actions = h("section", { class: "card acts", "aria-labelledby": "actions-title" });
   let session = null;
@@ -27,8 +32,8 @@ export function sessionView(main, deviceId, info) {
     h("nav", { class: "crumbs", "aria-label": "Breadcrumb" }, h("a", { href: "#/" }, "← All sessions")),
     h("div", { class: "page-head" }, title), meta, alert,
     h("div", { class: "grid" },
-      h("div", { class: "col" }, link.el, send.el, messages.el),
-      h("div", { class: "col side" }, actions, key.el, history.el)));
+      h("div", { class: "col" }, link.el, send.el, messages.el, hooks.el),
+      h("div", { class: "col side" }, actions, key.el, activity.el, history.el)));
 
   function renderHead() {
     replace(title, h("h1", {}, deviceId), badge(session.connectionState));
@@ -117,11 +122,14 @@ export function sessionView(main, deviceId, info) {
     messages.load();
   }
   load();
+  hooks.start();
 
   return {
-    refresh: load,
+    refresh() { load(); activity.load(); hooks.refresh(); },
     onEvent(event) {
       if (event.session !== deviceId) return;
+      activity.onEvent(event);
+      hooks.onEvent(event);
       switch (event.event) {
         case "session.status":
           history.add(event);
@@ -150,6 +158,8 @@ export function sessionView(main, deviceId, info) {
       clearTimeout(statusTimer);
       link.destroy();
       messages.destroy();
+      activity.destroy();
+      hooks.destroy();
     },
   };
 }

@@ -1,5 +1,6 @@
 // The sessions page: every session with its state, and a form to create one.
 import { ApiError, get, post } from "./api.js";
+import { activityCard } from "./chart.js";
 import { badge, h, phone, replace, timeTag, toast } from "./dom.js";
 
 // The server's rule for a deviceId (wad.validation.DEVICE_ID_PATTERN).
@@ -9,13 +10,15 @@ const DEVICE_ID_HELP = "1 to 64 letters, digits, “_” or “-”, starting wi
 export function sessionsView(main) {
   const body = h("div", { class: "list-body" }, h("p", { class: "loading" }, "Loading…"));
   const count = h("span", { class: "count" });
+  const activity = activityCard(null);
   replace(main,
     h("div", { class: "page-head" },
       h("div", {}, h("h1", {}, "Sessions ", count),
         h("p", { class: "muted" }, "Each session is one linked WhatsApp account."))),
     createForm(),
     h("section", { class: "card flush", "aria-labelledby": "list-title" },
-      h("h2", { id: "list-title", class: "sr-only" }, "All sessions"), body));
+      h("h2", { id: "list-title", class: "sr-only" }, "All sessions"), body),
+    activity.el);
 
   let timer = null;
   async function load() {
@@ -29,13 +32,15 @@ export function sessionsView(main) {
   }
   load();
   return {
-    refresh: load,
+    refresh() { load(); activity.load(); },
     onEvent(event) {
+      activity.onEvent(event);
+      if (event.event === "session.deleted") activity.load(); // its messages went with it
       if (event.event !== "session.status" && event.event !== "session.deleted") return;
       clearTimeout(timer);
       timer = setTimeout(load, 100);
     },
-    destroy() { clearTimeout(timer); },
+    destroy() { clearTimeout(timer); activity.destroy(); },
   };
 }
 
