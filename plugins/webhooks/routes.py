@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Literal
 
 from pydantic import Field
-from quart import Blueprint, request
+from quart import Blueprint, Response, request
 from quart_schema import document_request, document_response
 
 from wad.errors import WadError
@@ -120,7 +120,7 @@ def blueprint(get_webhooks: Callable[[], Webhooks | None]) -> Blueprint:
 
     @bp.get(PATH + "/stats")
     @document_response(WebhookStatsList)
-    async def webhook_stats(device_id: str):
+    async def webhook_stats(device_id: str) -> Response:
         """Each webhook's health: its deliveries in the log that were delivered, failed
         or are pending, and the newest error recorded (admin)."""
         await require_admin()

@@ -17,13 +17,21 @@ NOT_ON_WHATSAPP = "15550000000"  # the simulator refuses numbers ending in 0000
 
 
 async def incoming(wad: Running, device_id: str, n: int) -> None:
-    for i in range(n):
-        r = await wad.client.post(
-            f"/api/simulator/sessions/{device_id}/incoming",
-            headers=wad.admin,
-            json={"from": PEER, "message": f"in {i}"},
-        )
-        assert r.status_code == 200, r.text
+    """``n`` messages from a phone, once stored (the simulator's route only hands them
+    to the session: its events say when they are in)."""
+    with wad.daemon.events.subscribe() as stream:
+        for i in range(n):
+            r = await wad.client.post(
+                f"/api/simulator/sessions/{device_id}/incoming",
+                headers=wad.admin,
+                json={"from": PEER, "message": f"in {i}"},
+            )
+            assert r.status_code == 200, r.text
+        stored = 0
+        async for event in stream:
+            stored += event.device_id == device_id and event.type == "message"
+            if stored == n:
+                break
 
 
 async def send(wad: Running, key: str, device_id: str, number: str = PEER) -> int:

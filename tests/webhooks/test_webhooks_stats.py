@@ -3,6 +3,7 @@ failed and pending, and its newest error, against a local receiver (real daemon)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import trio
@@ -43,7 +44,15 @@ async def test_each_endpoint_counts_its_deliveries_and_keeps_its_last_error(
         assert r.status_code == 201, r.text
         made[path] = r.json()["webhook"]["id"]
 
-    worker = wad.daemon.pm.get_plugin("webhooks").worker
+    plugin = wad.daemon.plugins.get_plugin("webhooks")
+
+    async def until(condition: Callable[[dict[str, dict]], bool]) -> None:
+        """Wait until the figures (read synchronously: no batch can be recorded between
+        the check and the wait) satisfy ``condition``."""
+        with trio.fail_after(10):
+            while not condition({made_path(s["id"]): s for s in plugin.webhooks.stats("dev1")}):
+                await plugin.worker.wait_recorded()
+
     for text in ("good 1", "bad 1", "good 2"):
         SimulatorOperations(wad.daemon.services).incoming("dev1", PHONE, text)
 
@@ -55,9 +64,8 @@ async def test_each_endpoint_counts_its_deliveries_and_keeps_its_last_error(
     def made_path(webhook_id: str) -> str:
         return next(p for p, i in made.items() if i == webhook_id)
 
-    with trio.fail_after(10):
-        while (await health())["/ok"]["pending"]:
-            await worker.wait_recorded()
+    await until(lambda s: s["/ok"]["delivered"] + s["/ok"]["failed"] == 3)
+    await until(lambda s: s["/held"]["pending"] == 3)
     stats = await health()
     assert list(stats) == ["/ok", "/held", "/quiet"]  # in the order they were added
     ok = stats["/ok"]
@@ -79,10 +87,8 @@ async def test_each_endpoint_counts_its_deliveries_and_keeps_its_last_error(
 
     # The held endpoint answers at last: its deliveries are counted as delivered.
     receiver.release.set()
-    with trio.fail_after(10):
-        while (await health())["/held"]["pending"]:
-            await worker.wait_recorded()
-    assert (await health())["/held"]["delivered"] == 3
+    await until(lambda s: s["/held"]["delivered"] == 3)
+    assert (await health())["/held"]["pending"] == 0
 
     r = await wad.client.get("/api/sessions/nobody/webhooks/stats", headers=wad.admin)
     assert (r.status_code, r.json()["error"]) == (404, "Session not found")
