@@ -69,9 +69,18 @@ async def test_counts_per_session_and_overall_are_exact(wad: Running) -> None:
     assert await send(wad, support, "support") == 200
     # A send WhatsApp refused is stored (failed) but was not sent.
     assert await send(wad, sales, "sales", NOT_ON_WHATSAPP) == 400
-    assert (await wad.client.get("/api/sessions/sales/messages", headers=wad.admin)).json()[
+    messages = (await wad.client.get("/api/sessions/sales/messages", headers=wad.admin)).json()[
         "messages"
-    ][0]["status"] == "failed"
+    ]
+    assert messages[0]["status"] == "failed"
+    # A reaction or an edit acts on a message (stored, and sent): it is not one.
+    sent_id = next(m["id"] for m in messages if m["status"] == "sent")
+    as_sales = {"Authorization": f"Bearer {sales}"}
+    base = f"/api/sessions/sales/messages/{sent_id}"
+    r = await wad.client.post(base + "/reaction", headers=as_sales, json={"emoji": "👍"})
+    assert r.status_code == 200, r.text
+    r = await wad.client.patch(base, headers=as_sales, json={"text": "edited"})
+    assert r.status_code == 200, r.text
 
     one = await stats(wad, "?session=sales")
     assert one["session"] == "sales" and one["hours"] == 24
@@ -132,12 +141,13 @@ def test_one_query_reads_only_the_index_and_buckets_by_hour(tmp_path: Path) -> N
         store.create_session(device)
     base = datetime(2026, 12, 1, 9, tzinfo=UTC).timestamp()
 
-    def message(device: str, direction: str, status: str, at: float) -> None:
+    def message(device: str, direction: str, status: str, at: float, type_: str = "text") -> None:
         stamp = iso_at(at)
         store.db.execute(
-            "INSERT INTO messages (id, device_id, direction, peer, status, created_at,"
-            " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (f"m{at}{device}{direction}{status}", device, direction, PEER, status, stamp, stamp),
+            "INSERT INTO messages (id, device_id, direction, peer, type, status, created_at,"
+            " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (f"m{at}{device}{direction}{status}{type_}", device, direction, PEER, type_, status)
+            + (stamp, stamp),
         )
 
     message("a", "in", "received", base - 0.001)  # before the window: not counted
@@ -149,6 +159,9 @@ def test_one_query_reads_only_the_index_and_buckets_by_hour(tmp_path: Path) -> N
     message("a", "out", "failed", base + 3602)  # never sent
     message("b", "in", "received", base + 3603)
     message("b", "out", "delivered", base + 7200)
+    for type_ in ("reaction", "edit", "revoke"):  # acting on a message is not one
+        message("a", "out", "sent", base + 60, type_)
+        message("a", "in", "received", base + 61, type_)
 
     since = iso_at(base)
     assert store.hourly_counts("a", since) == [("2026-12-01T09", 2, 1), ("2026-12-01T10", 0, 1)]

@@ -10,6 +10,9 @@ from wad.store.ids import new_id
 # How far an outgoing message has got; a receipt only moves it forward.
 _STATUS_RANK = {"pending": 0, "sent": 1, "delivered": 2, "read": 3, "played": 4}
 
+# Stored as messages, but acts on one (wad.services.actions, or received as such).
+_ACTION_TYPES = "'reaction', 'edit', 'revoke'"
+
 # The API's names for the columns of ``_messages``' first ten.
 _KEYS = (
     "id",
@@ -183,6 +186,7 @@ class MessageQueries(Connection):
         """Messages received and sent (accepted by WhatsApp: neither pending nor failed)
         per UTC hour from ``since`` on, of one session or of all (``device_id`` None):
         ``(YYYY-MM-DDTHH, received, sent)``, oldest first, hours without any left out.
+        Reactions, edits and revokes act on a message: they are not counted as one.
 
         The sessions' ids are the index's first column: one range of
         ``messages_by_session`` per session, read without touching the rows."""
@@ -190,7 +194,8 @@ class MessageQueries(Connection):
             "SELECT substr(created_at, 1, 13), sum(direction = 'in'),"
             " sum(direction = 'out' AND status NOT IN ('pending', 'failed')) FROM messages"
             " WHERE device_id IN (SELECT device_id FROM sessions WHERE ?1 IS NULL"
-            " OR device_id = ?1) AND created_at >= ?2 GROUP BY 1 ORDER BY 1",
+            " OR device_id = ?1) AND created_at >= ?2"
+            f" AND type NOT IN ({_ACTION_TYPES}) GROUP BY 1 ORDER BY 1",
             (device_id, since),
         )
         return [(hour, received, sent) for hour, received, sent in rows]

@@ -9,6 +9,7 @@ import { h, replace } from "./dom.js";
 const HOUR = 3600 * 1000;
 const SVG = "http://www.w3.org/2000/svg";
 const KINDS = [["received", "Received"], ["sent", "Sent"]];
+const ACTIONS = new Set(["reaction", "edit", "revoke"]);
 const clock = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
 
 function svg(tag, attrs = {}, ...children) {
@@ -96,7 +97,11 @@ export function activityCard(deviceId) {
     load,
     onEvent(event) {
       if (deviceId && event.session !== deviceId) return;
-      if (event.event === "message") count("received", event.timestamp);
+      // A received reaction, edit or revoke acts on a message: it is not one (the API
+      // leaves them out too).
+      if (event.event === "message" && !ACTIONS.has(event.payload && event.payload.type)) {
+        count("received", event.timestamp);
+      }
       else if (event.event === "message.sent") count("sent", event.timestamp);
     },
     destroy() { clearTimeout(hourTimer); },
