@@ -221,7 +221,7 @@ class PostClient:
                     if not chunk and not answered and reused:
                         raise _Stale
                     answered = answered or bool(chunk)
-                    http.receive_data(chunk)
+                    http.receive_data(bytes(chunk))  # bytes already: no copy
                 elif isinstance(event, h11.Response):
                     status = event.status_code
                     for name, value in event.headers:

@@ -14,10 +14,10 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from wad.store import Store, StoredEvent, new_id, now_iso
+from wad.store.clock import iso_at
 
 MIGRATIONS = [
     # 1: endpoints per session, deliveries per endpoint.
@@ -57,11 +57,7 @@ MIGRATIONS = [
 
 
 def iso(epoch: float | None) -> str | None:
-    if epoch is None:
-        return None
-    return (
-        datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    )
+    return None if epoch is None else iso_at(epoch)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,9 +198,10 @@ class WebhookDb:
         return None if row is None else _endpoint(row)
 
     def count_endpoints(self, device_id: str) -> int:
-        return self.db.execute(
+        count: int = self.db.execute(
             "SELECT count(*) FROM webhook_endpoints WHERE device_id = ?", (device_id,)
-        ).fetchone()[0]
+        ).get
+        return count
 
     def sessions_with_endpoints(self) -> set[str]:
         return {r[0] for r in self.db.execute("SELECT DISTINCT device_id FROM webhook_endpoints")}
@@ -288,11 +285,12 @@ class WebhookDb:
         return [Due(*row) for row in rows]
 
     def next_due(self, after: float) -> float | None:
-        return self.db.execute(
+        due: float | None = self.db.execute(
             "SELECT min(next_attempt_at) FROM webhook_deliveries"
             " WHERE status = 'pending' AND next_attempt_at > ?",
             (after,),
-        ).fetchone()[0]
+        ).get
+        return due
 
     def record(self, outcomes: list[Outcome], disable_after: int) -> list[str]:
         """Write a batch of attempts in one transaction; returns the endpoints it disabled."""
@@ -399,13 +397,6 @@ class WebhookDb:
             "lastErrorAt",
         )
         return [dict(zip(keys, row, strict=True)) for row in rows]
-
-    def get_delivery(self, endpoint_id: str, delivery_id: int) -> dict[str, Any] | None:
-        row = self.db.execute(
-            f"SELECT {_DELIVERY_COLUMNS} FROM webhook_deliveries WHERE id = ? AND endpoint_id = ?",
-            (delivery_id, endpoint_id),
-        ).fetchone()
-        return None if row is None else _delivery(row)
 
     def redeliver(self, endpoint_id: str, delivery_id: int, now: float) -> dict[str, Any] | None:
         """A fresh delivery of the same event and body, due now (same webhook-id)."""

@@ -103,7 +103,7 @@ def blueprint(get_webhooks: Callable[[], Webhooks | None]) -> Blueprint:
     @bp.post(PATH)
     @document_request(CreateWebhook)
     @document_response(WebhookCreated, 201)
-    async def create_webhook(device_id: str):
+    async def create_webhook(device_id: str) -> Response:
         """Add a webhook to a session (admin). `events` defaults to every event type.
         The signing secret is in this answer only."""
         await require_admin()
@@ -113,7 +113,7 @@ def blueprint(get_webhooks: Callable[[], Webhooks | None]) -> Blueprint:
 
     @bp.get(PATH)
     @document_response(WebhookList)
-    async def list_webhooks(device_id: str):
+    async def list_webhooks(device_id: str) -> Response:
         """A session's webhooks, without their secrets (admin)."""
         await require_admin()
         return ok(webhooks=webhooks().list_webhooks(device_id))
@@ -128,7 +128,7 @@ def blueprint(get_webhooks: Callable[[], Webhooks | None]) -> Blueprint:
 
     @bp.get(PATH + "/<webhook_id>")
     @document_response(WebhookOne)
-    async def get_webhook(device_id: str, webhook_id: str):
+    async def get_webhook(device_id: str, webhook_id: str) -> Response:
         """One webhook, without its secret (admin)."""
         await require_admin()
         return ok(webhook=webhooks().get(device_id, webhook_id))
@@ -136,7 +136,7 @@ def blueprint(get_webhooks: Callable[[], Webhooks | None]) -> Blueprint:
     @bp.patch(PATH + "/<webhook_id>")
     @document_request(UpdateWebhook)
     @document_response(WebhookOne)
-    async def update_webhook(device_id: str, webhook_id: str):
+    async def update_webhook(device_id: str, webhook_id: str) -> Response:
         """Enable a webhook again (its parked deliveries go at once), or disable it (admin)."""
         await require_admin()
         data = await body(UpdateWebhook)
@@ -144,7 +144,7 @@ def blueprint(get_webhooks: Callable[[], Webhooks | None]) -> Blueprint:
 
     @bp.delete(PATH + "/<webhook_id>")
     @document_response(Ok)
-    async def delete_webhook(device_id: str, webhook_id: str):
+    async def delete_webhook(device_id: str, webhook_id: str) -> Response:
         """Remove a webhook and its delivery log (admin)."""
         await require_admin()
         webhooks().delete(device_id, webhook_id)
@@ -152,7 +152,7 @@ def blueprint(get_webhooks: Callable[[], Webhooks | None]) -> Blueprint:
 
     @bp.get(PATH + "/<webhook_id>/deliveries")
     @document_response(DeliveryPage)
-    async def list_deliveries(device_id: str, webhook_id: str):
+    async def list_deliveries(device_id: str, webhook_id: str) -> Response:
         """The delivery log, newest first: `?status=pending|delivered|failed&limit=50&before=<id>`
         (admin)."""
         await require_admin()
@@ -165,7 +165,7 @@ def blueprint(get_webhooks: Callable[[], Webhooks | None]) -> Blueprint:
 
     @bp.post(PATH + "/<webhook_id>/deliveries/<delivery_id>/redeliver")
     @document_response(DeliveryOne, 202)
-    async def redeliver(device_id: str, webhook_id: str, delivery_id: str):
+    async def redeliver(device_id: str, webhook_id: str, delivery_id: str) -> Response:
         """Send a delivery's event again, now, as a new delivery with the same `webhook-id`
         (admin)."""
         await require_admin()

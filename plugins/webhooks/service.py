@@ -74,7 +74,7 @@ def _int(value: object, name: str, low: int, high: int) -> int:
     if isinstance(value, bool):
         raise bad_request(f"{name} must be a number from {low} to {high}")
     try:
-        number = int(value)  # type: ignore[call-overload]
+        number: int = int(value)  # type: ignore[call-overload]
     except (TypeError, ValueError):
         raise bad_request(f"{name} must be a number from {low} to {high}") from None
     if not low <= number <= high:
@@ -192,7 +192,7 @@ class Webhooks:
             raise bad_request(f"status must be one of {', '.join(DELIVERY_STATUSES)}")
         count = _int(limit, "limit", 1, 200)
         cursor = None if before in (None, "") else _int(before, "before", 1, 2**63 - 1)
-        items = self.db.list_deliveries(endpoint.id, status, cursor, count + 1)  # type: ignore[arg-type]
+        items = self.db.list_deliveries(endpoint.id, status, cursor, count + 1)
         more = len(items) > count
         items = items[:count]
         return {"deliveries": items, "nextBefore": items[-1]["id"] if more else None}

@@ -87,7 +87,7 @@ class RequestDecoder:
         """Bytes of an unfinished line held (a half request)."""
         return len(self._buffer)
 
-    def feed(self, data: bytes) -> list[Request | bytes]:
+    def feed(self, data: bytes | bytearray) -> list[Request | bytes]:
         out: list[Request | bytes] = []
         start = 0
         while start < len(data):

@@ -109,7 +109,7 @@ class ControlServer:
         """Requests in, answers out, in order, until EOF or the idle timeout."""
         decoder = RequestDecoder()
         while True:
-            data: bytes | None = None
+            data: bytes | bytearray | None = None
             with trio.move_on_after(self.idle_timeout):
                 data = await stream.receive_some(RECEIVE_SIZE)
             if data is None:

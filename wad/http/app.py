@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import swagger_ui_bundle
-from quart import Quart, send_from_directory
+from quart import Quart, Response, send_from_directory
 from quart_schema import QuartSchema, hide
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
@@ -84,17 +84,17 @@ def _routes(app: Quart) -> None:
 
     @app.get("/docs/static/<path:name>")
     @hide
-    async def swagger_static(name: str):
+    async def swagger_static(name: str) -> Response:
         return await send_from_directory(SWAGGER_DIR, name)
 
 
 def _errors(app: Quart) -> None:
     @app.errorhandler(WadError)
-    async def wad_error(exc: WadError):
+    async def wad_error(exc: WadError) -> tuple[dict[str, Any], int]:
         return {"success": False, "error": exc.message}, exc.http_status
 
     @app.errorhandler(HTTPException)
-    async def http_error(exc: HTTPException):
+    async def http_error(exc: HTTPException) -> tuple[dict[str, Any], int]:
         messages = {
             404: "Not found",
             405: "Method not allowed",
@@ -105,6 +105,6 @@ def _errors(app: Quart) -> None:
         return {"success": False, "error": text}, status
 
     @app.errorhandler(Exception)
-    async def unexpected(exc: Exception):
+    async def unexpected(exc: Exception) -> tuple[dict[str, Any], int]:
         log.exception("unexpected error while handling a request")
         return {"success": False, "error": "Internal error"}, 500

@@ -67,7 +67,7 @@ def static_headers(response: Response) -> None:
 
 @bp.get("/")
 @hide
-async def page():
+async def page() -> Response:
     """The dashboard's single page; it shows the sign-in form when signed out."""
     response = await current_app.send_static_file("index.html")
     response.headers.update(PAGE_HEADERS)
@@ -80,17 +80,17 @@ class LoginState(schemas.Ok):
 
 @bp.get("/api/dashboard/login")
 @document_response(LoginState)
-async def login_state():
+async def login_state() -> Response:
     """Whether this browser's dashboard cookie is signed in (no credentials needed: it
     tells nothing else), so the page can show the sign-in form without a failed call."""
     login_id = request.cookies.get(COOKIE)
-    return ok(signedIn=bool(login_id) and _logins().expires(login_id) is not None)
+    return ok(signedIn=bool(login_id and _logins().expires(login_id) is not None))
 
 
 @bp.post("/api/dashboard/login")
 @document_request(Login)
 @document_response(LoginOpened)
-async def login():
+async def login() -> Response:
     """Sign the dashboard in with the admin token: sets an HttpOnly cookie that stands
     for the admin until `expiresAt`. Needs the `X-Wad-Dashboard: 1` header."""
     refuse_cross_site(request)
@@ -122,7 +122,7 @@ async def login():
 
 @bp.post("/api/dashboard/logout")
 @document_response(schemas.Ok)
-async def logout():
+async def logout() -> Response:
     """Sign the dashboard out: the cookie's login ends at once and the cookie is cleared."""
     refuse_cross_site(request)
     login_id = request.cookies.get(COOKIE)
@@ -139,7 +139,7 @@ async def logout():
 
 @bp.get("/api/dashboard/info")
 @document_response(DashboardInfo)
-async def info():
+async def info() -> Response:
     """What the dashboard shows about the daemon (admin): version, engine, how long QR
     codes last, and when the cookie sign-in ends."""
     await require_admin()
@@ -170,7 +170,7 @@ class QrImage(schemas.Ok):
 @bp.post("/api/dashboard/qr-image")
 @document_request(QrRequest)
 @document_response(QrImage)
-async def qr_image():
+async def qr_image() -> Response:
     """Draw a QR code the page got from a `session.qr` event (admin). Unlike
     `GET .../qr`, this cannot race with the session moving on (a 409)."""
     await require_admin()

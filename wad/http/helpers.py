@@ -62,11 +62,12 @@ def bearer_token() -> str | None:
 
 async def principal() -> Principal:
     """Who is calling; asked once per request and kept on the request."""
-    cached = getattr(request, "wad_principal", None)
-    if cached is None:
-        cached = await current_app.config["WAD_AUTHENTICATE"](bearer_token(), request)
-        request.wad_principal = cached  # type: ignore[attr-defined]
-    return cached
+    cached: Principal | None = getattr(request, "wad_principal", None)
+    if cached is not None:
+        return cached
+    who: Principal = await current_app.config["WAD_AUTHENTICATE"](bearer_token(), request)
+    request.wad_principal = who  # type: ignore[attr-defined]
+    return who
 
 
 async def require_admin() -> None:

@@ -44,7 +44,7 @@ BACKLOG = 1000  # most events replayed on a resume; more missed means "reload"
 
 
 @bp.get("/api/events")
-async def stream_events():
+async def stream_events() -> Response:
     """Every event of every session (or `?session=<deviceId>`), live, as server-sent
     events; send `Last-Event-ID` to resume after the last one you saw (admin)."""
     await require_admin()
@@ -117,7 +117,7 @@ def _message(data: dict[str, Any], event_id: str | None, retry: bool = False) ->
 
 @bp.get("/api/sessions/<device_id>/events")
 @document_response(EventList)
-async def session_events(device_id: str):
+async def session_events(device_id: str) -> Response:
     """A session's recent events, newest first: `?types=session.status,session.qr`
     (default all) and `?limit=50` (1-500) (admin)."""
     await require_admin()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from quart import Blueprint
+from quart import Blueprint, Response
 from quart_schema import document_request, document_response
 
 from wad.http import schemas
@@ -16,7 +16,7 @@ bp = Blueprint("messages", __name__, url_prefix="/api/messages")
 @bp.post("/send")
 @document_request(schemas.SendText)
 @document_response(schemas.Sent)
-async def send():
+async def send() -> Response:
     """Send a text; answers once WhatsApp acknowledged it (the session's API key)."""
     data = await body(schemas.SendText)
     await require_session_key(valid_device_id(data.deviceId))

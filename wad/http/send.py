@@ -8,6 +8,7 @@ admin's.
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 from quart import Blueprint, Response, request
 from quart_schema import document_request, document_response
@@ -25,7 +26,7 @@ bp = Blueprint("send", __name__, url_prefix="/api/sessions/<device_id>")
 @bp.post("/messages")
 @document_request(schemas.SendMessage)
 @document_response(schemas.MessageSent)
-async def send_message(device_id: str):
+async def send_message(device_id: str) -> Response:
     """Send a message of any type: JSON (media as base64 `data` or a `url`) or
     multipart/form-data (fields as form fields, the media as the `file` part).
     An `Idempotency-Key` header makes a retried request answer the first result."""
@@ -40,13 +41,15 @@ async def send_message(device_id: str):
     return ok(**await services().sending.send(device_id, spec, upload, key))
 
 
-async def _multipart(device_id: str):
+async def _multipart(device_id: str) -> tuple[dict[str, Any], outbound.MediaFile]:
     form = await request.form
     files = await request.files
-    spec: dict = {k: v for k, v in form.items() if k not in ("location", "contact", "mentions")}
-    for name in ("ptt",):
-        if name in spec:
-            spec[name] = spec[name].lower() in ("1", "true", "yes")
+    spec: dict[str, Any] = {
+        k: v for k, v in form.items() if k not in ("location", "contact", "mentions")
+    }
+    for flag in ("ptt",):
+        if flag in spec:
+            spec[flag] = spec[flag].lower() in ("1", "true", "yes")
     if "mentions" in form:
         spec["mentions"] = form.getlist("mentions")
     upload = files.get("file")
@@ -68,7 +71,7 @@ async def _multipart(device_id: str):
 @bp.post("/messages/<message_id>/reaction")
 @document_request(schemas.Reaction)
 @document_response(schemas.Acted)
-async def react(device_id: str, message_id: str):
+async def react(device_id: str, message_id: str) -> Response:
     """React to a message with an emoji; an empty emoji removes the reaction."""
     await require_session_key(valid_device_id(device_id))
     data = await body(schemas.Reaction)
@@ -78,7 +81,7 @@ async def react(device_id: str, message_id: str):
 @bp.patch("/messages/<message_id>")
 @document_request(schemas.Edit)
 @document_response(schemas.Acted)
-async def edit(device_id: str, message_id: str):
+async def edit(device_id: str, message_id: str) -> Response:
     """Edit the text of one of your own messages."""
     await require_session_key(valid_device_id(device_id))
     data = await body(schemas.Edit)
@@ -87,7 +90,7 @@ async def edit(device_id: str, message_id: str):
 
 @bp.delete("/messages/<message_id>")
 @document_response(schemas.Acted)
-async def revoke(device_id: str, message_id: str):
+async def revoke(device_id: str, message_id: str) -> Response:
     """Revoke (delete for everyone) one of your own messages."""
     await require_session_key(valid_device_id(device_id))
     return ok(**await services().actions.revoke(device_id, message_id))
@@ -95,14 +98,14 @@ async def revoke(device_id: str, message_id: str):
 
 @bp.post("/messages/<message_id>/read")
 @document_response(schemas.Ok)
-async def mark_read(device_id: str, message_id: str):
+async def mark_read(device_id: str, message_id: str) -> Response:
     """Mark a received message as read (blue ticks for the sender)."""
     await require_session_key(valid_device_id(device_id))
     return ok(**await services().actions.mark_read(device_id, message_id))
 
 
 @bp.get("/messages/<message_id>/media")
-async def download(device_id: str, message_id: str):
+async def download(device_id: str, message_id: str) -> Response:
     """The media of a message, streamed (the session's key or the admin)."""
     await require_admin_or_key(valid_device_id(device_id))
     path, mimetype, file_name = services().messages.media_file(device_id, message_id)
@@ -121,7 +124,7 @@ def _quote(name: str) -> str:
 @bp.post("/presence")
 @document_request(schemas.Presence)
 @document_response(schemas.Ok)
-async def presence(device_id: str):
+async def presence(device_id: str) -> Response:
     """Show typing or recording in a chat (`paused` stops it)."""
     await require_session_key(valid_device_id(device_id))
     data = await body(schemas.Presence)
@@ -131,7 +134,7 @@ async def presence(device_id: str):
 @bp.post("/contacts/check")
 @document_request(schemas.CheckNumbers)
 @document_response(schemas.NumbersChecked)
-async def check_numbers(device_id: str):
+async def check_numbers(device_id: str) -> Response:
     """Which of these numbers are on WhatsApp (up to 50)."""
     await require_session_key(valid_device_id(device_id))
     data = await body(schemas.CheckNumbers)
@@ -140,7 +143,7 @@ async def check_numbers(device_id: str):
 
 @bp.get("/groups")
 @document_response(schemas.GroupList)
-async def groups(device_id: str):
+async def groups(device_id: str) -> Response:
     """The groups this account is in, with names and participants."""
     await require_admin_or_key(valid_device_id(device_id))
     return ok(groups=await services().directory.groups(device_id))
@@ -148,7 +151,7 @@ async def groups(device_id: str):
 
 @bp.get("/groups/<group_id>")
 @document_response(schemas.GroupOne)
-async def group(device_id: str, group_id: str):
+async def group(device_id: str, group_id: str) -> Response:
     """One group, by its JID (`...@g.us`)."""
     await require_admin_or_key(valid_device_id(device_id))
     return ok(group=await services().directory.group(device_id, group_id))
@@ -157,7 +160,7 @@ async def group(device_id: str, group_id: str):
 @bp.post("/pair-code")
 @document_request(schemas.PairCodeRequest)
 @document_response(schemas.PairCode)
-async def pair_code(device_id: str):
+async def pair_code(device_id: str) -> Response:
     """Link by phone number instead of QR: returns the 8-character code to type on
     the phone (WhatsApp > Linked devices > Link with phone number) (admin)."""
     await require_admin()

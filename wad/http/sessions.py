@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from quart import Blueprint, request
+from quart import Blueprint, Response, request
 from quart_schema import document_request, document_response
 
 from wad.http import schemas
@@ -14,7 +14,7 @@ bp = Blueprint("sessions", __name__, url_prefix="/api/sessions")
 
 @bp.get("")
 @document_response(schemas.SessionList)
-async def list_sessions():
+async def list_sessions() -> Response:
     """List every session (admin)."""
     await require_admin()
     return ok(sessions=services().sessions.list_all())
@@ -23,7 +23,7 @@ async def list_sessions():
 @bp.post("")
 @document_request(schemas.CreateSession)
 @document_response(schemas.SessionCreated, 201)
-async def create_session():
+async def create_session() -> Response:
     """Create a session; it starts connecting at once (admin)."""
     await require_admin()
     data = await body(schemas.CreateSession)
@@ -33,7 +33,7 @@ async def create_session():
 
 @bp.get("/<device_id>")
 @document_response(schemas.SessionOne)
-async def get_session(device_id: str):
+async def get_session(device_id: str) -> Response:
     """One session, with its masked API key (admin)."""
     await require_admin()
     return ok(session=services().sessions.get(device_id))
@@ -41,7 +41,7 @@ async def get_session(device_id: str):
 
 @bp.delete("/<device_id>")
 @document_response(schemas.Ok)
-async def delete_session(device_id: str):
+async def delete_session(device_id: str) -> Response:
     """Stop a session and remove all its data, its WhatsApp credentials included (admin)."""
     await require_admin()
     await services().sessions.delete(device_id)
@@ -50,7 +50,7 @@ async def delete_session(device_id: str):
 
 @bp.get("/<device_id>/qr")
 @document_response(schemas.QrCode)
-async def get_qr(device_id: str):
+async def get_qr(device_id: str) -> Response:
     """The current QR code while the session is `waiting_qr` (admin)."""
     await require_admin()
     return ok(**services().sessions.qr(device_id))
@@ -59,7 +59,7 @@ async def get_qr(device_id: str):
 @bp.put("/<device_id>/api-key")
 @document_request(schemas.SetApiKey)
 @document_response(schemas.ApiKeySet)
-async def set_api_key(device_id: str):
+async def set_api_key(device_id: str) -> Response:
     """Set a custom key or generate one; the full key is shown only here (admin)."""
     await require_admin()
     data = await body(schemas.SetApiKey, empty_ok=True)
@@ -69,7 +69,7 @@ async def set_api_key(device_id: str):
 
 @bp.delete("/<device_id>/api-key")
 @document_response(schemas.Ok)
-async def revoke_api_key(device_id: str):
+async def revoke_api_key(device_id: str) -> Response:
     """Revoke the session's key: sending stops working until a new one is set (admin)."""
     await require_admin()
     services().keys.revoke(device_id)
@@ -78,7 +78,7 @@ async def revoke_api_key(device_id: str):
 
 @bp.post("/<device_id>/logout")
 @document_response(schemas.Ok)
-async def logout(device_id: str):
+async def logout(device_id: str) -> Response:
     """Unlink the device from the phone; the session stays, ready to pair again (admin)."""
     await require_admin()
     await services().sessions.logout(device_id)
@@ -87,7 +87,7 @@ async def logout(device_id: str):
 
 @bp.post("/<device_id>/restart")
 @document_response(schemas.Ok)
-async def restart(device_id: str):
+async def restart(device_id: str) -> Response:
     """Drop the connection and connect again now, also from `stopped`/`logged_out` (admin)."""
     await require_admin()
     services().sessions.restart(device_id)
@@ -95,7 +95,7 @@ async def restart(device_id: str):
 
 
 @bp.get("/<device_id>/messages")
-async def list_messages(device_id: str):
+async def list_messages(device_id: str) -> Response:
     """Messages in and out, newest first; `?direction=in|out&limit=50&before=<id>`
     (admin or the session's API key)."""
     await require_admin_or_key(device_id)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO
@@ -14,6 +13,7 @@ from typing import IO
 import trio
 
 from wad.errors import WadError, bad_request
+from wad.files import open_private
 from wad.services.outbound import MediaFile
 
 CHUNK = 256 * 1024
@@ -30,10 +30,6 @@ def too_large(limit: int) -> WadError:
         "too_large",
         f"the media is larger than the {limit // (1024 * 1024)} MiB allowed for this type",
     )
-
-
-def _open_private(path: Path) -> IO[bytes]:
-    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")
 
 
 def discard(path: Path | str) -> None:
@@ -56,7 +52,7 @@ def save_base64(
         raise bad_request("media.data is empty")
     if len(raw) > limit:
         raise too_large(limit)
-    with _open_private(dest) as f:
+    with open_private(dest) as f:
         f.write(raw)
     return MediaFile(str(dest), mimetype, len(raw), hashlib.sha256(raw).hexdigest(), file_name)
 
@@ -71,7 +67,7 @@ async def save_stream(
     """Write chunks to ``dest`` as they come; stop with 413 past ``limit``."""
     digest, size = hashlib.sha256(), 0
     try:
-        with _open_private(dest) as f:
+        with open_private(dest) as f:
             async for chunk in chunks:
                 size += len(chunk)
                 if size > limit:

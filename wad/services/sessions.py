@@ -8,6 +8,7 @@ import io
 from typing import Any
 
 import qrcode
+from qrcode.image.pil import PilImage
 
 from wad import validation
 from wad.auth import keys
@@ -90,7 +91,9 @@ class Sessions:
         cached = self._qr_images.get(code)
         if cached is None:
             buffer = io.BytesIO()
-            qrcode.make(code, box_size=8, border=2).save(buffer, format="PNG")
+            qrcode.make(code, box_size=8, border=2, image_factory=PilImage).save(
+                buffer, format="PNG"
+            )
             cached = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
             if len(self._qr_images) > QR_CACHE_SIZE:
                 self._qr_images.clear()

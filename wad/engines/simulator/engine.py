@@ -39,6 +39,7 @@ import trio
 
 from wad.engines.contract import EngineError, EngineEvent
 from wad.engines.link import take_ready
+from wad.files import PRIVATE, write_private
 
 CREDENTIALS = "simulator-device.json"
 SENT_LOG = "simulator-sent.jsonl"
@@ -175,7 +176,7 @@ class SimLink:
         if self.state != "waiting_qr":
             raise EngineError("the session is not showing a QR code", "conflict")
         device = {"phoneNumber": phone_number, "jid": f"{phone_number}:7@s.whatsapp.net"}
-        _write_private(self.folder / CREDENTIALS, json.dumps(device))
+        write_private(self.folder / CREDENTIALS, json.dumps(device))
         self._scanned.set()
 
     def enter_code(self, code: str) -> None:
@@ -232,7 +233,9 @@ class VirtualPhone:
         self.received: list[dict[str, Any]] = []
         self._ids: set[str] = set()
         self._fd: int | None = None
-        self._closer: weakref.finalize | None = None  # closes the fd once, even unasked
+        self._closer: weakref.finalize[[int], VirtualPhone] | None = (
+            None  # closes the fd once, even unasked
+        )
         if self.path.exists():
             for line in self.path.read_text().splitlines():
                 try:
@@ -266,7 +269,7 @@ class VirtualPhone:
         item = {**item, "timestamp": int(time.time())}
         line = (json.dumps(item) + "\n").encode()
         if self._fd is None:
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE)
             self._closer = weakref.finalize(self, os.close, self._fd)
         view = memoryview(line)
         while view:  # one write for a line this size; the loop covers a short write
@@ -283,7 +286,7 @@ class VirtualPhone:
         kept = self.folder / "simulator-media"
         kept.mkdir(mode=0o700, exist_ok=True)
         data = source.read_bytes()
-        (kept / message_id).write_bytes(data)
+        write_private(kept / message_id, data)
         return {
             "mimetype": media.get("mimetype"),
             "fileName": media.get("fileName"),
@@ -359,11 +362,5 @@ class SimulatorEngine:
             ],
         }
         groups[jid] = group
-        _write_private(folder / GROUPS, json.dumps(groups))
+        write_private(folder / GROUPS, json.dumps(groups))
         return group
-
-
-def _write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
