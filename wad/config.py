@@ -51,6 +51,10 @@ class Config:
     qr_interval: float = 20.0
     # Limits
     max_body: int = 64 * 1024
+    # Media by URL: networks it may reach although not public (CIDRs), and the time
+    # limit of one fetch (s), from resolving the host to the last byte.
+    media_allow_networks: list[str] = field(default_factory=list)
+    media_fetch_timeout: float = 30.0
     # Metrics: addresses (CIDRs) that may scrape /metrics without the admin token.
     metrics_allow: list[str] = field(default_factory=list)
     # Plugins (built-in and third-party), by name, that must not load.
@@ -171,6 +175,7 @@ def _check(config: Config) -> None:
         "backoff_cap",
         "worker_grace",
         "qr_interval",
+        "media_fetch_timeout",
     ):
         if getattr(config, name) <= 0:
             raise ConfigError(f"{name}: must be positive")
@@ -181,6 +186,13 @@ def _check(config: Config) -> None:
             ipaddress.ip_network(cidr, strict=False)
         except ValueError:
             raise ConfigError(f"metrics_allow: {cidr!r} is not an address or network") from None
+    for cidr in config.media_allow_networks:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"media_allow_networks: {cidr!r} is not a network such as 127.0.0.0/8"
+            ) from None
     if config.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(
             f"log_level: must be DEBUG, INFO, WARNING or ERROR, not {config.log_level!r}"

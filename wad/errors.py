@@ -12,11 +12,13 @@ HTTP_STATUS = {
     "unauthorized": 401,
     "forbidden": 403,
     "not_found": 404,
+    "timeout": 408,
     "conflict": 409,
     "too_large": 413,
     "rate_limited": 429,
     "unavailable": 503,
     "internal": 500,
+    "bad_gateway": 502,
 }
 
 

@@ -38,6 +38,8 @@ ERROR_CODES: dict[str, str] = {
     "refused": "the peer's uid is not allowed on this socket",
     "busy": "too many connections; try again",
     "idle_timeout": "no request for too long; the connection is closed",
+    "timeout": "a time limit was reached (fetching media by URL)",
+    "bad_gateway": "a server the daemon fetched from failed (media by URL)",
     "unavailable": "the daemon cannot do it now",
     "internal": "an unexpected error in the daemon (logged)",
 }

@@ -130,7 +130,11 @@ class Health(Body):
 class MediaSource(Body):
     data: str | None = Field(None, description="the file, base64-encoded")
     url: str | None = Field(None, description="or a public http(s) URL the daemon fetches")
-    mimetype: str = Field(examples=["image/jpeg"])
+    mimetype: str | None = Field(
+        None,
+        examples=["image/jpeg"],
+        description="required with data; with url, the server's Content-Type when absent",
+    )
     fileName: str | None = None
 
 

@@ -64,6 +64,10 @@ class AddressRefused(Exception):
     """The target's address is not one that wad may connect to; the message says why."""
 
 
+class Unresolvable(AddressRefused):
+    """The target's host name has no address (the name is wrong, or DNS failed)."""
+
+
 def parse_networks(value: object) -> tuple[IPNetwork, ...]:
     """Allowed networks from a comma-separated string or a list of CIDRs."""
     if value is None or value == "":
@@ -146,8 +150,8 @@ class Guard:
             raise AddressRefused(reason)
 
     async def resolve(self, host: str, port: int) -> list[str]:
-        """Every address of ``host``, each checked; AddressRefused when one is refused
-        or the name does not resolve."""
+        """Every address of ``host``, each checked; AddressRefused when one is refused,
+        Unresolvable (an AddressRefused) when the name does not resolve."""
         try:
             return [_checked(self, host)]  # an address literal: no DNS
         except ValueError:
@@ -155,9 +159,9 @@ class Guard:
         try:
             addresses = await self._resolver(host, port)
         except OSError as exc:
-            raise AddressRefused(f"cannot resolve {host}: {exc}") from None
+            raise Unresolvable(f"cannot resolve {host}: {exc}") from None
         if not addresses:
-            raise AddressRefused(f"cannot resolve {host}: no addresses")
+            raise Unresolvable(f"cannot resolve {host}: no addresses")
         for address in addresses:
             reason = self.why_refused(address)
             if reason is not None:

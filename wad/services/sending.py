@@ -20,7 +20,7 @@ from typing import Any
 from wad import validation
 from wad.config import Config
 from wad.errors import bad_request, conflict, not_found
-from wad.services import calls, media, outbound
+from wad.services import calls, media, media_url, outbound
 from wad.services.lookup import Lookup
 from wad.services.outbound import MediaFile
 from wad.sessions.events import EventLog
@@ -143,16 +143,16 @@ class Sending:
             raise bad_request(
                 f"a {type_} needs media: {{data (base64) or url, mimetype}}, or a multipart upload"
             )
-        mime = outbound.mimetype(source.get("mimetype"), type_)
         name = outbound.file_name(source.get("fileName"))
-        limit = outbound.media_limit(type_)
         dest = media.media_dir(folder) / f"out-{secrets.token_hex(8)}"
+        if "url" in source and "data" not in source:
+            fetcher = media_url.fetcher(self.config)
+            mime_given = source.get("mimetype")  # else the server's Content-Type
+            return await media_url.fetch(source["url"], dest, type_, mime_given, name, fetcher)
+        mime = outbound.mimetype(source.get("mimetype"), type_)
+        limit = outbound.media_limit(type_)
         if "data" in source:
             return media.save_base64(source["data"], dest, mime, limit, name)
-        if "url" in source:
-            # Not written yet (issue 15): the call fails as it always has, until then.
-            fetch_url = media.fetch_url  # type: ignore[attr-defined]
-            return await fetch_url(source["url"], dest, mime, limit, name, self.config)  # type: ignore[no-any-return]
         raise bad_request("media needs data (base64) or url")
 
     async def _deliver(
