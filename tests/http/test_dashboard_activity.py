@@ -93,6 +93,7 @@ def test_charts_count_messages_in_and_out_live(daemon: Process, browser: Browser
     overall = page.locator(".activity")
     expect(overall.get_by_role("heading", name="Messages, last 24 hours")).to_be_visible()
     expect_counts(overall, 0, 0)
+    expect(overall.get_by_text("No messages in the last 24 hours")).to_be_visible()
     page.evaluate("window.__notReloaded = true")
 
     # Received and sent elsewhere, the chart counts them as they happen.
@@ -103,6 +104,7 @@ def test_charts_count_messages_in_and_out_live(daemon: Process, browser: Browser
     assert send(daemon.url, desk, "help-desk") == 200
     assert send(daemon.url, shop, "shop", NOT_ON_WHATSAPP) == 400  # refused: never sent
     expect_counts(overall, 4, 3)
+    expect(overall.get_by_text("No messages in the last 24 hours")).to_have_count(0)
     assert page.evaluate("window.__notReloaded") is True
     # Bars are scaled to the busiest hour: 4 fills the plot, 3 is three quarters of it.
     heights = bar_heights(page, overall)

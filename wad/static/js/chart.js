@@ -113,7 +113,8 @@ export function activityCard(deviceId) {
 function plot(buckets) {
   const slot = 10;
   const height = 100;
-  const top = Math.max(1, ...buckets.map((b) => Math.max(b.received, b.sent)));
+  const busiest = Math.max(...buckets.map((b) => Math.max(b.received, b.sent)));
+  const top = Math.max(1, busiest);
   const bars = svg("g");
   buckets.forEach((b, i) => {
     const span = `${clock.format(b.start)}–${clock.format(b.start + HOUR)}`;
@@ -137,9 +138,11 @@ function plot(buckets) {
   const axis = h("div", { class: "chart-x" }, labels);
   axis.style.gridTemplateColumns = `repeat(${buckets.length}, minmax(0, 1fr))`;
   return h("div", { class: "chart-plot", "aria-hidden": "true" },
-    h("div", { class: "chart-y" }, h("span", {}, top), h("span", {}, top > 1 ? Math.round(top / 2) : ""),
-      h("span", {}, "0")),
+    h("div", { class: "chart-y" }, h("span", {}, busiest || ""),
+      h("span", {}, busiest > 1 && busiest % 2 === 0 ? busiest / 2 : ""), h("span", {}, "0")),
     h("div", { class: "chart-area" },
+      busiest ? null
+        : h("p", { class: "chart-empty" }, h("span", {}, "No messages in the last 24 hours")),
       svg("svg", { viewBox: `0 0 ${buckets.length * slot} ${height}`,
         preserveAspectRatio: "none", focusable: "false" }, grid, bars),
       axis));
