@@ -16,7 +16,11 @@ export function historyCard() {
   return {
     el,
     show(events) {
-      items = events.filter((e) => e.event === "session.status");
+      // Merged with what the live stream added meanwhile: an event can arrive while
+      // the page's request for the recent ones is on its way (and be missing from it).
+      const byId = new Map([...items, ...events.filter((e) => e.event === "session.status")]
+        .map((e) => [e.id, e]));
+      items = [...byId.values()].sort((a, b) => b.seq - a.seq);
       render();
     },
     add(event) {

@@ -43,6 +43,11 @@ export function linkPanel(deviceId, info) {
   }
 
   function waiting() {
+    // Drawn again when the page reloads its data (the live stream opening): what the
+    // user had opened, typed or focused in the pairing form stays as it was.
+    const before = el.querySelector("details.pair");
+    const kept = before && { open: before.open, phone: before.querySelector("input").value,
+      focus: before.contains(document.activeElement) ? document.activeElement.tagName : null };
     const code = h("p", { class: "pair-code", "aria-live": "polite" },
       pairCode ? [h("span", { class: "muted" }, "Type this code on the phone: "),
         h("strong", { class: "mono" }, pairCode)] : null);
@@ -56,6 +61,13 @@ export function linkPanel(deviceId, info) {
           h("li", {}, "Point the phone at this code. It changes every ",
             `${info.qrInterval} s`, " for your safety."))),
       pairForm(code), code);
+    if (kept) {
+      const details = el.querySelector("details.pair");
+      details.open = kept.open;
+      details.querySelector("input").value = kept.phone;
+      const target = { SUMMARY: "summary", INPUT: "input", BUTTON: "button" }[kept.focus];
+      if (target) details.querySelector(target).focus();
+    }
     clearInterval(timer);
     timer = setInterval(tick, 1000);
     tick();
