@@ -5,6 +5,7 @@ its page, counted from the API, then kept current from the live stream."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -86,6 +87,7 @@ def test_charts_count_messages_in_and_out_live(daemon: Process, browser: Browser
     shop = connect(api, "shop", "15550001111")
     desk = connect(api, "help-desk", "15550003333")
     page = browser.new_page(viewport=DESKTOP)
+    page.clock.install()  # the page's own clock runs as usual until the test moves it
     console = Console(page)
     sign_in(page, daemon.url)
 
@@ -147,5 +149,20 @@ def test_charts_count_messages_in_and_out_live(daemon: Process, browser: Browser
 
     # Back on the list, the overall counts include what happened meanwhile.
     page.get_by_role("link", name="← All sessions").click()
-    expect_counts(page.locator(".activity"), 7, 4)
+    overall = page.locator(".activity")
+    expect_counts(overall, 7, 4)
+
+    # An hour later the window has moved on by itself: the same counts, an hour older.
+    last = overall.locator("rect[data-direction='received']").last
+    hour = last.get_attribute("data-hour") or ""
+    page.clock.fast_forward("01:00:00")
+    expect(last).not_to_have_attribute("data-hour", hour)
+    moved = datetime.fromisoformat(last.get_attribute("data-hour") or "")
+    assert moved - datetime.fromisoformat(hour) == timedelta(hours=1)
+    assert sum(bars(overall, "received")) == 7 and sum(bars(overall, "sent")) == 4
+    assert bars(overall, "received")[-1] == 0 and sum(bars(overall, "received")[-3:]) == 7
+    # A day later they are out of it.
+    page.clock.fast_forward("24:00:00")
+    expect(overall).to_have_attribute("data-received", "0")
+    expect(overall).to_have_attribute("data-sent", "0")
     assert console.errors == []

@@ -30,6 +30,7 @@ export function activityCard(deviceId) {
   let loading = false;
   let missed = false;  // events came while loading: the answer may predate them
   let hourTimer = null;
+  let drawTimer = null;
 
   async function load() {
     if (loading) { missed = true; return; }
@@ -55,7 +56,8 @@ export function activityCard(deviceId) {
     while (buckets && time >= buckets[buckets.length - 1].start + HOUR) {
       const start = buckets[buckets.length - 1].start + HOUR;
       buckets.shift();
-      buckets.push({ hour: new Date(start).toISOString(), start, received: 0, sent: 0 });
+      const hour = new Date(start).toISOString().replace(".000Z", "Z");  // as the API writes it
+      buckets.push({ hour, start, received: 0, sent: 0 });
       moved = true;
     }
     return moved;
@@ -68,7 +70,9 @@ export function activityCard(deviceId) {
     roll(time);
     const bucket = buckets.find((b) => b.start <= time && time < b.start + HOUR);
     if (bucket) bucket[kind] += 1;
-    render();
+    // Drawn at most five times a second however fast messages come (a busy server
+    // streams hundreds a second to the sessions page).
+    if (!drawTimer) drawTimer = setTimeout(() => { drawTimer = null; if (buckets) render(); }, 200);
   }
 
   function scheduleRoll() {
@@ -104,7 +108,7 @@ export function activityCard(deviceId) {
       }
       else if (event.event === "message.sent") count("sent", event.timestamp);
     },
-    destroy() { clearTimeout(hourTimer); },
+    destroy() { clearTimeout(hourTimer); clearTimeout(drawTimer); },
   };
 }
 
