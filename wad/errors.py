@@ -22,6 +22,29 @@ HTTP_STATUS = {
 }
 
 
+# The REST API's answers for errors raised by Quart itself rather than by wad (an
+# unknown path, a method the route does not take, a body over the limit...).
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    429: "rate_limited",
+    500: "internal",
+    503: "unavailable",
+}
+#: Every ``code`` an error answer of the REST API can carry (README lists them).
+ERROR_CODES = tuple(dict.fromkeys([*HTTP_STATUS, *HTTP_CODES.values()]))
+
+
+def code_for_status(status: int) -> str:
+    """The code of an HTTP error that no WadError named (the nearest for a rare status)."""
+    return HTTP_CODES.get(status) or ("internal" if status >= 500 else "bad_request")
+
+
 class WadError(Exception):
     def __init__(self, code: str, message: str) -> None:
         if code not in HTTP_STATUS:

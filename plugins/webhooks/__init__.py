@@ -85,6 +85,7 @@ class WebhookPlugin:
         from . import routes
 
         app.register_blueprint(routes.blueprint(lambda: self.webhooks))
+        routes.document(app)
 
     @hookimpl
     def wad_control_methods(self) -> dict[str, Callable[[dict[str, Any]], Any]]:

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 from quart import Blueprint, Response, request
-from quart_schema import document_request, document_response
+from quart_schema import document_querystring, document_request, document_response
 
 from wad.errors import WadError
+from wad.http.event_schemas import Event
 from wad.http.helpers import body, ok, require_admin
-from wad.http.schemas import Body, Ok
+from wad.http.openapi import api, webhook
+from wad.http.schemas import Body, Ok, Timestamp
 
-from .service import Webhooks
+from .service import PAGE_MAX, Webhooks
 
 PATH = "/api/sessions/<device_id>/webhooks"
 EventType = Literal["session.status", "session.qr", "message", "message.ack", "message.sent"]
@@ -35,8 +37,8 @@ class Webhook(Body):
     enabled: bool
     consecutiveFailures: int
     disabledReason: str | None
-    createdAt: str
-    updatedAt: str
+    createdAt: Timestamp
+    updatedAt: Timestamp
 
 
 class WebhookWithSecret(Webhook):
@@ -61,11 +63,11 @@ class Delivery(Body):
     eventType: str
     status: Literal["pending", "delivered", "failed"]
     attempts: int
-    nextAttemptAt: str | None
+    nextAttemptAt: Timestamp | None
     lastStatusCode: int | None
     lastError: str | None
-    createdAt: str
-    updatedAt: str
+    createdAt: Timestamp
+    updatedAt: Timestamp
 
 
 class WebhookStats(Body):
@@ -75,7 +77,7 @@ class WebhookStats(Body):
     pending: int
     lastError: str | None
     lastStatusCode: int | None
-    lastErrorAt: str | None
+    lastErrorAt: Timestamp | None
 
 
 class WebhookStatsList(Ok):
@@ -91,6 +93,27 @@ class DeliveryOne(Ok):
     delivery: Delivery
 
 
+class DeliveriesQuery(Body):
+    status: Literal["pending", "delivered", "failed"] | None = None
+    limit: int = Field(50, ge=1, le=PAGE_MAX, description="how many, newest first")
+    before: int | None = Field(
+        None, ge=1, description="a delivery id: the page after it (`nextBefore`)"
+    )
+
+
+def document(app: Any) -> None:
+    """The requests wad makes to an endpoint, in the OpenAPI document."""
+    webhook(
+        app,
+        "event",
+        Event,
+        "An event of the session, POSTed to each endpoint that subscribed to its type",
+        "Signed as Standard Webhooks: `webhook-id` (the event's id, the same on every"
+        " retry), `webhook-timestamp`, `webhook-signature`. Retried with growing delays"
+        " until a 2xx answer.",
+    )
+
+
 def blueprint(get_webhooks: Callable[[], Webhooks | None]) -> Blueprint:
     bp = Blueprint("webhooks", __name__)
 
@@ -101,6 +124,7 @@ def blueprint(get_webhooks: Callable[[], Webhooks | None]) -> Blueprint:
         return service
 
     @bp.post(PATH)
+    @api("createWebhook", "Webhooks", "admin", errors=[409, 503])
     @document_request(CreateWebhook)
     @document_response(WebhookCreated, 201)
     async def create_webhook(device_id: str) -> Response:
@@ -112,6 +136,7 @@ def blueprint(get_webhooks: Callable[[], Webhooks | None]) -> Blueprint:
         return ok(201, webhook=created)
 
     @bp.get(PATH)
+    @api("listWebhooks", "Webhooks", "admin", errors=[503])
     @document_response(WebhookList)
     async def list_webhooks(device_id: str) -> Response:
         """A session's webhooks, without their secrets (admin)."""
@@ -119,6 +144,7 @@ def blueprint(get_webhooks: Callable[[], Webhooks | None]) -> Blueprint:
         return ok(webhooks=webhooks().list_webhooks(device_id))
 
     @bp.get(PATH + "/stats")
+    @api("getWebhookStats", "Webhooks", "admin", errors=[503])
     @document_response(WebhookStatsList)
     async def webhook_stats(device_id: str) -> Response:
         """Each webhook's health: its deliveries in the log that were delivered, failed
@@ -127,6 +153,7 @@ def blueprint(get_webhooks: Callable[[], Webhooks | None]) -> Blueprint:
         return ok(stats=webhooks().stats(device_id))
 
     @bp.get(PATH + "/<webhook_id>")
+    @api("getWebhook", "Webhooks", "admin", errors=[503])
     @document_response(WebhookOne)
     async def get_webhook(device_id: str, webhook_id: str) -> Response:
         """One webhook, without its secret (admin)."""
@@ -134,6 +161,7 @@ def blueprint(get_webhooks: Callable[[], Webhooks | None]) -> Blueprint:
         return ok(webhook=webhooks().get(device_id, webhook_id))
 
     @bp.patch(PATH + "/<webhook_id>")
+    @api("updateWebhook", "Webhooks", "admin", errors=[503])
     @document_request(UpdateWebhook)
     @document_response(WebhookOne)
     async def update_webhook(device_id: str, webhook_id: str) -> Response:
@@ -143,6 +171,7 @@ def blueprint(get_webhooks: Callable[[], Webhooks | None]) -> Blueprint:
         return ok(webhook=webhooks().set_enabled(device_id, webhook_id, data.enabled))
 
     @bp.delete(PATH + "/<webhook_id>")
+    @api("deleteWebhook", "Webhooks", "admin", errors=[503])
     @document_response(Ok)
     async def delete_webhook(device_id: str, webhook_id: str) -> Response:
         """Remove a webhook and its delivery log (admin)."""
@@ -151,6 +180,8 @@ def blueprint(get_webhooks: Callable[[], Webhooks | None]) -> Blueprint:
         return ok(message="Webhook deleted")
 
     @bp.get(PATH + "/<webhook_id>/deliveries")
+    @api("listDeliveries", "Webhooks", "admin", errors=[503])
+    @document_querystring(DeliveriesQuery)
     @document_response(DeliveryPage)
     async def list_deliveries(device_id: str, webhook_id: str) -> Response:
         """The delivery log, newest first: `?status=pending|delivered|failed&limit=50&before=<id>`
@@ -164,6 +195,7 @@ def blueprint(get_webhooks: Callable[[], Webhooks | None]) -> Blueprint:
         )
 
     @bp.post(PATH + "/<webhook_id>/deliveries/<delivery_id>/redeliver")
+    @api("redeliver", "Webhooks", "admin", errors=[409, 503])
     @document_response(DeliveryOne, 202)
     async def redeliver(device_id: str, webhook_id: str, delivery_id: str) -> Response:
         """Send a delivery's event again, now, as a new delivery with the same `webhook-id`

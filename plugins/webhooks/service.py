@@ -27,6 +27,7 @@ from .delivery import DeliveryWorker
 
 URL_MAX = 2048
 PER_SESSION = 10
+PAGE_MAX = 200  # deliveries in one page
 DELIVERY_STATUSES = ("pending", "delivered", "failed")
 _WEBHOOK_ID = re.compile(r"^wh_[0-9a-f]{24}$")
 
@@ -190,7 +191,7 @@ class Webhooks:
             status = None
         elif status not in DELIVERY_STATUSES:
             raise bad_request(f"status must be one of {', '.join(DELIVERY_STATUSES)}")
-        count = _int(limit, "limit", 1, 200)
+        count = _int(limit, "limit", 1, PAGE_MAX)
         cursor = None if before in (None, "") else _int(before, "before", 1, 2**63 - 1)
         items = self.db.list_deliveries(endpoint.id, status, cursor, count + 1)
         more = len(items) > count

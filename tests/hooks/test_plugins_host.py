@@ -39,7 +39,7 @@ async def test_rate_limit_per_key(tmp_path: Path, nursery: trio.Nursery) -> None
         r = await wad.client.get("/api/sessions", headers=wad.admin)
         statuses.append(r.status_code)
     assert statuses == [200] * 5 + [429]
-    assert r.json() == {"success": False, "error": "Too many requests"}
+    assert r.json() == {"success": False, "error": "Too many requests", "code": "rate_limited"}
     assert int(r.headers["Retry-After"]) >= 1
     assert r.headers["RateLimit-Policy"] == '"per-key";q=5;w=60'
     assert re.fullmatch(r'"per-key";r=0;t=\d+', r.headers["RateLimit"])

@@ -37,7 +37,7 @@ async def test_login_sets_an_opaque_httponly_strict_cookie(wad: Running) -> None
 async def test_wrong_or_missing_token_is_refused_clearly(wad: Running) -> None:
     r = await wad.client.post("/api/dashboard/login", json={"token": "nope"}, headers=DASH)
     assert r.status_code == 401
-    assert r.json() == {"success": False, "error": "Wrong admin token"}
+    assert r.json() == {"success": False, "error": "Wrong admin token", "code": "unauthorized"}
     assert "set-cookie" not in r.headers
     r = await wad.client.post("/api/dashboard/login", json={}, headers=DASH)
     assert r.status_code == 400 and "token" in r.json()["error"]

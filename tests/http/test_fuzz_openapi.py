@@ -1,5 +1,6 @@
 """Schemathesis against ``/openapi.json`` of a real daemon process, with real credentials:
-no answer is a 5xx, and every documented answer matches its schema.
+no answer is a 5xx, every answer's status is documented, and every answer matches
+its schema.
 
 Each operation gets the credential it needs: the session's API key where only the
 key may act (sending and acting on messages), the admin token everywhere else.
@@ -24,6 +25,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
+    status_code_conformance,
 )
 
 from wad.engines.simulator.engine import CREDENTIALS
@@ -120,6 +122,12 @@ def call(case, base_url: str, key: str) -> int:
     headers = {"Authorization": f"Bearer {key}"} if KEY_ONLY.match(path) else ADMIN
     response = case.call(base_url=base_url, headers=headers, timeout=30)
     case.validate_response(
-        response, checks=[not_a_server_error, response_schema_conformance, content_type_conformance]
+        response,
+        checks=[
+            not_a_server_error,
+            status_code_conformance,
+            response_schema_conformance,
+            content_type_conformance,
+        ],
     )
     return response.status_code

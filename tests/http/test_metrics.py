@@ -88,7 +88,9 @@ async def test_refused_without_the_admin_token(wad: Running) -> None:
     assert r.status_code == 401
     r = await wad.client.get("/metrics", headers=key)
     assert r.status_code == 403
-    assert "metrics" not in (await wad.client.get("/openapi.json")).text.split('"paths"')[1]
+    # Documented like every other route, with the credential it needs.
+    scrape = (await wad.client.get("/openapi.json")).json()["paths"]["/metrics"]["get"]
+    assert scrape["security"] == [{"adminToken": []}] and "401" in scrape["responses"]
 
 
 async def test_figures_follow_what_the_daemon_does(wad: Running) -> None:

@@ -43,7 +43,8 @@ def install(app: Quart, daemon: DaemonAPI) -> None:
             return None
         req.wad_rate = decision
         if not decision.allowed:
-            return {"success": False, "error": "Too many requests"}, 429, decision.headers()
+            error = {"success": False, "error": "Too many requests", "code": "rate_limited"}
+            return error, 429, decision.headers()
         return None
 
     @app.after_request

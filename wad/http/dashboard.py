@@ -24,6 +24,7 @@ from wad.http import schemas
 from wad.http.context import daemon as current_daemon
 from wad.http.context import services
 from wad.http.helpers import body, ok, require_admin
+from wad.http.openapi import api
 from wad.store.clock import iso_at
 
 bp = Blueprint("dashboard", __name__)
@@ -47,7 +48,7 @@ class Login(schemas.Body):
 
 
 class LoginOpened(schemas.Ok):
-    expiresAt: str
+    expiresAt: schemas.Timestamp
 
 
 class DashboardInfo(schemas.Ok):
@@ -55,7 +56,9 @@ class DashboardInfo(schemas.Ok):
     engine: str
     qrInterval: float = Field(description="seconds a QR code is shown before the next one")
     qrFirstInterval: float = Field(description="seconds the first QR code of a pairing shows")
-    expiresAt: str | None = Field(description="when the dashboard sign-in ends, if by cookie")
+    expiresAt: schemas.Timestamp | None = Field(
+        description="when the dashboard sign-in ends, if by cookie"
+    )
 
 
 def static_headers(response: Response) -> None:
@@ -79,6 +82,7 @@ class LoginState(schemas.Ok):
 
 
 @bp.get("/api/dashboard/login")
+@api("getDashboardLogin", "Dashboard", "public")
 @document_response(LoginState)
 async def login_state() -> Response:
     """Whether this browser's dashboard cookie is signed in (no credentials needed: it
@@ -88,6 +92,7 @@ async def login_state() -> Response:
 
 
 @bp.post("/api/dashboard/login")
+@api("dashboardLogin", "Dashboard", "public", errors=[401])
 @document_request(Login)
 @document_response(LoginOpened)
 async def login() -> Response:
@@ -121,6 +126,7 @@ async def login() -> Response:
 
 
 @bp.post("/api/dashboard/logout")
+@api("dashboardLogout", "Dashboard", "public")
 @document_response(schemas.Ok)
 async def logout() -> Response:
     """Sign the dashboard out: the cookie's login ends at once and the cookie is cleared."""
@@ -138,6 +144,7 @@ async def logout() -> Response:
 
 
 @bp.get("/api/dashboard/info")
+@api("getDashboardInfo", "Dashboard", "admin")
 @document_response(DashboardInfo)
 async def info() -> Response:
     """What the dashboard shows about the daemon (admin): version, engine, how long QR
@@ -168,6 +175,7 @@ class QrImage(schemas.Ok):
 
 
 @bp.post("/api/dashboard/qr-image")
+@api("drawQrImage", "Dashboard", "admin")
 @document_request(QrRequest)
 @document_response(QrImage)
 async def qr_image() -> Response:

@@ -17,14 +17,22 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 from quart import Blueprint, Response, request
-from quart_schema import document_response
+from quart_schema import document_headers, document_querystring, document_response
 
 from wad import validation
 from wad.errors import bad_request
-from wad.http import schemas
 from wad.http.context import daemon as current_daemon
 from wad.http.context import services
+from wad.http.event_schemas import EventList, LiveEvent
 from wad.http.helpers import ok, require_admin
+from wad.http.openapi import api, event_stream
+from wad.http.params import (
+    EVENTS_PAGE_MAX,
+    LAST_EVENT_ID_MAX,
+    EventStreamHeaders,
+    EventStreamQuery,
+    SessionEventsQuery,
+)
 from wad.sessions.event_types import EVENT_TYPES
 from wad.store import StoredEvent
 
@@ -34,16 +42,16 @@ if TYPE_CHECKING:
 bp = Blueprint("live", __name__)
 
 
-class EventList(schemas.Ok):
-    events: list[dict[str, Any]]
-
-
 HEARTBEAT = 15.0  # seconds between keep-alive comments on an idle stream
 RETRY_MS = 2000  # how long a browser waits before reconnecting
 BACKLOG = 1000  # most events replayed on a resume; more missed means "reload"
 
 
 @bp.get("/api/events")
+@api("streamEvents", "Events", "admin")
+@document_querystring(EventStreamQuery)
+@document_headers(EventStreamHeaders)
+@event_stream(LiveEvent)
 async def stream_events() -> Response:
     """Every event of every session (or `?session=<deviceId>`), live, as server-sent
     events; send `Last-Event-ID` to resume after the last one you saw (admin)."""
@@ -52,7 +60,7 @@ async def stream_events() -> Response:
     if device_id is not None:
         device_id = validation.device_id(device_id)
     resume_from = (request.headers.get("Last-Event-ID") or "").strip() or None
-    if resume_from is not None and len(resume_from) > 100:
+    if resume_from is not None and len(resume_from) > LAST_EVENT_ID_MAX:
         raise bad_request("Last-Event-ID is not an event id")
     response = Response(
         _stream(current_daemon(), device_id, resume_from),
@@ -116,6 +124,8 @@ def _message(data: dict[str, Any], event_id: str | None, retry: bool = False) ->
 
 
 @bp.get("/api/sessions/<device_id>/events")
+@api("listSessionEvents", "Events", "admin")
+@document_querystring(SessionEventsQuery)
 @document_response(EventList)
 async def session_events(device_id: str) -> Response:
     """A session's recent events, newest first: `?types=session.status,session.qr`
@@ -131,8 +141,8 @@ async def session_events(device_id: str) -> Response:
     try:
         limit = int(request.args.get("limit", "50"))
     except ValueError:
-        raise bad_request("limit must be a number from 1 to 500") from None
-    if not 1 <= limit <= 500:
-        raise bad_request("limit must be a number from 1 to 500")
+        raise bad_request(f"limit must be a number from 1 to {EVENTS_PAGE_MAX}") from None
+    if not 1 <= limit <= EVENTS_PAGE_MAX:
+        raise bad_request(f"limit must be a number from 1 to {EVENTS_PAGE_MAX}")
     events = current_daemon().store.recent_events(row["deviceId"], types, limit)
     return ok(events=[e.to_json() for e in events])

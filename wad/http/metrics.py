@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 from quart import Blueprint, Response, request
-from quart_schema import hide
 
 from wad.hooks import calls as hooks
 from wad.http.context import daemon as current_daemon
 from wad.http.helpers import require_admin
+from wad.http.openapi import api, text_response
 from wad.metrics import registry as metrics
 from wad.sessions.states import STATES
 
@@ -52,7 +52,8 @@ def _address_allowed(daemon: DaemonAPI) -> bool:
 
 
 @bp.get("/metrics")
-@hide
+@api("getMetrics", "System", "admin")
+@text_response("The metrics, in Prometheus' text format")
 async def scrape() -> Response:
     """Every metric, in the Prometheus text format (admin, or an allowed address)."""
     daemon = current_daemon()

@@ -6,14 +6,20 @@ numbers, lengths) live in :mod:`wad.validation`, shared with the control socket.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from wad.errors import ERROR_CODES
 from wad.sessions.states import STATES
 from wad.validation import DEVICE_ID_PATTERN, MESSAGE_MAX
 
 State = Literal[STATES]  # type: ignore[valid-type]
+ErrorCode = Literal[ERROR_CODES]  # type: ignore[valid-type]
+#: wad's one timestamp form: ISO 8601, UTC, milliseconds, ``Z``.
+Timestamp = Annotated[
+    str, Field(json_schema_extra={"format": "date-time"}, examples=["2025-01-01T12:00:00.000Z"])
+]
 
 
 class Body(BaseModel):
@@ -21,8 +27,14 @@ class Body(BaseModel):
 
 
 class Error(Body):
+    """Every error answer: `error` for people, `code` for programs (stable)."""
+
+    # Every field is in every error answer, so each is required in the document.
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
     success: Literal[False] = False
-    error: str
+    error: str = Field(description="what went wrong, in words; may change between versions")
+    code: ErrorCode = Field(description="what went wrong, as a stable machine-readable code")
 
 
 class Ok(Body):
@@ -43,11 +55,11 @@ class SessionSummary(Body):
     connectionState: State
     hasApiKey: bool
     phoneNumber: str | None
-    createdAt: str
+    createdAt: Timestamp
     isActive: bool
     lastError: str | None
-    nextRetryAt: str | None
-    updatedAt: str
+    nextRetryAt: Timestamp | None
+    updatedAt: Timestamp
 
 
 class SessionDetail(SessionSummary):
@@ -127,6 +139,65 @@ class Health(Body):
     version: str
 
 
+class Plugin(Body):
+    name: str
+    module: str
+    distribution: str | None = Field(description="the installed package it came from")
+    version: str | None
+    builtin: bool
+    hooks: list[str] = Field(description="the hooks it implements")
+
+
+class PluginList(Ok):
+    plugins: list[Plugin]
+
+
+class StoredMessage(Body):
+    """A message in or out, as stored."""
+
+    id: str = Field(description="wad's id of the message (`nextBefore` pages by it)")
+    direction: Literal["in", "out"]
+    peer: str = Field(description="the chat: a user or group JID")
+    type: str = Field(examples=["text"])
+    body: str | None = Field(description="the text, or a media message's caption")
+    status: str = Field(
+        description="out: pending, sent, delivered, read, played or failed; in: received"
+    )
+    waId: str | None = Field(description="WhatsApp's id of the message, once it has one")
+    error: str | None = Field(description="why a send failed")
+    createdAt: Timestamp
+    updatedAt: Timestamp
+    fields: dict[str, Any] = Field(description="the rest of the message: media, location, ...")
+    hasMedia: bool = Field(description="its media can be downloaded from `.../media`")
+
+
+class MessagePage(Ok):
+    messages: list[StoredMessage]
+    nextBefore: str | None = Field(
+        description="pass as `before` for the next (older) page; null on the last page"
+    )
+
+
+class SimulatedDelivery(Body):
+    """What a phone on the other end received (a message, or a reaction, edit, revoke...)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str | None = Field(None, description="the message's id (not for presence)")
+    command: str = Field(examples=["send"])
+    to: str | None = None
+    type: str | None = None
+    timestamp: int = Field(description="Unix time, in seconds")
+
+
+class SimulatedDeliveries(Ok):
+    messages: list[SimulatedDelivery]
+
+
+class IncomingAccepted(Ok):
+    waId: str = Field(description="the WhatsApp id the phone gave the message")
+
+
 class MediaSource(Body):
     data: str | None = Field(None, description="the file, base64-encoded")
     url: str | None = Field(None, description="or a public http(s) URL the daemon fetches")
@@ -165,6 +236,20 @@ class SendMessage(Body):
     contact: Contact | None = None
     replyTo: str | None = Field(None, description="id of a message to quote")
     mentions: list[str | int] | None = None
+
+
+class SendUpload(Body):
+    """A media message as multipart/form-data: the fields of a send, the file as `file`."""
+
+    type: Literal["image", "video", "audio", "document", "sticker"]
+    to: str = Field(description="phone number, user JID or group JID (...@g.us)")
+    file: bytes = Field(description="the media file (streamed to disk)")
+    caption: str | None = None
+    fileName: str | None = Field(None, description="default: the uploaded file's name")
+    mimetype: str | None = Field(None, description="default: the uploaded part's type")
+    ptt: bool | None = Field(None, description="audio: send as a voice note")
+    replyTo: str | None = Field(None, description="id of a message to quote")
+    mentions: list[str] | None = Field(None, description="repeat the field for each")
 
 
 class MessageSent(Ok):

@@ -11,12 +11,14 @@ import secrets
 from typing import Any
 
 from quart import Blueprint, Response, request
-from quart_schema import document_request, document_response
+from quart_schema import document_headers, document_request, document_response
 
 from wad.errors import bad_request
 from wad.http import schemas
 from wad.http.context import services
 from wad.http.helpers import body, ok, require_admin, require_admin_or_key, require_session_key
+from wad.http.openapi import ENGINE, api, binary_response, multipart_body
+from wad.http.params import SendHeaders
 from wad.services import media, outbound
 from wad.validation import device_id as valid_device_id
 
@@ -24,6 +26,9 @@ bp = Blueprint("send", __name__, url_prefix="/api/sessions/<device_id>")
 
 
 @bp.post("/messages")
+@api("sendMessage", "Messages", "key", errors=ENGINE)
+@document_headers(SendHeaders)
+@multipart_body(schemas.SendUpload)
 @document_request(schemas.SendMessage)
 @document_response(schemas.MessageSent)
 async def send_message(device_id: str) -> Response:
@@ -69,6 +74,7 @@ async def _multipart(device_id: str) -> tuple[dict[str, Any], outbound.MediaFile
 
 
 @bp.post("/messages/<message_id>/reaction")
+@api("reactToMessage", "Messages", "key", errors=ENGINE)
 @document_request(schemas.Reaction)
 @document_response(schemas.Acted)
 async def react(device_id: str, message_id: str) -> Response:
@@ -79,6 +85,7 @@ async def react(device_id: str, message_id: str) -> Response:
 
 
 @bp.patch("/messages/<message_id>")
+@api("editMessage", "Messages", "key", errors=ENGINE)
 @document_request(schemas.Edit)
 @document_response(schemas.Acted)
 async def edit(device_id: str, message_id: str) -> Response:
@@ -89,6 +96,7 @@ async def edit(device_id: str, message_id: str) -> Response:
 
 
 @bp.delete("/messages/<message_id>")
+@api("revokeMessage", "Messages", "key", errors=ENGINE)
 @document_response(schemas.Acted)
 async def revoke(device_id: str, message_id: str) -> Response:
     """Revoke (delete for everyone) one of your own messages."""
@@ -97,6 +105,7 @@ async def revoke(device_id: str, message_id: str) -> Response:
 
 
 @bp.post("/messages/<message_id>/read")
+@api("markMessageRead", "Messages", "key", errors=ENGINE)
 @document_response(schemas.Ok)
 async def mark_read(device_id: str, message_id: str) -> Response:
     """Mark a received message as read (blue ticks for the sender)."""
@@ -105,6 +114,8 @@ async def mark_read(device_id: str, message_id: str) -> Response:
 
 
 @bp.get("/messages/<message_id>/media")
+@api("downloadMedia", "Messages", "admin_or_key")
+@binary_response("The media file, in its own type (`Content-Type`)")
 async def download(device_id: str, message_id: str) -> Response:
     """The media of a message, streamed (the session's key or the admin)."""
     await require_admin_or_key(valid_device_id(device_id))
@@ -122,6 +133,7 @@ def _quote(name: str) -> str:
 
 
 @bp.post("/presence")
+@api("sendPresence", "Messages", "key", errors=ENGINE)
 @document_request(schemas.Presence)
 @document_response(schemas.Ok)
 async def presence(device_id: str) -> Response:
@@ -132,6 +144,7 @@ async def presence(device_id: str) -> Response:
 
 
 @bp.post("/contacts/check")
+@api("checkNumbers", "Contacts and groups", "key", errors=ENGINE)
 @document_request(schemas.CheckNumbers)
 @document_response(schemas.NumbersChecked)
 async def check_numbers(device_id: str) -> Response:
@@ -142,6 +155,7 @@ async def check_numbers(device_id: str) -> Response:
 
 
 @bp.get("/groups")
+@api("listGroups", "Contacts and groups", "admin_or_key", errors=ENGINE)
 @document_response(schemas.GroupList)
 async def groups(device_id: str) -> Response:
     """The groups this account is in, with names and participants."""
@@ -150,6 +164,7 @@ async def groups(device_id: str) -> Response:
 
 
 @bp.get("/groups/<group_id>")
+@api("getGroup", "Contacts and groups", "admin_or_key", errors=ENGINE)
 @document_response(schemas.GroupOne)
 async def group(device_id: str, group_id: str) -> Response:
     """One group, by its JID (`...@g.us`)."""
@@ -158,6 +173,7 @@ async def group(device_id: str, group_id: str) -> Response:
 
 
 @bp.post("/pair-code")
+@api("requestPairCode", "Sessions", "admin", errors=ENGINE)
 @document_request(schemas.PairCodeRequest)
 @document_response(schemas.PairCode)
 async def pair_code(device_id: str) -> Response:

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from quart import Blueprint, Response, request
-from quart_schema import document_request, document_response
+from quart_schema import document_querystring, document_request, document_response
 
 from wad.http import schemas
 from wad.http.context import services
 from wad.http.helpers import body, ok, require_admin, require_admin_or_key
+from wad.http.openapi import ENGINE, api, extra
+from wad.http.params import MessagesQuery
 
 bp = Blueprint("sessions", __name__, url_prefix="/api/sessions")
 
 
 @bp.get("")
+@api("listSessions", "Sessions", "admin")
 @document_response(schemas.SessionList)
 async def list_sessions() -> Response:
     """List every session (admin)."""
@@ -21,6 +24,7 @@ async def list_sessions() -> Response:
 
 
 @bp.post("")
+@api("createSession", "Sessions", "admin", errors=[409])
 @document_request(schemas.CreateSession)
 @document_response(schemas.SessionCreated, 201)
 async def create_session() -> Response:
@@ -32,6 +36,7 @@ async def create_session() -> Response:
 
 
 @bp.get("/<device_id>")
+@api("getSession", "Sessions", "admin")
 @document_response(schemas.SessionOne)
 async def get_session(device_id: str) -> Response:
     """One session, with its masked API key (admin)."""
@@ -40,6 +45,7 @@ async def get_session(device_id: str) -> Response:
 
 
 @bp.delete("/<device_id>")
+@api("deleteSession", "Sessions", "admin")
 @document_response(schemas.Ok)
 async def delete_session(device_id: str) -> Response:
     """Stop a session and remove all its data, its WhatsApp credentials included (admin)."""
@@ -49,6 +55,7 @@ async def delete_session(device_id: str) -> Response:
 
 
 @bp.get("/<device_id>/qr")
+@api("getSessionQr", "Sessions", "admin", errors=[409])
 @document_response(schemas.QrCode)
 async def get_qr(device_id: str) -> Response:
     """The current QR code while the session is `waiting_qr` (admin)."""
@@ -57,6 +64,8 @@ async def get_qr(device_id: str) -> Response:
 
 
 @bp.put("/<device_id>/api-key")
+@api("setApiKey", "Sessions", "admin", errors=[409])
+@extra({"requestBody": {"required": False}})  # an empty body generates a key
 @document_request(schemas.SetApiKey)
 @document_response(schemas.ApiKeySet)
 async def set_api_key(device_id: str) -> Response:
@@ -68,6 +77,7 @@ async def set_api_key(device_id: str) -> Response:
 
 
 @bp.delete("/<device_id>/api-key")
+@api("revokeApiKey", "Sessions", "admin")
 @document_response(schemas.Ok)
 async def revoke_api_key(device_id: str) -> Response:
     """Revoke the session's key: sending stops working until a new one is set (admin)."""
@@ -77,6 +87,7 @@ async def revoke_api_key(device_id: str) -> Response:
 
 
 @bp.post("/<device_id>/logout")
+@api("logoutSession", "Sessions", "admin", errors=ENGINE)
 @document_response(schemas.Ok)
 async def logout(device_id: str) -> Response:
     """Unlink the device from the phone; the session stays, ready to pair again (admin)."""
@@ -86,6 +97,7 @@ async def logout(device_id: str) -> Response:
 
 
 @bp.post("/<device_id>/restart")
+@api("restartSession", "Sessions", "admin")
 @document_response(schemas.Ok)
 async def restart(device_id: str) -> Response:
     """Drop the connection and connect again now, also from `stopped`/`logged_out` (admin)."""
@@ -95,6 +107,9 @@ async def restart(device_id: str) -> Response:
 
 
 @bp.get("/<device_id>/messages")
+@api("listMessages", "Messages", "admin_or_key")
+@document_querystring(MessagesQuery)
+@document_response(schemas.MessagePage)
 async def list_messages(device_id: str) -> Response:
     """Messages in and out, newest first; `?direction=in|out&limit=50&before=<id>`
     (admin or the session's API key)."""

@@ -8,7 +8,8 @@ from quart_schema import document_querystring, document_response
 
 from wad.http.context import services
 from wad.http.helpers import ok, require_admin
-from wad.http.schemas import Body, Ok
+from wad.http.openapi import api
+from wad.http.schemas import Body, Ok, Timestamp
 from wad.services.messages import HOURS_MAX
 from wad.validation import DEVICE_ID_PATTERN
 
@@ -25,7 +26,7 @@ class MessageStatsQuery(Body):
 
 
 class HourCount(Body):
-    hour: str = Field(description="The hour's start, UTC", examples=["2026-12-01T09:00:00Z"])
+    hour: Timestamp = Field(description="The hour's start, UTC", examples=["2026-12-01T09:00:00Z"])
     received: int
     sent: int = Field(description="Outgoing messages WhatsApp accepted (not pending, not failed)")
 
@@ -39,6 +40,7 @@ class MessageStats(Ok):
 
 
 @bp.get("/messages")
+@api("getMessageStats", "Messages", "admin")
 @document_querystring(MessageStatsQuery)
 @document_response(MessageStats)
 async def message_stats() -> Response:

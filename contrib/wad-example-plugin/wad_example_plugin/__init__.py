@@ -13,17 +13,31 @@ from collections import Counter
 from collections.abc import Awaitable
 from typing import Any
 
+from pydantic import BaseModel, Field
 from quart import Blueprint, Quart, request
+from quart_schema import document_querystring, document_response
 
 from wad import hookimpl
 from wad.errors import WadError
 from wad.hooks import DaemonAPI
 from wad.http.helpers import require_admin
+from wad.http.openapi import api
+from wad.http.schemas import Ok
 from wad.store import StoredEvent
 
 log = logging.getLogger(__name__)
 
 ECHO_MAX = 1000
+
+
+# The route's query and answer, for the OpenAPI document (/openapi.json, /docs).
+class EchoQuery(BaseModel):
+    text: str = Field("", description=f"what to answer back (the first {ECHO_MAX} characters)")
+
+
+class Echo(Ok):
+    echo: str
+    received: dict[str, int] = Field(description="messages received, per session")
 
 
 class ExamplePlugin:
@@ -35,6 +49,9 @@ class ExamplePlugin:
         bp = Blueprint("example", __name__)
 
         @bp.get("/api/example/echo")
+        @api("exampleEcho", "Example plugin", "admin")
+        @document_querystring(EchoQuery)
+        @document_response(Echo)
         async def echo() -> dict[str, Any]:
             """Answer `?text=` back, with the messages seen per session (admin)."""
             await require_admin()

@@ -9,6 +9,7 @@ from wad.engines.simulator.operations import SimulatorOperations
 from wad.http import schemas
 from wad.http.context import services
 from wad.http.helpers import body, ok, require_admin
+from wad.http.openapi import ENGINE, api
 
 bp = Blueprint("simulator", __name__, url_prefix="/api/simulator/sessions")
 
@@ -19,6 +20,7 @@ def phone() -> SimulatorOperations:
 
 
 @bp.post("/<device_id>/scan")
+@api("simulatorScan", "Simulator", "admin", errors=ENGINE)
 @document_request(schemas.PhoneScan)
 @document_response(schemas.Ok)
 async def scan(device_id: str) -> Response:
@@ -30,8 +32,9 @@ async def scan(device_id: str) -> Response:
 
 
 @bp.post("/<device_id>/incoming")
+@api("simulatorIncoming", "Simulator", "admin", errors=ENGINE)
 @document_request(schemas.PhoneIncoming)
-@document_response(schemas.Ok)
+@document_response(schemas.IncomingAccepted)
 async def incoming(device_id: str) -> Response:
     """A phone sends the session a text."""
     await require_admin()
@@ -42,8 +45,9 @@ async def incoming(device_id: str) -> Response:
 
 
 @bp.post("/<device_id>/groups")
+@api("simulatorAddGroup", "Simulator", "admin")
 @document_request(schemas.PhoneGroup)
-@document_response(schemas.GroupOne)
+@document_response(schemas.GroupOne, 201)
 async def add_group(device_id: str) -> Response:
     """The session's account is added to a new group."""
     await require_admin()
@@ -52,6 +56,7 @@ async def add_group(device_id: str) -> Response:
 
 
 @bp.post("/<device_id>/enter-code")
+@api("simulatorEnterCode", "Simulator", "admin", errors=ENGINE)
 @document_request(schemas.PhoneCode)
 @document_response(schemas.Ok)
 async def enter_code(device_id: str) -> Response:
@@ -63,6 +68,7 @@ async def enter_code(device_id: str) -> Response:
 
 
 @bp.post("/<device_id>/receipt")
+@api("simulatorReceipt", "Simulator", "admin", errors=ENGINE)
 @document_request(schemas.PhoneReceipt)
 @document_response(schemas.Ok)
 async def receipt(device_id: str) -> Response:
@@ -74,6 +80,7 @@ async def receipt(device_id: str) -> Response:
 
 
 @bp.post("/<device_id>/drop")
+@api("simulatorDrop", "Simulator", "admin", errors=ENGINE)
 @document_response(schemas.Ok)
 async def drop(device_id: str) -> Response:
     """The connection drops; the session reconnects by itself."""
@@ -83,6 +90,7 @@ async def drop(device_id: str) -> Response:
 
 
 @bp.post("/<device_id>/unlink")
+@api("simulatorUnlink", "Simulator", "admin", errors=ENGINE)
 @document_response(schemas.Ok)
 async def unlink(device_id: str) -> Response:
     """The phone removes the linked device; the session becomes `logged_out`."""
@@ -92,6 +100,8 @@ async def unlink(device_id: str) -> Response:
 
 
 @bp.get("/<device_id>/sent")
+@api("simulatorSent", "Simulator", "admin")
+@document_response(schemas.SimulatedDeliveries)
 async def sent(device_id: str) -> Response:
     """What the session sent, in order, as the phones on the other end received it."""
     await require_admin()
