@@ -14,9 +14,9 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from conftest import ADMIN_TOKEN, Process, spawn_daemon
+from dashboard_browser import SHOTS, Console, launch
 from event_stream import SessionEvents
 from playwright.sync_api import Browser, expect
-from test_dashboard_browser import SHOTS, Console, browser  # noqa: F401 -- browser: a fixture
 
 from wad.engines.simulator.engine import CREDENTIALS
 
@@ -45,7 +45,13 @@ def daemon(tmp_path: Path) -> Iterator[Process]:
     process.stop()
 
 
-def test_try_it_out_sends_through_the_simulator(daemon: Process, browser: Browser) -> None:  # noqa: F811
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    with launch() as browser:
+        yield browser
+
+
+def test_try_it_out_sends_through_the_simulator(daemon: Process, browser: Browser) -> None:
     with SessionEvents(daemon.url, DEVICE) as events:
         r = httpx.post(daemon.url + "/api/sessions", headers=ADMIN, json={"deviceId": DEVICE})
         assert r.status_code == 201

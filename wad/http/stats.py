@@ -40,7 +40,7 @@ class MessageStats(Ok):
 
 
 @bp.get("/messages")
-@api("getMessageStats", "Messages", "admin")
+@api("getMessageStats", "Messages", "admin", errors=[404])
 @document_querystring(MessageStatsQuery)
 @document_response(MessageStats)
 async def message_stats() -> Response:
