@@ -115,7 +115,11 @@ async def test_hours_and_session_are_validated(wad: Running) -> None:
     for query in ("?hours=0", "?hours=169", "?hours=-1", "?hours=abc", "?hours=2.5", "?hours="):
         r = await wad.client.get(f"/api/stats/messages{query}", headers=wad.admin)
         assert r.status_code == 400, query
-        assert r.json() == {"success": False, "error": "hours must be a number from 1 to 168"}
+        assert r.json() == {
+            "success": False,
+            "error": "hours must be a number from 1 to 168",
+            "code": "bad_request",
+        }
     r = await wad.client.get("/api/stats/messages?session=nobody", headers=wad.admin)
     assert (r.status_code, r.json()["error"]) == (404, "Session not found")
     r = await wad.client.get("/api/stats/messages?session=../etc", headers=wad.admin)
