@@ -24,6 +24,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 DEVICE = "docs-phone"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+# Generous: Swagger UI's bundle is 1.5 MB of script, slow to start on a busy machine.
+WAIT = 30_000
 # Reports every CSP violation of the page, which the console may not show.
 CSP_WATCH = """
 window.cspViolations = [];
@@ -61,6 +63,7 @@ def test_try_it_out_sends_through_the_simulator(daemon: Process, browser: Browse
     ]
 
     page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.set_default_timeout(WAIT)
     page.add_init_script(CSP_WATCH)
     console = Console(page)
     hosts: set[str] = set()
@@ -68,15 +71,17 @@ def test_try_it_out_sends_through_the_simulator(daemon: Process, browser: Browse
     response = page.goto(daemon.url + "/docs")
     assert response is not None and response.ok
     assert "script-src 'self';" in response.headers["content-security-policy"]
-    expect(page.locator(".swagger-ui .info .title")).to_contain_text("wad")
-    expect(page.locator(".swagger-ui .info .version-stamp")).to_contain_text("OAS 3.1")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("wad", timeout=WAIT)
+    expect(page.locator(".swagger-ui .info .version-stamp")).to_contain_text(
+        "OAS 3.1", timeout=WAIT
+    )
 
     # Authorize with the session's key (the sessionKey scheme), not the admin token.
     page.locator(".scheme-container button.authorize").click()
     scheme = page.locator(".modal-ux .auth-container").filter(has_text="sessionKey")
     scheme.locator("input").fill(key)
     scheme.get_by_role("button", name="Apply credentials").click()
-    expect(scheme.get_by_role("heading", name="Authorized")).to_be_visible()
+    expect(scheme.get_by_role("heading", name="Authorized")).to_be_visible(timeout=WAIT)
     page.locator(".modal-ux .close-modal").click()
 
     # The send operation: Try it out, the path and body filled in, Execute.
@@ -89,9 +94,9 @@ def test_try_it_out_sends_through_the_simulator(daemon: Process, browser: Browse
     block.locator("textarea.body-param__text").fill(body)
     block.get_by_role("button", name="Execute").click()
     status = block.locator(".live-responses-table .response .response-col_status").first
-    expect(status).to_have_text("200", timeout=15_000)
+    expect(status).to_have_text("200", timeout=WAIT)
     answer = block.locator(".live-responses-table .response-col_description pre").first
-    expect(answer).to_contain_text('"status": "sent"')
+    expect(answer).to_contain_text('"status": "sent"', timeout=WAIT)
     sent_id = json.loads(answer.inner_text())["id"]
     SHOTS.mkdir(parents=True, exist_ok=True)
     answer.scroll_into_view_if_needed()
