@@ -30,10 +30,12 @@ HTTP_CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    408: "timeout",
     409: "conflict",
     413: "too_large",
     429: "rate_limited",
     500: "internal",
+    502: "bad_gateway",
     503: "unavailable",
 }
 #: Every ``code`` an error answer of the REST API can carry (README lists them).

@@ -94,9 +94,11 @@ ERRORS = {
     401: "Missing or wrong credentials",
     403: "The wrong kind of credential, or a dashboard request that looks forged",
     404: "Not found: no such session (or message, group, webhook...)",
+    408: "Fetching the media from its URL took too long",
     409: "It does not fit the current state (exists already, not connected, ...)",
     413: "The body is over its size limit",
     429: "Too many requests; try again after `Retry-After` seconds",
+    502: "The media's URL failed: an error answer, no connection, a broken body",
     503: "WhatsApp (the engine) failed or timed out, or a plugin has not started",
 }
 SUCCESS = {200: "OK", 201: "Created", 202: "Accepted"}

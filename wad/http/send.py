@@ -26,7 +26,7 @@ bp = Blueprint("send", __name__, url_prefix="/api/sessions/<device_id>")
 
 
 @bp.post("/messages")
-@api("sendMessage", "Messages", "key", errors=ENGINE)
+@api("sendMessage", "Messages", "key", errors=[*ENGINE, 408, 502])  # 408/502: media.url
 @document_headers(SendHeaders)
 @multipart_body(schemas.SendUpload)
 @document_request(schemas.SendMessage)
