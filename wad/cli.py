@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import functools
 import logging
 import sys
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.suppress(KeyboardInterrupt):
             trio.run(functools.partial(serve, config, reread=reread))
     except Exception as exc:
-        reason = _cannot_start(exc)
+        reason = _cannot_start(exc, config.http)
         if reason is None:
             raise
         logging.getLogger("wad").error("cannot start: %s", reason)
@@ -63,13 +64,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _cannot_start(exc: BaseException) -> str | None:
+def _cannot_start(exc: BaseException, http: str) -> str | None:
     """A one-line reason when the daemon failed to start for a cause outside it (its
     control socket taken, its HTTP port in use, a folder it may not write), else None:
     a bug keeps its traceback."""
     if isinstance(exc, BaseExceptionGroup):
-        reasons = [_cannot_start(e) for e in exc.exceptions]
+        reasons = [_cannot_start(e, http) for e in exc.exceptions]
         return "; ".join(r for r in reasons if r) if all(reasons) else None
+    if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
+        return f"{http} is already in use (choose another with --http HOST:PORT)"
     if isinstance(exc, ControlSocketError | OSError):
         return str(exc)
     return None

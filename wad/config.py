@@ -75,11 +75,28 @@ class Config:
         return self.state_dir / "admin.token"
 
     def control_socket_path(self, env: Mapping[str, str] = os.environ) -> Path:
-        if self.control_socket is not None:
-            return self.control_socket
-        if env.get("RUNTIME_DIRECTORY"):
-            return Path(env["RUNTIME_DIRECTORY"].split(":")[0]) / "wad.sock"
-        return self.state_dir / "wad.sock"
+        return control_socket_path(self.control_socket, self.state_dir, env)
+
+
+def control_socket_path(
+    explicit: Path | str | None, state_dir: Path | str | None, env: Mapping[str, str]
+) -> Path:
+    """Where the control socket is: the daemon binds it there and wadctl looks there,
+    by the one rule: ``explicit`` (``--control-socket`` / ``--socket``), else
+    ``WAD_CONTROL_SOCKET``, else ``$RUNTIME_DIRECTORY/wad.sock`` (systemd), else
+    ``<state_dir>/wad.sock`` with ``state_dir`` (the flag), else ``WAD_STATE_DIR``,
+    else the default state folder."""
+    if explicit:
+        return Path(explicit).expanduser()
+    if env.get("WAD_CONTROL_SOCKET"):
+        return Path(env["WAD_CONTROL_SOCKET"]).expanduser()
+    if env.get("RUNTIME_DIRECTORY"):
+        return Path(env["RUNTIME_DIRECTORY"].split(":")[0]) / "wad.sock"
+    if state_dir:
+        return Path(state_dir).expanduser() / "wad.sock"
+    if env.get("WAD_STATE_DIR"):
+        return Path(env["WAD_STATE_DIR"]).expanduser() / "wad.sock"
+    return default_state_dir(env) / "wad.sock"
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Config)}

@@ -134,7 +134,8 @@ def test_logins_expire_and_keep_only_hashes() -> None:
 
 async def test_login_state_answers_without_credentials(wad: Running) -> None:
     r = await wad.client.get("/api/dashboard/login")
-    assert r.status_code == 200 and r.json() == {"success": True, "signedIn": False}
+    assert r.status_code == 200
+    assert r.json() == {"success": True, "signedIn": False, "tokenFile": None}  # WAD_ADMIN_TOKEN
     login_id = await sign_in(wad)
     wad.client.cookies.clear()
     r = await wad.client.get("/api/dashboard/login", headers=cookie(login_id))

@@ -9,7 +9,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from wad.config import Config, default_state_dir
+from wad.config import control_socket_path
 from wad.engines.wire import LineDecoder, WireError, encode
 
 #: Answers can be larger than requests (a long session list); still bounded.
@@ -25,18 +25,13 @@ class ClientError(Exception):
         self.message = message
 
 
-def socket_path(explicit: str | None = None, env: Mapping[str, str] = os.environ) -> Path:
-    """``--socket``, else ``WAD_CONTROL_SOCKET``, else the daemon's own default rule."""
-    if explicit:
-        return Path(explicit).expanduser()
-    if env.get("WAD_CONTROL_SOCKET"):
-        return Path(env["WAD_CONTROL_SOCKET"]).expanduser()
-    state = (
-        Path(env["WAD_STATE_DIR"]).expanduser()
-        if env.get("WAD_STATE_DIR")
-        else default_state_dir(env)
-    )
-    return Config(state_dir=state).control_socket_path(env)
+def socket_path(
+    explicit: str | None = None,
+    state_dir: str | None = None,
+    env: Mapping[str, str] = os.environ,
+) -> Path:
+    """Where the daemon listens, by the daemon's own rule (:func:`control_socket_path`)."""
+    return control_socket_path(explicit, state_dir, env)
 
 
 class Client:

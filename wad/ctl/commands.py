@@ -47,7 +47,10 @@ class Out:
 
 
 def client_for(args: argparse.Namespace, timeout: float | None = None) -> Client:
-    return Client(socket_path(args.socket), timeout=args.timeout if timeout is None else timeout)
+    return Client(
+        socket_path(args.socket, args.state_dir),
+        timeout=args.timeout if timeout is None else timeout,
+    )
 
 
 def call(args: argparse.Namespace, method: str, **params: Any) -> Any:
@@ -70,7 +73,8 @@ def cmd_qr(args: argparse.Namespace, out: Out) -> int:
     device = args.device_id
     with client_for(args, timeout=None) as events, client_for(args) as client:
         stream = events.subscribe(deviceId=device, events=["session.qr", "session.status"])
-        state = client.call("sessions.get", deviceId=device)["session"]["connectionState"]
+        session = client.call("sessions.get", deviceId=device)["session"]
+        state = session["connectionState"]
         if state == "connected":
             out.line({"deviceId": device, "state": state}, f"{device} is already connected")
             return EXIT_OK
@@ -84,6 +88,7 @@ def cmd_qr(args: argparse.Namespace, out: Out) -> int:
             out.line(
                 {"deviceId": device, "state": state}, f"waiting for a QR code ({device} is {state})"
             )
+            _waiting(out, device, state, session.get("lastError"))
         if args.once:
             return EXIT_OK
         for event in stream:
@@ -102,7 +107,17 @@ def cmd_qr(args: argparse.Namespace, out: Out) -> int:
                     return EXIT_OK
                 if state in ("stopped", "logged_out"):
                     raise _at_rest(device, state)
+                _waiting(out, device, state, payload.get("lastError"))
     return EXIT_ERROR
+
+
+def _waiting(out: Out, device: str, state: str, error: str | None) -> None:
+    """While there is no QR, why: a session that keeps failing says so each time."""
+    if error:
+        out.line(
+            {"deviceId": device, "state": state, "lastError": error},
+            f"waiting: {error} ({device} is {state})",
+        )
 
 
 def _at_rest(device: str, state: str) -> ClientError:
@@ -116,9 +131,10 @@ def _draw_qr(args: argparse.Namespace, out: Out, code: str) -> None:
         out.line({"qrCode": code}, "")
         return
     clear = "\x1b[2J\x1b[H" if sys.stdout.isatty() else ""
+    then = "shown once, not redrawn" if args.once else "redrawn when it rotates, Ctrl-C to stop"
+    # One line above the code: with it, a code of version 6 fills 23 of 24 lines.
     print(
-        f"{clear}Scan with WhatsApp (Settings > Linked devices) for {args.device_id}; "
-        "it is redrawn when it rotates, Ctrl-C to stop:",
+        f"{clear}Scan with WhatsApp > Linked devices for {args.device_id} ({then}):",
         flush=True,
     )
     print(render.qr_text(code, invert=args.invert), flush=True)

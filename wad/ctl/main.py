@@ -18,7 +18,6 @@ What each command does is in :mod:`wad.ctl.commands`; here, its arguments.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 
@@ -62,6 +61,14 @@ __all__ = [
 ]
 
 
+#: ``--json`` after the command too (``wadctl sessions --json``), as after wadctl
+#: itself; SUPPRESS keeps the value given before the command when it is absent here.
+JSON_AFTER = argparse.ArgumentParser(add_help=False)
+JSON_AFTER.add_argument(
+    "--json", action="store_true", default=argparse.SUPPRESS, help="print JSON, for scripts"
+)
+
+
 def parser(commands: Sequence[CtlCommand] | None = None) -> argparse.ArgumentParser:
     """wadctl's arguments, with ``commands`` from plugins (None: load the plugins)."""
     p = argparse.ArgumentParser(
@@ -73,12 +80,17 @@ def parser(commands: Sequence[CtlCommand] | None = None) -> argparse.ArgumentPar
         help="control socket path (default: $WAD_CONTROL_SOCKET, "
         "else $RUNTIME_DIRECTORY/wad.sock, else <state dir>/wad.sock)",
     )
+    p.add_argument(
+        "--state-dir",
+        dest="state_dir",
+        help="the daemon's --state-dir (default: $WAD_STATE_DIR, else the default folder)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON, for scripts")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for an answer")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def cmd(name: str, run: Command, help_: str, *args: str) -> argparse.ArgumentParser:
-        c = sub.add_parser(name, help=help_)
+        c = sub.add_parser(name, help=help_, parents=[JSON_AFTER])
         for arg in args:
             c.add_argument(arg)
         c.set_defaults(run=run)
@@ -143,7 +155,7 @@ def parser(commands: Sequence[CtlCommand] | None = None) -> argparse.ArgumentPar
         "messages",
         simple(
             "sessions.messages",
-            lambda r: json.dumps(r["messages"], indent=2),
+            lambda r: render.messages(r["messages"]),
             deviceId=dev,
             direction="direction",
             limit="limit",
@@ -180,10 +192,11 @@ def parser(commands: Sequence[CtlCommand] | None = None) -> argparse.ArgumentPar
         plugins.load() if commands is None else commands,
         taken=("call", "sim"),
         call=lambda args, method, params: call(args, method, **params),
+        parents=[JSON_AFTER],
     )
     raw = cmd("call", cmd_call, "call any control method with JSON params", "method")
     raw.add_argument("params", nargs="?", default="{}", help="a JSON object")
-    _sim_parser(sub.add_parser("sim", help="the simulator's virtual phone"))
+    _sim_parser(sub.add_parser("sim", help="the simulator's virtual phone", parents=[JSON_AFTER]))
     return p
 
 
@@ -192,7 +205,7 @@ def _sim_parser(sim: argparse.ArgumentParser) -> None:
     sub = sim.add_subparsers(dest="sim_command", required=True, metavar="ACTION")
 
     def act(name: str, run: Command, help_: str, *args: str) -> None:
-        c = sub.add_parser(name, help=help_)
+        c = sub.add_parser(name, help=help_, parents=[JSON_AFTER])
         for arg in args:
             c.add_argument(arg)
         c.set_defaults(run=run)
@@ -247,7 +260,7 @@ def _sim_parser(sim: argparse.ArgumentParser) -> None:
     )
     act(
         "sent",
-        simple("sim.sent", lambda r: json.dumps(r["messages"], indent=2), deviceId=dev),
+        simple("sim.sent", lambda r: render.records(r["messages"]), deviceId=dev),
         "what the session sent",
         dev,
     )

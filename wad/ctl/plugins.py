@@ -49,7 +49,7 @@ def names_own_command(argv: Sequence[str], own: argparse.ArgumentParser) -> bool
     """Whether ``argv`` names one of wadctl's own commands (those of ``own``), which
     need no plugin: loading the plugins imports them, and the libraries they use."""
     pre = argparse.ArgumentParser(add_help=False)
-    for option in ("--socket", "--timeout"):
+    for option in ("--socket", "--state-dir", "--timeout"):
         pre.add_argument(option)
     pre.add_argument("--json", action="store_true")
     pre.add_argument("command", nargs="?")
@@ -72,13 +72,14 @@ def add(
     commands: Iterable[CtlCommand],
     taken: Collection[str],
     call: Caller,
+    parents: Sequence[argparse.ArgumentParser] = (),
 ) -> None:
     """A subparser for each command whose name is free."""
     for command in commands:
         if command.name in taken or command.name in sub.choices:
             warn(f"a plugin's command {command.name!r} is already defined; skipped")
             continue
-        parser = sub.add_parser(command.name, help=command.help)
+        parser = sub.add_parser(command.name, help=command.help, parents=list(parents))
         command.arguments(parser)
         parser.set_defaults(run=_runner(command, call))
 

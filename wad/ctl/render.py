@@ -10,7 +10,9 @@ import qrcode
 #: Two QR rows per text line: (top dark, bottom dark) -> character, for a dark
 #: terminal (light modules drawn, dark ones left as the background).
 _HALF = {(True, True): " ", (True, False): "▄", (False, True): "▀", (False, False): "█"}
-QR_BORDER = 2
+#: The quiet zone, in modules. One is what phone scanners (WhatsApp's among them)
+#: need in practice on a terminal, and every two modules cost a line of an 80x24 screen.
+QR_BORDER = 1
 #: Longest cell of a table before it is shortened with "…" (``wadctl show ID`` and
 #: ``--json`` print whole values).
 CELL_MAX = 48
@@ -65,8 +67,62 @@ def _short(value: str | None) -> str | None:
     return value[: CELL_MAX - 1] + "…"
 
 
+def messages(items: list[dict[str, Any]]) -> str:
+    if not items:
+        return "no messages"
+    return table(
+        ("CREATED", "DIR", "PEER", "TYPE", "STATUS", "ID", "BODY"),
+        [
+            (
+                m.get("createdAt"),
+                m.get("direction"),
+                m.get("peer"),
+                m.get("type"),
+                m.get("status"),
+                m.get("id"),
+                _short(m.get("body") or m.get("error")),
+            )
+            for m in items
+        ],
+    )
+
+
+def records(items: list[dict[str, Any]]) -> str:
+    """A table of any list of flat objects: a column for each key holding a plain value."""
+    if not items:
+        return "none"
+    keys = list(
+        dict.fromkeys(
+            k for item in items for k, v in item.items() if isinstance(v, str | int | float | None)
+        )
+    )
+    rows = [[_short(_text(item.get(k))) for k in keys] for item in items]
+    return table([k.upper() for k in keys], rows)
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def duration(seconds: float) -> str:
+    """``1m 3s``, ``2h 5m``, ``3d 4h``; under a minute with a tenth (``4.2 s``)."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    whole = int(seconds)
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    return f"{minutes}m {secs}s"
+
+
 def status(data: dict[str, Any]) -> str:
     head = {k: v for k, v in data.items() if k != "sessions"}
+    if isinstance(head.get("uptime"), int | float):
+        head["uptime"] = duration(head["uptime"])
     counts = data.get("sessions", {})
     lines = [pairs(head), "sessions:"]
     lines += [f"  {state}: {n}" for state, n in counts.items()]

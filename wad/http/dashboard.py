@@ -79,6 +79,9 @@ async def page() -> Response:
 
 class LoginState(schemas.Ok):
     signedIn: bool
+    # Where the admin token is (its path, never the token), for the sign-in page;
+    # None when it comes from WAD_ADMIN_TOKEN.
+    tokenFile: str | None = None
 
 
 @bp.get("/api/dashboard/login")
@@ -88,7 +91,11 @@ async def login_state() -> Response:
     """Whether this browser's dashboard cookie is signed in (no credentials needed: it
     tells nothing else), so the page can show the sign-in form without a failed call."""
     login_id = request.cookies.get(COOKIE)
-    return ok(signedIn=bool(login_id and _logins().expires(login_id) is not None))
+    file = current_daemon().services.status.admin.file
+    return ok(
+        signedIn=bool(login_id and _logins().expires(login_id) is not None),
+        tokenFile=None if file is None else str(file),
+    )
 
 
 @bp.post("/api/dashboard/login")

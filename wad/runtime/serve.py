@@ -92,11 +92,16 @@ async def serve(
             await nursery.start(functools.partial(serve_control, daemon, sock=sd.control_socket))
             binds = await nursery.start(_serve_http, daemon, sd.http_bind(config.http))
             daemon.services.status.http_bound = binds
+            token = daemon.services.status.admin.file
             log.info(
-                "wad ready: engine %s, HTTP on %s, state in %s",
+                "wad ready: engine %s, HTTP on %s, state in %s; dashboard %s/ (admin token %s);"
+                " wadctl status (control socket %s)",
                 config.engine,
                 ", ".join(binds),
                 config.state_dir,
+                binds[0].rstrip("/") if binds else config.http,
+                f"in {token}" if token else "from WAD_ADMIN_TOKEN",
+                daemon.services.status.control_bound or config.control_socket_path(),
             )
             await nursery.start(sd.run, daemon)  # READY=1: everything above is up
             task_status.started(daemon)
