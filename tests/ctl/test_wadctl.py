@@ -18,6 +18,7 @@ import qrcode
 from conftest import ADMIN_TOKEN, Process, spawn_daemon
 
 from wad.ctl.main import EXIT_ERROR, EXIT_NOT_FOUND, EXIT_NOT_RUNNING, EXIT_REFUSED, EXIT_USAGE
+from wad.ctl.render import QR_BORDER
 
 pytestmark = pytest.mark.slow
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -77,7 +78,7 @@ def drawn_matrix(lines: list[str]) -> list[list[bool]]:
 
 
 def expected_matrix(code: str) -> list[list[bool]]:
-    qr = qrcode.QRCode(border=2, error_correction=qrcode.constants.ERROR_CORRECT_L)
+    qr = qrcode.QRCode(border=QR_BORDER, error_correction=qrcode.constants.ERROR_CORRECT_L)
     qr.add_data(code)
     qr.make(fit=True)
     return qr.get_matrix()

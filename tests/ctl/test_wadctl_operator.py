@@ -7,8 +7,10 @@ import base64
 import json
 import os
 import re
+import select
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -111,3 +113,35 @@ def test_qr_fits_80x24_with_half_blocks(code: str, version: int, most_lines: int
         drawn.append([ch in " ▄" for ch in line])
         drawn.append([ch in " ▀" for ch in line])
     assert drawn[: len(matrix)] == matrix
+
+
+def test_qr_shows_why_it_waits(tmp_path: Path) -> None:
+    """With neonize offline the session fails again and again: ``wadctl qr`` says why."""
+    env = {"WAD_BACKOFF_INITIAL": "0.1", "WAD_BACKOFF_CAP": "0.2", "WAD_WORKER_GRACE": "2"}
+    daemon = spawn_daemon(tmp_path, env=env)  # the default engine: neonize, no network
+    sock = str(tmp_path / "wad.sock")
+    try:
+        assert run("--socket", sock, "create", "real1").returncode == 0
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "wad.ctl.main", "--socket", sock, "qr", "real1"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stdout is not None
+        seen = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if not select.select([proc.stdout], [], [], deadline - time.monotonic())[0]:
+                break
+            line = proc.stdout.readline()
+            if not line:
+                break
+            seen.append(line)
+            if line.startswith("waiting: ") and "failed to dial" in line:
+                break
+        assert any(li.startswith("waiting: ") and "failed to dial" in li for li in seen), seen
+        proc.kill()
+        proc.wait()
+    finally:
+        daemon.stop()
