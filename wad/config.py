@@ -55,6 +55,8 @@ class Config:
     # limit of one fetch (s), from resolving the host to the last byte.
     media_allow_networks: list[str] = field(default_factory=list)
     media_fetch_timeout: float = 30.0
+    max_sessions: int = 500  # sessions one daemon holds at most; 0: no cap
+    retention_days: float = 30.0  # messages, events, idempotency keys kept; 0: forever
     # Metrics: addresses (CIDRs) that may scrape /metrics without the admin token.
     metrics_allow: list[str] = field(default_factory=list)
     # Plugins (built-in and third-party), by name, that must not load.
@@ -196,6 +198,9 @@ def _check(config: Config) -> None:
     ):
         if getattr(config, name) <= 0:
             raise ConfigError(f"{name}: must be positive")
+    for name in ("max_sessions", "retention_days"):
+        if getattr(config, name) < 0:
+            raise ConfigError(f"{name}: must not be negative (0 turns it off)")
     if config.backoff_cap < config.backoff_initial:
         raise ConfigError("backoff_cap: must not be below backoff_initial")
     for cidr in config.metrics_allow:

@@ -14,9 +14,11 @@ HTTP_STATUS = {
     "not_found": 404,
     "timeout": 408,
     "conflict": 409,
+    "too_many_sessions": 409,
     "too_large": 413,
     "rate_limited": 429,
     "unavailable": 503,
+    "storage_full": 507,
     "internal": 500,
     "bad_gateway": 502,
 }
@@ -58,6 +60,14 @@ class WadError(Exception):
     @property
     def http_status(self) -> int:
         return HTTP_STATUS[self.code]
+
+
+class StorageFull(WadError):
+    """A write found no room (SQLite's SQLITE_FULL, ``ENOSPC`` writing a file): nothing
+    of the operation was kept; it can be tried again once space is freed."""
+
+    def __init__(self, message: str = "storage full") -> None:
+        super().__init__("storage_full", message)
 
 
 def bad_request(message: str) -> WadError:

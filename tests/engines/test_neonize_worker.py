@@ -109,6 +109,24 @@ async def test_a_worker_stuck_in_a_dial_is_killed_after_grace(
     assert engine.statistics().workers_killed == 1
 
 
+async def test_a_second_worker_on_one_session_folder_exits_with_a_clear_error(
+    tmp_path: Path, proxy: SilentProxy
+) -> None:
+    """Two workers must never share one set of WhatsApp credentials: the second one on
+    the same folder reports who holds it and exits 1, before touching the database."""
+    engine = NeonizeEngine(grace=1.0)
+    async with engine.open_link("s1", tmp_path / "s1") as first:
+        await proxy.connected.wait()  # the first worker holds the folder, dialing
+        async with engine.open_link("s1", tmp_path / "s1") as second:
+            events = [event async for event in second.events()]
+        assert [e.kind for e in events] == ["error"]
+        message = events[0].data["message"]
+        assert f"pid {first.process.pid}" in message and "credentials" in message
+        assert second.process.returncode == 1
+        assert first.process.returncode is None  # the first one is untouched
+    assert proxy.connections == 1
+
+
 class Rig:
     def __init__(self, tmp_path: Path, engine: NeonizeEngine, timing: SessionTiming) -> None:
         self.store = Store(tmp_path / "wad.db")

@@ -34,6 +34,8 @@ ERROR_CODES: dict[str, str] = {
     "conflict": "the operation does not fit the current state",
     "too_large": "a value is too large",
     "rate_limited": "a limit was reached",
+    "too_many_sessions": "the daemon holds the most sessions allowed (max_sessions)",
+    "storage_full": "the disk is full: nothing was written; try again once space is freed",
     "bad_config": "the configuration file is invalid; the running one stays",
     "refused": "the peer's uid is not allowed on this socket",
     "busy": "too many connections; try again",

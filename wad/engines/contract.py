@@ -16,6 +16,12 @@ Events (``kind`` and the keys of ``data``):
 - ``message``: ``id``, ``chat``, ``from``, ``type``, ``text``, ``timestamp``, ...
 - ``receipt``: ``ids``, ``chat``, ``status`` (``delivered`` | ``read`` | ``played``)
 - ``error``: ``message``; the link ends after it
+- ``fault``: ``cause``, ``message``: the engine failed with one item (a neonize event it
+  could not translate) and went on; the session counts it (``wad_faults_total``)
+
+Text in events is made valid Unicode at the session's edge (:mod:`wad.engines.text`);
+an engine that can still see invalid bytes (the neonize worker) applies the same rule
+first, so the originals are kept under ``raw``.
 
 Commands (``Link.call(name, params)``):
 
@@ -32,7 +38,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 EVENT_KINDS = frozenset(
-    {"qr", "pair_code", "connected", "disconnected", "logged_out", "message", "receipt", "error"}
+    {
+        "qr",
+        "pair_code",
+        "connected",
+        "disconnected",
+        "logged_out",
+        "message",
+        "receipt",
+        "error",
+        "fault",
+    }
 )
 # After one of these a link delivers nothing more.
 TERMINAL_KINDS = frozenset({"disconnected", "logged_out", "error"})

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from wad.engines.text import sanitized
+
 #: The longest line accepted (without its newline): a peer that sends more is broken
 #: or hostile, and buffering it without bound would let it exhaust our memory.
 MAX_LINE = 1 << 20
@@ -23,9 +25,17 @@ class WireError(ValueError):
 
 
 def encode(obj: dict[str, Any]) -> bytes:
-    """One line for ``obj``. Strict JSON (no NaN), so peers in any language read it."""
-    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    return text.encode() + b"\n"
+    """One line for ``obj``. Strict JSON (no NaN), valid UTF-8, so peers in any language
+    read it. It never fails on text JSON or UTF-8 cannot hold (``bytes``, lone
+    surrogates) nor on NaN: those are made valid by :mod:`wad.engines.text`'s rule, so
+    one odd value from neonize cannot end a worker or a connection. An object of
+    another type is a bug: ``TypeError``, as from ``json``."""
+    try:
+        text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        return text.encode() + b"\n"
+    except (TypeError, ValueError):  # UnicodeEncodeError is a ValueError
+        text = json.dumps(sanitized(obj), separators=(",", ":"), ensure_ascii=False)
+        return text.encode() + b"\n"
 
 
 class LineDecoder:

@@ -81,6 +81,14 @@ async def collect(daemon: DaemonAPI) -> str:
             "kind",
             daemon.events.statistics(),
         ),
+        metrics.render_numbers(
+            "wad_faults_total",
+            "Failures contained to one item (an engine event, a received message, a pass of"
+            " a session's task), by cause; each is also logged once with its session.",
+            "counter",
+            "cause",
+            daemon.supervisor.faults.statistics(),
+        ),
     ]
     engine_stats = getattr(daemon.supervisor.engine, "statistics", None)
     if engine_stats is not None:

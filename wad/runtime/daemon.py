@@ -18,6 +18,7 @@ from wad.auth.logins import DashboardLogins
 from wad.config import Config
 from wad.hooks import calls
 from wad.hooks.host import PluginHost
+from wad.lockfile import FolderLock
 from wad.metrics.registry import Metrics
 from wad.runtime import logs
 from wad.services import Services
@@ -49,6 +50,8 @@ class Daemon:
     reread: Callable[[], Config] | None = None
     # systemd's notices (RELOADING=1 around a reload); None outside ``serve``.
     systemd: Systemd | None = None
+    # The state folder's lock (one daemon per folder), held until the store is closed.
+    state_lock: FolderLock | None = None
 
     def stop(self) -> None:
         self.stopping.set()

@@ -26,6 +26,7 @@ from wad.engines.link import Engine
 from wad.hooks import calls as hooks
 from wad.hooks import host
 from wad.http.app import create_app
+from wad.lockfile import FolderLock
 from wad.runtime import looplag
 from wad.runtime.daemon import Daemon
 from wad.services import Services
@@ -48,20 +49,42 @@ def make_engine(config: Config) -> Engine:
     return NeonizeEngine(grace=config.worker_grace)
 
 
+#: The state folder's lock file: held by the daemon that uses the folder.
+STATE_LOCK = "wad.lock"
+
+
 def build(config: Config, engine: Engine | None = None) -> Daemon:
     config.state_dir.mkdir(parents=True, mode=0o700, exist_ok=True)
+    # Before anything in the folder is read or written: one daemon per state folder
+    # (a second one would restore the sessions and report false states). Raises
+    # FolderLocked, naming the holder's pid, having changed nothing.
+    lock = FolderLock.take(config.state_dir / STATE_LOCK, f"the state folder {config.state_dir}")
+    try:
+        return _build(config, engine, lock)
+    except BaseException:
+        lock.release()
+        raise
+
+
+def _build(config: Config, engine: Engine | None, lock: FolderLock) -> Daemon:
     store = Store(config.db_path)
     admin = AdminToken.load(config.admin_token, config.admin_token_file)
     events = EventLog(store)
     timing = SessionTiming(config.pairing_timeout, config.backoff_initial, config.backoff_cap)
     supervisor = Supervisor(
-        store, engine or make_engine(config), events, config.sessions_dir, timing
+        store,
+        engine or make_engine(config),
+        events,
+        config.sessions_dir,
+        timing,
+        max_sessions=config.max_sessions,
     )
     services = Services.build(config, store, supervisor, events, admin)
     plugins = host.load(config.disable_plugins)
     # Rotating the admin token ends every dashboard sign-in.
     logins = DashboardLogins(generation=lambda: admin.generation)
     daemon = Daemon(config, store, events, supervisor, services, plugins, logins)
+    daemon.state_lock = lock
     services.sending.before_send = lambda device_id, message: hooks.before_send(
         daemon, device_id, message
     )
@@ -112,6 +135,8 @@ async def serve(
             nursery.cancel_scope.cancel()
     finally:
         daemon.store.close()
+        if daemon.state_lock is not None:
+            daemon.state_lock.release()
         log.info("stopped")
 
 

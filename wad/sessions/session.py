@@ -15,6 +15,7 @@ restart``), which also happens at daemon start for sessions that were running.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import shutil
@@ -22,14 +23,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import trio
 
+from wad.engines import text
 from wad.engines.contract import EngineError, EngineEvent
 from wad.engines.link import Engine, Link
+from wad.errors import StorageFull
+from wad.sessions import incoming, resend
 from wad.sessions.backoff import Backoff
 from wad.sessions.events import EventLog
+from wad.sessions.faults import Faults
 from wad.store import Store
 from wad.store.clock import iso_at
 
@@ -37,6 +42,11 @@ log = logging.getLogger(__name__)
 
 RESTING = frozenset({"logged_out", "stopped"})
 BATCH_MAX = 256  # events taken from a link at once, at most
+# A write that found the disk full is tried again after these delays (doubling).
+FULL_RETRY_INITIAL = 0.5
+FULL_RETRY_CAP = 5.0
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +66,7 @@ class Session:
         events: EventLog,
         timing: SessionTiming,
         state: str = "disconnected",
+        faults: Faults | None = None,
     ) -> None:
         self.device_id = device_id
         self.folder = folder
@@ -64,6 +75,7 @@ class Session:
         self.events = events
         self.timing = timing
         self.state = state
+        self.faults = faults or Faults()
         self.qr: str | None = None
         self.qr_expires_at: float | None = None
         self.link: Link | None = None
@@ -131,11 +143,24 @@ class Session:
     # -- the task -------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Keep the session connected until cancelled through :attr:`scope`."""
+        """Keep the session connected until cancelled through :attr:`scope`.
+
+        Nothing raised by the session's work leaves this task: a failure with one item
+        (an event, a message) costs that item only (see :meth:`_follow`); anything
+        else is logged and counted, and the session starts over after a backoff delay.
+        """
         try:
             with self.scope:
-                self.folder.mkdir(parents=True, mode=0o700, exist_ok=True)
-                await self._loop()
+                while True:
+                    try:
+                        self.folder.mkdir(parents=True, mode=0o700, exist_ok=True)
+                        await self._loop()
+                    except* Exception as group:
+                        failure = group.exceptions[0] if len(group.exceptions) == 1 else group
+                        self.faults.record(
+                            self.device_id, "session", "the session failed; it starts over", failure
+                        )
+                    await trio.sleep(self.backoff.next_delay())
         finally:
             self.link = None
             self.finished.set()
@@ -145,7 +170,7 @@ class Session:
             action = self._take_pending()
             if action == "logout":
                 self.wipe_credentials()
-                self._set_state("logged_out", last_error=None)
+                await self._state("logged_out", last_error=None)
                 continue
             if action is None and self.state in RESTING:
                 await self._wait_wake()
@@ -154,15 +179,15 @@ class Session:
             if self._pending is not None:
                 continue
             if outcome == "logged_out":
-                self._set_state("logged_out", last_error=None)
+                await self._state("logged_out", last_error=None)
             elif outcome == "pairing_timeout":
-                self._set_state("stopped", last_error=detail)
+                await self._state("stopped", last_error=detail)
             else:
                 # After "dropped" the delay is short: backoff was reset on connecting.
                 delay = self.backoff.next_delay()
                 retry_at = iso_at(time.time() + delay)
                 state = "disconnected" if outcome == "dropped" else "failed"
-                self._set_state(state, last_error=detail, next_retry_at=retry_at)
+                await self._state(state, last_error=detail, next_retry_at=retry_at)
                 with trio.move_on_after(delay):
                     await self._wait_wake()
 
@@ -171,7 +196,7 @@ class Session:
         self._wake = trio.Event()
 
     async def _connect_once(self) -> tuple[str, str | None]:
-        self._set_state("connecting")
+        await self._state("connecting")
         self._link_scope = scope = trio.CancelScope()
         outcome: tuple[str, str | None] = ("failed", "the engine ended the connection")
         with scope:
@@ -193,7 +218,8 @@ class Session:
         async for first in link.events():
             # What arrived with it is handled now too: a run of messages is stored in
             # one transaction (one commit instead of one each when the loop is busy).
-            batch = [first, *link.take_ready(BATCH_MAX - 1)]
+            taken = (self._clean(e) for e in (first, *link.take_ready(BATCH_MAX - 1)))
+            batch = [e for e in taken if e is not None]
             start = 0
             while start < len(batch):
                 event = batch[start]
@@ -201,48 +227,101 @@ class Session:
                     end = start + 1
                     while end < len(batch) and batch[end].kind == "message":
                         end += 1
-                    self._incoming_many([e.data for e in batch[start:end]])
+                    await self._incoming([e.data for e in batch[start:end]])
                     start = end
                     continue
                 start += 1
-                outcome = self._handle(event, scope)
+                outcome = await self._event(event, scope)
                 if outcome is not None:
                     return outcome
                 if event.kind == "connected":
-                    await self._resend_pending(link)
+                    await resend.resend_pending(self, link)
         return "failed", "the engine ended the connection without a reason"
 
-    async def _resend_pending(self, link: Link) -> None:
-        """Sends accepted but never acknowledged (the daemon stopped mid-send) go again,
-        with the message id fixed before the first try, so a network that saw the first
-        one drops the repeat."""
-        for pending in self.store.pending_outgoing(self.device_id):
-            message_id, type_ = pending["id"], pending["type"]
-            params = resend_params(pending)
-            if params is None:  # an interrupted reaction/edit/revoke is not replayed
-                self.store.mark_failed(message_id, "interrupted by a daemon restart")
-                continue
-            try:
-                result = await link.call("send", params)
-            except EngineError as exc:
-                if exc.code == "not_connected":
-                    return
-                self.store.mark_failed(message_id, str(exc))
-                continue
-            wa_id = str(result.get("id") or message_id)
-            self.store.mark_sent(message_id, wa_id)
-            log.info("session %s: resent message %s after a restart", self.device_id, message_id)
-            self.events.emit(
-                self.device_id,
-                "message.sent",
-                {
-                    "id": message_id,
-                    "waId": wa_id,
-                    "to": params["to"],
-                    "type": type_,
-                    "resent": True,
-                },
+    # -- one item at a time: a failure costs that item, never the session ---------------
+
+    def _clean(self, event: EngineEvent) -> EngineEvent | None:
+        """The engine-event edge: text made valid Unicode (:mod:`wad.engines.text`). An
+        event that cannot even be cleaned (nested beyond any reason) is skipped, a
+        message reduced to its plain fields."""
+        try:
+            data = text.clean(event.data)
+        except Exception as exc:
+            self.faults.record(self.device_id, "event", f"a {event.kind} event is unreadable", exc)
+            return (
+                EngineEvent("message", incoming.reduced(event.data))
+                if event.kind == "message"
+                else None
             )
+        if text.RAW in data:  # replaced here, or already by the engine (neonize's worker)
+            self.faults.record(
+                self.device_id,
+                "invalid_text",
+                f"{event.kind} {str(data.get('id', ''))[:64]}: text that is not valid Unicode"
+                f" was replaced; the original bytes are kept under {text.RAW}",
+            )
+        return event if data is event.data else EngineEvent(event.kind, data)
+
+    async def _event(
+        self, event: EngineEvent, scope: trio.CancelScope
+    ) -> tuple[str, str | None] | None:
+        try:
+            return await self.until_stored(functools.partial(self._handle, event, scope))
+        except Exception as exc:
+            self.faults.record(
+                self.device_id, "event", f"could not handle a {event.kind} event; skipped", exc
+            )
+            return None
+
+    async def _incoming(self, messages: list[dict[str, Any]]) -> None:
+        """Store received messages together; when that fails, each alone, so a message
+        that cannot be stored as it came costs only itself: it is then stored reduced to
+        what can be kept (:func:`incoming.reduced`), or, failing that too, dropped."""
+        try:
+            await self.until_stored(functools.partial(self._incoming_many, messages))
+            return
+        except Exception as exc:
+            if len(messages) == 1:
+                await self._incoming_reduced(messages[0], exc)
+                return
+        for data in messages:
+            try:
+                await self.until_stored(functools.partial(self._incoming_many, [data]))
+            except Exception as exc:
+                await self._incoming_reduced(data, exc)
+
+    async def _incoming_reduced(self, data: dict[str, Any], failure: Exception) -> None:
+        wa_id = str(data.get("id", ""))[:64]
+        self.faults.record(
+            self.device_id,
+            "message",
+            f"could not store message {wa_id}; storing it reduced",
+            failure,
+        )
+        try:
+            await self.until_stored(
+                functools.partial(self._incoming_many, [incoming.reduced(data)])
+            )
+        except Exception as exc:
+            self.faults.record(self.device_id, "message", f"message {wa_id} was dropped", exc)
+
+    async def until_stored(self, write: Callable[[], T]) -> T:
+        """Run one write of the session's; while the disk is full, wait and run it again.
+        What was received meanwhile waits in the engine's buffers: nothing is dropped
+        for want of room, and the session goes on once space is freed."""
+        delay, counted = FULL_RETRY_INITIAL, False
+        while True:
+            try:
+                return write()
+            except StorageFull:
+                if not counted:
+                    self.faults.record(self.device_id, "storage_full", "a write found no room")
+                    counted = True
+            await trio.sleep(delay)
+            delay = min(delay * 2, FULL_RETRY_CAP)
+
+    async def _state(self, state: str, **fields: Any) -> None:
+        await self.until_stored(functools.partial(self._set_state, state, **fields))
 
     def _handle(self, event: EngineEvent, scope: trio.CancelScope) -> tuple[str, str | None] | None:
         data = event.data
@@ -265,8 +344,6 @@ class Session:
                 self._set_state(
                     "connected", phone_number=phone, last_error=None, next_retry_at=None
                 )
-            case "message":
-                self._incoming_many([data])
             case "receipt":
                 self._receipt(data)
             case "disconnected":
@@ -275,41 +352,23 @@ class Session:
                 return "logged_out", str(data.get("reason", "logged out"))
             case "error":
                 return "failed", str(data.get("message", "engine error"))
+            case "fault":
+                cause = data.get("cause")
+                self.faults.record(
+                    self.device_id,
+                    cause if cause in ("invalid_text", "message", "event") else "engine",
+                    f"the engine: {data.get('message', 'a fault')}",
+                )
         return None
 
     def _incoming_many(self, messages: list[dict[str, Any]]) -> None:
         """Store received messages in one transaction: each row, its event and the webhook
         deliveries commit together (one commit for the lot), in arrival order."""
         self.events.emit_many(
-            self.device_id, "message", [self._incoming_write(data) for data in messages]
+            self.device_id,
+            "message",
+            [incoming.write(self.store, self.device_id, data) for data in messages],
         )
-
-    def _incoming_write(self, data: dict[str, Any]) -> Callable[[], dict[str, Any] | None]:
-        """The write of one received message of any type, stored once; its event's
-        payload, without file paths (None for a repeat)."""
-        peer = str(data.get("chat") or data.get("from") or "")
-        type_ = str(data.get("type", "text"))
-        media_path = data.get("mediaPath")
-        public = {k: v for k, v in data.items() if k != "mediaPath"}
-        if media_path:
-            public["hasMedia"] = True
-        fields = {
-            k: v for k, v in public.items() if k not in ("id", "chat", "type", "text", "timestamp")
-        }
-
-        def store() -> dict[str, Any] | None:
-            stored = self.store.insert_incoming(
-                self.device_id,
-                str(data.get("id", "")),
-                peer,
-                type_,
-                data.get("text") or data.get("caption"),
-                fields,
-                media_path,
-            )
-            return None if stored is None else {**public, "id": stored, "waId": data.get("id")}
-
-        return store
 
     def _receipt(self, data: dict[str, Any]) -> None:
         status = str(data.get("status", "delivered"))
@@ -322,9 +381,28 @@ class Session:
             self.events.emit(self.device_id, "message.ack", {"id": message_id, "status": status})
 
     def _set_state(self, state: str, **fields: Any) -> None:
+        """Move to ``state``: the row and its ``session.status`` event commit together,
+        and nothing changes (in memory either) when they cannot be stored."""
         previous, self.state = self.state, state
         fields.setdefault("next_retry_at", None)
-        self.store.update_session(self.device_id, connection_state=state, **fields)
+        try:
+            self.events.emit(
+                self.device_id,
+                "session.status",
+                {
+                    "state": state,
+                    "previous": previous,
+                    "lastError": fields.get("last_error"),
+                    "nextRetryAt": fields.get("next_retry_at"),
+                    "phoneNumber": fields.get("phone_number"),
+                },
+                also=functools.partial(
+                    self.store.update_session, self.device_id, connection_state=state, **fields
+                ),
+            )
+        except BaseException:
+            self.state = previous
+            raise
         if previous != state or "last_error" in fields:
             log.info(
                 "session %s: %s -> %s%s",
@@ -333,30 +411,3 @@ class Session:
                 state,
                 f" ({fields['last_error']})" if fields.get("last_error") else "",
             )
-        self.events.emit(
-            self.device_id,
-            "session.status",
-            {
-                "state": state,
-                "previous": previous,
-                "lastError": fields.get("last_error"),
-                "nextRetryAt": fields.get("next_retry_at"),
-                "phoneNumber": fields.get("phone_number"),
-            },
-        )
-
-
-def resend_params(pending: dict[str, Any]) -> dict[str, Any] | None:
-    """The engine's ``send`` command for a stored, never acknowledged message."""
-    type_ = pending["type"]
-    if type_ in ("reaction", "edit", "revoke"):
-        return None
-    fields = {k: v for k, v in pending["fields"].items() if k != "media"}
-    params: dict[str, Any] = {"id": pending["id"], "to": pending["to"], "type": type_, **fields}
-    if type_ == "text":
-        params["text"] = pending["body"]
-    elif pending["body"] is not None and "caption" not in fields:
-        params["caption"] = pending["body"]
-    if pending["mediaPath"]:
-        params["media"] = {**pending["fields"].get("media", {}), "path": pending["mediaPath"]}
-    return params

@@ -1,4 +1,9 @@
-"""The supervisor: every session's task, under one nursery."""
+"""The supervisor: every session's task, under one nursery.
+
+No failure of one session leaves it: a session contains its own (see
+:meth:`Session.run`), and a task that still ends with an exception is logged and
+counted here, never raised into the nursery that holds the others (and the daemon).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,9 @@ from pathlib import Path
 import trio
 
 from wad.engines.link import Engine
+from wad.errors import WadError
 from wad.sessions.events import EventLog
+from wad.sessions.faults import Faults
 from wad.sessions.session import Session, SessionTiming
 from wad.store import Store
 
@@ -25,12 +32,16 @@ class Supervisor:
         events: EventLog,
         sessions_dir: Path,
         timing: SessionTiming,
+        max_sessions: int = 0,
+        faults: Faults | None = None,
     ) -> None:
         self.store = store
         self.engine = engine
         self.events = events
         self.sessions_dir = sessions_dir
         self.timing = timing
+        self.max_sessions = max_sessions  # sessions create() allows at most; 0: no cap
+        self.faults = faults or Faults()
         self.sessions: dict[str, Session] = {}
         self._nursery: trio.Nursery | None = None
 
@@ -59,10 +70,19 @@ class Supervisor:
             self.events,
             self.timing,
             state,
+            self.faults,
         )
         self.sessions[device_id] = session
-        self._nursery.start_soon(session.run, name=f"session {device_id}")
+        self._nursery.start_soon(self._run, session, name=f"session {device_id}")
         return session
+
+    async def _run(self, session: Session) -> None:
+        try:
+            await session.run()
+        except Exception as exc:
+            self.faults.record(
+                session.device_id, "session", "the session's task ended; restart it", exc
+            )
 
     def folder(self, device_id: str) -> Path:
         return self.sessions_dir / device_id
@@ -71,7 +91,16 @@ class Supervisor:
         return self.sessions.get(device_id)
 
     def create(self, device_id: str) -> Session | None:
-        """Store and start a new session; None when the deviceId is taken."""
+        """Store and start a new session; None when the deviceId is taken. Beyond
+        :attr:`max_sessions` it is refused (``too_many_sessions``); sessions restored at
+        start are never refused, so lowering the cap stops only new ones."""
+        full = self.max_sessions and len(self.sessions) >= self.max_sessions
+        if full and device_id not in self.sessions:
+            raise WadError(
+                "too_many_sessions",
+                f"This daemon already holds {len(self.sessions)} sessions, the most allowed"
+                f" (max_sessions {self.max_sessions}): delete one, or raise WAD_MAX_SESSIONS",
+            )
         if not self.store.create_session(device_id):
             return None
         return self._start(device_id, "disconnected")

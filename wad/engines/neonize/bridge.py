@@ -4,10 +4,16 @@ neonize calls its handlers on its own threads with protobuf events; :class:`Brid
 turns each one into an :class:`EngineEvent` (the shapes of :mod:`wad.engine`, the same
 the simulator produces) and downloads the media of incoming messages into the
 session's media folder, so the daemon can serve them.
+
+A string field of a protobuf whose content is not valid UTF-8 reaches Python as
+``bytes`` (protobuf-python's upb hands it back so; it does not raise): every event is
+passed through the text rule (:mod:`wad.engines.text`) here, where the original
+bytes can still be seen, and they are kept under ``raw``.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
 import secrets
@@ -20,6 +26,7 @@ from neonize.proto import Neonize_pb2 as pb
 from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message as WAMessage
 from neonize.utils.jid import build_jid
 
+from wad.engines import text
 from wad.engines.contract import EngineError, EngineEvent
 from wad.files import write_private
 
@@ -51,9 +58,15 @@ _OTHER_FIELDS = {
 }
 
 
+def _text(value: str | bytes) -> str:
+    """A protobuf string field as text (one that was not UTF-8 comes as bytes)."""
+    return text.repaired(value)
+
+
 def jid_str(jid: pb.JID) -> str:
     """A JID without its device part (``user@server``), as the daemon addresses peers."""
-    return f"{jid.User}@{jid.Server}" if jid.User else jid.Server
+    user, server = _text(jid.User), _text(jid.Server)
+    return f"{user}@{server}" if user else server
 
 
 def peer(jid: pb.JID, alt: pb.JID) -> str:
@@ -129,6 +142,23 @@ def message_data(message: pb.Message) -> dict[str, Any] | None:
     return data
 
 
+def unreadable_message(message: pb.Message) -> dict[str, Any]:
+    """What can be told of a message whose content could not be read: who, when, and the
+    whole protobuf, base64, under ``raw.message``."""
+    info, source = message.Info, message.Info.MessageSource
+    return {
+        "id": info.ID,
+        "chat": jid_str(source.Chat),
+        "from": jid_str(source.Sender),
+        "fromMe": source.IsFromMe,
+        "type": "unknown",
+        "timestamp": unix_seconds(info.Timestamp),
+        "pushName": info.Pushname,
+        "reduced": True,
+        text.RAW: {"message": base64.b64encode(message.SerializePartialToString()).decode()},
+    }
+
+
 def _fill(data: dict[str, Any], field: str, part: Any) -> None:
     if field == "extendedTextMessage":
         data["text"] = part.text
@@ -163,7 +193,10 @@ class Bridge:
     """Registers handlers on a neonize client and turns what they get into EngineEvents.
 
     Handlers run on neonize's threads, and ctypes swallows what they raise: each one is
-    wrapped so a failure is logged and becomes an ``error`` event instead of vanishing.
+    wrapped so a failure is logged and reported instead of vanishing. It costs that one
+    event only: a ``fault`` event (counted by the session), a message reduced to what
+    could be read (its protobuf kept under ``raw``); only a ``Connected`` that cannot be
+    read ends the connection (``error``), as the session cannot work without it.
     ``connected`` and ``waiting_qr`` follow the events, for the commands to check.
     """
 
@@ -205,20 +238,32 @@ class Bridge:
         def handler(_client: NewClient, payload: Any) -> None:
             try:
                 event = translate(payload)
+                if event is not None:
+                    event = EngineEvent(event.kind, text.clean(event.data))
             except Exception as exc:
                 log.exception("could not handle neonize's %s", type(payload).__name__)
-                event = EngineEvent(
-                    "error",
-                    {"message": f"could not handle neonize's {type(payload).__name__}: {exc}"},
-                )
+                event = self._failed(payload, exc)
             if event is not None:
                 self.emit(event)
 
         return handler
 
+    def _failed(self, payload: Any, exc: Exception) -> EngineEvent | None:
+        what = f"could not handle neonize's {type(payload).__name__}: {exc}"
+        if isinstance(payload, pb.Connected):
+            return EngineEvent("error", {"message": what})
+        if not isinstance(payload, pb.Message):
+            return EngineEvent("fault", {"cause": "engine", "message": what})
+        self.emit(EngineEvent("fault", {"cause": "message", "message": what}))
+        try:
+            return EngineEvent("message", text.clean(unreadable_message(payload)))
+        except Exception:
+            log.exception("could not even reduce message %r", payload.Info.ID)
+            return None
+
     def _qr(self, code: bytes) -> EngineEvent:
         self.waiting_qr = True
-        return EngineEvent("qr", {"code": code.decode()})
+        return EngineEvent("qr", {"code": code.decode(errors="replace")})
 
     def _connected(self, _: pb.Connected) -> EngineEvent:
         # neonize delivers the Device event (kept as client.me) before any other one.
@@ -243,7 +288,8 @@ class Bridge:
     def _download(self, content: WAMessage, data: dict[str, Any]) -> None:
         """Fetch and decrypt the media into the session's folder (``mediaPath``).
 
-        A failed download still delivers the message, with ``mediaError``."""
+        A failed download, or a file that could not be written, still delivers the
+        message, with ``mediaError``."""
         assert self.media_dir is not None
         try:
             blob = self.client.download_any(content)
@@ -251,9 +297,14 @@ class Bridge:
             log.warning("could not download the media of message %s: %s", data["id"], exc)
             data["mediaError"] = str(exc) or type(exc).__name__
             return
-        self.media_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         path = self.media_dir / f"in-{secrets.token_hex(8)}"
-        write_private(path, blob)
+        try:
+            self.media_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            write_private(path, blob)  # atomic: nothing is left of a write that failed
+        except OSError as exc:  # the disk is full, say: the message still goes, without it
+            log.warning("could not keep the media of message %s: %s", data["id"], exc)
+            data["mediaError"] = f"could not keep the media: {exc.strerror or exc}"
+            return
         data["media"].update(size=len(blob), sha256=hashlib.sha256(blob).hexdigest())
         data["mediaPath"] = str(path)
 
@@ -286,12 +337,13 @@ class Bridge:
         if event.Status == pb.PairStatus.SUCCESS:
             log.info("paired as %s", jid_str(event.ID))
             return None
-        return EngineEvent("error", {"message": f"pairing failed: {event.Error}"})
+        return EngineEvent("error", {"message": f"pairing failed: {_text(event.Error)}"})
 
     def _connect_failure(self, event: pb.ConnectFailure) -> EngineEvent:
         reason = pb.ConnectFailureReason.Name(event.Reason)
         return EngineEvent(
-            "error", {"message": f"WhatsApp refused the connection ({reason}): {event.Message}"}
+            "error",
+            {"message": f"WhatsApp refused the connection ({reason}): {_text(event.Message)}"},
         )
 
     def _stream_error(self, event: pb.StreamError) -> EngineEvent:

@@ -14,8 +14,11 @@ and replies ``{"reply": n, "result": {...}}`` or
 Daemon -> worker: ``{"id": n, "command": name, "params": {...}}``; ``stop`` ends the
 worker, and so does the end of the socket (the daemon is gone).
 
-Exit status: 0 after ``stop`` or the daemon going away, 1 when neonize failed (the
-reason was sent as an ``error`` event first).
+Exit status: 0 after ``stop`` or the daemon going away, 1 when neonize failed or
+another worker holds the session's folder (the reason was sent as an ``error`` event
+first). A worker locks its session's folder (``worker.lock``, :mod:`wad.lockfile`)
+before its client opens the whatsmeow database: two clients on one set of WhatsApp
+credentials would take the connection from each other.
 
 Plain threads, no event loop. neonize is blocking through and through: ``connect()``
 holds a thread until ``stop()``, every call blocks, and its callbacks arrive on its own
@@ -39,6 +42,7 @@ two neonize ones from source at each start costs about 1 MiB more heap.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import logging
 import os
@@ -59,6 +63,7 @@ from wad.engines.neonize import commands as neonize_send
 from wad.engines.neonize.bridge import Bridge
 from wad.engines.neonize.commands import Commands
 from wad.engines.wire import LineDecoder, WireError, encode
+from wad.lockfile import FolderLock, FolderLocked
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +73,8 @@ PROXY_ENV = "WAD_WORKER_PROXY"
 #: How long a worker whose daemon has gone tries to disconnect politely: neonize's
 #: ``stop()`` can block for a minute while a dial is in progress.
 ORPHAN_STOP_TIMEOUT = 2.0
+#: The lock file a worker holds in its session's folder.
+WORKER_LOCK = "worker.lock"
 
 Result = dict[str, Any]
 #: A command for the neonize thread: its request number, its name, the blocking call,
@@ -102,14 +109,25 @@ class Worker:
             # Daemon threads: connect() and neonize calls may never return, and the
             # process ends with os._exit() anyway.
             threading.Thread(target=target, name=target.__name__.strip("_"), daemon=True).start()
+        self._write_out()
+        assert self._status is not None
+        return self._status
+
+    def _write_out(self) -> None:
+        """Send what is queued to the daemon, in order, until :meth:`_finish`. An item that
+        cannot be encoded (a bug: ``encode`` replaces what JSON cannot hold) is logged and
+        dropped alone; the worker and its session go on."""
         while (obj := self._out.get()) is not None:
             try:
-                self.sock.sendall(encode(obj))
+                line = encode(obj)  # it replaces what JSON cannot hold; a bug costs one item
+            except Exception:
+                log.exception("could not encode a %s for the daemon; it was dropped", _kind(obj))
+                continue
+            try:
+                self.sock.sendall(line)
             except OSError:
                 self._finish(0)  # the daemon is gone: nobody is left to tell
                 break
-        assert self._status is not None
-        return self._status
 
     def _put(self, obj: dict[str, Any]) -> None:
         with self._lock:
@@ -197,6 +215,10 @@ class Worker:
         return {}
 
 
+def _kind(obj: dict[str, Any]) -> str:
+    return str(obj.get("event") or ("reply" if "reply" in obj else "line"))[:32]
+
+
 # -- the process -------------------------------------------------------------------------
 
 
@@ -230,6 +252,13 @@ def _serve(sock: socket.socket, device_id: str, db: str, media_dir: Path) -> int
     return Worker(client, sock, proxy, media_dir).run()
 
 
+def _refuse(sock: socket.socket, reason: str) -> None:
+    """Tell the daemon why this worker cannot run (an ``error`` event), then end."""
+    log.error("%s", reason)
+    with contextlib.suppress(OSError):  # the daemon is gone: nobody is left to tell
+        sock.sendall(encode(EngineEvent("error", {"message": reason}).to_wire()))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m wad.worker", description="Run one neonize session for the wad daemon."
@@ -250,7 +279,15 @@ def main(argv: list[str] | None = None) -> None:
     _die_with_parent()
     status = 1
     try:
-        status = _serve(socket.socket(fileno=args.fd), args.device_id, args.db, media_dir)
+        sock = socket.socket(fileno=args.fd)
+        folder = Path(args.db).parent
+        try:
+            lock = FolderLock.take(folder / WORKER_LOCK, f"the session folder {folder}")
+        except FolderLocked as exc:
+            _refuse(sock, f"{exc}: another neonize worker holds this session's credentials")
+        else:
+            status = _serve(sock, args.device_id, args.db, media_dir)
+            lock.release()
     except BaseException:
         log.exception("the worker crashed")
     finally:

@@ -1,0 +1,61 @@
+"""Sends accepted but never acknowledged (the daemon stopped mid-send) go again when
+their session connects, with the message id fixed before the first try, so a network
+that saw the first one drops the repeat."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import TYPE_CHECKING, Any
+
+from wad.engines.contract import EngineError
+from wad.engines.link import Link
+from wad.sessions.incoming import resend_params
+
+if TYPE_CHECKING:
+    from wad.sessions.session import Session
+
+log = logging.getLogger(__name__)
+
+
+async def resend_pending(session: Session, link: Link) -> None:
+    """Resend every pending message of the session; one that fails costs only itself."""
+    for pending in session.store.pending_outgoing(session.device_id):
+        try:
+            if not await _resend(session, link, pending):
+                return
+        except Exception as exc:
+            session.faults.record(
+                session.device_id, "event", f"could not resend message {pending['id']}", exc
+            )
+
+
+async def _resend(session: Session, link: Link, pending: dict[str, Any]) -> bool:
+    """Resend one; False when the connection is gone (the rest wait for the next)."""
+    store, message_id, type_ = session.store, pending["id"], pending["type"]
+    params = resend_params(pending)
+    if params is None:  # an interrupted reaction/edit/revoke is not replayed
+        await session.until_stored(
+            functools.partial(store.mark_failed, message_id, "interrupted by a daemon restart")
+        )
+        return True
+    try:
+        result = await link.call("send", params)
+    except EngineError as exc:
+        if exc.code == "not_connected":
+            return False
+        await session.until_stored(functools.partial(store.mark_failed, message_id, str(exc)))
+        return True
+    wa_id = str(result.get("id") or message_id)
+    log.info("session %s: resent message %s after a restart", session.device_id, message_id)
+    payload = {"id": message_id, "waId": wa_id, "to": params["to"], "type": type_, "resent": True}
+    await session.until_stored(
+        functools.partial(
+            session.events.emit,
+            session.device_id,
+            "message.sent",
+            payload,
+            also=functools.partial(store.mark_sent, message_id, wa_id),
+        )
+    )
+    return True
