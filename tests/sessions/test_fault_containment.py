@@ -127,3 +127,22 @@ async def test_a_session_whose_row_vanished_fails_alone(wad: Running) -> None:
     metrics = (await wad.client.get("/metrics", headers=wad.admin)).text
     assert fault_count(metrics, "message") == 2  # as it came, then reduced: dropped
     assert (await wad.client.get("/healthz")).status_code == 200
+
+
+async def test_the_simulator_door_with_a_lone_surrogate_never_ends_the_daemon(
+    wad: Running,
+) -> None:
+    """The issue's reproduction: the JSON escape ``\\ud800`` in an incoming message used to
+    make storing it raise and the daemon exit. Now it is refused at the HTTP edge (400)
+    or stored replaced; either way the daemon and the session go on."""
+    await wad.connected_key("d")
+    r = await wad.client.post(
+        "/api/simulator/sessions/d/incoming",
+        headers={**wad.admin, "Content-Type": "application/json"},
+        content=b'{"from":"15550003333","message":"a\\ud800"}',
+    )
+    assert r.status_code in (200, 400), r.text
+    with wad.daemon.events.subscribe() as stream:
+        wad.engine.link("d").deliver("15550003333", "next")
+        assert (await next_message(stream)).payload["text"] == "next"
+    assert (await wad.client.get("/healthz")).status_code == 200
