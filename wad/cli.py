@@ -15,6 +15,7 @@ import trio
 from wad import __version__
 from wad.config import ENGINES, Config, ConfigError, load
 from wad.control.socketfile import ControlSocketError
+from wad.errors import StorageFull
 from wad.lockfile import FolderLocked
 from wad.runtime import logs
 
@@ -68,14 +69,14 @@ def main(argv: list[str] | None = None) -> int:
 def _cannot_start(exc: BaseException, http: str) -> str | None:
     """A one-line reason when the daemon failed to start for a cause outside it (its
     control socket taken, its HTTP port in use, its state folder held by another daemon,
-    a folder it may not write), else None:
+    a folder it may not write, a full disk), else None:
     a bug keeps its traceback."""
     if isinstance(exc, BaseExceptionGroup):
         reasons = [_cannot_start(e, http) for e in exc.exceptions]
         return "; ".join(r for r in reasons if r) if all(reasons) else None
     if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
         return f"{http} is already in use (choose another with --http HOST:PORT)"
-    if isinstance(exc, ControlSocketError | FolderLocked | OSError):
+    if isinstance(exc, ControlSocketError | FolderLocked | StorageFull | OSError):
         return str(exc)
     return None
 

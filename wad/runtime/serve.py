@@ -9,6 +9,7 @@ engines, then the store closes.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import signal
@@ -23,6 +24,7 @@ from wad.auth.logins import DashboardLogins
 from wad.config import Config, ConfigError
 from wad.control.server import serve_control
 from wad.engines.link import Engine
+from wad.errors import StorageFull
 from wad.hooks import calls as hooks
 from wad.hooks import host
 from wad.http.app import create_app
@@ -80,6 +82,10 @@ def _build(config: Config, engine: Engine | None, lock: FolderLock) -> Daemon:
         max_sessions=config.max_sessions,
     )
     services = Services.build(config, store, supervisor, events, admin)
+    # Idempotency-Keys a killed daemon left open are settled before anything is sent
+    # (the lock proves that daemon is gone); on a full disk, each is at its next retry.
+    with contextlib.suppress(StorageFull):
+        services.sending.claims.settle_interrupted()
     plugins = host.load(config.disable_plugins)
     # Rotating the admin token ends every dashboard sign-in.
     logins = DashboardLogins(generation=lambda: admin.generation)

@@ -5,18 +5,26 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
+import errno
 import hashlib
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import IO
 
 import trio
 
-from wad.errors import WadError, bad_request
+from wad.errors import StorageFull, WadError, bad_request
 from wad.files import open_private
 from wad.services.outbound import MediaFile
 
+log = logging.getLogger(__name__)
+
 CHUNK = 256 * 1024
+# What a write that found no room fails with: the disk, the user's quota, the file
+# size limit (RLIMIT_FSIZE).
+NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 def media_dir(session_folder: Path) -> Path:
@@ -33,8 +41,25 @@ def too_large(limit: int) -> WadError:
 
 
 def discard(path: Path | str) -> None:
-    """Remove a partial or refused media file (one unlink: no need for a thread)."""
-    Path(path).unlink(missing_ok=True)
+    """Remove a partial or refused media file (one unlink: no need for a thread). A
+    failure to remove it is logged, never raised over the error being answered."""
+    try:
+        Path(path).unlink(missing_ok=True)
+    except OSError as exc:
+        log.warning("could not delete the media file %s: %s", path, exc)
+
+
+@contextlib.contextmanager
+def _saving(dest: Path) -> Iterator[None]:
+    """Nothing is left of a save that fails; no room on the disk is ``storage_full``."""
+    try:
+        yield
+    except BaseException as exc:
+        discard(dest)
+        if isinstance(exc, OSError) and exc.errno in NO_ROOM:
+            log.warning("storage full: could not save a media file (%s)", exc.strerror)
+            raise StorageFull("storage full: the media could not be saved") from None
+        raise
 
 
 def save_base64(
@@ -52,7 +77,7 @@ def save_base64(
         raise bad_request("media.data is empty")
     if len(raw) > limit:
         raise too_large(limit)
-    with open_private(dest) as f:
+    with _saving(dest), open_private(dest) as f:
         f.write(raw)
     return MediaFile(str(dest), mimetype, len(raw), hashlib.sha256(raw).hexdigest(), file_name)
 
@@ -66,17 +91,13 @@ async def save_stream(
 ) -> MediaFile:
     """Write chunks to ``dest`` as they come; stop with 413 past ``limit``."""
     digest, size = hashlib.sha256(), 0
-    try:
-        with open_private(dest) as f:
-            async for chunk in chunks:
-                size += len(chunk)
-                if size > limit:
-                    raise too_large(limit)
-                digest.update(chunk)
-                f.write(chunk)
-    except BaseException:
-        discard(dest)
-        raise
+    with _saving(dest), open_private(dest) as f:
+        async for chunk in chunks:
+            size += len(chunk)
+            if size > limit:
+                raise too_large(limit)
+            digest.update(chunk)
+            f.write(chunk)
     if size == 0:
         discard(dest)
         raise bad_request("the media is empty")

@@ -4,11 +4,17 @@ Every send gets its row in the messages table before the engine is called, with
 a message id fixed beforehand, and the row is updated with the outcome. The
 checks run in a fixed order: the session is connected, the media is saved, the
 plugins may pace or refuse (``before_send``), the session is still connected,
-then the message goes out. An ``Idempotency-Key`` claims its answer first.
+then the message goes out. An ``Idempotency-Key`` claims its answer first
+(:mod:`wad.services.claims`).
+
+The media file of a send that is refused or fails is deleted, unless its message is
+pending (accepted, its outcome unknown: cancelled mid-send, or its acknowledgement
+could not be stored): that one is sent again at the next connect, with its file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import secrets
@@ -19,8 +25,9 @@ from typing import Any
 
 from wad import validation
 from wad.config import Config
-from wad.errors import bad_request, conflict, not_found
+from wad.errors import StorageFull, bad_request, conflict, not_found
 from wad.services import calls, media, media_url, outbound
+from wad.services.claims import Claims
 from wad.services.lookup import Lookup
 from wad.services.outbound import MediaFile
 from wad.sessions.events import EventLog
@@ -43,6 +50,7 @@ class Sending:
         self.lookup = lookup
         self.store = store
         self.events = events
+        self.claims = Claims(store)
         # Set by the daemon to ask plugins (pacing, refusal) before each send.
         self.before_send: BeforeSend = _let_through
 
@@ -67,24 +75,24 @@ class Sending:
         idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         """Send one message of any type; answers once WhatsApp acknowledged it."""
-        session = self.lookup.live(device_id)
-        sid = session.device_id
-        fields = outbound.fields(spec)
-        to = outbound.recipient(spec.get("to"))
-        type_ = fields["type"]
-        if spec.get("replyTo") is not None:
-            fields["replyTo"] = self._quoted(sid, spec["replyTo"])
-        if idempotency_key is not None:
-            body_hash = _hash(
-                {
-                    "spec": {k: v for k, v in spec.items() if k != "media"},
-                    "media": (spec.get("media") or {}),
-                    "upload": upload and upload.sha256,
-                }
-            )
-            earlier = self._claim(sid, idempotency_key, body_hash)
-            if earlier is not None:
-                return earlier
+        key = idempotency_key
+        try:  # a request refused before it claims anything: its upload goes at once
+            session = self.lookup.live(device_id)
+            sid = session.device_id
+            fields = outbound.fields(spec)
+            to = outbound.recipient(spec.get("to"))
+            type_ = fields["type"]
+            if spec.get("replyTo") is not None:
+                fields["replyTo"] = self._quoted(sid, spec["replyTo"])
+            earlier = None if key is None else self._claim(sid, key, spec, upload)
+        except BaseException:
+            self._discard(upload, None)
+            raise
+        if earlier is not None:
+            self._discard(upload, None)
+            return earlier
+        message_id = calls.new_message_id()
+        stored = upload
         try:
             if session.state != "connected":
                 raise conflict("Session not connected")
@@ -92,24 +100,41 @@ class Sending:
             await self.before_send(sid, {"to": to, **fields})
             if session.state != "connected":  # it may have dropped while waiting its turn
                 raise conflict("Session not connected")
-            result = await self._deliver(session, to, fields, stored)
+            result = await self._deliver(session, to, fields, stored, message_id, key)
         except BaseException:
-            if idempotency_key is not None:
-                self.store.idempotency_finish(sid, idempotency_key, None)
+            pending = self.store.message_status(message_id) == "pending"
+            if key is not None:
+                self.claims.release(sid, key, keep=pending)
+            if not pending:
+                self._discard(stored, message_id)
             raise
-        if idempotency_key is not None:
-            self.store.idempotency_finish(sid, idempotency_key, result)
+        if key is not None:
+            self.claims.finish(sid, key, result)
         return result
 
-    def _claim(self, device_id: str, key: str, body_hash: str) -> dict[str, Any] | None:
+    def _claim(
+        self, device_id: str, key: str, spec: dict[str, Any], upload: MediaFile | None
+    ) -> dict[str, Any] | None:
         if not isinstance(key, str) or not 1 <= len(key) <= 255 or not key.isprintable():
             raise bad_request("Idempotency-Key must be 1-255 printable characters")
-        outcome, earlier = self.store.idempotency_claim(device_id, key, body_hash)
-        if outcome == "mismatch":
-            raise conflict("This Idempotency-Key was used with a different request body")
-        if outcome == "busy":
-            raise conflict("A request with this Idempotency-Key is still being sent")
-        return earlier  # type: ignore[no-any-return]  # the stored answer, as it was sent
+        body_hash = _hash(
+            {
+                "spec": {k: v for k, v in spec.items() if k != "media"},
+                "media": (spec.get("media") or {}),
+                "upload": upload and upload.sha256,
+            }
+        )
+        return self.claims.claim(device_id, key, body_hash)
+
+    def _discard(self, stored: MediaFile | None, message_id: str | None) -> None:
+        """Delete the file of a send that will not go; its failed row forgets it."""
+        if stored is None:
+            return
+        media.discard(stored.path)
+        if message_id is not None:
+            # On a full disk the row still names the file that is gone: 404 for it.
+            with contextlib.suppress(StorageFull):
+                self.store.forget_media(message_id)
 
     def _quoted(self, device_id: str, message_id: object) -> dict[str, Any]:
         if not isinstance(message_id, str):
@@ -156,18 +181,32 @@ class Sending:
         raise bad_request("media needs data (base64) or url")
 
     async def _deliver(
-        self, session: Session, to: str, fields: dict[str, Any], stored: MediaFile | None
+        self,
+        session: Session,
+        to: str,
+        fields: dict[str, Any],
+        stored: MediaFile | None,
+        message_id: str,
+        key: str | None,
     ) -> dict[str, Any]:
         device_id = session.device_id
-        message_id = calls.new_message_id()
         type_ = fields["type"]
         body = fields.get("text") or fields.get("caption")
         extra = {k: v for k, v in fields.items() if k not in ("type", "text")}
         if stored is not None:
             extra["media"] = {k: v for k, v in stored.to_json().items() if k != "path"}
-        self.store.insert_outgoing(
-            message_id, device_id, to, type_, body, extra or None, stored.path if stored else None
-        )
+        with self.store.transaction():  # the row, and the key's claim naming it: one commit
+            self.store.insert_outgoing(
+                message_id,
+                device_id,
+                to,
+                type_,
+                body,
+                extra or None,
+                stored.path if stored else None,
+            )
+            if key is not None:
+                self.store.idempotency_attach(device_id, key, message_id)
         params: dict[str, Any] = {"id": message_id, "to": to, **fields}
         if stored is not None:
             params["media"] = stored.to_json()

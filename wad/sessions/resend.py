@@ -6,16 +6,29 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
 
 from wad.engines.contract import EngineError
 from wad.engines.link import Link
+from wad.sessions.events import EventLog
+from wad.sessions.faults import Faults
 from wad.sessions.incoming import resend_params
-
-if TYPE_CHECKING:
-    from wad.sessions.session import Session
+from wad.store import Store
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class Session(Protocol):
+    """What a resend needs of its session (:class:`wad.sessions.session.Session`)."""
+
+    device_id: str
+    store: Store
+    events: EventLog
+    faults: Faults
+
+    def until_stored(self, write: Callable[[], T]) -> Awaitable[T]: ...
 
 
 async def resend_pending(session: Session, link: Link) -> None:

@@ -72,9 +72,11 @@ class Database(apsw.Connection):
         return handled
 
     def _no_room(self) -> StorageFull:
+        # SQLite counts the rows of a statement that completed even when its transaction
+        # then failed to commit: the count is taken again at every failure.
+        self._changes_when_full = self.total_changes()
         if not self.full:
             self.full = True
-            self._changes_when_full = self.total_changes()
             log.error("storage full: writes to %s fail until space is freed", self.filename)
         return StorageFull()
 

@@ -1,4 +1,10 @@
-"""Queries on ``idempotency``: a send's ``Idempotency-Key``, claimed, then answered."""
+"""Queries on ``idempotency``: a send's ``Idempotency-Key``, claimed, then answered.
+
+A claim with no answer is open: its send is under way, or was cut short (the daemon
+was killed, or the disk was full when the answer was to be written). Once the send
+has stored its message, the claim names it (``message_id``), so an open claim can be
+settled from that message's fate (:mod:`wad.services.sending`).
+"""
 
 import json
 from typing import Any
@@ -9,10 +15,12 @@ from wad.store.connection import Connection
 
 class IdempotencyQueries(Connection):
     def idempotency_claim(self, device_id: str, key: str, body_hash: str) -> tuple[str, Any]:
-        """Claim a key for a send: ("new", None), ("done", response), ("mismatch", None)
-        or ("busy", None) when the same key is being sent right now."""
+        """Claim a key for a send: ("new", None), ("done", response), ("mismatch", None),
+        or ("open", message) when a claim without an answer exists: ``message`` is the
+        one its send stored (:meth:`claimed_message`), or None when it stored none."""
         row = self.db.execute(
-            "SELECT body_hash, response FROM idempotency WHERE device_id = ? AND key = ?",
+            "SELECT body_hash, response, message_id FROM idempotency"
+            " WHERE device_id = ? AND key = ?",
             (device_id, key),
         ).fetchone()
         if row is None:
@@ -25,8 +33,41 @@ class IdempotencyQueries(Connection):
         if row[0] != body_hash:
             return "mismatch", None
         if row[1] is None:
-            return "busy", None
+            return "open", self.claimed_message(row[2])
         return "done", json.loads(row[1])
+
+    def claimed_message(self, message_id: str | None) -> dict[str, Any] | None:
+        """What an open claim's send stored: id, status, to, type, updatedAt."""
+        if message_id is None:
+            return None
+        row = self.db.execute(
+            "SELECT id, status, peer, type, updated_at FROM messages WHERE id = ?", (message_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        return dict(zip(("id", "status", "to", "type", "updatedAt"), row, strict=True))
+
+    def idempotency_attach(self, device_id: str, key: str, message_id: str) -> None:
+        """Name the message a claimed key's send stored (in the transaction that stores it)."""
+        self.db.execute(
+            "UPDATE idempotency SET message_id = ? WHERE device_id = ? AND key = ?",
+            (message_id, device_id, key),
+        )
+
+    def idempotency_retake(self, device_id: str, key: str) -> None:
+        """Take over an open claim whose send stored nothing that will go out."""
+        self.db.execute(
+            "UPDATE idempotency SET message_id = NULL, created_at = ?"
+            " WHERE device_id = ? AND key = ?",
+            (now_iso(), device_id, key),
+        )
+
+    def idempotency_open(self) -> list[tuple[str, str, str | None]]:
+        """Every open claim: (device id, key, message id or None)."""
+        rows = self.db.execute(
+            "SELECT device_id, key, message_id FROM idempotency WHERE response IS NULL"
+        )
+        return [(r[0], r[1], r[2]) for r in rows]
 
     def idempotency_finish(self, device_id: str, key: str, response: Any | None) -> None:
         """Record the answer of a claimed key, or release the key when the send failed."""

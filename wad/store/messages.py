@@ -70,6 +70,17 @@ class MessageQueries(Connection):
             (error, now_iso(), message_id),
         )
 
+    def message_status(self, message_id: str) -> str | None:
+        status: str | None = self._one("SELECT status FROM messages WHERE id = ?", (message_id,))
+        return status
+
+    def forget_media(self, message_id: str) -> None:
+        """The message's file was deleted (its send failed): it has no media now."""
+        self.db.execute(
+            "UPDATE messages SET media_path = NULL, updated_at = ? WHERE id = ?",
+            (now_iso(), message_id),
+        )
+
     def pending_outgoing(self, device_id: str) -> list[dict[str, Any]]:
         """Accepted sends whose outcome is unknown (the daemon stopped mid-send)."""
         rows = self.db.execute(

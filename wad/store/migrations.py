@@ -71,6 +71,11 @@ MIGRATIONS: list[str] = [
     CREATE INDEX messages_by_session
         ON messages(device_id, created_at, direction, status, type);
     """,
+    # 4: a claimed Idempotency-Key names the message its send stored, so a claim left
+    # open by a crash can be settled from that message's fate.
+    """
+    ALTER TABLE idempotency ADD COLUMN message_id TEXT;
+    """,
 ]
 
 

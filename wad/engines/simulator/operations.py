@@ -13,7 +13,7 @@ from typing import Any
 from wad import validation
 from wad.engines.contract import EngineError
 from wad.engines.simulator.engine import SimulatorEngine
-from wad.errors import bad_request, conflict, not_found
+from wad.errors import StorageFull, bad_request, conflict, not_found
 from wad.services import Services, media, outbound
 from wad.services.calls import engine_failure
 
@@ -57,8 +57,12 @@ class SimulatorOperations:
         message: object = None,
         spec: dict[str, Any] | None = None,
     ) -> dict[str, str]:
-        """A phone writes to the session: a text, or any type (``spec`` as for sending)."""
+        """A phone writes to the session: a text, or any type (``spec`` as for sending).
+        While the disk is full (the last write found no room) it is refused with
+        ``storage_full``, as a real network's message would wait for the device."""
         number = validation.phone_number(sender, "from")
+        if self.store.full:
+            raise StorageFull("storage full: the session cannot store what it receives")
         spec = dict(spec or {})
         type_ = spec.get("type", "text")
         if type_ == "text":
