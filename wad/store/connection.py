@@ -37,7 +37,7 @@ class Database(apsw.Connection):
         self.full = False
         self._changes_when_full = 0
 
-    def execute(self, statements: str, bindings: Any = None, **kw: Any) -> apsw.Cursor:  # type: ignore[override]
+    def execute(self, statements: str, bindings: Any = None, **kw: Any) -> apsw.Cursor:
         try:
             cursor = super().execute(statements, bindings, **kw)
         except apsw.FullError as exc:
@@ -46,7 +46,7 @@ class Database(apsw.Connection):
             self._maybe_room()
         return cursor
 
-    def executemany(  # type: ignore[override]
+    def executemany(
         self, statements: str, sequenceofbindings: Iterable[Any], **kw: Any
     ) -> apsw.Cursor:
         try:
