@@ -3,8 +3,10 @@ accepted message is lost and none is delivered twice.
 
     .venv/bin/python contrib/bench/crash.py --kills 25
 
-A real ``wad serve --engine simulator`` process; client tasks send texts through
-``POST /api/messages/send`` as fast as it answers. At random moments the daemon
+A real ``wad serve --engine simulator`` process; client tasks send texts as fast as
+it answers: half through ``POST /api/messages/send`` (the seed's), half through
+``POST /api/sessions/{id}/messages`` with an ``Idempotency-Key`` each, which they
+retry, key and body unchanged, after a kill until it is answered. At random moments the daemon
 gets SIGKILL; the store is checked (``PRAGMA integrity_check``) while it is down,
 then it is started again on the same state folder and the load goes on. At the
 end, from the store and from what the simulated phones received on disk
@@ -16,7 +18,9 @@ end, from the store and from what the simulated phones received on disk
   have been delivered, but never twice;
 - nothing is left ``pending``: a send accepted into the store and cut off by a
   kill (or by its client going away) goes again at the next connect, with its
-  fixed message id; after the load, the daemon is started once more for them.
+  fixed message id; after the load, the daemon is started once more for them;
+- every key cut off by a kill resolves on retry (no key answers "still being sent"
+  for ever), and no keyed text reaches the phone twice.
 """
 
 from __future__ import annotations
@@ -62,6 +66,11 @@ class Report:
     not_sent_in_store: list[str] = field(default_factory=list)
     pending_left: int = 0
     delivered_unanswered: int = 0  # delivered although the client never got the answer
+    keyed: int = 0  # keyed sends answered 200
+    retried: int = 0  # keyed sends cut off by a kill and retried with their key
+    resolved: int = 0  # ... of which got a definite answer on a retry (200 or an error)
+    stuck: list[str] = field(default_factory=list)  # keys still "being sent" at the end
+    texts_twice: list[str] = field(default_factory=list)  # keyed texts received twice
 
     @property
     def ok(self) -> bool:
@@ -70,6 +79,8 @@ class Report:
             and not self.duplicated
             and not self.not_sent_in_store
             and self.pending_left == 0
+            and not self.stuck
+            and not self.texts_twice
             and all(r == "ok" for r in self.integrity)
         )
 
@@ -78,7 +89,9 @@ class Report:
             f"crash: {self.kills} kills, {len(self.accepted)} accepted, "
             f"{len(self.lost)} lost, {len(self.duplicated)} duplicated, "
             f"{self.unanswered} unanswered ({self.delivered_unanswered} of them delivered), "
-            f"{self.pending_left} pending left, integrity "
+            f"{self.pending_left} pending left, keyed {self.keyed} ({self.retried} retried"
+            f" after a kill, {self.resolved} resolved, {len(self.stuck)} stuck,"
+            f" {len(self.texts_twice)} twice), integrity "
             f"{'ok' if all(r == 'ok' for r in self.integrity) else 'FAILED'} "
             f"x{len(self.integrity)} -> {'PASS' if self.ok else 'FAIL'}"
         )
@@ -128,12 +141,17 @@ class Load:
         self.up = trio.Event()
 
     async def sender(self, index: int) -> None:
+        """Even senders use the seed's send; odd ones a keyed send, retried after a kill."""
         headers = {"Authorization": f"Bearer {self.key}"}
+        keyed = index % 2 == 1
         async with httpx.AsyncClient(timeout=30) as client:
             while True:
                 await self.up.wait()
                 self.count += 1
                 text = f"crash {index}-{self.count}"
+                if keyed:
+                    await self.keyed_send(client, headers, text)
+                    continue
                 try:
                     r = await client.post(
                         self.url + "/api/messages/send",
@@ -148,6 +166,43 @@ class Load:
                     self.report.accepted[r.json()["id"]] = text
                 else:
                     self.report.refused[r.status_code] += 1
+
+    async def keyed_send(
+        self, client: httpx.AsyncClient, headers: dict[str, str], text: str
+    ) -> None:
+        key = f"key-{text}"
+        keyed = {**headers, "Idempotency-Key": key}
+        body = {"to": PHONE, "type": "text", "text": text}
+        cut = False
+        busy_since: float | None = None
+        while True:
+            await self.up.wait()
+            try:
+                r = await client.post(
+                    f"{self.url}/api/sessions/{DEVICE}/messages", headers=keyed, json=body
+                )
+            except httpx.TransportError:
+                if not cut:
+                    self.report.unanswered += 1
+                    self.report.retried += 1
+                cut = True
+                await trio.sleep(0.01)  # the daemon is gone; retry on the next one
+                continue
+            if r.status_code == 409 and "still being sent" in r.text:
+                # Cut short with its message pending: it goes at the next connect.
+                busy_since = busy_since or trio.current_time()
+                if trio.current_time() - busy_since > 30:
+                    self.report.stuck.append(key)
+                    return
+                await trio.sleep(0.05)
+                continue
+            if r.status_code == 200 and r.json().get("status") == "sent":
+                self.report.accepted[r.json()["id"]] = text
+                self.report.keyed += 1
+            else:
+                self.report.refused[r.status_code] += 1
+            self.report.resolved += cut  # a definite answer for a key cut off by a kill
+            return
 
 
 async def run(
@@ -195,7 +250,8 @@ async def run(
 
 
 def check(report: Report, state: Path) -> None:
-    received = Counter()
+    received: Counter[str] = Counter()
+    texts: Counter[str] = Counter()
     log = state / "sessions" / DEVICE / SENT_LOG
     for line in log.read_text().splitlines():
         try:
@@ -204,6 +260,7 @@ def check(report: Report, state: Path) -> None:
             continue  # torn by a kill mid-write: never acknowledged
         if item.get("command") == "send":
             received[item["id"]] += 1
+            texts[str(item.get("text"))] += 1
     db = apsw.Connection(str(state / "wad.db"), flags=apsw.SQLITE_OPEN_READONLY)
     try:
         status = dict(
@@ -219,6 +276,9 @@ def check(report: Report, state: Path) -> None:
     report.not_sent_in_store = sorted(i for i in report.accepted if status.get(i) != "sent")
     report.pending_left = sum(1 for s in status.values() if s == "pending")
     report.delivered_unanswered = sum(1 for i in received if i not in report.accepted)
+    # Every text is sent once by its client: twice on the phone is a duplicate, even
+    # under two message ids (a keyed retry that sent anew what had gone out).
+    report.texts_twice = sorted(t for t, n in texts.items() if n > 1)
 
 
 def main() -> int:
@@ -236,7 +296,7 @@ def main() -> int:
             for item in Path(tmp).iterdir():
                 item.rename(kept / item.name)
             print(f"state kept in {kept}")
-    for name in ("lost", "duplicated", "not_sent_in_store"):
+    for name in ("lost", "duplicated", "not_sent_in_store", "stuck", "texts_twice"):
         if getattr(report, name):
             print(f"{name}: {getattr(report, name)[:20]}")
     print(f"other answers: {dict(report.refused)}")

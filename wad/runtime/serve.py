@@ -29,7 +29,7 @@ from wad.hooks import calls as hooks
 from wad.hooks import host
 from wad.http.app import create_app
 from wad.lockfile import FolderLock
-from wad.runtime import looplag
+from wad.runtime import looplag, retention
 from wad.runtime.daemon import Daemon
 from wad.services import Services
 from wad.sessions.events import EventLog
@@ -118,6 +118,12 @@ async def serve(
             await nursery.start(looplag.monitor, daemon.metrics.observe_lag)
             hooks.startup(daemon)
             await nursery.start(daemon.supervisor.run)
+            nursery.start_soon(
+                retention.prune_forever,
+                daemon.store,
+                config.retention_days,
+                daemon.supervisor.faults,
+            )
             await nursery.start(functools.partial(serve_control, daemon, sock=sd.control_socket))
             binds = await nursery.start(_serve_http, daemon, sd.http_bind(config.http))
             daemon.services.status.http_bound = binds

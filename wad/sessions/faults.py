@@ -35,16 +35,18 @@ class Faults:
         self.counts: Counter[str] = Counter()
 
     def record(
-        self, device_id: str, cause: str, what: str, exc: BaseException | None = None
+        self, device_id: str | None, cause: str, what: str, exc: BaseException | None = None
     ) -> None:
-        """Count one fault and log it, once: with its traceback when it is a bug."""
+        """Count one fault and log it, once: with its traceback when it is a bug.
+        ``device_id`` is None for a fault of no one session (a pruning pass)."""
         self.counts[cause] += 1
         if cause == "storage_full":
             return  # the store logs the disk filling up and freeing, once each
+        where = "" if device_id is None else f"session {device_id}: "
         if exc is None:
-            log.warning("session %s: %s", device_id, what)
+            log.warning("%s%s", where, what)
         else:
-            log.error("session %s: %s: %r", device_id, what, exc, exc_info=exc)
+            log.error("%s%s: %r", where, what, exc, exc_info=exc)
 
     def statistics(self) -> dict[str, int]:
         """Every cause, zero or not, so a scrape shows the series from the start."""

@@ -3,9 +3,10 @@
 from wad.store.events import EventQueries
 from wad.store.idempotency import IdempotencyQueries
 from wad.store.messages import MessageQueries
+from wad.store.retention import RetentionQueries
 from wad.store.sessions import SessionQueries
 
 
-class Store(SessionQueries, MessageQueries, IdempotencyQueries, EventQueries):
+class Store(SessionQueries, MessageQueries, IdempotencyQueries, EventQueries, RetentionQueries):
     """One apsw connection to ``wad.db`` (see ``wad.store.connection``); its methods
     are each table's queries, one module a table."""
