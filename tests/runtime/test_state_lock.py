@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import apsw
@@ -25,6 +26,18 @@ def snapshot(db: Path) -> tuple[list[tuple], list[tuple]]:
         return events, sessions
     finally:
         conn.close()
+
+
+def wait_states(url: str, wanted: dict[str, str]) -> None:
+    """Poll the first daemon (another process) until its sessions rest in ``wanted``."""
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        sessions = httpx.get(url + "/api/sessions", headers=admin, timeout=10).json()["sessions"]
+        if {s["deviceId"]: s["connectionState"] for s in sessions} == wanted:
+            return
+        time.sleep(0.05)  # another process's state: polled
+    raise AssertionError(f"the sessions never reached {wanted}")
 
 
 def serve_again(tmp_path: Path, state: Path) -> subprocess.CompletedProcess[str]:
@@ -59,6 +72,7 @@ def test_a_second_daemon_on_the_same_state_folder_exits_having_written_nothing(
         for device_id in ("a", "b"):
             r = httpx.post(first.url + "/api/sessions", json={"deviceId": device_id}, headers=admin)
             assert r.status_code == 201, r.text
+        wait_states(first.url, {"a": "waiting_qr", "b": "waiting_qr"})  # it wrote all it will
         before = snapshot(first.state_dir / "wad.db")
         assert before[0], "the first daemon stored its sessions' events"
         second = serve_again(tmp_path, first.state_dir)
