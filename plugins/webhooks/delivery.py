@@ -15,6 +15,7 @@ at the next start (at least once, same ``webhook-id``).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import random
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 import trio
 
 from wad import __version__
+from wad.errors import StorageFull
 from wad.net.guard import Guard
 
 from . import signing
@@ -245,6 +247,8 @@ class DeliveryWorker:
             return
         try:
             disabled = self.db.record(batch, self.settings.disable_after)
+        except StorageFull:  # logged once by the store; no traceback for each batch
+            disabled = []
         except Exception:
             log.exception(
                 "webhooks: could not record %d attempts; they will be sent again", len(batch)
@@ -264,5 +268,6 @@ class DeliveryWorker:
         every = max(100, self.settings.log_keep // 10)
         for endpoint_id, count in list(self._finished.items()):
             if count >= every:
-                self.db.prune(endpoint_id, self.settings.log_keep)
-                del self._finished[endpoint_id]
+                with contextlib.suppress(StorageFull):  # pruned at the next count
+                    self.db.prune(endpoint_id, self.settings.log_keep)
+                    del self._finished[endpoint_id]

@@ -20,6 +20,9 @@ import trio.testing
 from conftest import make_config, start_daemon
 
 from wad.engines.simulator.engine import SimulatorEngine
+from wad.errors import StorageFull
+from wad.store import Store
+from wad.systemd.integration import HEARTBEAT_MIGRATIONS, StoreProbe
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "contrib" / "bench"))
 from benchlib import ADMIN, WadProcess, create_session, prepair, wait_connected  # noqa: E402
@@ -160,3 +163,21 @@ async def test_a_message_received_while_the_disk_is_full_waits_and_is_stored_aft
     stored = [m["body"] for m in wad.daemon.store.list_messages("d", "in", None, 1000)]
     assert sorted(stored) == sorted(f"held {n}" for n in range(stored_while_full + 1))
     await wad.close()
+
+
+def test_the_watchdog_probe_keeps_feeding_on_a_full_disk(disk: SmallDisk) -> None:
+    """Under systemd, a store that takes no write stops the watchdog's pings (systemd
+    then restarts the daemon); a full disk is not that: a restart frees no space."""
+    store = Store(disk.path / "wad.db")
+    store.migrate_plugin("systemd", HEARTBEAT_MIGRATIONS)
+    store.create_session("d")
+    probe = StoreProbe(store.path, timeout_ms=50)
+    assert probe.writable()
+    disk.fill()
+    with contextlib.suppress(StorageFull):  # the write-ahead log's own room, then none
+        for i in range(10_000):
+            store.insert_incoming("d", f"W{i}", "p", "text", "x" * 500)
+    assert store.full
+    assert probe.writable()  # alive: 507s meanwhile, and resumes by itself
+    probe.close()
+    store.close()

@@ -74,6 +74,13 @@ class StoreProbe:
                     " ON CONFLICT (id) DO UPDATE SET beat_at = excluded.beat_at",
                     (time.time(),),
                 )
+        except apsw.FullError:
+            # A full disk: the daemon is alive and answers 507 until space is freed; a
+            # restart by the watchdog would not free any.
+            if not self._failing:
+                log.warning("the disk is full: the store takes no write (still alive)")
+            self._failing = True
+            return True
         except apsw.Error as exc:
             if not self._failing:
                 log.error("the store cannot be written (%s): not feeding the watchdog", exc)
