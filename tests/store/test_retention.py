@@ -80,20 +80,28 @@ async def test_the_background_task_prunes_each_period_and_zero_keeps_all(
 ) -> None:
     now = [time.time()]
     faults = Faults()
+    passes: trio.MemorySendChannel[retention.Pruned]
+    passes, done = trio.open_memory_channel[retention.Pruned](10)
     async with trio.open_nursery() as nursery:
         await nursery.start(retention.prune_forever, store, 0, faults)  # 0: keep for ever
         await nursery.start(
             lambda task_status: retention.prune_forever(
-                store, 30, faults, clock=lambda: now[0], interval=3600, task_status=task_status
+                store,
+                30,
+                faults,
+                clock=lambda: now[0],
+                interval=3600,
+                after_pass=passes.send_nowait,
+                task_status=task_status,
             )
         )
-        await trio.sleep(retention.FIRST_PASS_AFTER + 1)
-        assert count(store, "messages") == 1200  # nothing is old yet
-        now[0] += 31 * 86400
-        await trio.sleep(3600)  # the next pass starts; its files go in a worker thread
-        with trio.fail_after(600):  # virtual seconds: the pass, however long the thread
-            while count(store, "messages"):
-                await trio.sleep(1)
+        first = await done.receive()
+        assert trio.current_time() >= retention.FIRST_PASS_AFTER
+        assert sum(first.rows.values()) == 0 and count(store, "messages") == 1200
+        now[0] += 31 * 86400  # a month later
+        second = await done.receive()
+        assert trio.current_time() >= retention.FIRST_PASS_AFTER + 3600  # the next period
+        assert second.rows["messages"] == 1200 and count(store, "messages") == 0
         nursery.cancel_scope.cancel()
     assert faults.counts["retention"] == 0
 

@@ -69,9 +69,11 @@ async def prune_forever(
     clock: Callable[[], float] = time.time,
     interval: float = INTERVAL,
     first_after: float = FIRST_PASS_AFTER,
+    after_pass: Callable[[Pruned], object] | None = None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Prune every ``interval`` seconds, for ever (nothing when ``days`` is 0)."""
+    """Prune every ``interval`` seconds, for ever (nothing when ``days`` is 0);
+    ``after_pass`` is told what each pass deleted."""
     task_status.started()
     if days <= 0:
         return
@@ -89,4 +91,6 @@ async def prune_forever(
                     ", ".join(f"{n} {table}" for table, n in pruned.rows.items()),
                     pruned.files,
                 )
+            if after_pass is not None:
+                after_pass(pruned)
         await trio.sleep(interval)
