@@ -1,10 +1,15 @@
 """Webhooks: each session's events POSTed to its endpoints, signed, durably, at least once.
 
-- ``db``: the tables (own migrations) and every statement;
+- ``migrations``: its tables; ``db``: endpoints and the delivery log;
+  ``outbox``: the deliveries' hot path (written with the event, capped, fetched,
+  recorded);
 - ``service``: the operations shared by the REST routes (``routes``) and the
   control methods (``control``);
-- ``delivery``: the worker that sends, retries and records;
-- ``signing``: Standard Webhooks signatures;
+- ``delivery``: the worker that sends, retries and records; ``fairness``: how it
+  shares its slots between endpoints; ``overflow``: what it says of dropped ones;
+- ``signing``: Standard Webhooks signatures; ``sealing``: the signing secrets at
+  rest, encrypted with AES-256-GCM under ``<state>/secrets.key`` (why that cipher:
+  in :mod:`.sealing`);
 - ``settings``: ``WAD_WEBHOOK_*`` / ``[plugins.webhooks]``;
 - ``metrics``: its figures on ``/metrics``; ``ctl``: its ``wadctl`` commands.
 
@@ -19,6 +24,7 @@ quart and the HTTP client to list a session's webhooks.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -35,12 +41,14 @@ if TYPE_CHECKING:
     from .delivery import DeliveryWorker
     from .service import Webhooks
 
+log = logging.getLogger(__name__)
+
 
 class WebhookPlugin:
     def __init__(self) -> None:
         self.webhooks: Webhooks | None = None
         self.worker: DeliveryWorker | None = None
-        self._committed_deliveries = False
+        self._woken: set[str] = set()  # endpoints given deliveries, not yet committed
 
     @hookimpl
     def wad_startup(self, daemon: DaemonAPI) -> Callable[[], Awaitable[None]]:
@@ -48,15 +56,25 @@ class WebhookPlugin:
 
         from .db import WebhookDb
         from .delivery import DeliveryWorker
+        from .outbox import Outbox
+        from .sealing import KEY_FILE, SecretBox
         from .service import Webhooks
         from .settings import Settings
 
         settings = Settings.load(daemon.config)
         db = WebhookDb(daemon.store)
         db.migrate()
+        box = SecretBox.load(daemon.config.db_path.parent / KEY_FILE)
+        if sealed := db.seal_plain_secrets(box):
+            log.warning("webhooks: %d signing secrets are now stored encrypted", sealed)
+        reason = f"its signing secret cannot be decrypted with {box.path}"
+        if unreadable := db.disable_unreadable(box, reason):
+            log.error("webhooks: %d webhooks disabled: %s", len(unreadable), reason)
         guard = Guard(settings.allow_networks)
-        self.worker = DeliveryWorker(db, settings, guard)
-        self.webhooks = Webhooks(daemon.store, db, self.worker, guard)
+        outbox = Outbox(db)
+        self.worker = DeliveryWorker(db, outbox, box, settings, guard)
+        self.webhooks = Webhooks(daemon.store, db, outbox, box, self.worker, guard)
+        self.webhooks.enforce_cap()  # the cap may be lower than at the last run
         return self.worker.run
 
     @hookimpl
@@ -66,19 +84,20 @@ class WebhookPlugin:
         if self.worker is None or self.webhooks is None:
             return
         settings = Settings.load(daemon.config)
-        self.worker.settings = settings
+        self.worker.reconfigure(settings)
         self.webhooks.guard.allow = settings.allow_networks
+        self.webhooks.enforce_cap()
 
     @hookimpl
     def wad_event_stored(self, event: StoredEvent) -> None:
-        if self.webhooks is not None and self.webhooks.event_stored(event):
-            self._committed_deliveries = True
+        if self.webhooks is not None:
+            self._woken.update(self.webhooks.event_stored(event))
 
     @hookimpl
     def wad_event(self, event: StoredEvent) -> None:
-        if self._committed_deliveries and self.worker is not None:
-            self._committed_deliveries = False
-            self.worker.wake()
+        if self._woken and self.worker is not None:
+            woken, self._woken = self._woken, set()
+            self.worker.wake(woken)
 
     @hookimpl
     def wad_http_routes(self, app: Quart) -> None:

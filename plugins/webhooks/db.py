@@ -1,25 +1,29 @@
-"""All of the webhook plugin's SQL: endpoints and deliveries, in wad.db beside the core's tables.
+"""The webhook plugin's SQL for endpoints and the delivery log, in wad.db beside the core's
+tables (the tables themselves: :mod:`.migrations`; the deliveries' hot path: :mod:`.outbox`).
 
-A delivery is one event for one endpoint. It is written in the transaction
-that stores the event (so it is exactly as durable as the event), and it
-carries its own copy of the body: the event log is pruned, a backlog of
-deliveries is not. ``next_attempt_at`` is Unix time; a pending delivery with
-no next attempt is parked (its endpoint is disabled) until the endpoint is
-enabled again.
+A delivery is one event for one endpoint; the event's body is stored once
+(``webhook_bodies``), whatever the number of its deliveries. ``next_attempt_at``
+is Unix time; a pending delivery with no next attempt is parked (its endpoint is
+disabled) until the endpoint is enabled again. Secrets are stored sealed
+(:mod:`.sealing`): this module never sees one in the clear but to seal it.
 """
 
 from __future__ import annotations
 
 import json
-from collections import defaultdict
-from collections.abc import Iterable
+import logging
 from dataclasses import dataclass
 from typing import Any
 
-from wad.store import Store, StoredEvent, new_id, now_iso
+import apsw
+
+from wad.store import Store, new_id, now_iso
 from wad.store.clock import iso_at
 
 from .migrations import MIGRATIONS
+from .sealing import PLAIN, SecretBox
+
+log = logging.getLogger(__name__)
 
 
 def iso(epoch: float | None) -> str | None:
@@ -32,55 +36,31 @@ class Endpoint:
     device_id: str
     url: str
     events: list[str] | None
-    secret: str
+    sealed_secret: str
     enabled: bool
     failures: int
     disabled_reason: str | None
     created_at: str
     updated_at: str
+    failing_since: float | None
 
-    def to_json(self, with_secret: bool = False) -> dict[str, Any]:
-        data: dict[str, Any] = {
+    def to_json(self) -> dict[str, Any]:
+        return {
             "id": self.id,
             "url": self.url,
             "events": self.events,
             "enabled": self.enabled,
             "consecutiveFailures": self.failures,
+            "failingSince": iso(self.failing_since),
             "disabledReason": self.disabled_reason,
             "createdAt": self.created_at,
             "updatedAt": self.updated_at,
         }
-        if with_secret:
-            data["secret"] = self.secret
-        return data
-
-
-@dataclass(frozen=True, slots=True)
-class Due:
-    """A delivery to attempt now."""
-
-    id: int
-    endpoint_id: str
-    event_id: str
-    body: str
-    attempts: int
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """How one attempt went. ``retry_at`` None with ``ok`` False means it failed for good."""
-
-    delivery_id: int
-    endpoint_id: str
-    ok: bool
-    status_code: int | None
-    error: str | None
-    retry_at: float | None = None
-    gone: bool = False
 
 
 _ENDPOINT_COLUMNS = (
-    "id, device_id, url, events, secret, enabled, failures, disabled_reason, created_at, updated_at"
+    "id, device_id, url, events, secret, enabled, failures, disabled_reason, created_at,"
+    " updated_at, failing_since"
 )
 _DELIVERY_COLUMNS = (
     "id, event_id, event_type, status, attempts, next_attempt_at,"
@@ -100,6 +80,7 @@ def _endpoint(row: Any) -> Endpoint:
         row[7],
         row[8],
         row[9],
+        row[10],
     )
 
 
@@ -129,18 +110,20 @@ class WebhookDb:
     # -- endpoints ----------------------------------------------------------------------
 
     def create_endpoint(
-        self, device_id: str, url: str, events: list[str] | None, secret: str
+        self, device_id: str, url: str, events: list[str] | None, secret: str, box: SecretBox
     ) -> Endpoint:
+        """A new endpoint, its ``secret`` stored sealed by ``box``."""
         now = now_iso()
+        endpoint_id = new_id("wh")
         row = self.db.execute(
             "INSERT INTO webhook_endpoints (id, device_id, url, events, secret, created_at,"
             f" updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING {_ENDPOINT_COLUMNS}",
             (
-                new_id("wh"),
+                endpoint_id,
                 device_id,
                 url,
                 json.dumps(events) if events else None,
-                secret,
+                box.seal(endpoint_id, secret),
                 now,
                 now,
             ),
@@ -180,10 +163,11 @@ class WebhookDb:
         return row is not None
 
     def enable(self, endpoint_id: str, now: float) -> None:
-        """Enable an endpoint; its parked deliveries are due at once."""
+        """Enable an endpoint, its failure run forgotten; its parked deliveries are due
+        at once."""
         with self.store.transaction():
             self.db.execute(
-                "UPDATE webhook_endpoints SET enabled = 1, failures = 0,"
+                "UPDATE webhook_endpoints SET enabled = 1, failures = 0, failing_since = NULL,"
                 " disabled_reason = NULL, updated_at = ? WHERE id = ?",
                 (now_iso(), endpoint_id),
             )
@@ -206,117 +190,63 @@ class WebhookDb:
             (endpoint_id,),
         )
 
+    def pending(self, endpoint_id: str) -> int:
+        """How many deliveries of the endpoint are pending (a count kept by triggers)."""
+        pending: int | None = self.db.execute(
+            "SELECT pending FROM webhook_endpoints WHERE id = ?", (endpoint_id,)
+        ).get
+        return pending or 0
+
     def signing_target(self, endpoint_id: str) -> tuple[str, str] | None:
-        """An endpoint's URL and secret, for the delivery worker."""
+        """An endpoint's URL and sealed secret, for the delivery worker."""
         return self.db.execute(
             "SELECT url, secret FROM webhook_endpoints WHERE id = ?", (endpoint_id,)
         ).fetchone()
 
-    # -- the hot path -----------------------------------------------------------------
+    # -- secrets at rest ----------------------------------------------------------------
 
-    def enqueue(self, event: StoredEvent, body: str, now: float) -> int:
-        """One delivery per enabled endpoint of the session that wants this event type:
-        one statement, inside the event's transaction. Returns how many."""
-        stamp = now_iso()
-        rows = self.db.execute(
-            "INSERT INTO webhook_deliveries (endpoint_id, event_id, event_type, body, status,"
-            " next_attempt_at, created_at, updated_at)"
-            " SELECT id, ?, ?, ?, 'pending', ?, ?, ? FROM webhook_endpoints"
-            " WHERE device_id = ? AND enabled = 1"
-            " AND (events IS NULL OR instr(events, ?) > 0) RETURNING 1",
-            (
-                event.id,
-                event.type,
-                body,
-                now,
-                stamp,
-                stamp,
-                event.device_id,
-                json.dumps(event.type),
-            ),
-        ).fetchall()
-        return len(rows)
+    def seal_plain_secrets(self, box: SecretBox) -> int:
+        """Seal every secret stored in the clear (from before secrets were sealed), then
+        rewrite wad.db and empty its WAL, so that no page, free or not, keeps a plain
+        copy. Returns how many were sealed (0: nothing was written)."""
+        plain = [
+            (str(endpoint_id), str(secret))
+            for endpoint_id, secret in self.db.execute(
+                "SELECT id, secret FROM webhook_endpoints WHERE substr(secret, 1, ?) = ?",
+                (len(PLAIN), PLAIN),
+            )
+        ]
+        if not plain:
+            return 0
+        self.db.pragma("secure_delete", True)  # the replaced values' bytes are zeroed
+        try:
+            with self.store.transaction():
+                self.db.executemany(
+                    "UPDATE webhook_endpoints SET secret = ? WHERE id = ?",
+                    [(box.seal(e, secret), e) for e, secret in plain],
+                )
+        finally:
+            self.db.pragma("secure_delete", False)
+        # Once, at the first start after the upgrade: VACUUM copies only live rows into a
+        # new file (a deleted endpoint's secret may still sit in a free page otherwise).
+        try:
+            self.db.execute("VACUUM")
+        except apsw.Error as exc:  # e.g. no room for the copy: the secrets are sealed anyway
+            log.warning("webhooks: wad.db could not be rewritten after sealing: %s", exc)
+        busy = self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if busy is None or busy[0]:
+            log.warning("webhooks: wad.db-wal could not be emptied yet (another reader)")
+        return len(plain)
 
-    def due(self, now: float, busy: Iterable[int], full: Iterable[str], limit: int) -> list[Due]:
-        """Pending deliveries due by ``now``, oldest first, except those already being sent
-        (``busy``) and those of endpoints at their concurrency limit (``full``)."""
-        rows = self.db.execute(
-            "SELECT id, endpoint_id, event_id, body, attempts FROM webhook_deliveries"
-            " WHERE status = 'pending' AND next_attempt_at <= ?"
-            " AND id NOT IN (SELECT value FROM json_each(?))"
-            " AND endpoint_id NOT IN (SELECT value FROM json_each(?))"
-            " ORDER BY next_attempt_at LIMIT ?",
-            (now, json.dumps(list(busy)), json.dumps(list(full)), limit),
-        )
-        return [Due(*row) for row in rows]
-
-    def next_due(self, after: float) -> float | None:
-        due: float | None = self.db.execute(
-            "SELECT min(next_attempt_at) FROM webhook_deliveries"
-            " WHERE status = 'pending' AND next_attempt_at > ?",
-            (after,),
-        ).get
-        return due
-
-    def record(self, outcomes: list[Outcome], disable_after: int) -> list[str]:
-        """Write a batch of attempts in one transaction; returns the endpoints it disabled."""
-        stamp = now_iso()
-        done, retry, failed = [], [], []
-        for o in outcomes:
-            if o.ok:
-                done.append((o.status_code, stamp, o.delivery_id))
-            elif o.retry_at is not None:
-                retry.append((o.status_code, o.error, o.retry_at, stamp, o.delivery_id))
-            else:
-                failed.append((o.status_code, o.error, stamp, o.delivery_id))
-        disabled: list[str] = []
+    def disable_unreadable(self, box: SecretBox, reason: str) -> list[str]:
+        """Disable the enabled endpoints whose secret ``box`` cannot open (wad.db restored
+        without its key); returns their ids."""
+        rows = self.db.execute("SELECT id, secret FROM webhook_endpoints WHERE enabled = 1")
+        unreadable = [e for e, stored in rows if not box.opens(e, stored)]
         with self.store.transaction():
-            self.db.executemany(
-                "UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1,"
-                " last_status_code = ?, last_error = NULL, next_attempt_at = NULL,"
-                " updated_at = ? WHERE id = ?",
-                done,
-            )
-            # A retry of a delivery whose endpoint was disabled meanwhile stays parked.
-            self.db.executemany(
-                "UPDATE webhook_deliveries SET attempts = attempts + 1, last_status_code = ?,"
-                " last_error = ?, next_attempt_at = CASE WHEN (SELECT enabled FROM"
-                " webhook_endpoints e WHERE e.id = endpoint_id) THEN ? END, updated_at = ?"
-                " WHERE id = ?",
-                retry,
-            )
-            self.db.executemany(
-                "UPDATE webhook_deliveries SET status = 'failed', attempts = attempts + 1,"
-                " last_status_code = ?, last_error = ?, next_attempt_at = NULL, updated_at = ?"
-                " WHERE id = ?",
-                failed,
-            )
-            for endpoint_id, (reset, added, gone) in _failure_runs(outcomes).items():
-                if reset:
-                    count = self.db.execute(
-                        "UPDATE webhook_endpoints SET failures = ? WHERE id = ? AND enabled = 1"
-                        " RETURNING failures",
-                        (added, endpoint_id),
-                    ).fetchone()
-                elif added:
-                    count = self.db.execute(
-                        "UPDATE webhook_endpoints SET failures = failures + ? WHERE id = ?"
-                        " AND enabled = 1 RETURNING failures",
-                        (added, endpoint_id),
-                    ).fetchone()
-                else:
-                    continue
-                if count is None:  # deleted, or already disabled
-                    continue
-                if gone:
-                    reason = "the endpoint answered 410 Gone"
-                elif count[0] >= disable_after:
-                    reason = f"{count[0]} deliveries in a row failed after every retry"
-                else:
-                    continue
+            for endpoint_id in unreadable:
                 self.disable(endpoint_id, reason)
-                disabled.append(endpoint_id)
-        return disabled
+        return unreadable
 
     def prune(self, endpoint_id: str, keep: int) -> None:
         """Forget finished deliveries of an endpoint older than its newest ``keep``."""
@@ -332,11 +262,13 @@ class WebhookDb:
     def list_deliveries(
         self, endpoint_id: str, status: str | None, before: int | None, limit: int
     ) -> list[dict[str, Any]]:
+        # A status is part of the endpoint's index (its deliveries by status and age); all
+        # of them at once are read through it and sorted, at most max_pending + log_keep.
+        which = "endpoint_id = ?" if status is None else "endpoint_id = ? AND status = ?"
         rows = self.db.execute(
-            f"SELECT {_DELIVERY_COLUMNS} FROM webhook_deliveries WHERE endpoint_id = ?"
-            " AND (? IS NULL OR status = ?) AND (? IS NULL OR id < ?)"
-            " ORDER BY id DESC LIMIT ?",
-            (endpoint_id, status, status, before, before, limit),
+            f"SELECT {_DELIVERY_COLUMNS} FROM webhook_deliveries WHERE {which}"
+            " AND (? IS NULL OR id < ?) ORDER BY id DESC LIMIT ?",
+            (endpoint_id, *(() if status is None else (status,)), before, before, limit),
         )
         return [_delivery(row) for row in rows]
 
@@ -365,26 +297,14 @@ class WebhookDb:
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
     def redeliver(self, endpoint_id: str, delivery_id: int, now: float) -> dict[str, Any] | None:
-        """A fresh delivery of the same event and body, due now (same webhook-id)."""
+        """A fresh delivery of the same event (and stored body), due now (same webhook-id)."""
         stamp = now_iso()
         row = self.db.execute(
-            "INSERT INTO webhook_deliveries (endpoint_id, event_id, event_type, body, status,"
+            "INSERT INTO webhook_deliveries (endpoint_id, event_id, body_id, event_type, status,"
             " next_attempt_at, created_at, updated_at)"
-            " SELECT endpoint_id, event_id, event_type, body, 'pending', ?, ?, ?"
+            " SELECT endpoint_id, event_id, body_id, event_type, 'pending', ?, ?, ?"
             " FROM webhook_deliveries WHERE id = ? AND endpoint_id = ?"
             f" RETURNING {_DELIVERY_COLUMNS}",
             (now, stamp, stamp, delivery_id, endpoint_id),
         ).fetchone()
         return None if row is None else _delivery(row)
-
-
-def _failure_runs(outcomes: list[Outcome]) -> dict[str, tuple[bool, int, bool]]:
-    """Per endpoint, in order: (a success reset the run, final failures since, a 410 seen)."""
-    runs: dict[str, tuple[bool, int, bool]] = defaultdict(lambda: (False, 0, False))
-    for o in outcomes:
-        reset, added, gone = runs[o.endpoint_id]
-        if o.ok:
-            runs[o.endpoint_id] = (True, 0, gone)
-        elif o.retry_at is None:
-            runs[o.endpoint_id] = (reset, added + 1, gone or o.gone)
-    return runs

@@ -1,26 +1,29 @@
 """The delivery worker: sends due deliveries, records how each went, schedules retries.
 
-One task dispatches: it takes due deliveries from a queue in memory and
-starts a send for each within the concurrency bounds (all endpoints together,
-and each endpoint alone, so one slow receiver cannot hold up the others), then
-waits for a wake-up (a new event was stored, a send finished) or for the next
-retry to fall due. The queue is filled from the store a batch at a time (one
-query), and only when something new may be due: deliveries were committed,
-retries were scheduled, or the next retry's time came; not on every finished
-send. An endpoint deleted or disabled loses its queued deliveries. Attempts
-are written back in batches, one transaction per batch. A delivery counts as
-done only once that write commits: if the daemon stops first, it is sent again
-at the next start (at least once, same ``webhook-id``).
+One task dispatches. It keeps, per endpoint, a queue in memory of due
+deliveries fetched ahead, and starts sends from those queues in turn, within the
+slots :class:`~.fairness.Slots` allows (a fair share of the global pool, fewer for
+an endpoint that keeps timing out), so one slow or dead endpoint never holds up
+another's deliveries. Then it waits for a wake-up (deliveries were committed, a
+send finished) or for the next retry to fall due.
+
+An endpoint is asked for its due deliveries (one indexed query) only when it
+may have some that are not queued: deliveries were committed for it, its
+retries fell due (one query finds whose, since the last look), its queue ran dry
+after a full fetch, or it is looked at afresh (at start, or when the wall clock
+went back). Attempts are written back in batches, one transaction per batch. A
+delivery counts as done only once that write commits: if the daemon stops first,
+it is sent again at the next start (at least once, same ``webhook-id``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import random
 import time
-from collections import Counter, deque
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import trio
@@ -31,7 +34,11 @@ from wad.net.guard import Guard
 
 from . import signing
 from .client import DeliveryError, PostClient
-from .db import Due, Outcome, WebhookDb
+from .db import WebhookDb
+from .fairness import DueQueues, Slots
+from .outbox import Disabled, Due, Limits, Outbox, Outcome
+from .overflow import Overflow
+from .sealing import SecretBox, Unreadable
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -39,7 +46,7 @@ log = logging.getLogger(__name__)
 USER_AGENT = f"wad/{__version__} (webhooks)"
 SNIPPET = 200  # characters of a failed answer's body kept in the log
 LONGEST_WAIT = 60.0  # look again at least this often (the wall clock may jump)
-FETCH = 512  # due deliveries asked for at once
+FETCH = 512  # due deliveries asked for at once, at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,38 +57,67 @@ class Target:
 
 class DeliveryWorker:
     def __init__(
-        self, db: WebhookDb, settings: Settings, guard: Guard, rng: random.Random | None = None
+        self,
+        db: WebhookDb,
+        outbox: Outbox,
+        box: SecretBox,
+        settings: Settings,
+        guard: Guard,
+        rng: random.Random | None = None,
     ) -> None:
         self.db = db
+        self.outbox = outbox
+        self.box = box
         self.settings = settings
         self.guard = guard
         self.rng = rng or random.Random()
+        self.slots = Slots(settings.concurrency, settings.endpoint_concurrency)
+        self.queues = DueQueues()
+        self.overflow = Overflow()
         self._wake = trio.Event()
         self._results_ready = trio.Event()
         self._results: list[Outcome] = []
-        self._busy: set[int] = set()  # being sent, or sent and not yet recorded
-        self._sending: Counter[str] = Counter()
-        self._in_flight = 0
+        self._busy: dict[str, set[int]] = {}  # being sent, or sent and not yet recorded
         self._targets: dict[str, Target] = {}
-        self._finished: Counter[str] = Counter()
+        self._finished: Counter[str] = Counter()  # finished since the endpoint's last prune
+        self._to_prune: set[str] = set()
+        self._prune_waits = False  # a prune found the disk full: again at the next count
         self._recorded = trio.Event()
-        self._queue: deque[Due] = deque()  # due, not yet started, oldest first
-        self._stale = True  # the store may hold due deliveries that are not queued
-        self._next_at: float | None = None  # the next retry's time, as last asked
+        self._dirty: set[str] = set()  # endpoints that may have due deliveries not queued
+        self._look_all = True
+        self._checked_until = 0.0  # retries due by this time are noted
         self.sent = 0
 
     # -- from the plugin -------------------------------------------------------------
 
-    def wake(self) -> None:
-        """New deliveries were committed: look now, not at the next timer."""
-        self._stale = True
+    def wake(self, endpoint_ids: Iterable[str] = ()) -> None:
+        """Deliveries were committed (for these endpoints; none named: for any): look now,
+        not at the next timer."""
+        if endpoint_ids:
+            self._dirty.update(endpoint_ids)
+        else:
+            self._look_all = True
         self._wake.set()
 
+    def reconfigure(self, settings: Settings) -> None:
+        self.settings = settings
+        self.slots.resize(settings.concurrency, settings.endpoint_concurrency)
+        self.wake()
+
     def forget(self, endpoint_id: str) -> None:
-        """An endpoint was deleted or disabled: nothing queued of it is sent."""
+        """An endpoint was deleted, disabled or enabled again: nothing queued of it is
+        sent, and it starts afresh."""
         self._targets.pop(endpoint_id, None)
-        if any(due.endpoint_id == endpoint_id for due in self._queue):
-            self._queue = deque(d for d in self._queue if d.endpoint_id != endpoint_id)
+        self.queues.forget(endpoint_id)
+        self.slots.forget(endpoint_id)
+        self._dirty.discard(endpoint_id)
+        self.overflow.end(endpoint_id, "was disabled, enabled or deleted")
+
+    def dropped(self, endpoint_id: str, ids: list[int], cap: int) -> None:
+        """Deliveries of an endpoint were dropped (over its cap): none of them is started."""
+        self.queues.discard(endpoint_id, ids)
+        self.overflow.dropped(endpoint_id, len(ids), cap)
+        self._count_finished(endpoint_id, len(ids))
 
     async def wait_recorded(self) -> None:
         """Wait until the next batch of attempts has been written."""
@@ -89,9 +125,11 @@ class DeliveryWorker:
 
     def statistics(self) -> dict[str, int]:
         return {
-            "inFlight": self._in_flight,
+            **self.slots.statistics(),
+            "queued": len(self.queues),
             "unrecorded": len(self._results),
             "attempts": self.sent,
+            "dropped": self.overflow.dropped_total,
         }
 
     # -- the task --------------------------------------------------------------------
@@ -116,64 +154,55 @@ class DeliveryWorker:
         while True:
             self._wake = trio.Event()
             now = time.time()
-            next_at = self._start_due(nursery, client, now)
+            self._note_due(now)
+            self._fetch(now)
+            self._start_queued(nursery, client)
+            self._prune()
+            next_at = self.outbox.next_due(now)
             deadline = math.inf
             if next_at is not None:
                 deadline = trio.current_time() + min(max(next_at - time.time(), 0), LONGEST_WAIT)
             with trio.move_on_at(deadline):
                 await self._wake.wait()
-            if next_at is not None and time.time() >= next_at:
-                self._stale = True  # a retry fell due
 
-    def _start_due(self, nursery: trio.Nursery, client: PostClient, now: float) -> float | None:
-        """Start what is due and may start; return when to look again (None: on a wake-up)."""
-        free = self.settings.concurrency - self._in_flight
-        if free <= 0:
-            return None
-        started, blocked = self._start_queued(nursery, client, free)
-        if started < free and self._stale:
-            self._stale = False
-            s = self.settings
-            full = [e for e, n in self._sending.items() if n >= s.endpoint_concurrency]
-            queued = [due.id for due in self._queue]
-            rows = self.db.due(now, [*self._busy, *queued], full, FETCH)
-            self._queue.extend(rows)
-            if len(rows) == FETCH:
-                self._stale = True  # more is due: asked for again when these are started
-            self._next_at = self.db.next_due(now)
-            more, blocked = self._start_queued(nursery, client, free - started)
-            started += more
-        if self._queue and not blocked:
-            return None  # more is due: a finished send wakes us
-        if self._stale:
-            return now  # look again at once
-        return self._next_at
+    def _note_due(self, now: float) -> None:
+        """Mark the endpoints whose retries fell due since the last look."""
+        if self._look_all or now < self._checked_until:  # at start, or the clock went back
+            self._look_all = False
+            self._dirty |= self.outbox.with_pending()
+        elif now > self._checked_until:
+            self._dirty |= self.outbox.fell_due(self._checked_until, now)
+        self._checked_until = now
 
-    def _start_queued(
-        self, nursery: trio.Nursery, client: PostClient, free: int
-    ) -> tuple[int, bool]:
-        """Start up to ``free`` queued deliveries whose endpoint has room; return how many
-        started and whether all that stay queued wait for their endpoint's room."""
-        limit = self.settings.endpoint_concurrency
-        waiting: list[Due] = []
-        started = 0
-        queue = self._queue
-        while queue and started < free:
-            due = queue.popleft()
-            if self._sending[due.endpoint_id] >= limit:
-                waiting.append(due)
-                continue
+    def _active(self) -> int:
+        return len(self.queues.endpoints() | self.slots.busy_endpoints())
+
+    def _fetch(self, now: float) -> None:
+        """Queue the due deliveries of each marked endpoint that may start one now; an
+        endpoint with a queue is asked again once the queue is empty."""
+        active = self._active()
+        for endpoint_id in list(self._dirty):
+            if endpoint_id in self.queues or self.slots.room(endpoint_id, active) <= 0:
+                continue  # still marked: asked once its queue is empty, or a send of it ends
+            limit = min(FETCH, max(16, 8 * self.slots.allowance(endpoint_id)))
+            busy = self._busy.get(endpoint_id, ())
+            rows = self.outbox.due_for(endpoint_id, now, busy, limit)
+            self.queues.extend(endpoint_id, rows)
+            if len(rows) < limit:
+                self._dirty.discard(endpoint_id)
+            if rows and endpoint_id not in self.slots.busy_endpoints():
+                active += 1
+
+    def _start_queued(self, nursery: trio.Nursery, client: PostClient) -> None:
+        active = self._active()
+        for due in self.queues.take(lambda endpoint_id: self.slots.room(endpoint_id, active)):
             target = self._target(due.endpoint_id)
             if target is None:
+                self.forget(due.endpoint_id)
                 continue
-            self._busy.add(due.id)
-            self._sending[due.endpoint_id] += 1
-            self._in_flight += 1
+            self._busy.setdefault(due.endpoint_id, set()).add(due.id)
+            self.slots.start(due.endpoint_id)
             nursery.start_soon(self._attempt, client, due, target)
-            started += 1
-        blocked = bool(waiting) and not queue
-        queue.extendleft(reversed(waiting))
-        return started, blocked
 
     def _target(self, endpoint_id: str) -> Target | None:
         target = self._targets.get(endpoint_id)
@@ -181,20 +210,30 @@ class DeliveryWorker:
             row = self.db.signing_target(endpoint_id)
             if row is None:
                 return None
-            target = self._targets[endpoint_id] = Target(row[0], signing.secret_key(row[1]))
+            try:
+                secret = self.box.open(endpoint_id, row[1])
+            except Unreadable:  # checked at start: only a key swapped while running
+                reason = "its signing secret cannot be decrypted"
+                with self.db.store.transaction():
+                    self.db.disable(endpoint_id, reason)
+                log.error("webhook %s disabled: %s", endpoint_id, reason)
+                return None
+            target = self._targets[endpoint_id] = Target(row[0], signing.secret_key(secret))
         return target
 
     async def _attempt(self, client: PostClient, due: Due, target: Target) -> None:
+        outcome: Outcome | None = None
         try:
             outcome = await self._post(client, due, target)
         except Exception as exc:  # a bug here must not stop every other delivery
             log.exception("webhooks: delivery %d failed unexpectedly", due.id)
             outcome = self._failure(due, None, f"internal error: {type(exc).__name__}")
         finally:
-            self._sending[due.endpoint_id] -= 1
-            if not self._sending[due.endpoint_id]:
-                del self._sending[due.endpoint_id]
-            self._in_flight -= 1
+            self.slots.finish(
+                due.endpoint_id,
+                answered=outcome is not None and outcome.status_code is not None,
+                timed_out=outcome is not None and outcome.timed_out,
+            )
         self.sent += 1
         self._results.append(outcome)
         self._results_ready.set()
@@ -208,7 +247,8 @@ class DeliveryWorker:
             with trio.fail_after(timeout):  # the whole exchange, not each read
                 answer = await client.post(target.url, body, list(headers.items()))
         except trio.TooSlowError:
-            return self._failure(due, None, f"no complete answer within {timeout:g} s")
+            error = f"no complete answer within {timeout:g} s"
+            return self._failure(due, None, error, timed_out=True)
         except DeliveryError as exc:
             return self._failure(due, None, str(exc)[:300])
         status = answer.status
@@ -223,14 +263,21 @@ class DeliveryWorker:
                 error += f": {snippet}"
         return self._failure(due, status, error[:300], gone=status == 410)
 
-    def _failure(self, due: Due, status: int | None, error: str, gone: bool = False) -> Outcome:
+    def _failure(
+        self,
+        due: Due,
+        status: int | None,
+        error: str,
+        gone: bool = False,
+        timed_out: bool = False,
+    ) -> Outcome:
         """A failed attempt: retried on the schedule (with ±10 % jitter) until it runs out."""
         schedule = self.settings.retry_schedule
         attempt = due.attempts + 1
         retry_at = None
         if not gone and attempt <= len(schedule):
             retry_at = time.time() + schedule[attempt - 1] * self.rng.uniform(0.9, 1.1)
-        return Outcome(due.id, due.endpoint_id, False, status, error, retry_at, gone)
+        return Outcome(due.id, due.endpoint_id, False, status, error, retry_at, gone, timed_out)
 
     # -- recording ---------------------------------------------------------------------
 
@@ -245,8 +292,11 @@ class DeliveryWorker:
         batch, self._results = self._results, []
         if not batch:
             return
+        s = self.settings
         try:
-            disabled = self.db.record(batch, self.settings.disable_after)
+            disabled = self.outbox.record(
+                batch, Limits(s.disable_after, s.disable_after_time), time.time()
+            )
         except StorageFull:  # logged once by the store; no traceback for each batch
             disabled = []
         except Exception:
@@ -256,18 +306,51 @@ class DeliveryWorker:
             disabled = []
         self._recorded.set()
         self._recorded = trio.Event()
+        delivered: set[str] = set()
         for outcome in batch:
-            self._busy.discard(outcome.delivery_id)
-            if outcome.retry_at is not None:
-                self._stale = True  # its retry is a new due time
+            endpoint_id = outcome.endpoint_id
+            busy = self._busy.get(endpoint_id)
+            if busy is not None:
+                busy.discard(outcome.delivery_id)
+                if not busy:
+                    del self._busy[endpoint_id]
+            if outcome.retry_at is not None and outcome.retry_at <= self._checked_until:
+                self._dirty.add(endpoint_id)  # due already: no later look would see it
             if outcome.ok or outcome.retry_at is None:
-                self._finished[outcome.endpoint_id] += 1
-        for endpoint_id in disabled:
-            log.warning("webhook %s disabled", endpoint_id)
-            self.forget(endpoint_id)
-        every = max(100, self.settings.log_keep // 10)
-        for endpoint_id, count in list(self._finished.items()):
-            if count >= every:
-                with contextlib.suppress(StorageFull):  # pruned at the next count
-                    self.db.prune(endpoint_id, self.settings.log_keep)
-                    del self._finished[endpoint_id]
+                self._count_finished(endpoint_id, 1)
+            if outcome.ok:
+                delivered.add(endpoint_id)
+        for gone in disabled:
+            self._disabled(gone)
+        for endpoint_id in delivered & self.overflow.dropping():
+            self.overflow.check(endpoint_id, self.db.pending(endpoint_id), s.max_pending)
+        self._prune()
+
+    def _count_finished(self, endpoint_id: str, count: int) -> None:
+        self._finished[endpoint_id] += count
+        if self._finished[endpoint_id] >= max(100, self.settings.log_keep // 10):
+            self._to_prune.add(endpoint_id)
+            self._prune_waits = False
+
+    def _prune(self) -> None:
+        """Trim the logs of the endpoints that finished (or dropped) enough since their
+        last trim: a tenth of ``log_keep`` at a time, not a statement per delivery."""
+        if self._prune_waits:
+            return
+        for endpoint_id in list(self._to_prune):
+            try:
+                self.db.prune(endpoint_id, self.settings.log_keep)
+            except StorageFull:  # logged once by the store; tried again at the next count
+                self._prune_waits = True
+                return
+            self._to_prune.discard(endpoint_id)
+            self._finished.pop(endpoint_id, None)
+
+    def _disabled(self, disabled: Disabled) -> None:
+        log.warning(
+            "webhook %s of session %s disabled: %s",
+            disabled.endpoint_id,
+            disabled.device_id,
+            disabled.reason,
+        )
+        self.forget(disabled.endpoint_id)

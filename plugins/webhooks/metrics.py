@@ -1,5 +1,6 @@
 """The webhook plugin's figures on ``/metrics`` (hook ``wad_metrics``): deliveries in the
-log by status with their retries, and the delivery worker's own figures.
+log by status with their retries, those dropped over the cap, and the delivery worker's
+own figures.
 
 The log is counted on a read-only connection of its own in a worker thread, as
 the core counts its messages, so a scrape of a long log never holds up the loop.
@@ -33,7 +34,15 @@ def count_deliveries(db_path: Path) -> Counts:
 
 async def families(db_path: Path, worker_figures: dict[str, int]) -> list[str]:
     deliveries = await trio.to_thread.run_sync(count_deliveries, db_path)
+    figures = {k: v for k, v in worker_figures.items() if k != "dropped"}
     return [
+        registry.family(
+            "wad_webhook_dropped_total",
+            "counter",
+            "Webhook deliveries dropped since start: the oldest pending beyond an"
+            " endpoint's max_pending.",
+            [((), worker_figures.get("dropped", 0))],
+        ),
         registry.family(
             "wad_webhook_deliveries",
             "gauge",
@@ -48,10 +57,11 @@ async def families(db_path: Path, worker_figures: dict[str, int]) -> list[str]:
         ),
         registry.render_numbers(
             "wad_webhook_worker",
-            "The webhook delivery worker: attempts since start,"
-            " sends in flight, attempts not yet recorded.",
+            "The webhook delivery worker: attempts since start, sends in flight (of"
+            " endpoints that timed out last: slow), endpoints with fewer slots after"
+            " timeouts, deliveries queued, attempts not yet recorded.",
             "gauge",
             "figure",
-            worker_figures,
+            figures,
         ),
     ]

@@ -36,6 +36,7 @@ class Webhook(Body):
     events: list[str]
     enabled: bool
     consecutiveFailures: int
+    failingSince: Timestamp | None
     disabledReason: str | None
     createdAt: Timestamp
     updatedAt: Timestamp
@@ -61,7 +62,7 @@ class Delivery(Body):
     id: int
     eventId: str
     eventType: str
-    status: Literal["pending", "delivered", "failed"]
+    status: Literal["pending", "delivered", "failed", "dropped"]
     attempts: int
     nextAttemptAt: Timestamp | None
     lastStatusCode: int | None
@@ -94,7 +95,7 @@ class DeliveryOne(Ok):
 
 
 class DeliveriesQuery(Body):
-    status: Literal["pending", "delivered", "failed"] | None = None
+    status: Literal["pending", "delivered", "failed", "dropped"] | None = None
     limit: int = Field(50, ge=1, le=PAGE_MAX, description="how many, newest first")
     before: int | None = Field(
         None, ge=1, description="a delivery id: the page after it (`nextBefore`)"
@@ -184,8 +185,8 @@ def blueprint(get_webhooks: Callable[[], Webhooks | None]) -> Blueprint:
     @document_querystring(DeliveriesQuery)
     @document_response(DeliveryPage)
     async def list_deliveries(device_id: str, webhook_id: str) -> Response:
-        """The delivery log, newest first: `?status=pending|delivered|failed&limit=50&before=<id>`
-        (admin)."""
+        """The delivery log, newest first:
+        `?status=pending|delivered|failed|dropped&limit=50&before=<id>` (admin)."""
         await require_admin()
         args = request.args
         return ok(

@@ -24,11 +24,13 @@ from wad.store import Store, StoredEvent
 from . import signing
 from .db import Endpoint, WebhookDb
 from .delivery import DeliveryWorker
+from .outbox import Outbox
+from .sealing import SecretBox
 
 URL_MAX = 2048
 PER_SESSION = 10
 PAGE_MAX = 200  # deliveries in one page
-DELIVERY_STATUSES = ("pending", "delivered", "failed")
+DELIVERY_STATUSES = ("pending", "delivered", "failed", "dropped")
 _WEBHOOK_ID = re.compile(r"^wh_[0-9a-f]{24}$")
 
 
@@ -83,17 +85,27 @@ def _int(value: object, name: str, low: int, high: int) -> int:
     return number
 
 
-def _public(endpoint: Endpoint, with_secret: bool = False) -> dict[str, Any]:
-    data = endpoint.to_json(with_secret)
+def _public(endpoint: Endpoint) -> dict[str, Any]:
+    data = endpoint.to_json()
     if data["events"] is None:
         data["events"] = list(EVENT_TYPES)
     return data
 
 
 class Webhooks:
-    def __init__(self, store: Store, db: WebhookDb, worker: DeliveryWorker, guard: Guard) -> None:
+    def __init__(
+        self,
+        store: Store,
+        db: WebhookDb,
+        outbox: Outbox,
+        box: SecretBox,
+        worker: DeliveryWorker,
+        guard: Guard,
+    ) -> None:
         self.store = store
         self.db = db
+        self.outbox = outbox
+        self.box = box
         self.worker = worker
         self.guard = guard
         # Sessions that have (or may have) endpoints: the others skip the hot path.
@@ -102,12 +114,23 @@ class Webhooks:
 
     # -- the event path --------------------------------------------------------------------
 
-    def event_stored(self, event: StoredEvent) -> bool:
-        """Write the event's deliveries (inside its transaction); True when there are any."""
+    def event_stored(self, event: StoredEvent) -> list[str]:
+        """Write the event's deliveries (inside its transaction), keep its session's
+        endpoints under their cap; returns the endpoints that got one."""
         if event.device_id not in self.with_endpoints:
-            return False
+            return []
         body = json.dumps(event.to_json(), separators=(",", ":"), ensure_ascii=False)
-        return self.db.enqueue(event, body, time.time()) > 0
+        endpoints = self.outbox.enqueue(event, body, time.time())
+        if endpoints:
+            self.enforce_cap(event.device_id)
+        return endpoints
+
+    def enforce_cap(self, device_id: str | None = None) -> None:
+        """Drop the oldest pending deliveries beyond ``max_pending`` (of one session's
+        endpoints, or of all)."""
+        cap = self.worker.settings.max_pending
+        for endpoint_id, ids in self.outbox.drop_over(cap, device_id).items():
+            self.worker.dropped(endpoint_id, ids, cap)
 
     # -- lookups --------------------------------------------------------------------------
 
@@ -139,12 +162,13 @@ class Webhooks:
             raise bad_request(f"url: {exc} (WAD_WEBHOOK_ALLOW_NETWORKS)") from None
         if self.db.count_endpoints(session) >= PER_SESSION:
             raise conflict(f"A session has at most {PER_SESSION} webhooks")
+        secret = signing.new_secret()
         try:
-            endpoint = self.db.create_endpoint(session, url, wanted, signing.new_secret())
+            endpoint = self.db.create_endpoint(session, url, wanted, secret, self.box)
         except apsw.ConstraintError:  # the session was deleted while the host resolved
             raise not_found("Session not found") from None
         self.with_endpoints.add(session)
-        return _public(endpoint, with_secret=True)
+        return {**_public(endpoint), "secret": secret}
 
     def list_webhooks(self, device_id: object) -> list[dict[str, Any]]:
         return [_public(e) for e in self.db.list_endpoints(self._session(device_id))]
@@ -169,8 +193,14 @@ class Webhooks:
             raise bad_request("enabled must be true or false")
         endpoint = self._endpoint(device_id, webhook_id)
         if enabled and not endpoint.enabled:
+            if not self.box.opens(endpoint.id, endpoint.sealed_secret):
+                raise conflict(
+                    f"The webhook's signing secret cannot be decrypted with {self.box.path}"
+                    " (wad.db restored without its key?): delete the webhook and add it again"
+                )
             self.db.enable(endpoint.id, time.time())
-            self.worker.wake()
+            self.worker.forget(endpoint.id)  # its failure run and slots start afresh
+            self.worker.wake([endpoint.id])
         elif not enabled and endpoint.enabled:
             with self.store.transaction():
                 self.db.disable(endpoint.id, "disabled by an administrator")
@@ -212,5 +242,6 @@ class Webhooks:
         delivery = self.db.redeliver(endpoint.id, number, time.time())
         if delivery is None:
             raise not_found("Delivery not found")
-        self.worker.wake()
+        self.enforce_cap(endpoint.device_id)
+        self.worker.wake([endpoint.id])
         return delivery

@@ -394,7 +394,7 @@ async def test_deleting_a_session_deletes_its_webhooks(hooked: Running, receiver
     assert db.execute("SELECT count(*) FROM webhook_deliveries").fetchone()[0] > 0
     r = await hooked.client.delete("/api/sessions/dev1", headers=hooked.admin)
     assert r.status_code == 200
-    for table in ("webhook_endpoints", "webhook_deliveries"):
+    for table in ("webhook_endpoints", "webhook_deliveries", "webhook_bodies"):
         assert db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0  # noqa: S608
     await hooked.client.post("/api/sessions", json={"deviceId": "dev1"}, headers=hooked.admin)
     r = await hooked.client.get("/api/sessions/dev1/webhooks", headers=hooked.admin)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import make_config
 from standardwebhooks import Webhook
-from wad_plugins.webhooks import db, signing
+from wad_plugins.webhooks import migrations, signing
 from wad_plugins.webhooks.settings import Settings, parse_schedule
 
 from wad.config import ConfigError
@@ -49,7 +49,14 @@ def test_retry_schedule() -> None:
 def test_settings_defaults_file_and_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name in ("ALLOW_NETWORKS", "RETRY_SCHEDULE", "TIMEOUT", "DISABLE_AFTER"):
+    for name in (
+        "ALLOW_NETWORKS",
+        "RETRY_SCHEDULE",
+        "TIMEOUT",
+        "DISABLE_AFTER",
+        "DISABLE_AFTER_TIME",
+        "MAX_PENDING",
+    ):
         monkeypatch.delenv(f"WAD_WEBHOOK_{name}", raising=False)
     config = make_config(tmp_path)
     defaults = Settings.load(config)
@@ -60,8 +67,10 @@ def test_settings_defaults_file_and_environment(
         defaults.concurrency,
         defaults.endpoint_concurrency,
         defaults.disable_after,
+        defaults.disable_after_time,
+        defaults.max_pending,
         defaults.log_keep,
-    ) == ((), 10.0, 64, 16, 20, 1000)
+    ) == ((), 10.0, 64, 16, 20, 6 * 3600, 10_000, 1000)
     config.plugin_settings["webhooks"] = {
         "allow_networks": ["127.0.0.0/8"],
         "timeout": 3,
@@ -82,19 +91,30 @@ def test_settings_defaults_file_and_environment(
     monkeypatch.setenv("WAD_WEBHOOK_DISABLE_AFTER", "0")
     with pytest.raises(ConfigError, match="webhooks.disable_after"):
         Settings.load(config)
+    monkeypatch.delenv("WAD_WEBHOOK_DISABLE_AFTER")
+    monkeypatch.setenv("WAD_WEBHOOK_DISABLE_AFTER_TIME", "90m")
+    monkeypatch.setenv("WAD_WEBHOOK_MAX_PENDING", "500")
+    tuned = Settings.load(config)
+    assert (tuned.disable_after_time, tuned.max_pending) == (5400, 500)
+    for variable, bad in (("DISABLE_AFTER_TIME", "soon"), ("MAX_PENDING", "0")):
+        monkeypatch.setenv(f"WAD_WEBHOOK_{variable}", bad)
+        with pytest.raises(ConfigError, match=f"webhooks.{variable.lower()}"):
+            Settings.load(config)
+        monkeypatch.delenv(f"WAD_WEBHOOK_{variable}")
 
 
 def test_plugin_migrations_apply_once(tmp_path: Path) -> None:
     store = Store(tmp_path / "wad.db")
-    assert store.migrate_plugin("webhooks", db.MIGRATIONS) == 1
-    assert store.migrate_plugin("webhooks", db.MIGRATIONS) == 1  # nothing to do again
-    later = [*db.MIGRATIONS, "ALTER TABLE webhook_endpoints ADD COLUMN note TEXT"]
-    assert store.migrate_plugin("webhooks", later) == 2
+    n = len(migrations.MIGRATIONS)
+    assert store.migrate_plugin("webhooks", migrations.MIGRATIONS) == n
+    assert store.migrate_plugin("webhooks", migrations.MIGRATIONS) == n  # nothing to do again
+    later = [*migrations.MIGRATIONS, "ALTER TABLE webhook_endpoints ADD COLUMN note TEXT"]
+    assert store.migrate_plugin("webhooks", later) == n + 1
     store.close()
     store = Store(tmp_path / "wad.db")  # the version is kept in the database
-    assert store.migrate_plugin("webhooks", later) == 2
+    assert store.migrate_plugin("webhooks", later) == n + 1
     assert (
         store.db.execute("SELECT version FROM plugin_schema WHERE name = 'webhooks'").fetchone()[0]
-        == 2
+        == n + 1
     )
     store.close()
