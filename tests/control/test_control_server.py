@@ -116,6 +116,11 @@ async def test_session_lifecycle_through_the_socket_is_what_rest_sees(wad):
     await conn.call("sim.unlink", deviceId="ctl1")
     await wad.wait_state("ctl1", "logged_out")
 
+    updated = await conn.call("sessions.update", deviceId="ctl1", rejectCalls=True)
+    assert updated["session"]["rejectCalls"] is True
+    assert await conn.error("sessions.update", deviceId="ctl1", rejectCals=True) == "bad_request"
+    assert await conn.error("sessions.update", deviceId="ctl1", rejectCalls="y") == "bad_request"
+
     await conn.call("sessions.delete", deviceId="ctl1")
     assert await conn.error("sessions.get", deviceId="ctl1") == "not_found"
     assert (await wad.client.get("/api/sessions/ctl1", headers=wad.admin)).status_code == 404

@@ -15,6 +15,7 @@ from wad.control.protocol import ControlError, Method
 from wad.control.spec import Spec
 from wad.engines.simulator import control as simulator
 from wad.hooks import calls as hooks
+from wad.services.settings import SETTINGS
 
 if TYPE_CHECKING:
     from wad.hooks import DaemonAPI
@@ -58,7 +59,14 @@ def core(daemon: DaemonAPI) -> dict[str, Spec]:
         "status": Spec(lambda p: svc.status.report()),
         "sessions.list": Spec(lambda p: {"sessions": svc.sessions.list_all()}),
         "sessions.get": Spec(lambda p: {"session": svc.sessions.get(p["deviceId"])}, dev),
-        "sessions.create": Spec(lambda p: svc.sessions.create(p["deviceId"]), dev),
+        "sessions.create": Spec(
+            lambda p: svc.sessions.create(p["deviceId"], _settings(p)), dev, tuple(SETTINGS)
+        ),
+        "sessions.update": Spec(
+            lambda p: {"session": svc.sessions.update(p["deviceId"], _settings(p))},
+            dev,
+            tuple(SETTINGS),
+        ),
         "sessions.delete": Spec(lambda p: svc.sessions.delete(p["deviceId"]), dev),
         "sessions.logout": Spec(lambda p: svc.sessions.logout(p["deviceId"]), dev),
         "sessions.restart": Spec(lambda p: svc.sessions.restart(p["deviceId"]), dev),
@@ -83,3 +91,8 @@ def core(daemon: DaemonAPI) -> dict[str, Spec]:
         "reload": Spec(reload),
         "plugins.list": Spec(lambda p: {"plugins": daemon.plugins.describe()}),
     }
+
+
+def _settings(params: dict[str, Any]) -> dict[str, Any]:
+    """The session settings among a method's params."""
+    return {name: value for name, value in params.items() if name in SETTINGS}

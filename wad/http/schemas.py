@@ -42,15 +42,47 @@ class Ok(Body):
     message: str | None = None
 
 
-class CreateSession(Body):
+class SessionSettings(Body):
+    """A session's own settings (see wad.services.settings); each optional: a create
+    or a change sets only those it names."""
+
+    rejectCalls: bool | None = Field(
+        None, description="reject incoming calls at once (default false)"
+    )
+    rejectCallsMessage: str | None = Field(
+        None, description="a text sent to the caller of a rejected call; null: none"
+    )
+    newContactDailyCap: int | None = Field(
+        None,
+        ge=0,
+        description="messages a day to contacts who never wrote to the session;"
+        " null: the daemon's WAD_NEW_CONTACT_DAILY_CAP, 0: no cap",
+    )
+
+
+class SessionPatch(SessionSettings):
+    """The settings to change; a setting set to null goes back to its default."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt setting is a 400, not a no-op
+
+
+class CreateSession(SessionSettings):
     deviceId: str = Field(json_schema_extra={"pattern": DEVICE_ID_PATTERN}, examples=["my-device"])
+
+
+class SettingsShown(Body):
+    """A session's settings as its JSON shows them."""
+
+    rejectCalls: bool
+    rejectCallsMessage: str | None
+    newContactDailyCap: int | None
 
 
 class SessionCreated(Ok):
     deviceId: str
 
 
-class SessionSummary(Body):
+class SessionSummary(SettingsShown):
     deviceId: str
     connectionState: State
     hasApiKey: bool

@@ -31,7 +31,8 @@ async def create_session() -> Response:
     """Create a session; it starts connecting at once (admin)."""
     await require_admin()
     data = await body(schemas.CreateSession)
-    created = services().sessions.create(data.deviceId)
+    settings = data.model_dump(exclude_unset=True, exclude={"deviceId"})
+    created = services().sessions.create(data.deviceId, settings)
     return ok(201, message="Session created", **created)
 
 
@@ -42,6 +43,17 @@ async def get_session(device_id: str) -> Response:
     """One session, with its masked API key (admin)."""
     await require_admin()
     return ok(session=services().sessions.get(device_id))
+
+
+@bp.patch("/<device_id>")
+@api("updateSession", "Sessions", "admin")
+@document_request(schemas.SessionPatch)
+@document_response(schemas.SessionOne)
+async def update_session(device_id: str) -> Response:
+    """Change a session's settings (those named; null: back to the default) (admin)."""
+    await require_admin()
+    data = await body(schemas.SessionPatch)
+    return ok(session=services().sessions.update(device_id, data.model_dump(exclude_unset=True)))
 
 
 @bp.delete("/<device_id>")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Mapping
 from typing import Any
 
 import qrcode
@@ -13,9 +14,10 @@ from qrcode.image.pil import PilImage
 from wad import validation
 from wad.auth import keys
 from wad.engines.contract import EngineError
-from wad.errors import conflict
+from wad.errors import bad_request, conflict
 from wad.services.calls import engine_failure
 from wad.services.lookup import Lookup
+from wad.services.settings import SETTINGS, SessionSettings
 from wad.sessions.events import EventLog
 from wad.sessions.supervisor import Supervisor
 from wad.store import SessionRow, Store
@@ -34,6 +36,7 @@ class Sessions:
         self.store = store
         self.supervisor = supervisor
         self.events = events
+        self.settings = SessionSettings(store)
         self._qr_images: dict[str, str] = {}
 
     def _json(self, row: SessionRow, detail: bool) -> dict[str, Any]:
@@ -49,6 +52,7 @@ class Sessions:
             "lastError": row.last_error,
             "nextRetryAt": row.next_retry_at,
             "updatedAt": row.updated_at,
+            **self.settings.shown(row.device_id),
         }
         if detail:
             data["apiKeyMasked"] = keys.mask(row.key_prefix) if row.key_prefix else None
@@ -60,15 +64,33 @@ class Sessions:
     def get(self, device_id: object) -> dict[str, Any]:
         return self._json(self.lookup.row(device_id), detail=True)
 
-    def create(self, device_id: object) -> dict[str, Any]:
+    def create(
+        self, device_id: object, settings: Mapping[str, object] | None = None
+    ) -> dict[str, Any]:
         valid = validation.device_id(device_id)
+        values = self.settings.validate(settings or {})
+        # Stored before the session's task first runs (it starts on the next
+        # checkpoint), so its first connection already has them.
         if self.supervisor.create(valid) is None:
             raise conflict("Session already exists")
+        if values:
+            self.settings.apply(valid, values)
         return {"deviceId": valid}
+
+    def update(self, device_id: object, changes: Mapping[str, object]) -> dict[str, Any]:
+        """Change some of a session's settings; the session as :meth:`get` shows it."""
+        row = self.lookup.row(device_id)
+        if not changes:
+            raise bad_request(f"nothing to change; settings: {', '.join(SETTINGS)}")
+        values = self.settings.validate(changes)
+        if self.settings.apply(row.device_id, values):
+            self.lookup.session(row.device_id).restart()
+        return self.get(row.device_id)
 
     async def delete(self, device_id: object) -> None:
         row = self.lookup.row(device_id)
         await self.supervisor.delete(row.device_id)
+        self.store.forget_settings(row.device_id)
 
     async def logout(self, device_id: object) -> None:
         session = self.lookup.session(device_id)

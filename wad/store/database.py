@@ -5,8 +5,16 @@ from wad.store.idempotency import IdempotencyQueries
 from wad.store.messages import MessageQueries
 from wad.store.retention import RetentionQueries
 from wad.store.sessions import SessionQueries
+from wad.store.settings import SettingQueries
 
 
-class Store(SessionQueries, MessageQueries, IdempotencyQueries, EventQueries, RetentionQueries):
+class Store(
+    SessionQueries,
+    SettingQueries,
+    MessageQueries,
+    IdempotencyQueries,
+    EventQueries,
+    RetentionQueries,
+):
     """One apsw connection to ``wad.db`` (see ``wad.store.connection``); its methods
     are each table's queries, one module a table."""

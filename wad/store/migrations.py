@@ -76,6 +76,16 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE idempotency ADD COLUMN message_id TEXT;
     """,
+    # 5: a session's own settings (rejectCalls, proxy, ...), one row a setting, so a
+    # new setting needs no migration (see wad.services.settings).
+    """
+    CREATE TABLE session_settings (
+        device_id TEXT NOT NULL REFERENCES sessions(device_id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (device_id, name)
+    ) STRICT;
+    """,
 ]
 
 
