@@ -57,6 +57,16 @@ class Config:
     media_fetch_timeout: float = 30.0
     max_sessions: int = 500  # sessions one daemon holds at most; 0: no cap
     retention_days: float = 30.0  # messages, events, idempotency keys kept; 0: forever
+    # JSON bodies that carry media as base64 (sends): buffered whole, so kept small;
+    # larger media goes as multipart/form-data, which streams to disk.
+    max_json_media: int = 5 * 1024 * 1024
+    # Bodies over 1 MiB (not multipart) read and parsed at once; more wait, then 503.
+    max_large_bodies: int = 4
+    # HTTP connections: open at once (beyond: 503 and close), idle keep-alive (s).
+    max_connections: int = 1000
+    keep_alive_timeout: float = 5.0
+    # On stop, how long open requests may take to finish before they get 503 (s).
+    shutdown_timeout: float = 10.0
     # Metrics: addresses (CIDRs) that may scrape /metrics without the admin token.
     metrics_allow: list[str] = field(default_factory=list)
     # Plugins (built-in and third-party), by name, that must not load.
@@ -195,6 +205,11 @@ def _check(config: Config) -> None:
         "worker_grace",
         "qr_interval",
         "media_fetch_timeout",
+        "keep_alive_timeout",
+        "shutdown_timeout",
+        "max_connections",
+        "max_large_bodies",
+        "max_json_media",
     ):
         if getattr(config, name) <= 0:
             raise ConfigError(f"{name}: must be positive")

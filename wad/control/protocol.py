@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from wad import text
 from wad.engines.wire import MAX_LINE, encode
 from wad.errors import WadError
 
@@ -120,12 +121,21 @@ class RequestDecoder:
 
 def parse_line(line: bytes) -> Request | bytes:
     """One complete line: a :class:`Request`, or the error line that answers it."""
+    if text.json_too_deep(line):
+        return error_line("bad_json", f"invalid JSON: nested more than {text.MAX_JSON_DEPTH} deep")
     try:
         obj = json.loads(line)
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
         return error_line("bad_json", f"invalid JSON: {exc}")
     except RecursionError:
         return error_line("bad_json", "invalid JSON: nested too deeply")
+    # Checked before anything of the request is used, the id included: an answer
+    # that echoed a lone surrogate could not be encoded, and the client would get
+    # no answer at all (wad.text says why such strings are refused everywhere).
+    if text.has_lone_surrogate(obj):
+        return error_line(
+            "bad_json", "invalid JSON: a string holds a lone surrogate, which is not valid Unicode"
+        )
     if not isinstance(obj, dict):
         return error_line("bad_request", "a request is a JSON object")
     raw_id = obj.get("id")

@@ -29,7 +29,7 @@ from wad.http import (
 )
 from wad.http.helpers import require_admin
 from wad.http.openapi import api
-from wad.http.request import WadRequest
+from wad.http.request import request_class, too_large_message
 from wad.http.schemas import Health, PluginList
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 def create_app(daemon: DaemonAPI) -> Quart:
     app = QuartTrio("wad")
-    app.request_class = WadRequest
+    app.request_class = request_class(daemon.config)
     app.config.update(
         WAD_DAEMON=daemon,
         WAD_SERVICES=daemon.services,
@@ -94,10 +94,9 @@ def _errors(app: Quart) -> None:
         messages = {
             404: "Not found",
             405: "Method not allowed",
-            413: "Request body too large",
         }
         status = exc.code or 500
-        text = messages.get(status) or exc.name
+        text = too_large_message() if status == 413 else messages.get(status) or exc.name
         return {"success": False, "error": text, "code": code_for_status(status)}, status
 
     @app.errorhandler(Exception)

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from quart import Response, current_app, request
 
+from wad import text
 from wad.auth.principal import Principal
 from wad.errors import WadError, bad_request
 
@@ -28,20 +29,27 @@ def ok(http_status: int = 200, **fields: Any) -> Response:
 
 
 async def body(model: type[M], *, empty_ok: bool = False) -> M:
-    """Parse the JSON body into ``model``; every problem is a 400 with a clear message."""
+    """Parse the JSON body into ``model``; every problem is a 400 with a clear message.
+
+    A body must be UTF-8 JSON with valid Unicode in every string (no lone
+    surrogate) and at most :data:`wad.text.MAX_JSON_DEPTH` levels of nesting:
+    :mod:`wad.text` says why."""
     raw = await request.get_data(cache=True)
     if not raw.strip():
         if not empty_ok:
             raise bad_request("A JSON body is required")
         raw = b"{}"
+    if text.json_too_deep(raw):
+        raise bad_request(f"The JSON body is nested more than {text.MAX_JSON_DEPTH} levels deep")
     try:  # a good body is parsed and checked in one pass, by pydantic's own parser
         return model.model_validate_json(raw)
-    except ValidationError:
-        pass  # parsed again below, to name the problem as every route names it
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise bad_request("Malformed JSON body") from None
+    except ValidationError as exc:
+        if any(error["type"] == "json_invalid" for error in exc.errors()):
+            raise _malformed(raw) from None
+    # Valid JSON (pydantic's parser is the stricter one: it refuses lone surrogates,
+    # invalid UTF-8 and NaN), so ``json.loads`` cannot fail; parsed again to name
+    # the problem as every route names it.
+    data = json.loads(raw)
     if not isinstance(data, dict):
         raise bad_request("The JSON body must be an object")
     try:
@@ -50,6 +58,22 @@ async def body(model: type[M], *, empty_ok: bool = False) -> M:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "body"
         raise bad_request(f"{where}: {first['msg']}") from None
+
+
+def _malformed(raw: bytes) -> WadError:
+    """The 400 for a body that is not valid JSON, saying why where it is a usual mistake."""
+    try:
+        decoded = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        return bad_request("The body is not valid UTF-8")
+    except ValueError:
+        return bad_request("Malformed JSON body")
+    if text.has_lone_surrogate(decoded):
+        return bad_request(
+            "Malformed JSON body: a string holds a lone surrogate (\\ud800-\\udfff), "
+            "which is not valid Unicode"
+        )
+    return bad_request("Malformed JSON body")
 
 
 def bearer_token() -> str | None:

@@ -97,8 +97,12 @@ async def _stream(
         )
         for event in backlog or ():
             yield _event(event)
+        # The heartbeat is due HEARTBEAT after the last thing this stream sent, not
+        # after the last event of any session: a stream filtered to one session
+        # still gets it while other sessions are busy.
+        beat_at = trio.current_time() + HEARTBEAT
         while not daemon.stopping.is_set():
-            with trio.move_on_after(HEARTBEAT) as idle:
+            with trio.move_on_at(beat_at) as idle:
                 try:
                     event = await live.receive()
                 except (trio.EndOfChannel, trio.ClosedResourceError):
@@ -107,6 +111,9 @@ async def _stream(
                 yield b": keep-alive\n\n"
             elif device_id is None or event.device_id == device_id:
                 yield _event(event)
+            else:
+                continue
+            beat_at = trio.current_time() + HEARTBEAT
 
 
 def _event(event: StoredEvent) -> bytes:

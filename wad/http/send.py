@@ -63,6 +63,10 @@ async def _multipart(device_id: str) -> tuple[dict[str, Any], outbound.MediaFile
     type_ = spec.get("type", "")
     if type_ not in outbound.MEDIA_TYPES:
         raise bad_request(f"type must be one of {', '.join(outbound.MEDIA_TYPES)} for an upload")
+    # The fields are checked before the file is written, so that a request refused
+    # for them costs no disk; any later refusal deletes the file (Sending.send).
+    outbound.fields(spec)
+    outbound.recipient(spec.get("to"))
     folder = services().lookup.live(device_id).folder
     dest = media.media_dir(folder) / f"out-{secrets.token_hex(8)}"
     mime = outbound.mimetype(upload.mimetype or spec.get("mimetype"), type_)

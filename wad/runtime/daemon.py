@@ -27,6 +27,7 @@ from wad.sessions.supervisor import Supervisor
 from wad.store import Store
 
 if TYPE_CHECKING:
+    from wad.http.server import HttpServer
     from wad.systemd.integration import Systemd
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,8 @@ class Daemon:
     systemd: Systemd | None = None
     # The state folder's lock (one daemon per folder), held until the store is closed.
     state_lock: FolderLock | None = None
+    # The HTTP server (its connections, for statistics); None outside ``serve``.
+    http: HttpServer | None = None
 
     def stop(self) -> None:
         self.stopping.set()

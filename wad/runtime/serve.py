@@ -3,8 +3,9 @@
 Start order (each ``nursery.start`` returns only once that part is ready):
 store, supervisor (restores sessions), control socket, HTTP server, then
 ``READY=1`` to systemd (:mod:`wad.systemd`). SIGTERM or SIGINT:
-the HTTP server drains (hypercorn's graceful timeout), then sessions stop their
-engines, then the store closes.
+the HTTP server stops accepting and lets open requests finish (until
+``shutdown_timeout``; those still running then are answered 503:
+:mod:`wad.http.server`), then sessions stop their engines, then the store closes.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from collections.abc import Callable
 
 import trio
 from hypercorn.config import Config as HypercornConfig
-from hypercorn.trio import serve as hypercorn_serve
 
 from wad.auth.admin_token import AdminToken
 from wad.auth.logins import DashboardLogins
@@ -30,6 +30,9 @@ from wad.hooks import host
 from wad.http.app import create_app
 from wad.lockfile import FolderLock
 from wad.runtime import looplag, retention
+from wad.http.request import buffered
+from wad.http.server import HttpLimits, HttpServer
+from wad.runtime import looplag
 from wad.runtime.daemon import Daemon
 from wad.services import Services
 from wad.sessions.events import EventLog
@@ -125,7 +128,8 @@ async def serve(
                 daemon.supervisor.faults,
             )
             await nursery.start(functools.partial(serve_control, daemon, sock=sd.control_socket))
-            binds = await nursery.start(_serve_http, daemon, sd.http_bind(config.http))
+            http_done = trio.Event()
+            binds = await nursery.start(_serve_http, daemon, sd.http_bind(config.http), http_done)
             daemon.services.status.http_bound = binds
             token = daemon.services.status.admin.file
             log.info(
@@ -143,6 +147,7 @@ async def serve(
             await daemon.stopping.wait()
             log.info("stopping")
             sd.stopping()
+            await http_done.wait()  # open requests finished, or were answered 503
             await hooks.shutdown(daemon)
             nursery.cancel_scope.cancel()
     finally:
@@ -153,21 +158,26 @@ async def serve(
 
 
 async def _serve_http(
-    daemon: Daemon, bind: str, *, task_status: trio.TaskStatus[list[str]]
+    daemon: Daemon, bind: str, done: trio.Event, *, task_status: trio.TaskStatus[list[str]]
 ) -> None:
-    app = create_app(daemon)
+    """Serve HTTP until the daemon stops; ``done`` is set once its last request ended."""
+    config = daemon.config
     hc = HypercornConfig()
     hc.bind = [bind]
-    hc.graceful_timeout = 5.0
     hc.accesslog = None
     hc.errorlog = logging.getLogger("hypercorn.error")
     hc.include_server_header = False
-    await hypercorn_serve(
-        app,
+    server = HttpServer(
+        create_app(daemon),  # type: ignore[arg-type]  # Quart's ASGI signature is narrower
         hc,
-        shutdown_trigger=daemon.stopping.wait,
-        task_status=task_status,
+        HttpLimits.from_config(config),
+        buffered=functools.partial(buffered, config),
     )
+    daemon.http = server
+    try:
+        await server.serve(daemon.stopping.wait, task_status=task_status)
+    finally:
+        done.set()
 
 
 async def _signals(daemon: Daemon) -> None:

@@ -1,0 +1,207 @@
+"""What every HTTP request goes through on its way to the app (an ASGI middleware).
+
+hypercorn 0.18 with quart-trio gets two things wrong with HTTP/1.1 keep-alive, and
+both come from one place. hypercorn does a connection's bookkeeping inside the
+app's last ``send`` of an answer (``H11Protocol._maybe_recycle``, protocol/h11.py
+l.271: recycle the connection for the next request and arm the keep-alive timer,
+or close the socket). Its first step tells the app ``http.disconnect``, on which
+quart-trio cancels the request's nursery (quart_trio/asgi.py l.39-40), the very
+task running that bookkeeping; the rest is cut at its next checkpoint. So:
+
+- a connection that served a request is never closed by the keep-alive timeout
+  (the timer is never armed: trio/tcp_server.py l.94-96);
+- an answer sent before the request's body arrived (a 401 from a before-request
+  hook, a 404, a 413 from the headers alone, a 429) should close the connection,
+  as hypercorn cannot recycle it, but the close is cut too: the connection stays
+  open, the rest of the body is read, and the next request on it waits forever for
+  a recycle that never comes (h11.py l.174-176: ``can_read`` is never set).
+
+:class:`Guard` fixes both where they start: the last send of an answer runs
+shielded (with a deadline), and an early answer waits briefly for a small body to
+arrive (Quart keeps reading it), so that hypercorn can recycle the connection;
+when the body is too large or too slow, the answer says ``Connection: close``,
+so a client never sends its next request on a connection about to be closed.
+
+It also carries two of the daemon's own rules: few large bodies at once (a JSON
+body is held whole in memory and parsed, see :mod:`wad.http.request`), and the
+stop: once the daemon stops, requests still running at the deadline are
+cancelled and answered 503, and endless answers (server-sent events) end at once.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+import trio
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+CLOSE = (b"connection", b"close")
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class GuardLimits:
+    #: An early answer waits for at most this much of the body still to come ...
+    drain_limit: int = 256 * 1024
+    #: ... for at most this long; beyond either, it closes the connection instead.
+    drain_timeout: float = 2.0
+    #: A body over this size, other than multipart (which streams to disk), is large:
+    large_body: int = 1 * MiB
+    #: at most this many are read and parsed at once; another waits this long, then 503.
+    large_bodies: int = 4
+    large_wait: float = 5.0
+    #: The last send of an answer is shielded from cancellation, for at most this long.
+    final_send_timeout: float = 10.0
+
+
+class _Exchange:
+    """One request and its answer, as far as the guard follows them."""
+
+    def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self._receive = receive
+        self._send = send
+        headers = {name.lower(): value for name, value in scope["headers"]}
+        length = headers.get(b"content-length")
+        # h11 has checked the header already: digits, one value.
+        self.expected = int(length) if length is not None else None
+        self.chunked = b"transfer-encoding" in headers
+        self.multipart = headers.get(b"content-type", b"").lower().startswith(b"multipart/")
+        self.received = 0
+        self.body_done = not self.chunked and not self.expected
+        self.body_settled = trio.Event()  # the whole body came, or the client left
+        if self.body_done:
+            self.body_settled.set()
+        self.started = False  # the answer's status line went out
+        self.endless = False  # a server-sent event stream
+
+    async def receive(self) -> Message:
+        message = await self._receive()
+        if message["type"] == "http.request":
+            self.received += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                self.body_done = True
+                self.body_settled.set()
+        elif message["type"] == "http.disconnect":
+            self.body_settled.set()
+        return message
+
+    async def send(self, message: Message, limits: GuardLimits) -> None:
+        if message["type"] == "http.response.start":
+            if not self.body_done:
+                message = await self._early(message, limits)
+            self.started = True
+            content_type = dict(message.get("headers", ())).get(b"content-type", b"")
+            self.endless = content_type.startswith(b"text/event-stream")
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            # hypercorn's bookkeeping runs inside this send: it must not be cut.
+            with trio.CancelScope(shield=True) as shielded:
+                shielded.deadline = trio.current_time() + limits.final_send_timeout
+                await self._send(message)
+            return
+        await self._send(message)
+
+    async def _early(self, message: Message, limits: GuardLimits) -> Message:
+        """An answer before the whole body came: wait for a small rest, or close."""
+        if self.expected is not None and self.expected - self.received <= limits.drain_limit:
+            with trio.move_on_after(limits.drain_timeout):
+                await self.body_settled.wait()
+        if self.body_done:
+            return message
+        return {**message, "headers": [*message.get("headers", ()), CLOSE]}
+
+    async def answer(self, status: int, error: str, limits: GuardLimits) -> None:
+        """The guard's own answer, in the API's error envelope; the connection closes."""
+        body = json.dumps({"success": False, "error": error}).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"retry-after", b"1"),
+            CLOSE,
+        ]
+        self.body_done = True  # nothing to wait for: the connection closes anyway
+        start = {"type": "http.response.start", "status": status, "headers": headers}
+        await self.send(start, limits)
+        await self.send({"type": "http.response.body", "body": body}, limits)
+
+
+class Guard:
+    """The ASGI middleware: wrap the app in it (see the module's docstring)."""
+
+    def __init__(
+        self, app: ASGIApp, limits: GuardLimits, *, buffered: Callable[[Scope], bool]
+    ) -> None:
+        """``buffered(scope)``: whether the app reads this request's body whole (its
+        declared length is within the path's limit); only those count as large."""
+        self.app = app
+        self.limits = limits
+        self.buffered = buffered
+        self._large = trio.Semaphore(limits.large_bodies)
+        self._running: dict[trio.CancelScope, _Exchange] = {}
+        self._stop_at = math.inf
+
+    def statistics(self) -> dict[str, int]:
+        return {
+            "requests": len(self._running),
+            "large_bodies": self.limits.large_bodies - self._large.value,
+        }
+
+    def stop_at(self, deadline: float) -> None:
+        """The daemon stops: requests running at ``deadline`` are answered 503, and
+        so are those that start after; streams of events end now."""
+        self._stop_at = deadline
+        for scope, exchange in self._running.items():
+            if exchange.endless:
+                scope.cancel()
+            else:
+                scope.deadline = min(scope.deadline, deadline)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        exchange = _Exchange(scope, receive, send)
+        if not self._is_large(exchange, scope):
+            await self._run(scope, exchange)
+            return
+        with trio.move_on_after(self.limits.large_wait) as waited:
+            await self._large.acquire()
+        if waited.cancelled_caught:
+            await exchange.answer(
+                503, "Too many large requests at once; try again shortly", self.limits
+            )
+            return
+        try:
+            await self._run(scope, exchange)
+        finally:
+            self._large.release()
+
+    def _is_large(self, exchange: _Exchange, scope: Scope) -> bool:
+        if exchange.multipart or exchange.body_done:
+            return False
+        if exchange.expected is None:  # chunked: no length to judge by
+            return True
+        return exchange.expected > self.limits.large_body and self.buffered(scope)
+
+    async def _run(self, scope: Scope, exchange: _Exchange) -> None:
+        limits = self.limits
+
+        async def send(message: Message) -> None:
+            await exchange.send(message, limits)
+
+        with trio.CancelScope(deadline=self._stop_at) as cancel_scope:
+            self._running[cancel_scope] = exchange
+            try:
+                await self.app(scope, exchange.receive, send)
+            finally:
+                del self._running[cancel_scope]
+        if cancel_scope.cancelled_caught and not exchange.started:
+            await exchange.answer(503, "The daemon is stopping; try again shortly", limits)

@@ -1,0 +1,219 @@
+"""The HTTP server: hypercorn's HTTP/1.1 connections, a cap on them, and a stop that
+lets open requests finish.
+
+Built from hypercorn's own parts (its ``TCPServer`` per connection, its lifespan
+handling), in place of ``hypercorn.trio.serve``, for three things it cannot do:
+
+- **A cap on connections.** Each open connection holds a file descriptor; past
+  ``max_connections`` a new one is answered ``503`` with ``Connection: close`` at
+  once (logged once per burst), instead of the daemon running out of descriptors
+  and every request failing.
+- **A connection whose client left is let go at once.** hypercorn's connection
+  task waits for its keep-alive timer before it ends (trio/tcp_server.py l.60-80:
+  the timer runs in the connection's task group), so a closed connection would
+  count against the cap for up to ``keep_alive_timeout``.
+- **A stop in two steps.** When ``stopping`` returns: stop accepting, close idle
+  connections, let open requests finish until ``shutdown_timeout``; then the
+  :class:`~wad.http.guard.Guard` answers 503 to those still running, and
+  ``CLOSE_GRACE`` later whatever is left is cancelled. ``serve`` returns when the
+  last connection is closed, so the daemon stops its sessions and store after it.
+
+Per request, :mod:`wad.http.guard` fixes hypercorn's keep-alive bookkeeping.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import trio
+from hypercorn.app_wrappers import ASGIWrapper
+from hypercorn.config import Config as HypercornConfig
+from hypercorn.events import Event, RawData
+from hypercorn.trio.lifespan import Lifespan
+from hypercorn.trio.tcp_server import TCPServer
+from hypercorn.trio.worker_context import WorkerContext
+from hypercorn.typing import ConnectionState, LifespanState
+from hypercorn.utils import repr_socket_addr
+
+from wad.config import Config
+from wad.http.guard import ASGIApp, Guard, GuardLimits, Scope
+
+log = logging.getLogger(__name__)
+
+#: After the stop deadline, time for the 503 answers to be written before the rest goes.
+CLOSE_GRACE = 2.0
+#: A refusal (503, then close) takes at most this long.
+REFUSAL_TIMEOUT = 1.0
+#: Refusals this far apart are separate bursts, each logged once.
+BURST_GAP = 10.0
+#: hypercorn's closing and timer bookkeeping is shielded for at most this long.
+BOOKKEEPING_TIMEOUT = 10.0
+
+_REFUSAL_BODY = b'{"success": false, "error": "Too many connections; try again shortly"}'
+REFUSAL = (
+    b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
+    b"content-length: %d\r\nretry-after: 1\r\nconnection: close\r\n\r\n%s"
+    % (len(_REFUSAL_BODY), _REFUSAL_BODY)
+)
+
+
+@dataclass(frozen=True)
+class HttpLimits:
+    max_connections: int = 1000
+    keep_alive_timeout: float = 5.0
+    shutdown_timeout: float = 10.0
+    guard: GuardLimits = GuardLimits()
+
+    @classmethod
+    def from_config(cls, config: Config) -> HttpLimits:
+        return cls(
+            max_connections=config.max_connections,
+            keep_alive_timeout=config.keep_alive_timeout,
+            shutdown_timeout=config.shutdown_timeout,
+            guard=GuardLimits(large_bodies=config.max_large_bodies),
+        )
+
+
+class _Connection(TCPServer):
+    """One accepted connection, handled by hypercorn, with its bookkeeping kept whole."""
+
+    async def protocol_send(self, event: Event) -> None:
+        if isinstance(event, RawData):  # hypercorn shields the write itself
+            await super().protocol_send(event)
+            return
+        # Closed (close the socket) and Updated (arm or stop the keep-alive timer)
+        # also run in the app's task, which quart-trio may be cancelling: never cut
+        # them half-way (wad.http.guard tells the whole story).
+        with trio.CancelScope(shield=True) as shielded:
+            shielded.deadline = trio.current_time() + BOOKKEEPING_TIMEOUT
+            await super().protocol_send(event)
+
+    async def _read_data(self) -> None:
+        await super()._read_data()
+        # The client is gone (or the connection broke): no timer keeps it open.
+        await self.idle_task.stop()
+
+
+class HttpServer:
+    def __init__(
+        self,
+        app: ASGIApp,
+        config: HypercornConfig,
+        limits: HttpLimits,
+        *,
+        buffered: Callable[[Scope], bool],
+    ) -> None:
+        """``config``: hypercorn's, with its binds; ``buffered``: see :class:`Guard`."""
+        self.config = config
+        self.config.keep_alive_timeout = limits.keep_alive_timeout
+        self.limits = limits
+        self.guard = Guard(app, limits.guard, buffered=buffered)
+        self._app = ASGIWrapper(self.guard)
+        self._lifespan_state: LifespanState = {}
+        self._context = WorkerContext(None)
+        self.accepted = 0
+        self.active = 0
+        self.refused = 0
+        self._last_refusal = -math.inf
+
+    def statistics(self) -> dict[str, int]:
+        return {
+            "accepted": self.accepted,
+            "connections": self.active,
+            "refused": self.refused,
+            **self.guard.statistics(),
+        }
+
+    async def serve(
+        self,
+        stopping: Callable[[], Awaitable[Any]],
+        *,
+        task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Serve until ``stopping`` returns, then stop (see the module's docstring);
+        ``task_status`` gets the bound addresses (``http://host:port``)."""
+        lifespan = Lifespan(self._app, self.config, self._lifespan_state)
+        async with trio.open_nursery() as lifespan_nursery:
+            await lifespan_nursery.start(lifespan.handle_lifespan)
+            await lifespan.wait_for_startup()
+            listeners, binds = self._listen()
+            async with trio.open_nursery() as connections:
+                async with trio.open_nursery() as accepting:
+                    accepting.start_soon(
+                        partial(
+                            trio.serve_listeners,
+                            self._handle,
+                            listeners,
+                            handler_nursery=connections,
+                        )
+                    )
+                    task_status.started(binds)
+                    await stopping()
+                    accepting.cancel_scope.cancel()  # the listening sockets close
+                # Idle connections close now, busy ones after their answer.
+                await self._context.terminated.set()
+                deadline = trio.current_time() + self.limits.shutdown_timeout
+                self.guard.stop_at(deadline)
+                connections.cancel_scope.deadline = deadline + CLOSE_GRACE
+            await lifespan.wait_for_shutdown()
+            lifespan_nursery.cancel_scope.cancel()
+
+    def _listen(self) -> tuple[list[trio.SocketListener], list[str]]:
+        sockets = self.config.create_sockets()
+        listeners, binds = [], []
+        for sock in sockets.insecure_sockets:  # wad binds no TLS: a proxy terminates it
+            sock.listen(self.config.backlog)
+            listeners.append(trio.SocketListener(trio.socket.from_stdlib_socket(sock)))
+            binds.append(f"http://{repr_socket_addr(sock.family, sock.getsockname())}")
+        return listeners, binds
+
+    async def _handle(self, stream: trio.SocketStream) -> None:
+        self.accepted += 1
+        if self.active >= self.limits.max_connections:
+            self._note_refusal()
+            await _refuse(stream)
+            return
+        self.active += 1
+        try:
+            connection = _Connection(
+                self._app,
+                self.config,
+                self._context,
+                ConnectionState(self._lifespan_state.copy()),
+                stream,  # type: ignore[arg-type]  # hypercorn types it as the TLS stream
+            )
+            await connection.run()
+        finally:
+            self.active -= 1
+
+    def _note_refusal(self) -> None:
+        self.refused += 1
+        now = trio.current_time()
+        if now - self._last_refusal >= BURST_GAP:
+            log.warning(
+                "HTTP: %d connections open, the most allowed (max_connections): "
+                "new ones get 503 until some close (%d refused so far)",
+                self.active,
+                self.refused,
+            )
+        self._last_refusal = now
+
+
+async def _refuse(stream: trio.SocketStream) -> None:
+    """503 and close. What the client sends meanwhile is read and dropped: closing a
+    socket with unread data resets the connection, and the client could lose the
+    answer before it read it."""
+    with trio.move_on_after(REFUSAL_TIMEOUT):
+        try:
+            await stream.send_all(REFUSAL)
+            await stream.send_eof()
+            while await stream.receive_some(65536):
+                pass
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            pass
+    await stream.aclose()
