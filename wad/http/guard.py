@@ -6,21 +6,23 @@ app's last ``send`` of an answer (``H11Protocol._maybe_recycle``, protocol/h11.p
 l.271: recycle the connection for the next request and arm the keep-alive timer,
 or close the socket). Its first step tells the app ``http.disconnect``, on which
 quart-trio cancels the request's nursery (quart_trio/asgi.py l.39-40), the very
-task running that bookkeeping; the rest is cut at its next checkpoint. So:
+task running that bookkeeping; the rest is cut at its next checkpoint
+(trio/tcp_server.py l.91-98). So:
 
 - a connection that served a request is never closed by the keep-alive timeout
-  (the timer is never armed: trio/tcp_server.py l.94-96);
+  (the timer is never armed again);
 - an answer sent before the request's body arrived (a 401 from a before-request
   hook, a 404, a 413 from the headers alone, a 429) should close the connection,
   as hypercorn cannot recycle it, but the close is cut too: the connection stays
   open, the rest of the body is read, and the next request on it waits forever for
   a recycle that never comes (h11.py l.174-176: ``can_read`` is never set).
 
-:class:`Guard` fixes both where they start: the last send of an answer runs
-shielded (with a deadline), and an early answer waits briefly for a small body to
-arrive (Quart keeps reading it), so that hypercorn can recycle the connection;
-when the body is too large or too slow, the answer says ``Connection: close``,
-so a client never sends its next request on a connection about to be closed.
+:mod:`wad.http.server` shields that bookkeeping where it runs. Even then, hypercorn
+closes the connection after an early answer without saying so, and a pooled
+client that sends its next request meanwhile loses it. So :class:`Guard` lets an
+early answer wait briefly for a small body to arrive (Quart keeps reading it), so
+that hypercorn can recycle the connection; when the rest is too large or too
+slow, the answer says ``Connection: close``, and the client opens a new one.
 
 It also carries two of the daemon's own rules: few large bodies at once (a JSON
 body is held whole in memory and parsed, see :mod:`wad.http.request`), and the
@@ -59,8 +61,6 @@ class GuardLimits:
     #: at most this many are read and parsed at once; another waits this long, then 503.
     large_bodies: int = 4
     large_wait: float = 5.0
-    #: The last send of an answer is shielded from cancellation, for at most this long.
-    final_send_timeout: float = 10.0
 
 
 class _Exchange:
@@ -101,12 +101,6 @@ class _Exchange:
             self.started = True
             content_type = dict(message.get("headers", ())).get(b"content-type", b"")
             self.endless = content_type.startswith(b"text/event-stream")
-        if message["type"] == "http.response.body" and not message.get("more_body", False):
-            # hypercorn's bookkeeping runs inside this send: it must not be cut.
-            with trio.CancelScope(shield=True) as shielded:
-                shielded.deadline = trio.current_time() + limits.final_send_timeout
-                await self._send(message)
-            return
         await self._send(message)
 
     async def _early(self, message: Message, limits: GuardLimits) -> Message:

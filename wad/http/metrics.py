@@ -102,6 +102,18 @@ async def collect(daemon: DaemonAPI) -> str:
                 engine_stats(),
             )
         )
+    http = getattr(daemon, "http", None)  # the running server (none in a bare app)
+    if http is not None:
+        parts.append(
+            metrics.render_numbers(
+                "wad_http",
+                "HTTP connections accepted (since start), open, refused over max_connections"
+                " (since start); requests running, large bodies being read.",
+                "gauge",
+                "figure",
+                http.statistics(),
+            )
+        )
     parts += await hooks.metrics(daemon)
     parts.append(metrics.render_process(daemon.metrics.started))
     return metrics.render(parts)
