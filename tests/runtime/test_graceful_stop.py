@@ -19,39 +19,11 @@ import apsw
 import httpx
 import pytest
 from conftest import ADMIN_TOKEN, Process, spawn_daemon
-
-from wad.engines.simulator.engine import CREDENTIALS
+from paired import connected_key, paired_state
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 DEVICE = "paced"
 PEER = "15550002222"
-
-
-def paired_state(tmp_path: Path) -> Path:
-    """A state folder whose session is already linked: it connects without a QR."""
-    folder = tmp_path / "state" / "sessions" / DEVICE
-    folder.mkdir(parents=True)
-    (folder / CREDENTIALS).write_text(
-        '{"phoneNumber": "15550001111", "jid": "15550001111:7@s.whatsapp.net"}'
-    )
-    return tmp_path / "state"
-
-
-def connected_key(daemon: Process) -> str:
-    with httpx.Client(base_url=daemon.url, timeout=10) as client:
-        r = client.post("/api/sessions", headers=ADMIN, json={"deviceId": DEVICE})
-        assert r.status_code in (201, 409), r.text
-        deadline = time.monotonic() + 10
-        while (
-            client.get(f"/api/sessions/{DEVICE}", headers=ADMIN).json()["session"][
-                "connectionState"
-            ]
-            != "connected"
-        ):
-            assert time.monotonic() < deadline, "the session did not connect"
-            time.sleep(0.05)  # another process's state: nothing to wait on but its answers
-        r = client.put(f"/api/sessions/{DEVICE}/api-key", headers=ADMIN, json={})
-        return r.json()["apiKey"]
 
 
 def requests_running(daemon: Process) -> int:
@@ -111,12 +83,12 @@ def rows(state_dir: Path) -> dict[str, str]:
 def test_a_send_waiting_its_turn_completes_when_its_slot_is_before_the_deadline(
     tmp_path: Path,
 ) -> None:
-    state = paired_state(tmp_path)
+    state = paired_state(tmp_path, DEVICE)
     daemon = spawn_daemon(
         tmp_path, "--engine", "simulator", env={"WAD_SEND_INTERVAL": "2"}, state_dir=state
     )
     try:
-        key = connected_key(daemon)
+        key = connected_key(daemon.url, DEVICE)
         started = time.monotonic()
         waiting = stop_while_waiting(daemon, key)
     finally:
@@ -132,11 +104,11 @@ def test_a_send_waiting_its_turn_completes_when_its_slot_is_before_the_deadline(
 def test_a_send_still_waiting_at_the_deadline_gets_503_and_its_key_stays_usable(
     tmp_path: Path,
 ) -> None:
-    state = paired_state(tmp_path)
+    state = paired_state(tmp_path, DEVICE)
     env = {"WAD_SEND_INTERVAL": "60", "WAD_SHUTDOWN_TIMEOUT": "1"}
     daemon = spawn_daemon(tmp_path, "--engine", "simulator", env=env, state_dir=state)
     try:
-        key = connected_key(daemon)
+        key = connected_key(daemon.url, DEVICE)
         started = time.monotonic()
         waiting = stop_while_waiting(daemon, key)
         stopped_in = time.monotonic() - started

@@ -60,7 +60,7 @@ class GuardLimits:
     large_body: int = 1 * MiB
     #: at most this many are read and parsed at once; another waits this long, then 503.
     large_bodies: int = 4
-    large_wait: float = 5.0
+    large_wait: float = 30.0
 
 
 class _Exchange:
@@ -113,7 +113,21 @@ class _Exchange:
         return {**message, "headers": [*message.get("headers", ()), CLOSE]}
 
     async def answer(self, status: int, error: str, limits: GuardLimits) -> None:
-        """The guard's own answer, in the API's error envelope; the connection closes."""
+        """The guard's own answer, in the API's error envelope; the connection closes.
+
+        Whatever of the body comes meanwhile is received and dropped, until hypercorn
+        says the exchange is over: with nobody receiving, hypercorn's reading task
+        would block on the request's full queue, and so would its own closing."""
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._discard_until_disconnect)
+            await self._answer(status, error, limits)
+            nursery.cancel_scope.deadline = trio.current_time() + limits.drain_timeout
+
+    async def _discard_until_disconnect(self) -> None:
+        while (await self._receive())["type"] != "http.disconnect":
+            pass
+
+    async def _answer(self, status: int, error: str, limits: GuardLimits) -> None:
         body = json.dumps({"success": False, "error": error}).encode()
         headers = [
             (b"content-type", b"application/json"),
