@@ -34,7 +34,7 @@ async def body(model: type[M], *, empty_ok: bool = False) -> M:
     A body must be UTF-8 JSON with valid Unicode in every string (no lone
     surrogate) and at most :data:`wad.text.MAX_JSON_DEPTH` levels of nesting:
     :mod:`wad.text` says why."""
-    raw = await request.get_data(cache=True)
+    raw = await request.get_data(cache=True, as_text=False, parse_form_data=False)
     if not raw.strip():
         if not empty_ok:
             raise bad_request("A JSON body is required")

@@ -28,7 +28,7 @@ import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import trio
 from hypercorn.app_wrappers import ASGIWrapper
@@ -42,6 +42,9 @@ from hypercorn.utils import repr_socket_addr
 
 from wad.config import Config
 from wad.http.guard import ASGIApp, Guard, GuardLimits, Scope
+
+if TYPE_CHECKING:
+    from hypercorn.typing import ASGIFramework
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +116,8 @@ class HttpServer:
         self.config.keep_alive_timeout = limits.keep_alive_timeout
         self.limits = limits
         self.guard = Guard(app, limits.guard, buffered=buffered)
-        self._app = ASGIWrapper(self.guard)
+        # The guard takes any ASGI message; hypercorn's type lists each kind.
+        self._app = ASGIWrapper(cast("ASGIFramework", self.guard))
         self._lifespan_state: LifespanState = {}
         self._context = WorkerContext(None)
         self.accepted = 0
