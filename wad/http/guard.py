@@ -81,6 +81,7 @@ class _Exchange:
         if self.body_done:
             self.body_settled.set()
         self.started = False  # the answer's status line went out
+        self.finished = False  # and its last byte
         self.endless = False  # a server-sent event stream
 
     async def receive(self) -> Message:
@@ -101,6 +102,8 @@ class _Exchange:
             self.started = True
             content_type = dict(message.get("headers", ())).get(b"content-type", b"")
             self.endless = content_type.startswith(b"text/event-stream")
+        elif message["type"] == "http.response.body" and not message.get("more_body", False):
+            self.finished = True
         await self._send(message)
 
     async def _early(self, message: Message, limits: GuardLimits) -> Message:
@@ -118,9 +121,22 @@ class _Exchange:
         Whatever of the body comes meanwhile is received and dropped, until hypercorn
         says the exchange is over: with nobody receiving, hypercorn's reading task
         would block on the request's full queue, and so would its own closing."""
+        await self._alone(limits, self._answer, status, error, limits)
+
+    async def end_stream(self, limits: GuardLimits) -> None:
+        """End an event stream whose app was cut off: its last, empty chunk, so that
+        the client sees a stream that ended (and reconnects later), not a broken one.
+        Only for streams: any other answer cut short must look cut short."""
+        end = {"type": "http.response.body", "body": b"", "more_body": False}
+        await self._alone(limits, self.send, end, limits)
+
+    async def _alone(
+        self, limits: GuardLimits, fn: Callable[..., Awaitable[None]], *args: Any
+    ) -> None:
+        """``fn(*args)`` while the request's messages are received (see :meth:`answer`)."""
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._discard_until_disconnect)
-            await self._answer(status, error, limits)
+            await fn(*args)
             nursery.cancel_scope.deadline = trio.current_time() + limits.drain_timeout
 
     async def _discard_until_disconnect(self) -> None:
@@ -211,5 +227,9 @@ class Guard:
                 await self.app(scope, exchange.receive, send)
             finally:
                 del self._running[cancel_scope]
-        if cancel_scope.cancelled_caught and not exchange.started:
+        if not cancel_scope.cancelled_caught:
+            return
+        if not exchange.started:
             await exchange.answer(503, "The daemon is stopping; try again shortly", limits)
+        elif exchange.endless and not exchange.finished:
+            await exchange.end_stream(limits)

@@ -46,10 +46,12 @@ async def body(model: type[M], *, empty_ok: bool = False) -> M:
     except ValidationError as exc:
         if any(error["type"] == "json_invalid" for error in exc.errors()):
             raise _malformed(raw) from None
-    # Valid JSON (pydantic's parser is the stricter one: it refuses lone surrogates,
-    # invalid UTF-8 and NaN), so ``json.loads`` cannot fail; parsed again to name
-    # the problem as every route names it.
-    data = json.loads(raw)
+    # Valid JSON to pydantic's parser, the stricter one (it refuses lone surrogates
+    # and invalid UTF-8); parsed again to name the problem as every route names it.
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise bad_request("Malformed JSON body") from None
     if not isinstance(data, dict):
         raise bad_request("The JSON body must be an object")
     try:
