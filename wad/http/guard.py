@@ -196,11 +196,22 @@ class Guard:
         if not self._is_large(exchange, scope):
             await self._run(scope, exchange)
             return
-        with trio.move_on_after(self.limits.large_wait) as waited:
-            await self._large.acquire()
+        # The wait, too, ends at the stop's deadline (registered like a request).
+        deadline = min(trio.current_time() + self.limits.large_wait, self._stop_at)
+        with trio.CancelScope(deadline=deadline) as waited:
+            self._running[waited] = exchange
+            try:
+                await self._large.acquire()
+            finally:
+                del self._running[waited]
         if waited.cancelled_caught:
+            stopping = self._stop_at < math.inf
             await exchange.answer(
-                503, "Too many large requests at once; try again shortly", self.limits
+                503,
+                "The daemon is stopping; try again shortly"
+                if stopping
+                else "Too many large requests at once; try again shortly",
+                self.limits,
             )
             return
         try:
