@@ -116,6 +116,7 @@ def test_a_send_still_waiting_at_the_deadline_gets_503_and_its_key_stays_usable(
         daemon.stop()
     assert waiting.get("status") == 503, waiting  # an answer, not a dropped connection
     assert "stopping" in waiting["body"]["error"]  # type: ignore[index]
+    assert waiting["body"]["code"] == "unavailable"  # type: ignore[index]
     assert stopped_in < 8  # the 1 s deadline, not the 60 s slot
     # Nothing half-done: the refused send has no row, and after a restart the
     # client's retry with the same key is sent (the key is not stuck).

@@ -40,6 +40,8 @@ from typing import Any
 
 import trio
 
+from wad.errors import code_for_status
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -144,7 +146,8 @@ class _Exchange:
             pass
 
     async def _answer(self, status: int, error: str, limits: GuardLimits) -> None:
-        body = json.dumps({"success": False, "error": error}).encode()
+        envelope = {"success": False, "error": error, "code": code_for_status(status)}
+        body = json.dumps(envelope).encode()
         headers = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),

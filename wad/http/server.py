@@ -57,7 +57,9 @@ BURST_GAP = 10.0
 #: hypercorn's closing and timer bookkeeping is shielded for at most this long.
 BOOKKEEPING_TIMEOUT = 10.0
 
-_REFUSAL_BODY = b'{"success": false, "error": "Too many connections; try again shortly"}'
+_REFUSAL_BODY = (
+    b'{"success": false, "error": "Too many connections; try again shortly", "code": "unavailable"}'
+)
 REFUSAL = (
     b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
     b"content-length: %d\r\nretry-after: 1\r\nconnection: close\r\n\r\n%s"
