@@ -28,11 +28,10 @@ from wad.errors import StorageFull
 from wad.hooks import calls as hooks
 from wad.hooks import host
 from wad.http.app import create_app
-from wad.lockfile import FolderLock
-from wad.runtime import looplag, retention
 from wad.http.request import buffered
 from wad.http.server import HttpLimits, HttpServer
-from wad.runtime import looplag
+from wad.lockfile import FolderLock
+from wad.runtime import looplag, retention
 from wad.runtime.daemon import Daemon
 from wad.services import Services
 from wad.sessions.events import EventLog
