@@ -14,7 +14,7 @@ from quart import Blueprint, Response, request
 from quart_schema import document_headers, document_request, document_response
 
 from wad.errors import bad_request
-from wad.http import schemas
+from wad.http import downloads, schemas
 from wad.http.context import services
 from wad.http.helpers import body, ok, require_admin, require_admin_or_key, require_session_key
 from wad.http.openapi import ENGINE, api, binary_response, multipart_body
@@ -121,19 +121,11 @@ async def mark_read(device_id: str, message_id: str) -> Response:
 @api("downloadMedia", "Messages", "admin_or_key")
 @binary_response("The media file, in its own type (`Content-Type`)")
 async def download(device_id: str, message_id: str) -> Response:
-    """The media of a message, streamed (the session's key or the admin)."""
+    """The media of a message, streamed as a download (the session's key or the admin)."""
     await require_admin_or_key(valid_device_id(device_id))
     path, mimetype, file_name = services().messages.media_file(device_id, message_id)
-    headers = {"Content-Length": str(path.stat().st_size), "X-Content-Type-Options": "nosniff"}
-    if file_name:
-        headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{_quote(file_name)}"
-    return Response(media.read_chunks(path), mimetype=mimetype, headers=headers)
-
-
-def _quote(name: str) -> str:
-    from urllib.parse import quote
-
-    return quote(name, safe="")
+    size = path.stat().st_size
+    return downloads.attachment(media.read_chunks(path), size, mimetype, file_name, message_id)
 
 
 @bp.post("/presence")
