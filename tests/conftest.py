@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -124,13 +125,19 @@ class Process:
 
 
 def spawn_daemon(
-    tmp_path: Path, *args: str, env: dict[str, str] | None = None, state_dir: Path | None = None
+    tmp_path: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    state_dir: Path | None = None,
+    control_socket: bool = True,
 ) -> Process:
-    """``wad serve`` as a real process; returns once /healthz answers."""
+    """``wad serve`` as a real process; returns once /healthz answers. Its control socket
+    is ``tmp_path/wad.sock`` unless ``control_socket`` is false (then wad's default)."""
     port = free_port()
     state_dir = state_dir or tmp_path / "state"
     log = tmp_path / f"wad-{port}.log"
     full_env = {**os.environ, "WAD_ADMIN_TOKEN": ADMIN_TOKEN, **(env or {})}
+    socket_flag = ["--control-socket", str(tmp_path / "wad.sock")] if control_socket else []
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -141,8 +148,7 @@ def spawn_daemon(
             str(state_dir),
             "--http",
             f"127.0.0.1:{port}",
-            "--control-socket",
-            str(tmp_path / "wad.sock"),
+            *socket_flag,
             *args,
         ],
         env=full_env,
@@ -161,6 +167,19 @@ def spawn_daemon(
             time.sleep(0.05)  # polling a port another process opens: no event to wait on
     proc.kill()
     raise RuntimeError(f"daemon did not answer: {log.read_text()}")
+
+
+def follow_state(api: httpx.Client, device_id: str, state: str) -> None:
+    """Wait until a session of a daemon process is in ``state``, following its live
+    event stream (no polling); ``api`` carries the admin token."""
+    with api.stream("GET", f"/api/events?session={device_id}") as stream:
+        if api.get(f"/api/sessions/{device_id}").json()["session"]["connectionState"] == state:
+            return
+        for line in stream.iter_lines():
+            if line.startswith("data: "):
+                event = json.loads(line[6:])
+                if event.get("event") == "session.status" and event["payload"]["state"] == state:
+                    return
 
 
 @pytest.fixture

@@ -102,12 +102,18 @@ async def oversize_streamed(client: httpx.AsyncClient, url: str) -> None:
         counts["streamed_error"] += 1
 
 
-async def main(url: str, sockets: int, token_rate: float, oversize_rate: float) -> None:
+async def main(
+    url: str, sockets: int, token_rate: float, oversize_rate: float, source: str | None
+) -> None:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     limits = httpx.Limits(max_connections=64)
+    # Guesses from an address of their own: wad locks out the address that keeps
+    # guessing, and the oversize bodies come with a valid token.
+    guessing = httpx.AsyncHTTPTransport(local_address=source, limits=limits)
     async with (
         httpx.AsyncClient(timeout=30, limits=limits) as client,
+        httpx.AsyncClient(timeout=30, transport=guessing) as guesser,
         trio.open_nursery() as nursery,
     ):
         send, receive = trio.open_memory_channel[None](sockets)
@@ -116,7 +122,7 @@ async def main(url: str, sockets: int, token_rate: float, oversize_rate: float) 
         for _ in range(sockets):
             await receive.receive()
         print("ready", flush=True)
-        nursery.start_soon(paced, token_rate, bad_token, client, url)
+        nursery.start_soon(paced, token_rate, bad_token, guesser, url)
         nursery.start_soon(paced, oversize_rate, oversize, client, url)
         nursery.start_soon(paced, oversize_rate, oversize_streamed, client, url)
         # Until the test closes our stdin.
@@ -130,8 +136,11 @@ if __name__ == "__main__":
     p.add_argument("--slowloris", type=int, default=300)
     p.add_argument("--bad-token-rate", type=float, default=200)
     p.add_argument("--oversize-rate", type=float, default=10)
+    p.add_argument("--source", help="the local address to send HTTP requests from")
     args = p.parse_args()
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     with contextlib.suppress(KeyboardInterrupt):
-        trio.run(main, args.url, args.slowloris, args.bad_token_rate, args.oversize_rate)
+        trio.run(
+            main, args.url, args.slowloris, args.bad_token_rate, args.oversize_rate, args.source
+        )
     print(json.dumps(counts), flush=True)

@@ -7,6 +7,7 @@ import contextlib
 import errno
 import functools
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -42,6 +43,10 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    # Whatever the daemon, its libraries and its workers create (the database and its
+    # WAL, whatsmeow's stores, media) is wad's user's alone; the control socket is
+    # made group-accessible (0660) on purpose (wad.control.socketfile).
+    os.umask(0o077)
     flags = {k: v for k, v in vars(args).items() if k not in ("command", "config")}
     try:
         config = load(flags, config_file=args.config)
@@ -57,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with contextlib.suppress(KeyboardInterrupt):
             trio.run(functools.partial(serve, config, reread=reread))
+    except ConfigError as exc:  # found while starting (the admin token's file)
+        logging.getLogger("wad").error("cannot start: %s", exc)
+        return 2
     except Exception as exc:
         reason = _cannot_start(exc, config.http)
         if reason is None:

@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import Any
 
 ENGINES = ("neonize", "simulator")
+# The shortest admin token accepted: the token opens everything, and a short one
+# is guessed from far away (the lock-out slows guessing, it does not stop it).
+ADMIN_TOKEN_MIN = 32
 
 
 class ConfigError(ValueError):
@@ -69,6 +72,8 @@ class Config:
     shutdown_timeout: float = 10.0
     # Metrics: addresses (CIDRs) that may scrape /metrics without the admin token.
     metrics_allow: list[str] = field(default_factory=list)
+    # Reverse proxies (CIDRs) whose X-Forwarded-For/-Proto and Forwarded are believed.
+    trusted_proxies: list[str] = field(default_factory=list)
     # Plugins (built-in and third-party), by name, that must not load.
     disable_plugins: list[str] = field(default_factory=list)
     # Free-form settings for plugins: [plugins.NAME] tables in TOML.
@@ -193,6 +198,11 @@ def plugin_setting(
 
 
 def _check(config: Config) -> None:
+    if config.admin_token is not None and len(config.admin_token) < ADMIN_TOKEN_MIN:
+        raise ConfigError(
+            f"admin_token (WAD_ADMIN_TOKEN): must be at least {ADMIN_TOKEN_MIN} characters,"
+            f" not {len(config.admin_token)} (e.g. the output of: openssl rand -hex 32)"
+        )
     if config.engine not in ENGINES:
         raise ConfigError(f"engine: must be one of {', '.join(ENGINES)}, not {config.engine!r}")
     host, sep, port = config.http.rpartition(":")
@@ -218,11 +228,12 @@ def _check(config: Config) -> None:
             raise ConfigError(f"{name}: must not be negative (0 turns it off)")
     if config.backoff_cap < config.backoff_initial:
         raise ConfigError("backoff_cap: must not be below backoff_initial")
-    for cidr in config.metrics_allow:
-        try:
-            ipaddress.ip_network(cidr, strict=False)
-        except ValueError:
-            raise ConfigError(f"metrics_allow: {cidr!r} is not an address or network") from None
+    for name in ("metrics_allow", "trusted_proxies"):
+        for cidr in getattr(config, name):
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ConfigError(f"{name}: {cidr!r} is not an address or network") from None
     for cidr in config.media_allow_networks:
         try:
             ipaddress.ip_network(cidr, strict=False)

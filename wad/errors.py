@@ -50,12 +50,13 @@ def code_for_status(status: int) -> str:
 
 
 class WadError(Exception):
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, headers: dict[str, str] | None = None) -> None:
         if code not in HTTP_STATUS:
             raise ValueError(f"unknown error code {code!r}")
         super().__init__(message)
         self.code = code
         self.message = message
+        self.headers = headers or {}  # HTTP headers of the answer (Retry-After...)
 
     @property
     def http_status(self) -> int:

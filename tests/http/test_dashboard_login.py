@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 from conftest import ADMIN_TOKEN, Running
 
@@ -112,7 +114,7 @@ async def test_page_and_assets_are_served_with_a_strict_policy(wad: Running) -> 
     assert "script-src 'self'" in r.headers["content-security-policy"]
     assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
     assert r.headers["x-content-type-options"] == "nosniff"
-    assert '<script type="module" src="/static/js/app.js">' in r.text
+    assert re.search(r'<script type="module" src="/static/v/[0-9a-f]{16}/js/app.js">', r.text)
     r = await wad.client.get("/static/js/app.js")
     assert r.status_code == 200 and "javascript" in r.headers["content-type"]
     r = await wad.client.get("/static/nope.js")

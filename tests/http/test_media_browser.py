@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import ADMIN_TOKEN, Process, spawn_daemon
+from conftest import ADMIN_TOKEN, Process, follow_state, spawn_daemon
 from playwright.sync_api import Browser, Route
 from playwright.sync_api import Error as PlaywrightError
 from test_dashboard_browser import browser, sign_in  # noqa: F401 (browser: a fixture)
@@ -48,26 +47,14 @@ def daemon(tmp_path: Path) -> Iterator[Process]:
     process.stop()
 
 
-def wait_state(api: httpx.Client, device_id: str, state: str) -> None:
-    """Follow the live event stream until the session is in ``state`` (no polling)."""
-    with api.stream("GET", f"/api/events?session={device_id}") as stream:
-        if api.get(f"/api/sessions/{device_id}").json()["session"]["connectionState"] == state:
-            return
-        for line in stream.iter_lines():
-            if line.startswith("data: "):
-                event = json.loads(line[6:])
-                if event.get("type") == "session.status" and event["payload"]["state"] == state:
-                    return
-
-
 def plant(api: httpx.Client) -> dict[str, str]:
     """A linked session receives each planted document, with no file name; their
     media URLs by type."""
     assert api.post("/api/sessions", json={"deviceId": "dev1"}).status_code == 201
-    wait_state(api, "dev1", "waiting_qr")
+    follow_state(api, "dev1", "waiting_qr")
     scanned = api.post("/api/simulator/sessions/dev1/scan", json={"phoneNumber": "15550001111"})
     assert scanned.status_code == 200, scanned.text
-    wait_state(api, "dev1", "connected")
+    follow_state(api, "dev1", "connected")
     urls = {}
     for mimetype, text in PLANTED.items():
         r = api.post(

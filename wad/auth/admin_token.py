@@ -10,6 +10,7 @@ import logging
 from pathlib import Path
 
 from wad.auth import keys
+from wad.config import ADMIN_TOKEN_MIN, ConfigError
 from wad.errors import WadError
 from wad.files import write_private
 
@@ -30,6 +31,11 @@ class AdminToken:
             return cls(keys.hash_key(configured), None)
         if file.exists():
             token = file.read_text().strip()
+            if token and len(token) < ADMIN_TOKEN_MIN:
+                raise ConfigError(
+                    f"admin token in {file}: must be at least {ADMIN_TOKEN_MIN} characters"
+                    f" (delete the file and wad writes a new one)"
+                )
             if token:
                 log.info("admin token: in %s", file)
                 return cls(keys.hash_key(token), file)

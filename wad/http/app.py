@@ -4,21 +4,26 @@ from __future__ import annotations
 
 import logging
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import trio
 from quart import Quart
 from quart_schema import document_response
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
 from wad import __version__
+from wad.auth.lockout import Lockout
 from wad.engines.simulator import routes as simulator
 from wad.errors import WadError, code_for_status
 from wad.hooks import calls as hooks
 from wad.http import (
     around,
+    assets,
     dashboard,
     docs,
+    forwarded,
     live,
     messages,
     metrics,
@@ -45,6 +50,8 @@ def create_app(daemon: DaemonAPI) -> Quart:
         WAD_DAEMON=daemon,
         WAD_SERVICES=daemon.services,
         WAD_AUTHENTICATE=partial(hooks.authenticate, daemon),
+        WAD_LOCKOUT=Lockout(clock=trio.current_time),
+        WAD_ASSETS=assets.Assets(Path(app.static_folder or "static")),
         MAX_CONTENT_LENGTH=daemon.config.max_body,
         PROVIDE_AUTOMATIC_OPTIONS=False,
     )
@@ -56,6 +63,7 @@ def create_app(daemon: DaemonAPI) -> Quart:
     app.register_blueprint(live.bp)
     app.register_blueprint(stats.bp)
     app.register_blueprint(dashboard.bp)
+    app.register_blueprint(assets.bp)
     app.register_blueprint(metrics.bp)
     if daemon.config.engine == "simulator":
         app.register_blueprint(simulator.bp)
@@ -63,6 +71,8 @@ def create_app(daemon: DaemonAPI) -> Quart:
     _errors(app)
     around.install(app, daemon)  # timing and rate limit: one hook before, one after
     hooks.http_routes(daemon, app)
+    if daemon.config.trusted_proxies:  # outermost: everything sees the real client
+        app.asgi_app = forwarded.TrustedProxies(app.asgi_app, daemon.config.trusted_proxies)  # type: ignore[method-assign]
     return app
 
 
@@ -86,8 +96,9 @@ def _routes(app: Quart) -> None:
 
 def _errors(app: Quart) -> None:
     @app.errorhandler(WadError)
-    async def wad_error(exc: WadError) -> tuple[dict[str, Any], int]:
-        return {"success": False, "error": exc.message, "code": exc.code}, exc.http_status
+    async def wad_error(exc: WadError) -> tuple[dict[str, Any], int, dict[str, str]]:
+        body = {"success": False, "error": exc.message, "code": exc.code}
+        return body, exc.http_status, exc.headers
 
     @app.errorhandler(HTTPException)
     async def http_error(exc: HTTPException) -> tuple[dict[str, Any], int]:

@@ -4,8 +4,8 @@ Quart awaits each registered hook on every request, through its context-local
 proxies; on the send path the five hooks this replaces cost more than their
 work. Before: the request's timing starts, and an API request asks the
 rate-limit hook (``wad_rate_limit``). After: the rate-limit headers, the
-headers of the dashboard's static files, and last the timing, so that it
-covers the other hooks too.
+headers of the dashboard's static files, the ``WWW-Authenticate`` challenge
+of a 401, and last the timing, so that it covers the other hooks too.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from quart import Quart, request
 
 from wad.hooks import calls as hooks
-from wad.http import dashboard, metrics
+from wad.http import assets, credentials, metrics
 from wad.http.helpers import principal
 
 if TYPE_CHECKING:
@@ -54,7 +54,9 @@ def install(app: Quart, daemon: DaemonAPI) -> None:
         if decision is not None and decision.allowed:
             response.headers.update(decision.headers())
         if req.path.startswith("/static/"):
-            dashboard.static_headers(response)
+            assets.static_headers(response)
+        if response.status_code == 401:  # every 401, a plugin's too
+            response.headers.setdefault("WWW-Authenticate", credentials.challenge())
         started = getattr(req, "wad_started", None)
         if started is not None:
             metrics.observe_request(histogram, req, response, started)

@@ -1,10 +1,10 @@
 """The web dashboard: its page at ``/``, sign-in and sign-out, and what the page
 needs to know about the daemon.
 
-The page and its assets (``wad/static``, served by Quart's static route at
-``/static/...``) hold no data; every piece of data comes from the admin API,
-which the page reaches with the sign-in cookie of :mod:`wad.auth.logins` (the
-daemon holds the sign-ins: ``DaemonAPI.logins``).
+The page and its assets (``wad/static``, served at ``/static/...`` and under
+versioned URLs by :mod:`wad.http.assets`) hold no data; every piece of data
+comes from the admin API, which the page reaches with the sign-in cookie of
+:mod:`wad.auth.logins` (the daemon holds the sign-ins: ``DaemonAPI.logins``).
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ from quart_schema import document_request, document_response, hide
 from wad import __version__
 from wad.auth.logins import COOKIE, DashboardLogins, refuse_cross_site
 from wad.errors import WadError
-from wad.hooks import calls as hooks
-from wad.http import schemas
+from wad.http import assets, credentials, schemas
 from wad.http.context import daemon as current_daemon
 from wad.http.context import services
 from wad.http.helpers import body, ok, require_admin
@@ -61,20 +60,12 @@ class DashboardInfo(schemas.Ok):
     )
 
 
-def static_headers(response: Response) -> None:
-    """The headers of the page's assets under ``/static/`` (called from
-    :mod:`wad.api.around`, which runs one hook after every request)."""
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Cache-Control", "no-cache")
-
-
 @bp.get("/")
 @hide
 async def page() -> Response:
     """The dashboard's single page; it shows the sign-in form when signed out."""
-    response = await current_app.send_static_file("index.html")
-    response.headers.update(PAGE_HEADERS)
-    return response
+    # Its assets under versioned URLs (wad.http.assets): an upgrade is seen at once.
+    return Response(assets.assets().page(), mimetype="text/html", headers=PAGE_HEADERS)
 
 
 class LoginState(schemas.Ok):
@@ -107,7 +98,7 @@ async def login() -> Response:
     for the admin until `expiresAt`. Needs the `X-Wad-Dashboard: 1` header."""
     refuse_cross_site(request)
     data = await body(Login)
-    who = await hooks.authenticate(current_daemon(), data.token.strip(), request)
+    who = await credentials.authenticate(data.token.strip())
     if not who.is_admin:
         raise WadError("unauthorized", "Wrong admin token")
     logins = _logins()

@@ -11,6 +11,7 @@ from quart import Response, current_app, request
 from wad import text
 from wad.auth.principal import Principal
 from wad.errors import WadError, bad_request
+from wad.http import credentials
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -91,7 +92,7 @@ async def principal() -> Principal:
     cached: Principal | None = getattr(request, "wad_principal", None)
     if cached is not None:
         return cached
-    who: Principal = await current_app.config["WAD_AUTHENTICATE"](bearer_token(), request)
+    who = await credentials.authenticate(bearer_token())
     request.wad_principal = who  # type: ignore[attr-defined]
     return who
 
@@ -101,7 +102,7 @@ async def require_admin() -> None:
     if who.is_admin:
         return
     if who.kind == "anonymous":
-        raise WadError("unauthorized", _why_unauthorized())
+        raise WadError("unauthorized", _why_unauthorized("admin token", "the admin token"))
     raise WadError("forbidden", "This needs the admin token, not a session's API key")
 
 
@@ -111,16 +112,20 @@ async def require_session_key(device_id: str) -> None:
         return
     if who.is_admin:
         raise WadError("forbidden", "The admin token cannot send; use the session's API key")
-    raise WadError("unauthorized", _why_unauthorized("API key"))
+    raise WadError("unauthorized", _why_unauthorized("API key", "this session's API key"))
 
 
 async def require_admin_or_key(device_id: str) -> None:
     who = await principal()
     if not (who.is_admin or who.holds_key_of(device_id)):
-        raise WadError("unauthorized", _why_unauthorized("admin token or the session's API key"))
+        raise WadError(
+            "unauthorized",
+            _why_unauthorized("credentials", "the admin token or this session's API key"),
+        )
 
 
-def _why_unauthorized(what: str = "admin token") -> str:
+def _why_unauthorized(what: str, wanted: str) -> str:
+    """The 401's message: what was wrong, and which credential the route wants."""
     if bearer_token() is None:
-        return f"Missing credentials: send 'Authorization: Bearer <{what}>'"
-    return f"Invalid {what}"
+        return f"Missing credentials: this needs {wanted}, as 'Authorization: Bearer <token>'"
+    return f"Invalid {what}: this needs {wanted}"

@@ -19,6 +19,7 @@ from collections.abc import Callable
 import trio
 from hypercorn.config import Config as HypercornConfig
 
+from wad import files
 from wad.auth.admin_token import AdminToken
 from wad.auth.logins import DashboardLogins
 from wad.config import Config, ConfigError
@@ -58,7 +59,7 @@ STATE_LOCK = "wad.lock"
 
 
 def build(config: Config, engine: Engine | None = None) -> Daemon:
-    config.state_dir.mkdir(parents=True, mode=0o700, exist_ok=True)
+    files.private_dir(config.state_dir)  # an existing 0755 one is tightened, with a warning
     # Before anything in the folder is read or written: one daemon per state folder
     # (a second one would restore the sessions and report false states). Raises
     # FolderLocked, naming the holder's pid, having changed nothing.

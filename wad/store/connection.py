@@ -22,6 +22,7 @@ from typing import Any
 import apsw
 
 from wad.errors import StorageFull
+from wad.files import private_file
 from wad.store.migrations import migrate
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,9 @@ class Database(apsw.Connection):
 class Connection:
     def __init__(self, path: Path) -> None:
         self.path = path
+        # wad.db holds webhook secrets and session data: wad's user alone reads it.
+        for suffix in ("", "-wal", "-shm"):
+            private_file(path.with_name(path.name + suffix), create=not suffix)
         self.db = Database(str(path))
         self.db.setbusytimeout(5000)
         self.db.pragma("journal_mode", "wal")
