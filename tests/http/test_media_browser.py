@@ -18,14 +18,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import ADMIN_TOKEN, Process, follow_state, spawn_daemon
+from conftest import Process, follow_state, spawn_daemon
+from dashboard_browser import ADMIN, launch, sign_in
 from playwright.sync_api import Browser, Route
 from playwright.sync_api import Error as PlaywrightError
-from test_dashboard_browser import browser, sign_in  # noqa: F401 (browser: a fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 STEAL = (
     "document.title = 'pwned';"
     "fetch('/api/sessions').then(r => r.text()).then(t => fetch('/api/sessions', {"
@@ -38,6 +37,12 @@ SVG = (
     f"<script>{STEAL}</script></svg>"
 )
 PLANTED = {"text/html": HTML, "image/svg+xml": SVG}
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    with launch() as browser:
+        yield browser
 
 
 @pytest.fixture
@@ -71,7 +76,7 @@ def plant(api: httpx.Client) -> dict[str, str]:
     return urls
 
 
-def test_planted_html_and_svg_never_run_on_the_origin(daemon: Process, browser: Browser) -> None:  # noqa: F811
+def test_planted_html_and_svg_never_run_on_the_origin(daemon: Process, browser: Browser) -> None:
     api = httpx.Client(base_url=daemon.url, headers=ADMIN, timeout=10)
     urls = plant(api)
     context = browser.new_context(accept_downloads=True)

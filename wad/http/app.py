@@ -72,7 +72,8 @@ def create_app(daemon: DaemonAPI) -> Quart:
     around.install(app, daemon)  # timing and rate limit: one hook before, one after
     hooks.http_routes(daemon, app)
     if daemon.config.trusted_proxies:  # outermost: everything sees the real client
-        app.asgi_app = forwarded.TrustedProxies(app.asgi_app, daemon.config.trusted_proxies)  # type: ignore[method-assign]
+        proxies = forwarded.TrustedProxies(app.asgi_app, daemon.config.trusted_proxies)
+        app.asgi_app = proxies  # type: ignore[method-assign]
     return app
 
 

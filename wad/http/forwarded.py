@@ -30,11 +30,13 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import cast
+
+from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
+ASGIApp = Callable[[Scope, ASGIReceiveCallable, ASGISendCallable], Awaitable[None]]
 
 SCHEMES = ("http", "https")
 _PORT = re.compile(r"^(?P<host>[^:]+):\d+$")  # IPv4 with a port
@@ -129,16 +131,20 @@ class TrustedProxies:
         self.app = app
         self.proxies = Proxies(cidrs)
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        peer = scope.get("client")
-        if scope["type"] in ("http", "websocket") and peer:
-            address, scheme = self.proxies.client(peer[0], scope.get("headers") or ())
-            if address != peer[0] or scheme is not None:
-                scope = {**scope, "client": (address, 0)}
-                if scheme is not None:
-                    secure = scheme == "https"
-                    if scope["type"] == "websocket":
-                        scope["scheme"] = "wss" if secure else "ws"
-                    else:
-                        scope["scheme"] = scheme
+    async def __call__(
+        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
+        if scope["type"] in ("http", "websocket"):
+            peer = scope.get("client")
+            if peer:
+                address, scheme = self.proxies.client(peer[0], scope["headers"])
+                if address != peer[0] or scheme is not None:
+                    changed = dict(scope, client=(address, 0))
+                    if scheme is not None:
+                        secure = scheme == "https"
+                        if scope["type"] == "websocket":
+                            changed["scheme"] = "wss" if secure else "ws"
+                        else:
+                            changed["scheme"] = scheme
+                    scope = cast(Scope, changed)
         await self.app(scope, receive, send)
