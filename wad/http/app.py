@@ -25,6 +25,7 @@ from wad.http import (
     docs,
     forwarded,
     live,
+    locked,
     messages,
     metrics,
     openapi,
@@ -71,6 +72,9 @@ def create_app(daemon: DaemonAPI) -> Quart:
     _errors(app)
     around.install(app, daemon)  # timing and rate limit: one hook before, one after
     hooks.http_routes(daemon, app)
+    # A locked-out address's tokens are refused before Quart (cheaply); inside the
+    # proxies' middleware, so that the address is the real client's.
+    app.asgi_app = locked.LockedOut(app.asgi_app, app.config["WAD_LOCKOUT"])  # type: ignore[method-assign]
     if daemon.config.trusted_proxies:  # outermost: everything sees the real client
         proxies = forwarded.TrustedProxies(app.asgi_app, daemon.config.trusted_proxies)
         app.asgi_app = proxies  # type: ignore[method-assign]

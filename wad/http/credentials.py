@@ -10,7 +10,6 @@ proxies (:mod:`wad.http.forwarded`).
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from quart import current_app, request
@@ -18,6 +17,7 @@ from quart import current_app, request
 from wad.auth.lockout import Lockout
 from wad.auth.principal import Principal
 from wad.errors import WadError
+from wad.http import locked
 
 # The challenge of every 401 (RFC 6750); ``error`` when a token was refused.
 CHALLENGE = 'Bearer realm="wad"'
@@ -37,11 +37,11 @@ async def authenticate(token: str | None) -> Principal:
     if token:
         req.wad_token_given = True
         wait = lockout().locked_for(address)
-        if wait > 0:
+        if wait > 0:  # (a bearer token was refused already by wad.http.locked)
             raise WadError(
                 "rate_limited",
-                f"Too many failed credentials from your address: try again in {math.ceil(wait)} s",
-                headers={"Retry-After": str(max(1, math.ceil(wait)))},
+                locked.message(wait),
+                headers={"Retry-After": locked.retry_after(wait)},
             )
     who: Principal = await current_app.config["WAD_AUTHENTICATE"](token, req)
     if token and who.kind == "anonymous":
