@@ -110,7 +110,9 @@ async def main(
     limits = httpx.Limits(max_connections=64)
     # Guesses from an address of their own: wad locks out the address that keeps
     # guessing, and the oversize bodies come with a valid token.
-    guessing = httpx.AsyncHTTPTransport(local_address=source, limits=httpx.Limits(max_connections=16))
+    guessing = httpx.AsyncHTTPTransport(
+        local_address=source, limits=httpx.Limits(max_connections=16)
+    )
     async with (
         httpx.AsyncClient(timeout=30, limits=limits) as client,
         httpx.AsyncClient(timeout=30, transport=guessing) as guesser,
