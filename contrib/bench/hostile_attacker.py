@@ -1,13 +1,17 @@
 """Hostile clients against a wad daemon, in a process of their own (so that their work
-does not slow the measuring client): ``python hostile_attacker.py URL``.
+does not slow the measuring client): ``python hostile_attacker.py URL``. Used by
+``tests/http/test_hostile_clients.py`` and by the benchmark ``hostile.py``.
 
 - slowloris: many connections that send a request's headers a few bytes at a time;
 - oversize bodies: requests far over the body limit, declared or streamed (with the
   token in ``WAD_ATTACK_TOKEN``);
 - a flood of requests with wrong bearer tokens.
 
-Prints ``ready`` once every slowloris connection is open, then runs until killed
-or until stdin closes, and prints its counts as JSON on the way out.
+Prints ``ready`` once every slowloris connection is open, then floods at the given
+rates until it has had an answer (or an error) for ``--bad-tokens`` guesses and
+``--oversize`` bodies of each kind, or until stdin closes, and prints its counts as
+JSON on the way out. A fixed volume, not a fixed time: on a busy machine the attack
+lasts longer, it is never smaller.
 """
 
 from __future__ import annotations
@@ -48,11 +52,12 @@ async def slowloris(host: str, port: int, opened: trio.MemorySendChannel[None]) 
         counts["slowloris_closed"] += 1
 
 
-async def paced(rate: float, fn, *args) -> None:
-    """Start ``fn`` ``rate`` times a second (open loop), each in its own task."""
+async def paced(rate: float, total: int, fn, *args) -> None:
+    """Start ``fn`` ``rate`` times a second (open loop), each in its own task, ``total``
+    times; returns when all of them have ended."""
     async with trio.open_nursery() as nursery:
         next_at = trio.current_time()
-        while True:
+        for _ in range(total):
             next_at += 1.0 / rate
             await trio.sleep_until(next_at)
             nursery.start_soon(fn, *args)
@@ -103,7 +108,13 @@ async def oversize_streamed(client: httpx.AsyncClient, url: str) -> None:
 
 
 async def main(
-    url: str, sockets: int, token_rate: float, oversize_rate: float, source: str | None
+    url: str,
+    sockets: int,
+    token_rate: float,
+    oversize_rate: float,
+    source: str | None,
+    bad_tokens: int,
+    oversized: int,
 ) -> None:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
@@ -124,12 +135,17 @@ async def main(
         for _ in range(sockets):
             await receive.receive()
         print("ready", flush=True)
-        nursery.start_soon(paced, token_rate, bad_token, guesser, url)
-        nursery.start_soon(paced, oversize_rate, oversize, client, url)
-        nursery.start_soon(paced, oversize_rate, oversize_streamed, client, url)
-        # Until the test closes our stdin.
-        await trio.to_thread.run_sync(sys.stdin.read, abandon_on_cancel=True)
+        nursery.start_soon(_stop_on_stdin_close, nursery.cancel_scope)
+        async with trio.open_nursery() as flood:
+            flood.start_soon(paced, token_rate, bad_tokens, bad_token, guesser, url)
+            flood.start_soon(paced, oversize_rate, oversized, oversize, client, url)
+            flood.start_soon(paced, oversize_rate, oversized, oversize_streamed, client, url)
         nursery.cancel_scope.cancel()
+
+
+async def _stop_on_stdin_close(scope: trio.CancelScope) -> None:
+    await trio.to_thread.run_sync(sys.stdin.read, abandon_on_cancel=True)
+    scope.cancel()
 
 
 if __name__ == "__main__":
@@ -138,11 +154,20 @@ if __name__ == "__main__":
     p.add_argument("--slowloris", type=int, default=300)
     p.add_argument("--bad-token-rate", type=float, default=200)
     p.add_argument("--oversize-rate", type=float, default=10)
+    p.add_argument("--bad-tokens", type=int, default=2000, help="guesses in all")
+    p.add_argument("--oversize", type=int, default=50, help="oversize bodies of each kind")
     p.add_argument("--source", help="the local address to send HTTP requests from")
     args = p.parse_args()
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     with contextlib.suppress(KeyboardInterrupt):
         trio.run(
-            main, args.url, args.slowloris, args.bad_token_rate, args.oversize_rate, args.source
+            main,
+            args.url,
+            args.slowloris,
+            args.bad_token_rate,
+            args.oversize_rate,
+            args.source,
+            args.bad_tokens,
+            args.oversize,
         )
     print(json.dumps(counts), flush=True)
