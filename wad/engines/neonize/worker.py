@@ -60,6 +60,7 @@ from neonize.exc import NeonizeError
 
 from wad.engines.contract import EngineError, EngineEvent
 from wad.engines.neonize import commands as neonize_send
+from wad.engines.neonize import golock
 from wad.engines.neonize.bridge import Bridge
 from wad.engines.neonize.commands import Commands
 from wad.engines.wire import LineDecoder, WireError, encode
@@ -100,6 +101,7 @@ class Worker:
         self._jobs: queue.SimpleQueue[Job] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._status: int | None = None
+        self._stopping = threading.Event()
         self.bridge = Bridge(client, self._send_event, media_dir)
         self.commands = Commands(client, self.bridge)
 
@@ -150,6 +152,9 @@ class Worker:
             # connect() blocks until stop(); offline it raises within milliseconds.
             self.client.connect(settings)
         except NeonizeError as exc:
+            if self._stopping.is_set():  # the dial failed while we were stopping it
+                self._finish(0)
+                return
             self._send_event(EngineEvent("error", {"message": str(exc)}))
             self._finish(1)
         else:
@@ -211,6 +216,7 @@ class Worker:
     def _stop_client(self) -> Result:
         # stop() blocks for up to a minute while a dial is in progress; the daemon
         # kills a worker that does not stop within its grace period.
+        self._stopping.set()
         self.client.stop()
         return {}
 
@@ -246,8 +252,11 @@ def _setup_logging(level: str) -> None:
 
 
 def _serve(sock: socket.socket, device_id: str, db: str, media_dir: Path) -> int:
+    golock.install()  # every call into Go from here on goes through its discipline
     # The whatsmeow store is the SQLite file ``name``; uuid keys the client in Go.
     client = NewClient(name=db, uuid=device_id)
+    # Stopped explicitly, never by the garbage collector on whatever thread it runs.
+    client._stop_finalizer.detach()
     proxy = os.environ.get(PROXY_ENV) or None
     return Worker(client, sock, proxy, media_dir).run()
 
