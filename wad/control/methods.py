@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from wad.config import ConfigError
+from wad.control import backup
 from wad.control.protocol import ControlError, Method
 from wad.control.spec import Spec
 from wad.engines.simulator import control as simulator
@@ -28,6 +29,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 def build(daemon: DaemonAPI) -> dict[str, Method]:
     """Every method this daemon answers: core, simulator (when active), plugins'."""
     table: dict[str, Method] = dict(core(daemon))
+    table.update(backup.methods(daemon))
     if daemon.config.engine == "simulator":
         table.update(simulator.methods(daemon.services))
     for extra in hooks.control_methods(daemon):

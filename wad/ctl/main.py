@@ -23,6 +23,7 @@ from collections.abc import Sequence
 
 from wad import __version__
 from wad.ctl import plugins, render
+from wad.ctl.backup import cmd_backup
 from wad.ctl.client import ClientError
 from wad.ctl.commands import (
     EXIT_ERROR,
@@ -186,6 +187,12 @@ def parser(commands: Sequence[CtlCommand] | None = None) -> argparse.ArgumentPar
         "rotate-admin-token",
         simple("admin_token.rotate", lambda r: r["adminToken"]),
         "replace the REST admin token; the new one is printed once",
+    )
+    cmd(
+        "backup",
+        cmd_backup,
+        "write a consistent backup of the state folder (a new folder, or .tar/.tar.gz)",
+        "path",
     )
     plugins.add(
         sub,
