@@ -103,7 +103,7 @@ def test_create_qr_scan_key_sessions_events_delete(daemon):
     assert rest(process, "GET", "/api/sessions/cli1").json()["session"]["deviceId"] == "cli1"
 
     # qr follows the session: it draws the QR, then exits once the phone scans it.
-    qr = background(sock, "qr", "cli1")
+    qr = background(sock, "qr", "cli1", "--blocks", "half")  # sextants: test_wadctl_qr_screen
     out = Lines(qr)
     while not (line := out.next() or "").startswith("Scan with WhatsApp"):
         assert line.startswith("waiting for a QR code"), line

@@ -67,6 +67,7 @@ def test_completion_runs_in_bash():
     assert complete("wadctl si") == ["sim"]
     assert complete("wadctl --json re") == ["reload", "restart", "revoke-key"]
     assert complete("wadctl sim ") == sorted(_choices(_subparser(parser(), "sim")))
-    assert complete("wadctl qr dev --") == ["--help", "--invert", "--once"]
+    assert complete("wadctl qr dev --") == ["--blocks", "--help", "--invert", "--once"]
+    assert complete("wadctl qr dev --blocks ") == ["auto", "half", "sextant"]
     assert complete("wadctl log-level W") == ["WARNING"]
     assert complete("wadctl sim receipt dev msg ") == ["delivered", "played", "read"]

@@ -145,6 +145,13 @@ def parser(commands: Sequence[CtlCommand] | None = None) -> argparse.ArgumentPar
     qr = cmd("qr", cmd_qr, "draw the QR code until the session connects", dev)
     qr.add_argument("--once", action="store_true", help="draw the current QR and exit")
     qr.add_argument("--invert", action="store_true", help="for terminals with a light background")
+    qr.add_argument(
+        "--blocks",
+        choices=("auto", "half", "sextant"),
+        default="auto",
+        help="half: two modules a character, square; sextant: six, a third fewer lines "
+        "(auto: half when it fits the terminal's height)",
+    )
     cmd(
         "pair-code",
         simple("sessions.pair_code", lambda r: r["code"], deviceId=dev, phoneNumber="phone"),
