@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import tarfile
+import time
 from pathlib import Path
 
 import apsw
@@ -170,3 +171,44 @@ def test_backup_a_running_daemon_and_restore_it(tmp_path: Path) -> None:
         assert wadctl(restored, "status").returncode == 0
     finally:
         new.stop()
+
+
+def tables(path: Path) -> list[str]:
+    db = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+    try:
+        assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        rows = db.execute("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
+        return [name for (name,) in rows]
+    finally:
+        db.close()
+
+
+def test_a_neonize_session_s_whatsmeow_db_is_backed_up(tmp_path: Path) -> None:
+    """With the real engine (offline), the worker holds its session's whatsmeow.db open;
+    the copy is an intact SQLite database with whatsmeow's tables, and wad.db's copy
+    holds the session (the live wad.db keeps its recent commits in its WAL, which a
+    plain file copy would leave behind)."""
+    state = tmp_path / "state"
+    state.mkdir()
+    env = {"WAD_BACKOFF_INITIAL": "30"}  # one attempt: the worker stays as it is
+    daemon = spawn_daemon(tmp_path, state_dir=state, control_socket=False, env=env)
+    creds = state / "sessions" / "real1" / "whatsmeow.db"
+    try:
+        with api(daemon) as c:
+            assert c.post("/sessions", json={"deviceId": "real1"}).status_code == 201
+        deadline = time.monotonic() + 60
+        while not (creds.exists() and "whatsmeow_device" in tables(creds)):
+            assert time.monotonic() < deadline, "the worker never made its whatsmeow.db"
+            time.sleep(0.1)  # the worker process starts in its own time
+        done = wadctl(state, "backup", str(tmp_path / "copy"))
+        assert done.returncode == 0, done.stderr
+        assert "sessions/real1/whatsmeow.db" in done.stdout
+        expected = tables(creds)
+    finally:
+        daemon.stop()
+    copy = tmp_path / "copy"
+    assert tables(copy / "sessions" / "real1" / "whatsmeow.db") == expected
+    db = apsw.Connection(str(copy / "wad.db"), flags=apsw.SQLITE_OPEN_READONLY)
+    assert db.execute("SELECT device_id FROM sessions").fetchall() == [("real1",)]
+    db.close()
+    assert not list(copy.rglob("*.lock")) and not list(copy.rglob("*-wal"))
