@@ -50,6 +50,10 @@ class Config:
     backoff_initial: float = 2.0
     backoff_cap: float = 300.0
     worker_grace: float = 5.0
+    # neonize: sessions one worker process holds (memory against blast radius: README,
+    # Performance), and the crashes in a row of a shared worker that put a session alone.
+    sessions_per_worker: int = 16
+    quarantine_after: int = 3
     # Simulator
     qr_interval: float = 20.0
     # Limits
@@ -223,7 +227,9 @@ def _check(config: Config) -> None:
     ):
         if getattr(config, name) <= 0:
             raise ConfigError(f"{name}: must be positive")
-    for name in ("max_sessions", "retention_days"):
+    if config.sessions_per_worker < 1:
+        raise ConfigError("sessions_per_worker: must be at least 1")
+    for name in ("max_sessions", "retention_days", "quarantine_after"):
         if getattr(config, name) < 0:
             raise ConfigError(f"{name}: must not be negative (0 turns it off)")
     if config.backoff_cap < config.backoff_initial:

@@ -173,7 +173,7 @@ def test_wire_encode_never_fails_and_writes_valid_utf8_json(value: object) -> No
 
 def test_the_worker_writer_survives_an_item_it_cannot_encode(rig: Rig) -> None:
     ours, theirs = socket.socketpair()
-    worker = Worker(rig.client, theirs)
+    worker = Worker(theirs)
     deep: list[object] = []
     for _ in range(100_000):
         deep = [deep]

@@ -77,7 +77,8 @@ async def test_offline_the_dial_error_ends_the_link(tmp_path: Path) -> None:
         with pytest.raises(Exception) as caught:
             await link.call("send", {"to": "15550002222@s.whatsapp.net", "text": "hi"})
         assert getattr(caught.value, "code", None) == "not_connected"
-    assert link.process.returncode == 1 and gone(pid)
+    # The session ended; its worker, left with none, was ended (status 0).
+    assert link.process.returncode == 0 and gone(pid)
     stats = engine.statistics()
     assert (stats.workers_started, stats.workers_running, stats.worker_crashes) == (1, 0, 0)
     assert (tmp_path / "s1" / "whatsmeow.db").exists()  # the session's own whatsmeow store
@@ -122,7 +123,7 @@ async def test_a_second_worker_on_one_session_folder_exits_with_a_clear_error(
         assert [e.kind for e in events] == ["error"]
         message = events[0].data["message"]
         assert f"pid {first.process.pid}" in message and "credentials" in message
-        assert second.process.returncode == 1
+        assert second.process is not first.process  # placed apart: s1 is still in the first
         assert first.process.returncode is None  # the first one is untouched
     assert proxy.connections == 1
 
@@ -174,32 +175,53 @@ async def test_a_session_shows_the_dial_error_and_retries_with_growing_delays(ri
     assert rig.engine.statistics().workers_started >= 4
 
 
-async def test_kill_9_of_one_worker_backs_off_only_its_session(
-    rig: Rig, proxy: SilentProxy
-) -> None:
-    s1, s2 = rig.supervisor.create("s1"), rig.supervisor.create("s2")
-    while proxy.connections < 2:  # both workers are dialing through the silent proxy
+async def _all_dialing(proxy: SilentProxy, count: int) -> None:
+    while proxy.connections < count:  # each worker dials through the silent proxy
         proxy.connected = trio.Event()
         await proxy.connected.wait()
-    assert s1.state == s2.state == "connecting"
-    link1, link2 = s1.link, s2.link
-    assert link1 is not None and link2 is not None
-    victim, bystander = link1.process.pid, link2.process.pid  # type: ignore[attr-defined]
+
+
+async def test_kill_9_of_one_worker_backs_off_only_its_sessions(
+    rig: Rig, proxy: SilentProxy
+) -> None:
+    """Two workers' worth of sessions (at WAD_SESSIONS_PER_WORKER, up to 3 a worker):
+    kill -9 of one worker fails its sessions, which come back; the other worker's
+    sessions never change state."""
+    per_worker = min(rig.engine.sessions_per_worker, 3)
+    rig.engine.placement.per_worker = per_worker
+    sessions = [rig.supervisor.create(f"s{i}") for i in range(2 * per_worker)]
+    await _all_dialing(proxy, len(sessions))
+    assert {s.state for s in sessions} == {"connecting"}
+    links = {s.device_id: s.link for s in sessions}
+    by_pid: dict[int, set[str]] = {}
+    for device_id, link in links.items():
+        by_pid.setdefault(link.process.pid, set()).add(device_id)  # type: ignore[union-attr]
+    assert sorted(len(group) for group in by_pid.values()) == [per_worker, per_worker]
+    victim, bystander = sorted(by_pid)
+    changes: list[tuple[str, str]] = []
     with rig.events.subscribe() as stream:
         os.kill(victim, signal.SIGKILL)
+        failed: set[str] = set()
         async for event in stream:
+            if event.type == "session.status":
+                changes.append((event.device_id, event.payload["state"]))
             if event.type == "session.status" and event.payload["state"] == "failed":
-                break
-    assert event.device_id == "s1"
-    assert event.payload["lastError"] == "the neonize worker was killed by SIGKILL"
+                assert event.payload["lastError"] == "the neonize worker was killed by SIGKILL"
+                failed.add(event.device_id)
+                if failed == by_pid[victim]:
+                    break
     assert gone(victim)
-    assert s2.state == "connecting" and s2.link is link2
+    for device_id in by_pid[victim]:  # they come back, in a worker of their own kind
+        await wait_state(rig.events, rig.supervisor, device_id, "connecting")
+    for session in sessions:
+        if session.device_id in by_pid[bystander]:
+            assert session.state == "connecting" and session.link is links[session.device_id]
+    assert not [c for c in changes if c[0] in by_pid[bystander]]
     assert not gone(bystander)
     assert rig.engine.statistics().worker_crashes == 1
-    await wait_state(rig.events, rig.supervisor, "s1", "connecting")  # it retries
 
 
-def _workers_of(parent: int, device_id: str) -> list[int]:
+def _workers_of(parent: int) -> list[int]:
     """Worker processes of a daemon, found through /proc (their command line and parent)."""
     found = []
     for entry in Path("/proc").iterdir():
@@ -210,7 +232,7 @@ def _workers_of(parent: int, device_id: str) -> list[int]:
             ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
         except (OSError, IndexError, ValueError):
             continue  # gone meanwhile
-        if ppid == parent and b"wad.worker" in cmdline and device_id.encode() in cmdline:
+        if ppid == parent and b"wad.worker" in cmdline:
             found.append(int(entry.name))
     return found
 
@@ -237,7 +259,7 @@ def test_the_daemon_runs_neonize_workers_and_survives_kill_9(tmp_path: Path) -> 
             killed = False
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline and not killed:
-                for pid in _workers_of(daemon.proc.pid, "real1"):
+                for pid in _workers_of(daemon.proc.pid):
                     try:
                         os.kill(pid, signal.SIGKILL)
                     except ProcessLookupError:

@@ -141,8 +141,7 @@ def test_neonize_worker_under_the_unit_restrictions(jail: Path) -> None:
             deadline, session, checked = time.monotonic() + 60, {}, 0
             while time.monotonic() < deadline:
                 checked += sum(
-                    check_restricted(pid, worker=True)
-                    for pid in processes(b"wad.worker\0--device-id\0jailed")
+                    check_restricted(pid, worker=True) for pid in processes(b"wad.worker\0--fd")
                 )
                 session = http.get("/api/sessions/jailed").json()["session"]
                 if checked and DIAL_ERROR in str(session.get("lastError")):

@@ -12,6 +12,10 @@ from typing import Any
 
 from wad.engines.text import sanitized
 
+#: The key naming the session of every line between the daemon and a neonize worker
+#: (a worker holds several sessions).
+SESSION = "session"
+
 #: The longest line accepted (without its newline): a peer that sends more is broken
 #: or hostile, and buffering it without bound would let it exhaust our memory.
 MAX_LINE = 1 << 20

@@ -51,7 +51,11 @@ def make_engine(config: Config) -> Engine:
         return SimulatorEngine(qr_interval=config.qr_interval)
     from wad.engines.neonize.engine import NeonizeEngine
 
-    return NeonizeEngine(grace=config.worker_grace)
+    return NeonizeEngine(
+        grace=config.worker_grace,
+        sessions_per_worker=config.sessions_per_worker,
+        quarantine_after=config.quarantine_after,
+    )
 
 
 #: The state folder's lock file: held by the daemon that uses the folder.

@@ -1,27 +1,34 @@
-"""The real engine: one neonize worker process per live session (:mod:`wad.worker`).
+"""The real engine: neonize worker processes (:mod:`wad.worker`), each holding up to
+``sessions_per_worker`` sessions.
 
-neonize cannot hold several clients in one process safely, and a Go panic kills its
-host, so every link starts ``python -m wad.worker`` with one end of a socketpair as
-an inherited file descriptor. Over it run JSON lines (:mod:`wad.wire`): requests
-``{"id": n, "command", "params"}`` out, replies ``{"reply": n, "result" | "error"}``
-and events ``{"event", "data"}`` in. The worker's stdout and stderr (its log lines
-``LEVEL logger: message`` and whatever Go prints) are re-logged here under the
-``wad.worker`` logger with the session's id.
+A Go panic kills its host, so neonize runs in worker processes, each started as
+``python -m wad.worker`` with one end of a socketpair as an inherited file descriptor.
+Over it run JSON lines (:mod:`wad.engines.wire`), each naming its session: requests
+``{"session", "id": n, "command", "params"}`` out (``open`` first, ``stop`` last);
+replies ``{"session", "reply": n, "result" | "error"}``, events
+``{"session", "event", "data"}`` and ``{"session", "closed": status}`` in. A link is
+one session in one worker; where it goes (the least loaded worker with room, a
+quarantined session alone) is :mod:`wad.engines.neonize.placement`'s. A worker with no
+session left is ended. The workers' stdout and stderr (log lines
+``LEVEL [session] logger: message`` and whatever Go prints) are re-logged here under
+the ``wad.worker`` logger, with the session's id when the line has one.
 
-A worker that dies without saying why (``kill -9``, a Go panic) ends its link with an
-``error`` event naming its exit status or signal, so only its own session backs off.
+A worker that dies without saying why (``kill -9``, a Go panic) ends the links of its
+sessions with an ``error`` event naming its exit status or signal, so only its own
+sessions back off; each is counted towards its quarantine.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import os
 import signal
 import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,12 +37,18 @@ import trio
 
 from wad.engines.contract import TERMINAL_KINDS, EngineError, EngineEvent
 from wad.engines.link import take_ready
-from wad.engines.wire import LineDecoder, WireError, encode
+from wad.engines.neonize import PROXY_ENV
+from wad.engines.neonize.placement import Placement, Slot
+from wad.engines.wire import SESSION, LineDecoder, WireError, encode
 
 log = logging.getLogger(__name__)
 worker_log = logging.getLogger("wad.worker")
 
 WHATSMEOW_DB = "whatsmeow.db"
+#: ``WAD_SESSIONS_PER_WORKER``'s default: see the README's Performance section.
+DEFAULT_SESSIONS_PER_WORKER = 16
+PER_WORKER_ENV = "WAD_SESSIONS_PER_WORKER"
+
 #: Longest line of worker output re-logged whole; the rest of a longer one is cut.
 MAX_LOG_LINE = 16 * 1024
 _LEVELS = {
@@ -57,6 +70,8 @@ class EngineStatistics:
     worker_crashes: int = 0
     #: Workers killed because they did not stop within the grace period.
     workers_killed: int = 0
+    #: Sessions running alone after crashes of the workers they shared.
+    sessions_quarantined: int = 0
 
 
 def exit_reason(returncode: int) -> str:
@@ -76,26 +91,22 @@ class _Pending:
 
 
 class WorkerLink:
-    """One session's worker process, seen as a :class:`wad.engine.Link`."""
+    """One session in one worker process, seen as a :class:`wad.engines.link.Link`."""
 
-    def __init__(
-        self,
-        device_id: str,
-        process: trio.Process,
-        stream: trio.SocketStream,
-        stats: EngineStatistics,
-    ) -> None:
+    def __init__(self, device_id: str, worker: WorkerProcess) -> None:
         self.device_id = device_id
-        self.process = process
-        self.stream = stream
-        self.stats = stats
+        self.worker = worker
         self.alive = True
         self.stopping = False
+        self.crashed = False  # its worker died under it
+        self.closed = trio.Event()  # the session is gone from the worker
         self._ended = False  # a terminal event was delivered
-        self._next_id = 0
-        self._pending: dict[int, _Pending] = {}
-        self._write_lock = trio.Lock()
         self._send, self._receive = trio.open_memory_channel[EngineEvent](math.inf)
+
+    @property
+    def process(self) -> trio.Process:
+        """The worker process (shared with the other sessions in it)."""
+        return self.worker.process
 
     # -- Link ---------------------------------------------------------------------------
 
@@ -109,15 +120,7 @@ class WorkerLink:
     async def call(self, command: str, params: dict[str, Any]) -> dict[str, Any]:
         if not self.alive:
             raise EngineError("the session's worker is not running", "not_connected")
-        self._next_id += 1
-        number, pending = self._next_id, _Pending()
-        self._pending[number] = pending
-        try:
-            await self._write({"id": number, "command": command, "params": params})
-            await pending.done.wait()
-        finally:
-            del self._pending[number]
-        reply = pending.reply
+        reply = await self.worker.request(self.device_id, command, params)
         if reply is None:
             raise EngineError("the session's worker stopped during the command", "not_connected")
         if "error" in reply:
@@ -130,14 +133,7 @@ class WorkerLink:
 
     # -- the worker's side ---------------------------------------------------------------
 
-    async def _write(self, obj: dict[str, Any]) -> None:
-        try:
-            async with self._write_lock:
-                await self.stream.send_all(encode(obj))
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            raise EngineError("the session's worker is not running", "not_connected") from None
-
-    def _deliver(self, event: EngineEvent) -> None:
+    def deliver(self, event: EngineEvent) -> None:
         if self._ended:
             return
         self._send.send_nowait(event)
@@ -145,8 +141,51 @@ class WorkerLink:
             self._ended = True
             self._send.close()
 
-    async def read(self) -> None:
-        """Take events and replies until the worker is gone, then say how it ended."""
+    def gone(self, problem: str | None) -> None:
+        """The session left the worker (``problem``: why, if nothing said it yet)."""
+        self.alive = False
+        if problem is not None:
+            self.deliver(EngineEvent("error", {"message": problem}))
+        self.deliver(EngineEvent("disconnected", {"reason": "the neonize worker stopped"}))
+        self.closed.set()
+
+
+class WorkerProcess:
+    """One worker process: its socket, its sessions' links, its output re-logged."""
+
+    def __init__(self, process: trio.Process, stream: trio.SocketStream) -> None:
+        self.process = process
+        self.stream = stream
+        self.links: dict[str, WorkerLink] = {}
+        self.closing = False  # we asked it to end: its end is no crash
+        self.done = trio.Event()  # reaped
+        self.slot: Slot[WorkerProcess] | None = None
+        self._next_id = 0
+        self._pending: dict[int, _Pending] = {}
+        self._write_lock = trio.Lock()
+
+    async def send(self, obj: dict[str, Any]) -> None:
+        try:
+            async with self._write_lock:
+                await self.stream.send_all(encode(obj))
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            raise EngineError("the session's worker is not running", "not_connected") from None
+
+    async def request(
+        self, session: str, command: str, params: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        self._next_id += 1
+        number, pending = self._next_id, _Pending()
+        self._pending[number] = pending
+        try:
+            await self.send({SESSION: session, "id": number, "command": command, "params": params})
+            await pending.done.wait()
+        finally:
+            del self._pending[number]
+        return pending.reply
+
+    async def read(self) -> str | None:
+        """Take lines until the worker is gone; return why it ended if it crashed."""
         decoder = LineDecoder()
         problem: str | None = None
         try:
@@ -155,38 +194,44 @@ class WorkerLink:
                     self._take(obj)
         except WireError as exc:
             problem = f"the neonize worker sent a bad line: {exc}"
-            log.error("session %s: %s", self.device_id, problem)
+            log.error("worker %d: %s", self.process.pid, problem)
+            self.process.kill()
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
-        self.alive = False
         for pending in self._pending.values():
             pending.done.set()
-        if problem is None:
-            returncode = await self.process.wait()
-            if not self._ended and not self.stopping:
-                self.stats.worker_crashes += 1
-                problem = exit_reason(returncode)
-                log.warning("session %s: %s", self.device_id, problem)
-        if problem is not None:
-            self._deliver(EngineEvent("error", {"message": problem}))
-        elif not self._ended:
-            self._deliver(EngineEvent("disconnected", {"reason": "the neonize worker stopped"}))
+        returncode = await self.process.wait()
+        if problem is None and not self.closing:
+            problem = exit_reason(returncode)
+            log.warning(
+                "worker %d (sessions %s): %s",
+                self.process.pid,
+                ", ".join(sorted(self.links)) or "none",
+                problem,
+            )
+        return problem
 
     def _take(self, obj: dict[str, Any]) -> None:
+        link = self.links.get(obj.get(SESSION))  # type: ignore[arg-type]
         if "reply" in obj:
             pending = self._pending.get(obj["reply"]) if isinstance(obj["reply"], int) else None
             if pending is not None:
                 pending.reply = obj
                 pending.done.set()
             return
+        if link is None:
+            return  # a session we gave up on, still reporting
+        if "closed" in obj:
+            link.gone(None)
+            return
         try:
             event = EngineEvent.from_wire(obj)
         except ValueError:
             log.warning(
-                "session %s: ignored a message from the worker: %.200r", self.device_id, obj
+                "session %s: ignored a message from the worker: %.200r", link.device_id, obj
             )
             return
-        self._deliver(event)
+        link.deliver(event)
 
     async def relog(self, pipe: trio.abc.ReceiveStream | None, default: int) -> None:
         """Re-log the worker's output line by line, at the level each line names."""
@@ -214,69 +259,63 @@ class WorkerLink:
         level = _LEVELS.get(word)
         if level is None:
             level, rest = previous, line
-        worker_log.log(level, "session %s: %s", self.device_id, rest)
+        session, bracket, after = rest[1:].partition("] ") if rest[:1] == "[" else ("", "", "")
+        if bracket and session:
+            worker_log.log(level, "session %s: %s", session, after)
+        elif len(self.links) == 1:  # one session: whatever the worker says is its
+            worker_log.log(level, "session %s: %s", next(iter(self.links)), rest)
+        else:
+            worker_log.log(level, "worker %d: %s", self.process.pid, rest)
         return level
 
-    async def shutdown(self, grace: float) -> None:
-        """Ask the worker to stop; kill it after ``grace`` seconds; always reap it."""
-        self.stopping = True
-        if self.process.returncode is None and self.alive:
-            self._next_id += 1
-            try:
-                with trio.move_on_after(grace):
-                    await self._write({"id": self._next_id, "command": "stop", "params": {}})
-            except EngineError:
-                pass
-        with trio.move_on_after(grace):
-            await self.process.wait()
+    async def close(self, grace: float) -> None:
+        """End the worker (the end of its socket tells it); kill it after ``grace``."""
+        self.closing = True
         if self.process.returncode is None:
-            log.warning(
-                "session %s: the neonize worker did not stop within %g s: killing it",
-                self.device_id,
-                grace,
-            )
-            self.stats.workers_killed += 1
+            with suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                await self.stream.send_eof()
+            with trio.move_on_after(grace):
+                await self.process.wait()
+        if self.process.returncode is None:
             self.process.kill()
-        await self.process.wait()
-        await self.stream.aclose()
+        await self.done.wait()
 
 
 class NeonizeEngine:
     name = "neonize"
 
-    def __init__(self, grace: float = 5.0, python: str = sys.executable) -> None:
+    def __init__(
+        self,
+        grace: float = 5.0,
+        python: str = sys.executable,
+        sessions_per_worker: int | None = None,
+        quarantine_after: int = 3,
+    ) -> None:
         self.grace = grace
         self.python = python
+        if sessions_per_worker is None:
+            sessions_per_worker = int(os.environ.get(PER_WORKER_ENV) or DEFAULT_SESSIONS_PER_WORKER)
+        self.sessions_per_worker = sessions_per_worker
+        self.placement: Placement[WorkerProcess] = Placement(sessions_per_worker, quarantine_after)
+        self._placing = trio.Lock()
         self._stats = EngineStatistics()
 
     def statistics(self) -> EngineStatistics:
+        self._stats.sessions_quarantined = len(self.placement.quarantined)
         return EngineStatistics(**vars(self._stats))
 
-    def worker_command(self, device_id: str, folder: Path, fd: int) -> list[str]:
-        level = logging.getLevelName(logging.getLogger("wad").getEffectiveLevel())
-        return [
-            self.python,
-            "-m",
-            "wad.worker",
-            "--device-id",
-            device_id,
-            "--db",
-            str(folder / WHATSMEOW_DB),
-            "--media-dir",
-            str(folder / "media"),
-            "--fd",
-            str(fd),
-            "--log-level",
-            str(level),
-        ]
+    def is_quarantined(self, device_id: str) -> bool:
+        return device_id in self.placement.quarantined
 
-    @asynccontextmanager
-    async def open_link(self, device_id: str, folder: Path) -> AsyncIterator[WorkerLink]:
-        await trio.Path(folder).mkdir(parents=True, mode=0o700, exist_ok=True)
+    def worker_command(self, fd: int) -> list[str]:
+        level = logging.getLevelName(logging.getLogger("wad").getEffectiveLevel())
+        return [self.python, "-m", "wad.worker", "--fd", str(fd), "--log-level", str(level)]
+
+    async def _spawn(self) -> WorkerProcess:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             process = await trio.lowlevel.open_process(
-                self.worker_command(device_id, folder, theirs.fileno()),
+                self.worker_command(theirs.fileno()),
                 pass_fds=(theirs.fileno(),),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
@@ -290,22 +329,109 @@ class NeonizeEngine:
             theirs.close()
         self._stats.workers_started += 1
         self._stats.workers_running += 1
-        log.debug("session %s: neonize worker started, pid %d", device_id, process.pid)
-        stream = trio.SocketStream(trio.socket.from_stdlib_socket(ours))
-        link = WorkerLink(device_id, process, stream, self._stats)
+        log.debug("neonize worker started, pid %d", process.pid)
+        worker = WorkerProcess(process, trio.SocketStream(trio.socket.from_stdlib_socket(ours)))
+        # The worker outlives the link that started it: its tasks belong to no session.
+        trio.lowlevel.spawn_system_task(self._tend, worker)
+        return worker
+
+    async def _tend(self, worker: WorkerProcess) -> None:
+        """Read, re-log and reap one worker; tell its sessions when it is gone."""
+        problem: str | None = None
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(link.read)
-                nursery.start_soon(link.relog, process.stdout, logging.INFO)
-                nursery.start_soon(link.relog, process.stderr, logging.WARNING)
-                try:
-                    yield link
-                finally:
-                    with trio.CancelScope(shield=True):
-                        await link.shutdown(self.grace)
+                nursery.start_soon(worker.relog, worker.process.stdout, logging.INFO)
+                nursery.start_soon(worker.relog, worker.process.stderr, logging.WARNING)
+                problem = await worker.read()
+        except BaseException:  # a system task must not raise: cancelled at the run's end
+            if worker.process.returncode is None:
+                worker.process.kill()
+            with trio.CancelScope(shield=True):
+                await worker.process.wait()
         finally:
             self._stats.workers_running -= 1
-            if process.returncode is None:  # cancelled before shutdown could reap it
-                process.kill()
-                with trio.CancelScope(shield=True):
-                    await process.wait()
+            slot = worker.slot
+            if slot is not None:
+                if problem is not None and not worker.closing:
+                    self._stats.worker_crashes += 1
+                    self.placement.crashed(slot)
+                self.placement.gone(slot)
+            for link in list(worker.links.values()):
+                link.crashed = problem is not None and not worker.closing
+                link.gone(problem)
+            with trio.CancelScope(shield=True):
+                await worker.stream.aclose()
+            worker.done.set()
+
+    @asynccontextmanager
+    async def open_link(self, device_id: str, folder: Path) -> AsyncIterator[WorkerLink]:
+        await trio.Path(folder).mkdir(parents=True, mode=0o700, exist_ok=True)
+        async with self._placing:
+            slot = self.placement.choose(device_id)
+            if slot is None:
+                worker = await self._spawn()
+                slot = worker.slot = self.placement.add(worker, device_id)
+            self.placement.place(slot, device_id)
+        worker = slot.worker
+        link = WorkerLink(device_id, worker)
+        worker.links[device_id] = link
+        params = {
+            "db": str(folder / WHATSMEOW_DB),
+            "mediaDir": str(folder / "media"),
+            "proxy": os.environ.get(PROXY_ENV) or None,
+        }
+        try:
+            try:
+                await worker.send(
+                    {SESSION: device_id, "id": None, "command": "open", "params": params}
+                )
+            except EngineError as exc:
+                link.gone(str(exc))
+            yield link
+        finally:
+            with trio.CancelScope(shield=True):
+                await self._leave(link, slot)
+
+    async def _leave(self, link: WorkerLink, slot: Slot[WorkerProcess]) -> None:
+        """Stop the session; a session that does not stop within the grace period is
+        given up (its worker finishes stopping it), or its worker killed if it is alone."""
+        worker, device_id = link.worker, link.device_id
+        link.stopping = True
+        if link.alive:
+            with trio.move_on_after(self.grace):
+                with suppress(EngineError):
+                    await worker.request(device_id, "stop", {})
+                await link.closed.wait()
+        others = slot.sessions - {device_id}
+        if not link.closed.is_set():
+            if others and slot.alive:
+                log.warning(
+                    "session %s: did not stop within %g s: left to its worker (pid %d) to end",
+                    device_id,
+                    self.grace,
+                    worker.process.pid,
+                )
+                trio.lowlevel.spawn_system_task(self._drained, link, slot)
+                return
+            log.warning(
+                "session %s: the neonize worker did not stop within %g s: killing it",
+                device_id,
+                self.grace,
+            )
+            self._stats.workers_killed += 1
+            worker.closing = True
+            worker.process.kill()
+            await worker.done.wait()
+        await self._left(link, slot)
+
+    async def _drained(self, link: WorkerLink, slot: Slot[WorkerProcess]) -> None:
+        await link.closed.wait()
+        await self._left(link, slot)
+
+    async def _left(self, link: WorkerLink, slot: Slot[WorkerProcess]) -> None:
+        worker = link.worker
+        if worker.links.get(link.device_id) is link:
+            del worker.links[link.device_id]
+        empty = self.placement.left(slot, link.device_id, link.crashed)
+        if empty:
+            await worker.close(self.grace)

@@ -1,48 +1,49 @@
-"""The neonize worker: one WhatsApp session in a process of its own.
+"""The neonize worker: one or several WhatsApp sessions in a process of their own.
 
-``python -m wad.worker --device-id ID --db PATH --fd N [--media-dir DIR] [--log-level LEVEL]``
+``python -m wad.worker --fd N [--log-level LEVEL]``
 
-neonize keeps its clients in unlocked Go maps and a Go panic takes the whole process
-down, so the daemon runs each session here, apart. The worker talks to the daemon
-only over the inherited socket ``N``, in JSON lines (:mod:`wad.wire`); stdout is left
-to neonize and Go, which print there. Its own logs go to stderr, one record a line
-(``LEVEL logger: message``), for the daemon to re-log.
+A Go panic takes the whole process down, so the daemon runs neonize here, apart, and
+holds at most ``sessions_per_worker`` sessions in one worker (the engine places them:
+:mod:`wad.engines.neonize.placement`). neonize keeps its clients in unlocked Go maps:
+every call into Go goes through one readers-writer discipline
+(:mod:`wad.engines.neonize.golock`), installed here before the first client exists,
+which is what makes several clients in one process safe.
 
-Worker -> daemon: ``{"event": kind, "data": {...}}`` (:meth:`EngineEvent.to_wire`)
-and replies ``{"reply": n, "result": {...}}`` or
-``{"reply": n, "error": {"code": ..., "message": ...}}``.
-Daemon -> worker: ``{"id": n, "command": name, "params": {...}}``; ``stop`` ends the
-worker, and so does the end of the socket (the daemon is gone).
+The worker talks to the daemon only over the inherited socket ``N``, in JSON lines
+(:mod:`wad.engines.wire`), and every line names its session (``"session": id``):
 
-Exit status: 0 after ``stop`` or the daemon going away, 1 when neonize failed or
-another worker holds the session's folder (the reason was sent as an ``error`` event
-first). A worker locks its session's folder (``worker.lock``, :mod:`wad.lockfile`)
-before its client opens the whatsmeow database: two clients on one set of WhatsApp
-credentials would take the connection from each other.
+- daemon -> worker: ``{"session", "id": n, "command", "params"}``. ``open`` (params
+  ``db``, ``mediaDir``, ``proxy``) starts a session: its folder is locked
+  (``worker.lock``, :mod:`wad.lockfile`: one client per set of WhatsApp credentials),
+  then its client connects. ``stop`` stops it; any other command is the session's
+  (:class:`Commands`).
+- worker -> daemon: events ``{"session", "event", "data"}``, replies
+  ``{"session", "reply": n, "result" | "error"}``, and ``{"session", "closed": status}``
+  once a session is gone from the worker (0: stopped or disconnected; 1: neonize failed
+  or the folder was locked, its reason sent first as an ``error`` event).
+
+The end of the socket (the daemon is gone, or has no session left here) stops every
+session and ends the process with status 0. stdout is left to neonize and Go, which
+print there; the worker's own logs go to stderr, one record a line,
+``LEVEL [session] logger: message`` (``[session]`` when the record is a session's), for
+the daemon to re-log.
 
 Plain threads, no event loop. neonize is blocking through and through: ``connect()``
 holds a thread until ``stop()``, every call blocks, and its callbacks arrive on its own
-threads. So the worker is four threads around one output queue: the main thread writes
-what is queued to the daemon, one reads the daemon's requests, one runs them against
-neonize one at a time (its Go maps are not safe for concurrent use), and one sits in
-``connect()``. An event loop here only shuttled between those threads, and trio (with
-attrs, outcome and sortedcontainers) was 3.7 MiB of PSS in each worker, most of what a
-worker adds to a bare neonize process; see the footprint notes in the README.
+threads. So the main thread writes what is queued to the daemon, one thread reads the
+daemon's requests, and each session has two of its own: one sits in ``connect()``, one
+runs its commands one at a time (a session's commands keep their order). An event loop
+here only shuttled between those threads, and trio (with attrs, outcome and
+sortedcontainers) was 3.7 MiB of PSS in each worker.
 
-Memory (``contrib/bench/neonize_footprint.py``): a worker waiting on the network is
-neonize's own cost (its import, and the Go code and heap of a dial) plus well under
-1 MiB of its own. The worker runs with the daemon's environment and sets no memory
-knob: ``MALLOC_ARENA_MAX=2``, ``GOGC=50``, ``GOMAXPROCS=1``, smaller thread stacks
-(each of its stacks touches 8-20 KiB), ``gc.freeze()`` and ``malloc_trim(0)`` were
-each measured and changed the PSS by less than the noise (~0.3 MiB), or raised it.
-Keep wad's bytecode compiled (a regular install does): compiling this module and the
-two neonize ones from source at each start costs about 1 MiB more heap.
+Memory: see the README's Performance section (``contrib/bench/density.py``). Keep wad's
+bytecode compiled (a regular install does): compiling this module and the two neonize
+ones from source at each start costs about 1 MiB more heap.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import ctypes
 import logging
 import os
@@ -51,6 +52,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -59,58 +61,43 @@ from neonize.client import NewClient, ProxySettings
 from neonize.exc import NeonizeError
 
 from wad.engines.contract import EngineError, EngineEvent
+from wad.engines.neonize import PROXY_ENV, golock
 from wad.engines.neonize import commands as neonize_send
-from wad.engines.neonize import golock
 from wad.engines.neonize.bridge import Bridge
 from wad.engines.neonize.commands import Commands
-from wad.engines.wire import LineDecoder, WireError, encode
+from wad.engines.wire import SESSION, LineDecoder, WireError, encode
 from wad.lockfile import FolderLock, FolderLocked
 
 log = logging.getLogger(__name__)
 
-#: The proxy URL (``http://...`` or ``socks5://...``) for WhatsApp's servers. Passed in
-#: the environment, not the command line, which any local user can read.
-PROXY_ENV = "WAD_WORKER_PROXY"
 #: How long a worker whose daemon has gone tries to disconnect politely: neonize's
 #: ``stop()`` can block for a minute while a dial is in progress.
 ORPHAN_STOP_TIMEOUT = 2.0
-#: The lock file a worker holds in its session's folder.
+#: The lock file a worker holds in each of its sessions' folders.
 WORKER_LOCK = "worker.lock"
 
+__all__ = ["PROXY_ENV", "Worker", "main"]
 Result = dict[str, Any]
-#: A command for the neonize thread: its request number, its name, the blocking call,
-#: and an event set when it is done (for the orphan stop, which waits a while).
+#: A command for a session's command thread: its request number, its name, the
+#: blocking call, and an event set when it is done (for the orphan stop, which waits).
 Job = tuple[Any, str, Callable[[], Result], threading.Event]
+_current = threading.local()  # the session a thread works for, for its log records
 
 
 class Worker:
-    """One session's neonize client, driven by the daemon's commands over ``sock``."""
+    """The process: its sessions, and the one socket to the daemon they share."""
 
-    def __init__(
-        self,
-        client: NewClient,
-        sock: socket.socket,
-        proxy: str | None = None,
-        media_dir: Path | None = None,
-    ) -> None:
-        self.client = client
+    def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
-        self.proxy = proxy
         # What goes to the daemon, in order; None (after _finish) ends the writer.
         self._out: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
-        self._jobs: queue.SimpleQueue[Job] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._status: int | None = None
-        self._stopping = threading.Event()
-        self.bridge = Bridge(client, self._send_event, media_dir)
-        self.commands = Commands(client, self.bridge)
+        self.sessions: dict[str, Session] = {}
 
     def run(self) -> int:
-        """Connect and serve until stopped; return the exit status."""
-        for target in (self._connect, self._serve_commands, self._run_jobs):
-            # Daemon threads: connect() and neonize calls may never return, and the
-            # process ends with os._exit() anyway.
-            threading.Thread(target=target, name=target.__name__.strip("_"), daemon=True).start()
+        """Serve until the daemon goes; return the exit status."""
+        threading.Thread(target=self._serve_requests, name="requests", daemon=True).start()
         self._write_out()
         assert self._status is not None
         return self._status
@@ -118,10 +105,10 @@ class Worker:
     def _write_out(self) -> None:
         """Send what is queued to the daemon, in order, until :meth:`_finish`. An item that
         cannot be encoded (a bug: ``encode`` replaces what JSON cannot hold) is logged and
-        dropped alone; the worker and its session go on."""
+        dropped alone; the worker and its sessions go on."""
         while (obj := self._out.get()) is not None:
             try:
-                line = encode(obj)  # it replaces what JSON cannot hold; a bug costs one item
+                line = encode(obj)
             except Exception:
                 log.exception("could not encode a %s for the daemon; it was dropped", _kind(obj))
                 continue
@@ -136,9 +123,6 @@ class Worker:
             if self._status is None:
                 self._out.put(obj)
 
-    def _send_event(self, event: EngineEvent) -> None:
-        self._put(event.to_wire())
-
     def _finish(self, status: int) -> None:
         """End the worker; what is already queued still goes out."""
         with self._lock:
@@ -146,22 +130,7 @@ class Worker:
                 self._status = status
                 self._out.put(None)
 
-    def _connect(self) -> None:
-        settings = ProxySettings(proxy_address=self.proxy) if self.proxy else None
-        try:
-            # connect() blocks until stop(); offline it raises within milliseconds.
-            self.client.connect(settings)
-        except NeonizeError as exc:
-            if self._stopping.is_set():  # the dial failed while we were stopping it
-                self._finish(0)
-                return
-            self._send_event(EngineEvent("error", {"message": str(exc)}))
-            self._finish(1)
-        else:
-            self._send_event(EngineEvent("disconnected", {"reason": "the neonize client stopped"}))
-            self._finish(0)
-
-    def _serve_commands(self) -> None:
+    def _serve_requests(self) -> None:
         decoder = LineDecoder()
         try:
             while chunk := self.sock.recv(65536):
@@ -172,53 +141,184 @@ class Worker:
             log.error("the daemon sent a bad line, stopping: %s", exc)
         except OSError:
             log.info("the daemon is gone: stopping")
-        done = threading.Event()
-        self._jobs.put((None, "stop", self._stop_client, done))
-        done.wait(ORPHAN_STOP_TIMEOUT)
+        waits = [session.stop_soon() for session in list(self.sessions.values())]
+        deadline = time.monotonic() + ORPHAN_STOP_TIMEOUT
+        for done in waits:
+            done.wait(max(0.0, deadline - time.monotonic()))
         self._finish(0)
 
     def _take(self, request: dict[str, Any]) -> None:
-        """Check a request here (a bad one is answered at once); queue it for neonize."""
-        number = request.get("id")
-        command, params = request.get("command"), request.get("params", {})
+        name = request.get(SESSION)
+        number, command = request.get("id"), request.get("command")
+        params = request.get("params", {})
+        if not isinstance(name, str) or not isinstance(params, dict):
+            log.warning("ignored a request without a session: %.200r", request)
+            return
+        session = self.sessions.get(name)
+        if command == "open":
+            if session is not None:
+                self.reply(name, number, EngineError("the session is still stopping", "conflict"))
+                return
+            self.open(name, number, params)
+        elif session is None:
+            self.reply(name, number, EngineError("no such session here", "not_connected"))
+        else:
+            session.take(number, command, params)
+
+    def open(self, name: str, number: Any, params: dict[str, Any]) -> None:
+        db = Path(str(params.get("db") or ""))
+        media_dir = Path(str(params.get("mediaDir") or db.parent / "media"))
         try:
-            if not isinstance(command, str) or not isinstance(params, dict):
-                raise EngineError("a request needs a command and params", "bad_request")
-            call = (
-                self._stop_client if command == "stop" else self.commands.prepare(command, params)
+            lock = FolderLock.take(db.parent / WORKER_LOCK, f"the session folder {db.parent}")
+        except FolderLocked as exc:
+            reason = f"{exc}: another neonize worker holds this session's credentials"
+            log.error("%s", reason, extra={golock.SESSION_ATTR: name})
+            self.send(name, {"event": "error", "data": {"message": reason}})
+            self.reply(name, number, {})
+            self.send(name, {"closed": 1})
+            return
+        try:
+            session = Session(self, name, str(db), lock, params.get("proxy") or None, media_dir)
+        except Exception as exc:  # a bug, or neonize refusing: this session only
+            log.exception("could not start the session", extra={golock.SESSION_ATTR: name})
+            lock.release()
+            self.send(name, {"event": "error", "data": {"message": f"neonize failed: {exc}"}})
+            self.reply(name, number, {})
+            self.send(name, {"closed": 1})
+            return
+        self.sessions[name] = session
+        self.reply(name, number, {})
+        session.start()
+
+    def send(self, name: str, obj: dict[str, Any]) -> None:
+        self._put({SESSION: name, **obj})
+
+    def reply(self, name: str, number: Any, outcome: Result | Exception) -> None:
+        if number is None:
+            return
+        if isinstance(outcome, EngineError):
+            self.send(
+                name, {"reply": number, "error": {"code": outcome.code, "message": str(outcome)}}
             )
-        except EngineError as exc:
-            self._put({"reply": number, "error": {"code": exc.code, "message": str(exc)}})
-            return
+        elif isinstance(outcome, Exception):
+            self.send(name, {"reply": number, "error": {"code": "failed", "message": str(outcome)}})
+        else:
+            self.send(name, {"reply": number, "result": outcome})
+
+    def closed(self, session: Session, status: int) -> None:
+        self.sessions.pop(session.name, None)
+        self.send(session.name, {"closed": status})
+
+
+class Session:
+    """One session's neonize client in the worker, on two threads of its own."""
+
+    def __init__(
+        self,
+        worker: Worker,
+        name: str,
+        db: str,
+        lock: FolderLock,
+        proxy: str | None,
+        media_dir: Path,
+    ) -> None:
+        self.worker, self.name, self.lock, self.proxy = worker, name, lock, proxy
+        # The whatsmeow store is the SQLite file ``name``; uuid keys the client in Go.
+        self.client = NewClient(name=db, uuid=name)
+        # Stopped explicitly, never by the garbage collector on whatever thread it runs.
+        self.client._stop_finalizer.detach()
+        self.bridge = Bridge(self.client, self._send_event, media_dir)
+        self.commands = Commands(self.client, self.bridge)
+        self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self._stopping = threading.Event()
+        self._ended = threading.Lock()
+        self._status: int | None = None
+
+    def start(self) -> None:
+        for target in (self._connect, self._run_jobs):
+            # Daemon threads: connect() and neonize calls may never return, and the
+            # process ends with os._exit() anyway.
+            name = f"{target.__name__.strip('_')}-{self.name}"
+            threading.Thread(target=target, name=name, daemon=True).start()
+
+    def _send_event(self, event: EngineEvent) -> None:
+        if self._status is None:
+            self.worker.send(self.name, event.to_wire())
+
+    def _end(self, status: int) -> None:
+        """The session is gone from this worker: its folder is free for another client."""
+        with self._ended:
+            if self._status is not None:
+                return
+            self._status = status
+        self.lock.release()
+        self._jobs.put(None)
+        self.worker.closed(self, status)
+
+    def _connect(self) -> None:
+        _current.session = self.name
+        settings = ProxySettings(proxy_address=self.proxy) if self.proxy else None
+        try:
+            # connect() blocks until stop(); offline it raises within milliseconds.
+            self.client.connect(settings)
+        except NeonizeError as exc:
+            if self._stopping.is_set():  # the dial failed while we were stopping it
+                return
+            self._send_event(EngineEvent("error", {"message": str(exc)}))
+            self._stop_client()  # Go keeps what the failed connect wrote: clean it up
+            self._end(1)
+        else:
+            if not self._stopping.is_set():
+                self._send_event(
+                    EngineEvent("disconnected", {"reason": "the neonize client stopped"})
+                )
+                self._end(0)
+
+    def take(self, number: Any, command: Any, params: dict[str, Any]) -> None:
+        """Check a request here (a bad one is answered at once); queue it for neonize."""
+        try:
+            if not isinstance(command, str):
+                raise EngineError("a request needs a command and params", "bad_request")
+            call = self._stop if command == "stop" else self.commands.prepare(command, params)
         except Exception as exc:  # a bug here must not take the session down
-            log.exception("command %s failed", command)
-            self._put({"reply": number, "error": {"code": "failed", "message": str(exc)}})
+            if not isinstance(exc, EngineError):
+                log.exception("command %s failed", command, extra={golock.SESSION_ATTR: self.name})
+            self.worker.reply(self.name, number, exc)
             return
-        self._jobs.put((number, command, call, threading.Event()))
+        self._jobs.put((number, str(command), call, threading.Event()))
+
+    def stop_soon(self) -> threading.Event:
+        done = threading.Event()
+        self._jobs.put((None, "stop", self._stop, done))
+        return done
 
     def _run_jobs(self) -> None:
-        """Run the queued commands one at a time: neonize's Go maps are not thread-safe."""
-        while True:
-            number, command, call, done = self._jobs.get()
+        """Run the session's commands one at a time, in order."""
+        _current.session = self.name
+        while (job := self._jobs.get()) is not None:
+            number, command, call, done = job
             try:
-                reply: dict[str, Any] = {"reply": number, "result": neonize_send.run(call)}
-            except EngineError as exc:
-                reply = {"reply": number, "error": {"code": exc.code, "message": str(exc)}}
+                outcome: Result | Exception = neonize_send.run(call)
             except Exception as exc:  # a bug here must not take the session down
-                log.exception("command %s failed", command)
-                reply = {"reply": number, "error": {"code": "failed", "message": str(exc)}}
+                if not isinstance(exc, EngineError):
+                    log.exception("command %s failed", command)
+                outcome = exc
             done.set()
-            if number is not None:
-                self._put(reply)
-                if command == "stop":
-                    self._finish(0)
+            self.worker.reply(self.name, number, outcome)
+            if command == "stop":
+                self._end(0)
+                return
 
-    def _stop_client(self) -> Result:
-        # stop() blocks for up to a minute while a dial is in progress; the daemon
-        # kills a worker that does not stop within its grace period.
+    def _stop(self) -> Result:
         self._stopping.set()
-        self.client.stop()
+        self._stop_client()
         return {}
+
+    def _stop_client(self) -> None:
+        # Through the Go lock's door: Stop waits for a dial under way to end (holding
+        # nothing), then runs alone; the daemon gives up on a session that does not
+        # stop within its grace period.
+        self.client.stop()
 
 
 def _kind(obj: dict[str, Any]) -> str:
@@ -235,11 +335,25 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
 
 
+class _SessionFormatter(logging.Formatter):
+    """``LEVEL [session] logger: message``: the session from the record (Go's lines,
+    through the door) or from the thread that logged it."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        session = getattr(record, golock.SESSION_ATTR, None) or getattr(_current, "session", None)
+        line = f"{record.levelname} {record.name}: {record.getMessage()}"
+        if session:
+            line = f"{record.levelname} [{session}] {record.name}: {record.getMessage()}"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
 def _setup_logging(level: str) -> None:
     # Importing neonize ran logging.basicConfig(): replace its handler with plain lines
-    # the daemon can re-log (it adds the time and the device id).
+    # the daemon can re-log (it adds the time).
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(_SessionFormatter())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
@@ -251,58 +365,25 @@ def _setup_logging(level: str) -> None:
     logging.getLogger("neonize.utils.ffmpeg").setLevel(logging.ERROR)
 
 
-def _serve(sock: socket.socket, device_id: str, db: str, media_dir: Path) -> int:
-    golock.install()  # every call into Go from here on goes through its discipline
-    # The whatsmeow store is the SQLite file ``name``; uuid keys the client in Go.
-    client = NewClient(name=db, uuid=device_id)
-    # Stopped explicitly, never by the garbage collector on whatever thread it runs.
-    client._stop_finalizer.detach()
-    proxy = os.environ.get(PROXY_ENV) or None
-    return Worker(client, sock, proxy, media_dir).run()
-
-
-def _refuse(sock: socket.socket, reason: str) -> None:
-    """Tell the daemon why this worker cannot run (an ``error`` event), then end."""
-    log.error("%s", reason)
-    with contextlib.suppress(OSError):  # the daemon is gone: nobody is left to tell
-        sock.sendall(encode(EngineEvent("error", {"message": reason}).to_wire()))
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m wad.worker", description="Run one neonize session for the wad daemon."
+        prog="python -m wad.worker", description="Run neonize sessions for the wad daemon."
     )
-    parser.add_argument("--device-id", required=True)
-    parser.add_argument("--db", required=True, help="the session's whatsmeow SQLite file")
     parser.add_argument("--fd", type=int, required=True, help="the socket to the daemon")
-    parser.add_argument(
-        "--media-dir",
-        type=Path,
-        default=None,
-        help="where received media go (default: media/ beside --db)",
-    )
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
-    media_dir = args.media_dir or Path(args.db).parent / "media"
     _setup_logging(args.log_level)
     _die_with_parent()
     status = 1
     try:
-        sock = socket.socket(fileno=args.fd)
-        folder = Path(args.db).parent
-        try:
-            lock = FolderLock.take(folder / WORKER_LOCK, f"the session folder {folder}")
-        except FolderLocked as exc:
-            _refuse(sock, f"{exc}: another neonize worker holds this session's credentials")
-        else:
-            status = _serve(sock, args.device_id, args.db, media_dir)
-            lock.release()
+        golock.install()  # every call into Go from here on goes through its discipline
+        status = Worker(socket.socket(fileno=args.fd)).run()
     except BaseException:
         log.exception("the worker crashed")
     finally:
         logging.shutdown()
         sys.stdout.flush()
-        # Not sys.exit(): the connect thread may still be blocked in Go, and finalizing
+        # Not sys.exit(): connect threads may still be blocked in Go, and finalizing
         # the interpreter under a thread inside a foreign call can hang or crash.
         os._exit(status)
 
