@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import os
 import signal
+import socket
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -273,4 +274,100 @@ def test_the_daemon_runs_neonize_workers_and_survives_kill_9(tmp_path: Path) -> 
             assert http.get("/api/sessions/real1").status_code == 200
     finally:
         daemon.stop()
+    assert daemon.proc.returncode == 0
+
+
+async def _kill_and_wait_back(rig: Rig, proxy: SilentProxy, device_ids: list[str]) -> None:
+    """kill -9 the worker of ``device_ids`` (one worker); wait until all dial again."""
+    (pid,) = {rig.supervisor.sessions[d].link.process.pid for d in device_ids}  # type: ignore[union-attr]
+    dialed = proxy.connections
+    with rig.events.subscribe() as stream:
+        os.kill(pid, signal.SIGKILL)
+        failed: set[str] = set()
+        async for event in stream:
+            if event.type == "session.status" and event.payload["state"] == "failed":
+                failed.add(event.device_id)
+                if failed == set(device_ids):
+                    break
+    await _all_dialing(proxy, dialed + len(device_ids))
+
+
+async def test_a_session_present_at_k_crashes_in_a_row_is_quarantined(
+    tmp_path: Path, nursery: trio.Nursery, proxy: SilentProxy
+) -> None:
+    engine = NeonizeEngine(grace=1.0, sessions_per_worker=2, quarantine_after=2)
+    rig = Rig(tmp_path, engine, SessionTiming(backoff_initial=0.1, backoff_cap=0.2))
+    await nursery.start(rig.supervisor.run)
+    try:
+        pair = ["q1", "q2"]
+        for device_id in pair:
+            rig.supervisor.create(device_id)
+        await _all_dialing(proxy, 2)
+        await _kill_and_wait_back(rig, proxy, pair)  # 1 crash: still together
+        assert not engine.is_quarantined("q1") and engine.statistics().sessions_quarantined == 0
+        await _kill_and_wait_back(rig, proxy, pair)  # 2 in a row: each alone from now on
+        assert engine.is_quarantined("q1") and engine.is_quarantined("q2")
+        assert engine.statistics().sessions_quarantined == 2
+        links = [rig.supervisor.sessions[d].link for d in pair]
+        assert links[0].process is not links[1].process  # type: ignore[union-attr]
+        # A newcomer does not join a quarantined session's worker.
+        rig.supervisor.create("q3")
+        await _all_dialing(proxy, proxy.connections + 1)
+        newcomer = rig.supervisor.sessions["q3"].link
+        assert newcomer.process not in [link.process for link in links]  # type: ignore[union-attr]
+    finally:
+        for device_id in list(rig.supervisor.sessions):
+            await rig.supervisor.delete(device_id)
+        rig.store.close()
+
+
+def test_the_daemon_shows_a_quarantined_session(tmp_path: Path) -> None:
+    """Two sessions share a worker; one kill -9 (WAD_QUARANTINE_AFTER=1) puts each alone:
+    GET /api/sessions/{id} says ``quarantined: true``, /metrics counts them."""
+    hole = socket.socket()  # a "proxy" that accepts and never answers: workers keep dialing
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(64)
+    env = {
+        "WAD_BACKOFF_INITIAL": "0.1",
+        "WAD_BACKOFF_CAP": "0.2",
+        "WAD_WORKER_GRACE": "2",
+        "WAD_SESSIONS_PER_WORKER": "2",
+        "WAD_QUARANTINE_AFTER": "1",
+        PROXY_ENV: f"http://127.0.0.1:{hole.getsockname()[1]}",
+    }
+    daemon = spawn_daemon(tmp_path, env=env)
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    try:
+        with httpx.Client(base_url=daemon.url, headers=admin, timeout=10) as http:
+            for device_id in ("qa", "qb"):
+                assert http.post("/api/sessions", json={"deviceId": device_id}).status_code == 201
+            assert http.get("/api/sessions/qa").json()["session"]["quarantined"] is False
+            deadline = time.monotonic() + 60
+            while len(_workers_of(daemon.proc.pid)) != 1 and time.monotonic() < deadline:
+                time.sleep(0.05)  # another process's children: polled
+            (worker,) = _workers_of(daemon.proc.pid)
+            states: set[object] = set()
+            while states != {"connecting"} and time.monotonic() < deadline:
+                states = {  # both links open in that worker
+                    http.get(f"/api/sessions/{d}").json()["session"]["connectionState"]
+                    for d in ("qa", "qb")
+                }
+            assert states == {"connecting"}
+            os.kill(worker, signal.SIGKILL)
+            session: dict[str, object] = {}
+            while time.monotonic() < deadline:
+                session = http.get("/api/sessions/qa").json()["session"]
+                if session.get("quarantined"):
+                    break
+                time.sleep(0.05)
+            assert session["quarantined"] is True
+            assert http.get("/api/sessions/qb").json()["session"]["quarantined"] is True
+            metrics = http.get("/metrics").text
+            assert 'wad_engine{figure="sessions_quarantined"} 2' in metrics
+            while len(_workers_of(daemon.proc.pid)) != 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert len(_workers_of(daemon.proc.pid)) == 2  # each in a worker of its own
+    finally:
+        daemon.stop()
+        hole.close()
     assert daemon.proc.returncode == 0

@@ -96,6 +96,10 @@ class SessionSummary(SettingsShown):
 
 class SessionDetail(SessionSummary):
     apiKeyMasked: str | None
+    quarantined: bool = Field(
+        description="neonize: the session runs in a worker process of its own, after"
+        " crashes of the worker it shared (WAD_QUARANTINE_AFTER)"
+    )
 
 
 class SessionList(Ok):

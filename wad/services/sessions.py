@@ -56,6 +56,9 @@ class Sessions:
         }
         if detail:
             data["apiKeyMasked"] = keys.mask(row.key_prefix) if row.key_prefix else None
+            # Engines that isolate sessions say which run alone after crashes (neonize).
+            quarantined = getattr(self.supervisor.engine, "is_quarantined", None)
+            data["quarantined"] = bool(quarantined and quarantined(row.device_id))
         return data
 
     def list_all(self) -> list[dict[str, Any]]:
