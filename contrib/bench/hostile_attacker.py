@@ -69,8 +69,9 @@ async def bad_token(client: httpx.AsyncClient, url: str) -> None:
             url + "/api/sessions", headers={"Authorization": f"Bearer wad_{secrets.token_hex(16)}"}
         )
         counts[f"bad_token_{r.status_code}"] += 1
-    except httpx.HTTPError:
+    except httpx.HTTPError as exc:
         counts["bad_token_error"] += 1
+        counts[f"bad_token_error_{type(exc).__name__}"] += 1
 
 
 def _headers() -> dict[str, str]:
@@ -119,14 +120,18 @@ async def main(
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     limits = httpx.Limits(max_connections=64)
+    timeout = httpx.Timeout(60, pool=None)
     # Guesses from an address of their own: wad locks out the address that keeps
     # guessing, and the oversize bodies come with a valid token.
     guessing = httpx.AsyncHTTPTransport(
         local_address=source, limits=httpx.Limits(max_connections=16)
     )
     async with (
-        httpx.AsyncClient(timeout=30, limits=limits) as client,
-        httpx.AsyncClient(timeout=30, transport=guessing) as guesser,
+        # A request waits for a pooled connection as long as it takes: an open loop
+        # on a busy machine queues up here, in the attacker, and that is no
+        # refusal of wad's.
+        httpx.AsyncClient(timeout=timeout, limits=limits) as client,
+        httpx.AsyncClient(timeout=timeout, transport=guessing) as guesser,
         trio.open_nursery() as nursery,
     ):
         send, receive = trio.open_memory_channel[None](sockets)

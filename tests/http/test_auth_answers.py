@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -100,10 +101,19 @@ def test_a_short_token_in_the_token_file_is_refused_too(tmp_path: Path) -> None:
 
 
 def test_the_readme_and_test_tokens_are_long_enough() -> None:
-    (example,) = re.findall(r"export WAD_ADMIN_TOKEN=(\S+)", README.read_text())
-    assert load({}, env={"WAD_ADMIN_TOKEN": example}).admin_token == example
+    readme = README.read_text()
+    # Tokens the README writes out, and the ones its tour generates.
+    examples = [t for t in re.findall(r"WAD_ADMIN_TOKEN=(\S+)", readme) if not t.startswith("$")]
+    examples += [
+        secrets.token_urlsafe(int(n))
+        for n in re.findall(r"secrets\.token_urlsafe\((\d+)\)", readme)
+    ]
+    examples += ["0" * 64 for _ in re.findall(r"openssl rand -hex 32", readme)]
+    assert examples, "the README shows no admin token"
+    for example in examples:
+        assert load({}, env={"WAD_ADMIN_TOKEN": example}).admin_token == example
     assert len(ADMIN_TOKEN) >= ADMIN_TOKEN_MIN
     with pytest.raises(ConfigError, match="at least 32 characters"):
-        load({}, env={"WAD_ADMIN_TOKEN": example[:31]})
+        load({}, env={"WAD_ADMIN_TOKEN": "x" * 31})
     # The TOML file's setting is held to the same rule.
     assert load({}, env={"WAD_ADMIN_TOKEN": "x" * 32}).admin_token == "x" * 32
