@@ -14,11 +14,13 @@ from wad.http.event_schemas import Event
 from wad.http.helpers import body, ok, require_admin
 from wad.http.openapi import api, webhook
 from wad.http.schemas import Body, Ok, Timestamp
+from wad.sessions.event_types import EVENT_TYPES
 
 from .service import PAGE_MAX, Webhooks
 
 PATH = "/api/sessions/<device_id>/webhooks"
-EventType = Literal["session.status", "session.qr", "message", "message.ack", "message.sent"]
+# Every stored event type, from the one list (a new type needs no change here).
+EventType = Literal[EVENT_TYPES]  # type: ignore[valid-type]
 
 
 class CreateWebhook(Body):

@@ -233,6 +233,9 @@ def test_text_messages(rig: Rig) -> None:
             "timestamp": 1_767_000_123,
             "pushName": "Ada",
             "text": "hello",
+            # Both ids of a person when either is known (the LID map had none here).
+            "fromPhone": "15550002222@s.whatsapp.net",
+            "chatPhone": "15550002222@s.whatsapp.net",
         },
     )
     assert second.data["text"] == "re: @15550001111"
@@ -392,13 +395,15 @@ def test_receipts(rig: Rig) -> None:
         rig.dispatch(
             pb.Receipt(MessageSource=source, MessageIDs=["A", "B"], Timestamp=1, Type=kind)
         )
+    by = {"from": "15550002222@s.whatsapp.net", "fromPhone": "15550002222@s.whatsapp.net"}
     assert rig.events == [
         EngineEvent(
             "receipt",
-            {"ids": ["A", "B"], "chat": "15550002222@s.whatsapp.net", "status": "delivered"},
+            {"ids": ["A", "B"], "chat": "15550002222@s.whatsapp.net", "status": "delivered", **by},
         ),
         EngineEvent(
-            "receipt", {"ids": ["A", "B"], "chat": "15550002222@s.whatsapp.net", "status": "read"}
+            "receipt",
+            {"ids": ["A", "B"], "chat": "15550002222@s.whatsapp.net", "status": "read", **by},
         ),
     ]  # our own devices' reads are no delivery state
 
@@ -699,8 +704,20 @@ def test_groups_and_a_missing_group(rig: Rig) -> None:
     (group,) = rig.run("groups", {})["groups"]
     assert group["id"] == GROUP_ID and group["name"] == "Team"
     assert group["participants"] == [
-        {"jid": "15550001111@s.whatsapp.net", "isAdmin": True, "isSuperAdmin": True},
-        {"jid": "15550002222@s.whatsapp.net", "isAdmin": False, "isSuperAdmin": False},
+        {
+            "jid": "15550001111@s.whatsapp.net",
+            "isAdmin": True,
+            "isSuperAdmin": True,
+            "phone": "15550001111@s.whatsapp.net",
+            "lid": "555@lid",
+        },
+        {
+            "jid": "15550002222@s.whatsapp.net",
+            "isAdmin": False,
+            "isSuperAdmin": False,
+            "phone": "15550002222@s.whatsapp.net",
+            "lid": None,
+        },
     ]
     with pytest.raises(EngineError) as caught:
         rig.run("group", {"id": "120363000000000009@g.us"})

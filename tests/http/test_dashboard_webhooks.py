@@ -105,7 +105,12 @@ def test_add_redeliver_disable_enable_delete(
     # Added, for messages only: the secret shows once, focused, in a box of its own.
     target = receiver.url + "/hook?source=<b>wad</b>"
     url.fill(target)
-    for label in ("Receipts (delivered, read)", "Session state changes", "QR and pairing codes"):
+    for label in (
+        "Receipts (delivered, read)",
+        "Session state changes",
+        "QR and pairing codes",
+        "History batches",
+    ):
         hooks.get_by_label(label).uncheck()
     hooks.get_by_role("button", name="Add webhook").click()
     box = hooks.get_by_role("region", name="Signing secret of the new webhook")

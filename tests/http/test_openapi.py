@@ -39,6 +39,7 @@ PLACEHOLDERS = {
     "group_id": "120363000000000000@g.us",
     "webhook_id": "wh_000000000000000000000000",
     "delivery_id": "1",
+    "jid": "15550002222",
 }
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 # A body that passes validation, for the operation that reads its body before the
@@ -142,6 +143,7 @@ def test_operations_are_named_typed_and_secured(wad_process: Process) -> None:
         "message",
         "message.ack",
         "message.sent",
+        "history.batch",
     }
     hook = document["webhooks"]["event"]["post"]["requestBody"]["content"]["application/json"]
     assert hook["schema"] == {"$ref": "#/components/schemas/Event"}

@@ -16,6 +16,7 @@ from wad.control.protocol import ControlError, Method
 from wad.control.spec import Spec
 from wad.engines.simulator import control as simulator
 from wad.hooks import calls as hooks
+from wad.services.ids import Ids
 from wad.services.settings import SETTINGS
 
 if TYPE_CHECKING:
@@ -70,6 +71,10 @@ def core(daemon: DaemonAPI) -> dict[str, Spec]:
             tuple(SETTINGS),
         ),
         "sessions.delete": Spec(lambda p: svc.sessions.delete(p["deviceId"]), dev),
+        "sessions.ids": Spec(
+            lambda p: Ids(svc.lookup, svc.store).resolve(p["deviceId"], p["jid"]),
+            ("deviceId", "jid"),
+        ),
         "sessions.logout": Spec(lambda p: svc.sessions.logout(p["deviceId"]), dev),
         "sessions.restart": Spec(lambda p: svc.sessions.restart(p["deviceId"]), dev),
         "sessions.qr": Spec(lambda p: svc.sessions.qr(p["deviceId"]), dev),

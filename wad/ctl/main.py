@@ -134,6 +134,13 @@ def parser(commands: Sequence[CtlCommand] | None = None) -> argparse.ArgumentPar
         "reconnect now (a new QR after logout)",
         dev,
     )
+    cmd(
+        "ids",
+        simple("sessions.ids", render.pairs, deviceId=dev, jid="jid"),
+        "a person's phone-number JID and LID, from either (or a phone number)",
+        dev,
+        "jid",
+    )
     key = cmd("key", cmd_key, "set the session's API key (printed once)", dev)
     key.add_argument("--custom", metavar="KEY", help="use this key instead of a generated one")
     cmd(

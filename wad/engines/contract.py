@@ -15,6 +15,10 @@ Events (``kind`` and the keys of ``data``):
 - ``logged_out``: ``reason``; the device was unlinked, credentials are gone
 - ``message``: ``id``, ``chat``, ``from``, ``type``, ``text``, ``timestamp``, ...
 - ``receipt``: ``ids``, ``chat``, ``status`` (``delivered`` | ``read`` | ``played``)
+- ``history``: ``syncType``, ``chunkOrder``, ``progress``, ``conversations``,
+  ``part``/``parts``, ``messages`` (each a ``message`` event's data, ``history: true``):
+  past messages WhatsApp sent after pairing (stored only if the session's ``history``
+  setting is not ``none``)
 - ``error``: ``message``; the link ends after it
 - ``fault``: ``cause``, ``message``: the engine failed with one item (a neonize event it
   could not translate) and went on; the session counts it (``wad_faults_total``)
@@ -30,6 +34,12 @@ Commands (``Link.call(name, params)``):
 - ``logout`` -> ``{}``
 - ``pair_phone``: ``phoneNumber`` -> ``{"code": "ABCD-EFGH"}``
 - ``check_numbers``: ``numbers`` -> ``{"results": [{"number", "exists", "jid"}]}``
+- ``resolve_ids``: ``jid`` (a user JID or a LID) -> ``{"jid", "phone", "lid",
+  "phoneNumber"}``, the forms not known None
+
+People are named by both their ids when either is known (:mod:`wad.engines.ids`):
+``from``/``fromPhone``/``fromLid``, ``chat``/``chatPhone``/``chatLid`` (direct chats),
+``mentions`` with ``mentionIds``, a receipt's ``from``.
 """
 
 from __future__ import annotations
@@ -48,6 +58,7 @@ EVENT_KINDS = frozenset(
         "receipt",
         "error",
         "fault",
+        "history",
     }
 )
 # After one of these a link delivers nothing more.

@@ -4,7 +4,7 @@ in :mod:`wad.engines.contract`."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, Protocol
@@ -46,8 +46,12 @@ def take_ready(channel: trio.MemoryReceiveChannel[EngineEvent], limit: int) -> l
 class Engine(Protocol):
     name: str
 
-    def open_link(self, device_id: str, folder: Path) -> AbstractAsyncContextManager[Link]:
-        """Start connecting ``device_id`` with its files in ``folder``.
+    def open_link(
+        self, device_id: str, folder: Path, options: Mapping[str, Any] | None = None
+    ) -> AbstractAsyncContextManager[Link]:
+        """Start connecting ``device_id`` with its files in ``folder``; ``options`` are
+        the session's settings for its engine (``proxy``: a URL or None, ``history``:
+        ``none`` | ``recent`` | ``full``); an engine ignores those it has no use for.
 
         Leaving the context stops the connection (a worker that does not stop
         within the grace period is killed).

@@ -24,6 +24,7 @@ from wad.http import (
     dashboard,
     docs,
     forwarded,
+    ids,
     live,
     locked,
     messages,
@@ -61,6 +62,7 @@ def create_app(daemon: DaemonAPI) -> Quart:
     app.register_blueprint(sessions.bp)
     app.register_blueprint(messages.bp)
     app.register_blueprint(send.bp)
+    app.register_blueprint(ids.bp)
     app.register_blueprint(live.bp)
     app.register_blueprint(stats.bp)
     app.register_blueprint(dashboard.bp)

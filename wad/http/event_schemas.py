@@ -52,6 +52,12 @@ class SessionQrEvent(Envelope):
     payload: SessionQrPayload
 
 
+class PersonIds(Body):
+    jid: str = Field(description="the phone-number JID whenever it is known, else the LID")
+    phone: str | None
+    lid: str | None
+
+
 class MessagePayload(Body):
     """A received message; fields beyond these depend on its type (media, location...)."""
 
@@ -65,6 +71,17 @@ class MessagePayload(Body):
     caption: str | None = None
     timestamp: int | None = Field(None, description="Unix time, in seconds, by the sender")
     hasMedia: bool | None = Field(None, description="its media is at `.../messages/{id}/media`")
+    history: bool | None = Field(None, description="a past message, from history sync")
+    from_: str | None = Field(
+        None,
+        alias="from",
+        description="the sender: the phone-number JID whenever it is known, else the LID",
+    )
+    fromPhone: str | None = Field(None, description="the sender's phone-number JID, when known")
+    fromLid: str | None = Field(None, description="the sender's LID (`<digits>@lid`), when known")
+    chatPhone: str | None = Field(None, description="a direct chat's phone-number JID")
+    chatLid: str | None = Field(None, description="a direct chat's LID")
+    mentionIds: list[PersonIds] | None = Field(None, description="each mention's two ids")
 
 
 class MessageEvent(Envelope):
@@ -77,6 +94,9 @@ class MessageEvent(Envelope):
 class MessageAckPayload(Body):
     id: str = Field(description="wad's id of the sent message")
     status: Literal["delivered", "read", "played"]
+    from_: str | None = Field(None, alias="from", description="who reported it, when told")
+    fromPhone: str | None = None
+    fromLid: str | None = None
 
 
 class MessageAckEvent(Envelope):
@@ -101,6 +121,32 @@ class MessageSentEvent(Envelope):
     payload: MessageSentPayload
 
 
+class HistoryBatchPayload(Body):
+    syncType: str = Field(
+        description="WhatsApp's kind of sync: INITIAL_BOOTSTRAP, RECENT, FULL, ON_DEMAND...",
+        examples=["RECENT"],
+    )
+    chunkOrder: int | None = Field(None, description="the blob's number in its sync")
+    progress: int | None = Field(None, description="the sync's progress, in percent")
+    conversations: int | None = Field(None, description="chats the blob covers")
+    part: int | None = Field(None, description="this batch's number within its blob")
+    parts: int | None = None
+    kept: bool = Field(description="false: the session's history setting is none")
+    received: int = Field(description="messages in the batch")
+    stored: int = Field(description="stored now as messages with `history: true`")
+    duplicates: int = Field(description="already stored (live, sent, or an earlier batch)")
+    oldest: int | None = Field(description="Unix time of its oldest message")
+    newest: int | None
+
+
+class HistoryBatchEvent(Envelope):
+    """A batch of past messages arrived (history sync); they are listed with the
+    session's messages, marked `history: true` in their fields, never pushed one by one."""
+
+    event: Literal["history.batch"]
+    payload: HistoryBatchPayload
+
+
 class SessionDeletedPayload(Body):
     deviceId: str
 
@@ -123,7 +169,12 @@ class StreamOpen(Body):
 class Event(
     RootModel[
         Annotated[
-            SessionStatusEvent | SessionQrEvent | MessageEvent | MessageAckEvent | MessageSentEvent,
+            SessionStatusEvent
+            | SessionQrEvent
+            | MessageEvent
+            | MessageAckEvent
+            | MessageSentEvent
+            | HistoryBatchEvent,
             Field(discriminator="event"),
         ]
     ]
@@ -139,6 +190,7 @@ class LiveEvent(
             | MessageEvent
             | MessageAckEvent
             | MessageSentEvent
+            | HistoryBatchEvent
             | SessionDeletedEvent
             | StreamOpen,
             Field(discriminator="event"),

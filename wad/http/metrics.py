@@ -89,6 +89,15 @@ async def collect(daemon: DaemonAPI) -> str:
             "cause",
             daemon.supervisor.faults.statistics(),
         ),
+        metrics.render_numbers(
+            "wad_incoming_total",
+            "Received messages by stage: received (taken from the engines), stored, duplicate"
+            " (already stored), reduced, dropped; undecryptable (the sender's phone is asked"
+            " to send it again). received = stored + duplicate + reduced + dropped.",
+            "counter",
+            "stage",
+            daemon.supervisor.inbound.statistics(),
+        ),
     ]
     engine_stats = getattr(daemon.supervisor.engine, "statistics", None)
     if engine_stats is not None:

@@ -58,6 +58,18 @@ class SessionSettings(Body):
         description="messages a day to contacts who never wrote to the session;"
         " null: the daemon's WAD_NEW_CONTACT_DAILY_CAP, 0: no cap",
     )
+    proxy: str | None = Field(
+        None,
+        description="the proxy this session reaches WhatsApp through: http://, https:// or"
+        " socks5://, with a port, optionally user:password@; stored encrypted, shown masked;"
+        ' a change reconnects the session; null or "": none',
+        examples=["socks5://user:secret@proxy.example:1080"],
+    )
+    history: Literal["none", "recent", "full"] | None = Field(
+        None,
+        description="history sync: none (default), recent (what WhatsApp sends after"
+        " pairing) or full (asks for everything at pairing); stored as history messages",
+    )
 
 
 class SessionPatch(SessionSettings):
@@ -76,6 +88,8 @@ class SettingsShown(Body):
     rejectCalls: bool
     rejectCallsMessage: str | None
     newContactDailyCap: int | None
+    proxy: str | None = Field(description="masked: socks5://user:***@host:1080")
+    history: Literal["none", "recent", "full"]
 
 
 class SessionCreated(Ok):
@@ -154,6 +168,12 @@ class PhoneIncoming(Body):
     ptt: bool | None = None
     location: dict[str, Any] | None = None
     contact: dict[str, Any] | None = None
+    mentions: list[str] | None = None
+    addressing: Literal["pn", "lid", "lid_unmapped"] = Field(
+        "pn",
+        description="how the network addresses it: by phone number, by LID only (the"
+        " engine knows the phone number), or by a LID whose phone number it never saw",
+    )
 
 
 class PhoneGroup(Body):

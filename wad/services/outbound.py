@@ -37,6 +37,7 @@ MEDIA_MIME = {
 CAPTION_MAX = 1024
 _USER_JID = re.compile(r"^([0-9]{6,15})@s\.whatsapp\.net$")
 _GROUP_JID = re.compile(r"^[0-9]{6,30}(-[0-9]{1,15})?@g\.us$")
+_LID_JID = re.compile(r"^[0-9]{1,20}@lid$")
 _MIME = re.compile(r"^[a-z]+/[a-z0-9.+-]+$")
 _FILE_NAME_BAD = re.compile(r"[\x00-\x1f/\\]")
 
@@ -62,13 +63,13 @@ class MediaFile:
 
 
 def recipient(value: object, field: str = "to") -> str:
-    """A phone number (-> its user JID), a user JID or a group JID."""
+    """A phone number (-> its user JID), a user JID, a LID or a group JID."""
     if isinstance(value, str) and ("@" in value):
-        if _USER_JID.fullmatch(value) or _GROUP_JID.fullmatch(value):
+        if _USER_JID.fullmatch(value) or _GROUP_JID.fullmatch(value) or _LID_JID.fullmatch(value):
             return value
         raise bad_request(
-            f"{field} must be a phone number, a user JID (...@s.whatsapp.net) "
-            "or a group JID (...@g.us)"
+            f"{field} must be a phone number, a user JID (...@s.whatsapp.net), "
+            "a LID (...@lid) or a group JID (...@g.us)"
         )
     return validation.user_jid(validation.phone_number(value, field))
 

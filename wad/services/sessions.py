@@ -37,6 +37,7 @@ class Sessions:
         self.supervisor = supervisor
         self.events = events
         self.settings = SessionSettings(store)
+        supervisor.link_options = self.settings.engine_options
         self._qr_images: dict[str, str] = {}
 
     def _json(self, row: SessionRow, detail: bool) -> dict[str, Any]:

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
-EVENT_TYPES = ("session.status", "session.qr", "message", "message.ack", "message.sent")
+EVENT_TYPES = (
+    "session.status",
+    "session.qr",
+    "message",
+    "message.ack",
+    "message.sent",
+    "history.batch",
+)
 #: Live-only events: streamed to who is listening now, never stored (see announce()).
 LIVE_TYPES = ("session.deleted",)

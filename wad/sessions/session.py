@@ -20,7 +20,7 @@ import logging
 import math
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,10 +31,11 @@ from wad.engines import text
 from wad.engines.contract import EngineError, EngineEvent
 from wad.engines.link import Engine, Link
 from wad.errors import StorageFull
-from wad.sessions import incoming, resend
+from wad.sessions import history, incoming, resend
 from wad.sessions.backoff import Backoff
 from wad.sessions.events import EventLog
 from wad.sessions.faults import Faults
+from wad.sessions.inbound import Inbound
 from wad.store import Store
 from wad.store.clock import iso_at
 
@@ -85,6 +86,10 @@ class Session:
         self._pending: str | None = None  # "restart" or "logout", asked from a door
         self.scope = trio.CancelScope()
         self.finished = trio.Event()
+        # What the engine is given with each connection (proxy, history...): read at
+        # every connect, so a changed setting applies at the next one.
+        self.options: Callable[[], Mapping[str, Any]] = dict
+        self.inbound = Inbound()  # the supervisor's, shared by its sessions
 
     # -- commands from the doors --------------------------------------------------------
 
@@ -200,7 +205,8 @@ class Session:
         self._link_scope = scope = trio.CancelScope()
         outcome: tuple[str, str | None] = ("failed", "the engine ended the connection")
         with scope:
-            async with self.engine.open_link(self.device_id, self.folder) as link:
+            options = self.options()
+            async with self.engine.open_link(self.device_id, self.folder, options) as link:
                 self.link = link
                 try:
                     outcome = await self._follow(link, scope)
@@ -277,6 +283,7 @@ class Session:
         """Store received messages together; when that fails, each alone, so a message
         that cannot be stored as it came costs only itself: it is then stored reduced to
         what can be kept (:func:`incoming.reduced`), or, failing that too, dropped."""
+        self.inbound.add("received", len(messages))
         try:
             await self.until_stored(functools.partial(self._incoming_many, messages))
             return
@@ -300,10 +307,11 @@ class Session:
         )
         try:
             await self.until_stored(
-                functools.partial(self._incoming_many, [incoming.reduced(data)])
+                functools.partial(self._incoming_many, [incoming.reduced(data)], "reduced")
             )
         except Exception as exc:
             self.faults.record(self.device_id, "message", f"message {wa_id} was dropped", exc)
+            self.inbound.add("dropped")
 
     async def until_stored(self, write: Callable[[], T]) -> T:
         """Run one write of the session's; while the disk is full, wait and run it again.
@@ -346,6 +354,9 @@ class Session:
                 )
             case "receipt":
                 self._receipt(data)
+            case "history":
+                mode = str(self.options().get("history") or "none")
+                history.keep(self.store, self.events, self.device_id, mode, data)
             case "disconnected":
                 return "dropped", str(data.get("reason", "disconnected"))
             case "logged_out":
@@ -354,6 +365,8 @@ class Session:
                 return "failed", str(data.get("message", "engine error"))
             case "fault":
                 cause = data.get("cause")
+                if cause == "undecryptable":
+                    self.inbound.add("undecryptable")
                 self.faults.record(
                     self.device_id,
                     cause if cause in ("invalid_text", "message", "event") else "engine",
@@ -361,14 +374,16 @@ class Session:
                 )
         return None
 
-    def _incoming_many(self, messages: list[dict[str, Any]]) -> None:
+    def _incoming_many(self, messages: list[dict[str, Any]], stage: str = "stored") -> None:
         """Store received messages in one transaction: each row, its event and the webhook
         deliveries commit together (one commit for the lot), in arrival order."""
-        self.events.emit_many(
+        stored = self.events.emit_many(
             self.device_id,
             "message",
             [incoming.write(self.store, self.device_id, data) for data in messages],
         )
+        self.inbound.add(stage, len(stored))
+        self.inbound.add("duplicate", len(messages) - len(stored))
 
     def _receipt(self, data: dict[str, Any]) -> None:
         status = str(data.get("status", "delivered"))
@@ -377,8 +392,11 @@ class Session:
         moved = self.store.apply_receipt(
             self.device_id, [str(i) for i in data.get("ids", [])], status
         )
+        who = {k: data[k] for k in ("from", "fromPhone", "fromLid") if data.get(k)}
         for message_id in moved:
-            self.events.emit(self.device_id, "message.ack", {"id": message_id, "status": status})
+            self.events.emit(
+                self.device_id, "message.ack", {"id": message_id, "status": status, **who}
+            )
 
     def _set_state(self, state: str, **fields: Any) -> None:
         """Move to ``state``: the row and its ``session.status`` event commit together,

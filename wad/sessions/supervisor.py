@@ -7,10 +7,13 @@ counted here, never raised into the nursery that holds the others (and the daemo
 
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 from collections import Counter
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import trio
 
@@ -18,6 +21,7 @@ from wad.engines.link import Engine
 from wad.errors import WadError
 from wad.sessions.events import EventLog
 from wad.sessions.faults import Faults
+from wad.sessions.inbound import Inbound
 from wad.sessions.session import Session, SessionTiming
 from wad.store import Store
 
@@ -42,7 +46,10 @@ class Supervisor:
         self.timing = timing
         self.max_sessions = max_sessions  # sessions create() allows at most; 0: no cap
         self.faults = faults or Faults()
+        self.inbound = Inbound()  # received messages by stage, every session's
         self.sessions: dict[str, Session] = {}
+        #: A session's options for its engine (set by the services: its settings).
+        self.link_options: Callable[[str], Mapping[str, Any]] = lambda device_id: {}
         self._nursery: trio.Nursery | None = None
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -72,9 +79,14 @@ class Supervisor:
             state,
             self.faults,
         )
+        session.options = functools.partial(self._options, device_id)
+        session.inbound = self.inbound
         self.sessions[device_id] = session
         self._nursery.start_soon(self._run, session, name=f"session {device_id}")
         return session
+
+    def _options(self, device_id: str) -> Mapping[str, Any]:
+        return self.link_options(device_id)
 
     async def _run(self, session: Session) -> None:
         try:

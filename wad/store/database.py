@@ -1,6 +1,7 @@
 """``Store``: the connection with every table's queries, all of wad's core SQL."""
 
 from wad.store.events import EventQueries
+from wad.store.history import HistoryQueries
 from wad.store.idempotency import IdempotencyQueries
 from wad.store.messages import MessageQueries
 from wad.store.retention import RetentionQueries
@@ -12,6 +13,7 @@ class Store(
     SessionQueries,
     SettingQueries,
     MessageQueries,
+    HistoryQueries,
     IdempotencyQueries,
     EventQueries,
     RetentionQueries,

@@ -28,6 +28,7 @@ from neonize.utils.jid import build_jid
 
 from wad.engines import text
 from wad.engines.contract import EngineError, EngineEvent
+from wad.engines.neonize.ids import Resolver
 from wad.files import write_private
 
 log = logging.getLogger(__name__)
@@ -209,6 +210,7 @@ class Bridge:
         self.connected = False
         self.waiting_qr = False
         self.me: pb.JID | None = None
+        self.ids = Resolver(client)
         # Replaces neonize's default, which draws the QR code on stdout.
         client.event.qr(self._guard(self._qr))
         translators: dict[type[Any], Callable[[Any], EngineEvent | None]] = {
@@ -223,10 +225,15 @@ class Bridge:
             pb.StreamReplaced: self._stream_replaced,
             pb.TemporaryBan: self._temporary_ban,
             pb.ClientOutdated: self._client_outdated,
+            pb.UndecryptableMessage: self._undecryptable,
         }
         for event_type, translate in translators.items():
-            # neonize subscribes, in Go, to exactly the types registered before connect().
-            client.event(event_type)(self._guard(translate))
+            self.handle(event_type, translate)
+
+    def handle(self, event_type: type[Any], translate: Callable[[Any], EngineEvent | None]) -> None:
+        """Translate neonize's ``event_type`` with ``translate`` (guarded as the others).
+        neonize subscribes, in Go, to exactly the types registered before connect()."""
+        self.client.event(event_type)(self._guard(translate))
 
     def emit(self, event: EngineEvent) -> None:
         try:
@@ -281,6 +288,7 @@ class Bridge:
         if data is None:
             log.debug("skipped message %s: no user content", message.Info.ID)
             return None
+        self.ids.message_people(message, data)
         if "media" in data and self.media_dir is not None:
             self._download(unwrap(message.Message), data)
         return EngineEvent("message", data)
@@ -308,6 +316,20 @@ class Bridge:
         data["media"].update(size=len(blob), sha256=hashlib.sha256(blob).hexdigest())
         data["mediaPath"] = str(path)
 
+    def _undecryptable(self, event: pb.UndecryptableMessage) -> EngineEvent:
+        # whatsmeow has asked the sender's phone to send it again (a retry receipt); what
+        # comes then is an ordinary message. Counted, so no message vanishes unseen.
+        info = event.Info
+        who = self.ids.person("from", info.MessageSource.Sender, info.MessageSource.SenderAlt)
+        return EngineEvent(
+            "fault",
+            {
+                "cause": "undecryptable",
+                "message": f"message {_text(info.ID)} from {who.get('from', '?')} could not be"
+                " decrypted; the sender's phone was asked to send it again",
+            },
+        )
+
     def _receipt(self, receipt: pb.Receipt) -> EngineEvent | None:
         status = RECEIPTS.get(receipt.Type)
         if status is None:  # our other devices' reads, retries, ...: not a delivery state
@@ -318,6 +340,7 @@ class Bridge:
                 "ids": list(receipt.MessageIDs),
                 "chat": jid_str(receipt.MessageSource.Chat),
                 "status": status,
+                **self.ids.receipt_people(receipt),
             },
         )
 

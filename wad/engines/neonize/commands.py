@@ -27,6 +27,7 @@ from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message as WAMessage
 from neonize.utils.enum import ChatPresence, ChatPresenceMedia, ReceiptType
 
 from wad.engines.contract import EngineError, EngineEvent
+from wad.engines.neonize import ids
 from wad.engines.neonize.bridge import Bridge, jid_str, parse_jid, unix_seconds
 from wad.engines.neonize.messages import MEDIA_TYPES, MessageBuilder
 
@@ -53,6 +54,7 @@ CONNECTED_COMMANDS = (
     "groups",
     "group",
     "logout",
+    "resolve_ids",
 )
 
 
@@ -238,6 +240,10 @@ class Commands:
         except GetGroupInfoError as exc:
             raise EngineError(f"no such group: {exc}", "not_found") from None
 
+    def _prepare_resolve_ids(self, params: dict[str, Any]) -> Callable[[], Result]:
+        user, server = self.bridge.ids.check(params.get("jid"))
+        return functools.partial(self.bridge.ids.resolve, user, server)
+
     # -- the device ---------------------------------------------------------------------
 
     def pair_phone(self, phone: str) -> Result:
@@ -260,7 +266,12 @@ def group_json(info: pb.GroupInfo) -> dict[str, Any]:
         # A participant known by a privacy id (@lid) may come with a phone number.
         jid = p.PhoneNumber if p.PhoneNumber.User else p.JID
         participants.append(
-            {"jid": jid_str(jid), "isAdmin": p.IsAdmin, "isSuperAdmin": p.IsSuperAdmin}
+            {
+                "jid": jid_str(jid),
+                "isAdmin": p.IsAdmin,
+                "isSuperAdmin": p.IsSuperAdmin,
+                **ids.participant(p),
+            }
         )
     return {
         "id": jid_str(info.JID),

@@ -27,7 +27,8 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections import deque
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,6 +73,11 @@ class EngineStatistics:
     workers_killed: int = 0
     #: Sessions running alone after crashes of the workers they shared.
     sessions_quarantined: int = 0
+    #: Messages the workers received from WhatsApp and sent on (by their spools'
+    #: numbers), those sent again after a restart (``recovered``), numbers that never came.
+    messages_received: int = 0
+    messages_recovered: int = 0
+    messages_missing: int = 0
 
 
 def exit_reason(returncode: int) -> str:
@@ -93,15 +99,24 @@ class _Pending:
 class WorkerLink:
     """One session in one worker process, seen as a :class:`wad.engines.link.Link`."""
 
-    def __init__(self, device_id: str, worker: WorkerProcess) -> None:
+    def __init__(
+        self, device_id: str, worker: WorkerProcess, stats: EngineStatistics | None = None
+    ) -> None:
         self.device_id = device_id
         self.worker = worker
+        self.stats = stats or EngineStatistics()
         self.alive = True
         self.stopping = False
         self.crashed = False  # its worker died under it
         self.closed = trio.Event()  # the session is gone from the worker
         self._ended = False  # a terminal event was delivered
         self._send, self._receive = trio.open_memory_channel[EngineEvent](math.inf)
+        # The spool number of each event in the channel, in order (None: not spooled),
+        # the highest seen, and the highest handed to the session and confirmed.
+        self._seqs: deque[int | None] = deque()
+        self._last_seq = 0
+        self._handed = 0
+        self._confirmed = 0
 
     @property
     def process(self) -> trio.Process:
@@ -112,10 +127,33 @@ class WorkerLink:
 
     async def events(self) -> AsyncIterator[EngineEvent]:
         async for event in self._receive:
+            self._hand_out(1)
             yield event
+            # Resumed: the session has handled what it took (this event and those
+            # take_ready gave it): the worker may forget them (its spool).
+            await self._confirm()
 
     def take_ready(self, limit: int) -> list[EngineEvent]:
-        return take_ready(self._receive, limit)
+        ready = take_ready(self._receive, limit)
+        self._hand_out(len(ready))
+        return ready
+
+    def _hand_out(self, count: int) -> None:
+        for _ in range(min(count, len(self._seqs))):
+            seq = self._seqs.popleft()
+            if seq is not None:
+                self._handed = max(self._handed, seq)
+
+    async def _confirm(self) -> None:
+        if self._handed <= self._confirmed or not self.alive:
+            return
+        self._confirmed = self._handed
+        stored = {"upTo": self._handed}
+        # A worker that is gone cannot be told; the next one sends the spool again.
+        with suppress(EngineError):
+            await self.worker.send(
+                {SESSION: self.device_id, "id": None, "command": "stored", "params": stored}
+            )
 
     async def call(self, command: str, params: dict[str, Any]) -> dict[str, Any]:
         if not self.alive:
@@ -133,13 +171,32 @@ class WorkerLink:
 
     # -- the worker's side ---------------------------------------------------------------
 
-    def deliver(self, event: EngineEvent) -> None:
+    def deliver(self, event: EngineEvent, seq: int | None = None) -> None:
         if self._ended:
             return
         self._send.send_nowait(event)
+        self._seqs.append(seq)
         if event.kind in TERMINAL_KINDS:
             self._ended = True
             self._send.close()
+
+    def spooled(self, event: EngineEvent, seq: int) -> None:
+        """A message the worker spooled, numbered: counted (a number skipped is one the
+        worker never sent on), then delivered."""
+        if seq > self._last_seq + 1:
+            missing = seq - self._last_seq - 1
+            self.stats.messages_missing += missing
+            log.error(
+                "session %s: %d message(s) the worker received never reached the daemon",
+                self.device_id,
+                missing,
+            )
+        self._last_seq = max(self._last_seq, seq)
+        if event.data.get("recovered"):
+            self.stats.messages_recovered += 1
+        else:
+            self.stats.messages_received += 1
+        self.deliver(event, seq)
 
     def gone(self, problem: str | None) -> None:
         """The session left the worker (``problem``: why, if nothing said it yet)."""
@@ -231,7 +288,11 @@ class WorkerProcess:
                 "session %s: ignored a message from the worker: %.200r", link.device_id, obj
             )
             return
-        link.deliver(event)
+        seq = obj.get("seq")
+        if isinstance(seq, int) and not isinstance(seq, bool):
+            link.spooled(event, seq)
+        else:
+            link.deliver(event)
 
     async def relog(self, pipe: trio.abc.ReceiveStream | None, default: int) -> None:
         """Re-log the worker's output line by line, at the level each line names."""
@@ -364,7 +425,12 @@ class NeonizeEngine:
             worker.done.set()
 
     @asynccontextmanager
-    async def open_link(self, device_id: str, folder: Path) -> AsyncIterator[WorkerLink]:
+    async def open_link(
+        self, device_id: str, folder: Path, options: Mapping[str, Any] | None = None
+    ) -> AsyncIterator[WorkerLink]:
+        """``options``: the session's ``proxy`` (over the socket, never on a command
+        line; ``WAD_WORKER_PROXY`` when it has none) and ``history``."""
+        options = options or {}
         await trio.Path(folder).mkdir(parents=True, mode=0o700, exist_ok=True)
         async with self._placing:
             slot = self.placement.choose(device_id)
@@ -373,12 +439,13 @@ class NeonizeEngine:
                 slot = worker.slot = self.placement.add(worker, device_id)
             self.placement.place(slot, device_id)
         worker = slot.worker
-        link = WorkerLink(device_id, worker)
+        link = WorkerLink(device_id, worker, self._stats)
         worker.links[device_id] = link
         params = {
             "db": str(folder / WHATSMEOW_DB),
             "mediaDir": str(folder / "media"),
-            "proxy": os.environ.get(PROXY_ENV) or None,
+            "proxy": options.get("proxy") or os.environ.get(PROXY_ENV) or None,
+            "history": str(options.get("history") or "none"),
         }
         try:
             try:

@@ -13,11 +13,13 @@ The worker talks to the daemon only over the inherited socket ``N``, in JSON lin
 (:mod:`wad.engines.wire`), and every line names its session (``"session": id``):
 
 - daemon -> worker: ``{"session", "id": n, "command", "params"}``. ``open`` (params
-  ``db``, ``mediaDir``, ``proxy``) starts a session: its folder is locked
+  ``db``, ``mediaDir``, ``proxy``, ``history``) starts a session: its folder is locked
   (``worker.lock``, :mod:`wad.lockfile`: one client per set of WhatsApp credentials),
-  then its client connects. ``stop`` stops it; any other command is the session's
-  (:class:`Commands`).
-- worker -> daemon: events ``{"session", "event", "data"}``, replies
+  then its client connects. ``stop`` stops it; ``stored`` (``upTo``, no reply) says
+  what the daemon has stored of its messages (:mod:`.spool`); any other command is the
+  session's (:class:`Commands`).
+- worker -> daemon: events ``{"session", "event", "data"}`` (a message also with
+  ``"seq"``, its number in the session's spool), replies
   ``{"session", "reply": n, "result" | "error"}``, and ``{"session", "closed": status}``
   once a session is gone from the worker (0: stopped or disconnected; 1: neonize failed
   or the folder was locked, its reason sent first as an ``error`` event).
@@ -61,10 +63,11 @@ from neonize.client import NewClient, ProxySettings
 from neonize.exc import NeonizeError
 
 from wad.engines.contract import EngineError, EngineEvent
-from wad.engines.neonize import PROXY_ENV, golock
+from wad.engines.neonize import PROXY_ENV, golock, history
 from wad.engines.neonize import commands as neonize_send
 from wad.engines.neonize.bridge import Bridge
 from wad.engines.neonize.commands import Commands
+from wad.engines.neonize.spool import Spool
 from wad.engines.wire import SESSION, LineDecoder, WireError, encode
 from wad.lockfile import FolderLock, FolderLocked
 
@@ -178,7 +181,15 @@ class Worker:
             self.send(name, {"closed": 1})
             return
         try:
-            session = Session(self, name, str(db), lock, params.get("proxy") or None, media_dir)
+            session = Session(
+                self,
+                name,
+                str(db),
+                lock,
+                params.get("proxy") or None,
+                media_dir,
+                str(params.get("history") or "none"),
+            )
         except Exception as exc:  # a bug, or neonize refusing: this session only
             log.exception("could not start the session", extra={golock.SESSION_ATTR: name})
             lock.release()
@@ -221,13 +232,18 @@ class Session:
         lock: FolderLock,
         proxy: str | None,
         media_dir: Path,
+        history_mode: str = "none",
     ) -> None:
         self.worker, self.name, self.lock, self.proxy = worker, name, lock, proxy
         # The whatsmeow store is the SQLite file ``name``; uuid keys the client in Go.
-        self.client = NewClient(name=db, uuid=name)
+        # The device properties (history sync) are read by WhatsApp at pairing only.
+        props = history.device_props(history_mode)
+        self.client = NewClient(name=db, uuid=name, props=props)
         # Stopped explicitly, never by the garbage collector on whatever thread it runs.
         self.client._stop_finalizer.detach()
+        self.spool = Spool(Path(db).parent)
         self.bridge = Bridge(self.client, self._send_event, media_dir)
+        history.attach(self.bridge)
         self.commands = Commands(self.client, self.bridge)
         self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._stopping = threading.Event()
@@ -235,6 +251,15 @@ class Session:
         self._status: int | None = None
 
     def start(self) -> None:
+        # What an earlier worker received and the daemon never confirmed goes first.
+        for seq, data in self.spool.recover():
+            log.info(
+                "sending again message %s, received before a restart",
+                str(data.get("id"))[:64],
+                extra={golock.SESSION_ATTR: self.name},
+            )
+            message = {"event": "message", "data": {**data, "recovered": True}, "seq": seq}
+            self.worker.send(self.name, message)
         for target in (self._connect, self._run_jobs):
             # Daemon threads: connect() and neonize calls may never return, and the
             # process ends with os._exit() anyway.
@@ -243,7 +268,11 @@ class Session:
 
     def _send_event(self, event: EngineEvent) -> None:
         if self._status is None:
-            self.worker.send(self.name, event.to_wire())
+            obj = event.to_wire()
+            if event.kind == "message":
+                # On disk before it goes: WhatsApp was told it was delivered already.
+                obj["seq"] = self.spool.append(event.data)
+            self.worker.send(self.name, obj)
 
     def _end(self, status: int) -> None:
         """The session is gone from this worker: its folder is free for another client."""
@@ -251,6 +280,7 @@ class Session:
             if self._status is not None:
                 return
             self._status = status
+        self.spool.close()
         self.lock.release()
         self._jobs.put(None)
         self.worker.closed(self, status)
@@ -276,6 +306,11 @@ class Session:
 
     def take(self, number: Any, command: Any, params: dict[str, Any]) -> None:
         """Check a request here (a bad one is answered at once); queue it for neonize."""
+        if command == "stored":  # the daemon stored our messages up to there: no reply
+            up_to = params.get("upTo")
+            if isinstance(up_to, int) and not isinstance(up_to, bool):
+                self.spool.confirm(up_to)
+            return
         try:
             if not isinstance(command, str):
                 raise EngineError("a request needs a command and params", "bad_request")

@@ -30,7 +30,7 @@ import os
 import secrets
 import time
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ import trio
 
 from wad.engines.contract import EngineError, EngineEvent
 from wad.engines.link import take_ready
+from wad.engines.simulator import contacts, history
 from wad.files import PRIVATE, write_private
 
 CREDENTIALS = "simulator-device.json"
@@ -59,6 +60,7 @@ COMMANDS = frozenset(
         "check_numbers",
         "pair_phone",
         "logout",
+        "resolve_ids",
     }
 )
 
@@ -77,10 +79,17 @@ def on_whatsapp(number: str) -> bool:
 class SimLink:
     """One connection of one simulated device."""
 
-    def __init__(self, engine: SimulatorEngine, device_id: str, folder: Path) -> None:
+    def __init__(
+        self,
+        engine: SimulatorEngine,
+        device_id: str,
+        folder: Path,
+        options: Mapping[str, Any] | None = None,
+    ) -> None:
         self.engine = engine
         self.device_id = device_id
         self.folder = folder
+        self.options = dict(options or {})
         self.state = "connecting"
         self.closed = False
         self._send, self._receive = trio.open_memory_channel[EngineEvent](math.inf)
@@ -122,6 +131,8 @@ class SimLink:
                     for n in params["numbers"]
                 ]
             }
+        if command == "resolve_ids":
+            return contacts.resolve(params.get("jid"))
         if command in ("send", "react", "edit", "revoke"):
             to = str(params.get("to") or params.get("chat"))
             if to.endswith("@g.us") and to not in self.engine.groups(self.folder):
@@ -171,11 +182,20 @@ class SimLink:
         device = json.loads(credentials.read_text())
         self.state = "connected"
         self._emit("connected", phoneNumber=device["phoneNumber"], jid=device["jid"])
+        if device.pop("historyPending", False):  # the first connection after pairing
+            write_private(credentials, json.dumps(device))
+            mode = str(self.options.get("history") or "none")
+            for event in history.after_pairing(device["phoneNumber"], mode):
+                self._emit(event.kind, **event.data)
 
     def scan(self, phone_number: str) -> None:
         if self.state != "waiting_qr":
             raise EngineError("the session is not showing a QR code", "conflict")
-        device = {"phoneNumber": phone_number, "jid": f"{phone_number}:7@s.whatsapp.net"}
+        device = {
+            "phoneNumber": phone_number,
+            "jid": f"{phone_number}:7@s.whatsapp.net",
+            "historyPending": True,
+        }
         write_private(self.folder / CREDENTIALS, json.dumps(device))
         self._scanned.set()
 
@@ -187,16 +207,16 @@ class SimLink:
             raise EngineError("wrong pairing code", "bad_request")
         self.scan(self.pair_code[1])
 
-    def deliver(self, sender: str, text: str, **fields: Any) -> str:
+    def deliver(self, sender: str, text: str, addressing: str = "pn", **fields: Any) -> str:
         """A phone sends the device a message: text, or any other type with ``fields``
-        (``chat`` for a group the device is in)."""
+        (``chat`` for a group the device is in), addressed by phone number or by LID
+        (:mod:`.contacts`)."""
         self._require_connected()
         wa_id = "SIM" + secrets.token_hex(8).upper()
-        jid = f"{sender}@s.whatsapp.net"
+        in_group = str(fields.get("chat", "")).endswith("@g.us")
         data: dict[str, Any] = {
             "id": wa_id,
-            "chat": jid,
-            "from": jid,
+            **contacts.sender_fields(sender, addressing, in_group),
             "type": "text",
             "timestamp": int(time.time()),
             "pushName": f"Phone {sender[-4:]}",
@@ -204,12 +224,18 @@ class SimLink:
         if text:
             data["text"] = text
         data.update(fields)
+        if data.get("mentions"):
+            data["mentionIds"] = contacts.mention_ids(data["mentions"])
+            data["mentions"] = [m["jid"] for m in data["mentionIds"]]  # phone form first
         self._emit("message", **data)
         return wa_id
 
-    def receipt(self, wa_ids: list[str], status: str) -> None:
+    def receipt(self, wa_ids: list[str], status: str, by: str | None = None) -> None:
+        """The recipient (``by``, the JID the message was sent to) reports it."""
         self._require_connected()
-        self._emit("receipt", ids=wa_ids, status=status, chat="")
+        number = contacts.recipient_number(by) if by else None
+        who = contacts.sender_fields(number, "pn", True) if number else {}
+        self._emit("receipt", ids=wa_ids, status=status, chat="", **who)
 
     def drop(self) -> None:
         self._require_connected()
@@ -253,12 +279,15 @@ class VirtualPhone:
         byte for byte with what was sent. A repeated message id is dropped.
         """
         to = str(params.get("to") or params.get("chat"))
-        if to.endswith("@s.whatsapp.net") and not on_whatsapp(to.split("@")[0]):
+        number = contacts.recipient_number(to)
+        if not to.endswith("@g.us") and (number is None or not on_whatsapp(number)):
             raise EngineError(f"{to.split('@')[0]} is not on WhatsApp", "not_on_whatsapp")
         message_id = str(params["id"])
         if message_id not in self._ids:
             item = {k: v for k, v in params.items() if k != "media"}
             item.setdefault("command", "send")
+            if number is not None:  # the phone it reached, however it was addressed
+                item["toPhone"] = contacts.phone_jid(number)
             if params.get("media"):
                 item["media"] = self._keep_media(message_id, params["media"])
             self.note(item)
@@ -309,8 +338,10 @@ class SimulatorEngine:
         self._phones: dict[Path, VirtualPhone] = {}
 
     @asynccontextmanager
-    async def open_link(self, device_id: str, folder: Path) -> AsyncIterator[SimLink]:
-        link = SimLink(self, device_id, folder)
+    async def open_link(
+        self, device_id: str, folder: Path, options: Mapping[str, Any] | None = None
+    ) -> AsyncIterator[SimLink]:
+        link = SimLink(self, device_id, folder, options or {})
         self._links[device_id] = link
         try:
             async with trio.open_nursery() as nursery:
@@ -357,7 +388,7 @@ class SimulatorEngine:
             "id": jid,
             "name": name,
             "participants": [
-                {"jid": p, "isAdmin": i == 0, "isSuperAdmin": i == 0}
+                {"jid": p, "isAdmin": i == 0, "isSuperAdmin": i == 0, **contacts.participant(p)}
                 for i, p in enumerate(participants)
             ],
         }

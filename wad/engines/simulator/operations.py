@@ -12,6 +12,7 @@ from typing import Any
 
 from wad import validation
 from wad.engines.contract import EngineError
+from wad.engines.simulator import contacts
 from wad.engines.simulator.engine import SimulatorEngine
 from wad.errors import StorageFull, bad_request, conflict, not_found
 from wad.services import Services, media, outbound
@@ -64,11 +65,17 @@ class SimulatorOperations:
         if self.store.full:
             raise StorageFull("storage full: the session cannot store what it receives")
         spec = dict(spec or {})
+        addressing = spec.pop("addressing", "pn")
+        if addressing not in contacts.ADDRESSING:
+            raise bad_request(f"addressing must be one of {', '.join(contacts.ADDRESSING)}")
         type_ = spec.get("type", "text")
         if type_ == "text":
-            return {
-                "waId": self._call(device_id, "deliver", number, validation.message_text(message))
-            }
+            text = validation.message_text(message)
+            said: dict[str, Any] = {}
+            if spec.get("mentions") is not None:
+                checked = {"type": "text", "text": text, "mentions": spec["mentions"]}
+                said["mentions"] = outbound.fields(checked)["mentions"]
+            return {"waId": self._call(device_id, "deliver", number, text, addressing, **said)}
         fields = outbound.fields(spec)
         row = self.lookup.row(device_id)
         extra: dict[str, Any] = {k: v for k, v in fields.items() if k != "type"}
@@ -88,7 +95,8 @@ class SimulatorOperations:
             extra["media"] = {k: v for k, v in saved.to_json().items() if k != "path"}
         if spec.get("chat") is not None:
             extra["chat"] = outbound.recipient(spec["chat"], "chat")
-        return {"waId": self._call(device_id, "deliver", number, "", **{"type": type_, **extra})}
+        extra["type"] = type_
+        return {"waId": self._call(device_id, "deliver", number, "", addressing, **extra)}
 
     def group(self, device_id: object, name: object, participants: object) -> dict[str, Any]:
         """The session's account is added to a new group."""
@@ -114,7 +122,7 @@ class SimulatorOperations:
         message = self.store.get_message(row.device_id, message_id)
         if message is None or message["direction"] != "out" or not message["waId"]:
             raise not_found("No sent message with that id")
-        self._call(device_id, "receipt", [message["waId"]], status)
+        self._call(device_id, "receipt", [message["waId"]], status, message["peer"])
 
     def drop(self, device_id: object) -> None:
         self._call(device_id, "drop")

@@ -13,6 +13,7 @@ const EVENTS = [
   ["message.ack", "Receipts (delivered, read)"],
   ["session.status", "Session state changes"],
   ["session.qr", "QR and pairing codes"],
+  ["history.batch", "History batches"],
 ];
 const EVENT_LABEL = Object.fromEntries(EVENTS);
 const HEALTH = [["delivered", "Delivered"], ["failed", "Failed"], ["pending", "Pending"]];
