@@ -68,3 +68,22 @@ def test_an_unwritable_spool_costs_no_message(tmp_path: Path) -> None:
     assert spool.append({"id": "M0"}) == 1 and spool.append({"id": "M1"}) == 2
     spool.confirm(2)
     assert not folder.exists()
+
+
+def test_a_message_spooled_before_its_media_is_replaced_once_complete(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    early = spool.append({"id": "IMG", "mediaError": "the worker stopped while downloading"})
+    assert spool.append({"id": "TXT"}) == early + 1
+    # The download ended: the same number, the complete message.
+    assert spool.append({"id": "IMG", "mediaPath": "/x/in-1"}, early) == early
+    spool.close()
+    recovered = Spool(tmp_path).recover()
+    assert recovered == [(1, {"id": "IMG", "mediaPath": "/x/in-1"}), (2, {"id": "TXT"})]
+
+
+def test_a_worker_that_died_during_a_download_leaves_the_message(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    spool.append({"id": "IMG", "mediaError": "the worker stopped while downloading the media"})
+    spool.close()  # and nothing more: the process is gone
+    ((_, data),) = Spool(tmp_path).recover()
+    assert data["id"] == "IMG" and "downloading" in data["mediaError"]

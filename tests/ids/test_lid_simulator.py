@@ -153,3 +153,22 @@ async def test_group_participants_have_both_ids(wad: Running) -> None:
     (group,) = (await wad.client.get("/api/sessions/dev1/groups", headers=auth)).json()["groups"]
     (member,) = group["participants"]
     assert member["phone"] == PEER_JID and member["lid"] == lid_for(PEER)
+
+
+async def test_every_received_message_is_counted_by_stage(wad: Running) -> None:
+    await linked(wad)
+    link = wad.engine.link("dev1")
+    with wad.daemon.events.subscribe() as events:
+        for wa_id in ("SIMCOUNT1", "SIMCOUNT2", "SIMCOUNT1"):  # the last one a repeat
+            link._emit("message", id=wa_id, chat=PEER_JID, type="text", text="x", timestamp=1)
+        link._emit("fault", cause="undecryptable", message="message SIMBAD could not be decrypted")
+        link._emit("message", id="SIMCOUNT3", chat=PEER_JID, type="text", text="y", timestamp=1)
+        async for event in events:
+            if event.type == "message" and event.payload["waId"] == "SIMCOUNT3":
+                break
+    metrics = (await wad.client.get("/metrics", headers=wad.admin)).text
+    assert 'wad_incoming_total{stage="received"} 4' in metrics
+    assert 'wad_incoming_total{stage="stored"} 3' in metrics
+    assert 'wad_incoming_total{stage="duplicate"} 1' in metrics
+    assert 'wad_incoming_total{stage="dropped"} 0' in metrics
+    assert 'wad_incoming_total{stage="undecryptable"} 1' in metrics

@@ -250,3 +250,40 @@ def test_device_props_ask_for_full_history_only_with_full() -> None:
     full = history.device_props("full")
     assert full.requireFullSync and full.historySyncConfig.fullSyncDaysLimit == history.FULL_DAYS
     assert full.os == "Neonize" and full.platformType == full.SAFARI
+
+
+def test_an_undecryptable_message_is_counted_not_lost_silently(rig: Rig) -> None:
+    source = pb.MessageSource(
+        Chat=PEER_LID, Sender=PEER_LID, IsFromMe=False, IsGroup=False, SenderAlt=pb.JID()
+    )
+    info = pb.MessageInfo(MessageSource=source, ID="WABAD0001", Timestamp=1, Pushname="")
+    rig.dispatch(pb.UndecryptableMessage(Info=info, IsUnavailable=False))
+    (event,) = rig.events
+    assert event.kind == "fault" and event.data["cause"] == "undecryptable"
+    assert "WABAD0001" in event.data["message"] and PEER_PN in event.data["message"]
+
+
+def test_device_props_set_full_sync_explicitly_either_way() -> None:
+    # neonize merges them into one process-wide variable: "not full" must be said too.
+    for mode in ("none", "recent"):
+        props = history.device_props(mode)
+        assert props.HasField("requireFullSync") and props.requireFullSync is False
+
+
+def test_a_media_message_is_handed_to_the_spool_before_its_download(rig: Rig) -> None:
+    from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import ImageMessage
+
+    order: list[str] = []
+    rig.bridge.before_media = lambda data: order.append(
+        f"spooled {data['id']} {'mediaPath' in data}"
+    )
+
+    def download(uuid: bytes, data: bytes, size: int) -> bytes:
+        order.append("downloaded")
+        return pb.DownloadReturnFunction(Binary=b"png").SerializeToString()
+
+    rig.go.answer("DownloadAny", download)
+    rig.dispatch(dm(WAMessage(imageMessage=ImageMessage(mimetype="image/png")), PEER))
+    assert order == ["spooled WAIN0001 False", "downloaded"]
+    (event,) = rig.events
+    assert event.data["mediaPath"]

@@ -115,7 +115,8 @@ async def test_messages_left_in_a_spool_are_stored_once_through_the_next_worker(
         for n in range(3)
     ]
     lines = [json.dumps({"seq": n + 7, "data": d}) for n, d in enumerate(left)]
-    lines.insert(1, lines[0])  # one spooled twice (a worker restarted mid-confirmation)
+    # One spooled twice, under two numbers (a worker restarted mid-confirmation).
+    lines.insert(1, json.dumps({"seq": 20, "data": left[0]}))
     (folder / SPOOL).write_text("\n".join(lines) + "\n")
     wad = await start_daemon(nursery, config, NeonizeEngine(grace=1.0))
     try:

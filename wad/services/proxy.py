@@ -3,10 +3,10 @@
 ``proxy`` is ``http://``, ``https://`` or ``socks5://``, with a host and a port and
 optionally ``user:password@`` (the schemes whatsmeow's ``SetProxyAddress`` takes).
 It is stored sealed (:mod:`wad.secrets`, the key beside wad.db), returned only as
-``socks5://user:***@host:1080``, and handed to that session's worker alone, in its
-environment (never on a command line, which any local user can read). neonize applies
-it before connecting: the websocket to WhatsApp and media up- and downloads go through
-it.
+``socks5://user:***@host:1080``, and handed to that session's client alone, in its
+``open`` request over the worker's socket (never on a command line, which any local
+user can read). neonize applies it to that client before connecting: the websocket to
+WhatsApp and media up- and downloads go through it.
 """
 
 from __future__ import annotations

@@ -207,6 +207,10 @@ class Bridge:
         self.client = client
         self._emit = emit
         self.media_dir = media_dir
+        #: Called with a message's data before its media are downloaded (the worker
+        #: spools it then, so a download that takes long, or a crash during it, costs
+        #: at most the file, never the message).
+        self.before_media: Callable[[dict[str, Any]], None] | None = None
         self.connected = False
         self.waiting_qr = False
         self.me: pb.JID | None = None
@@ -290,6 +294,8 @@ class Bridge:
             return None
         self.ids.message_people(message, data)
         if "media" in data and self.media_dir is not None:
+            if self.before_media is not None:
+                self.before_media(data)
             self._download(unwrap(message.Message), data)
         return EngineEvent("message", data)
 

@@ -61,8 +61,10 @@ def attach(bridge: Bridge) -> None:
 def device_props(history: str) -> DeviceProps:
     """The device properties neonize pairs with (its own defaults, plus ``full``)."""
     props = DeviceProps(os="Neonize", platformType=DeviceProps.SAFARI)
+    # Set either way: neonize merges these into one process-wide variable, which a
+    # worker's other sessions share (a "full" one must not leave it set for them).
+    props.requireFullSync = history == "full"
     if history == "full":
-        props.requireFullSync = True
         config = props.historySyncConfig
         config.fullSyncDaysLimit = FULL_DAYS
         config.fullSyncSizeMbLimit = FULL_MB

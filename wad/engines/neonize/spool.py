@@ -68,28 +68,31 @@ class Spool:
             text = self.path.read_text(errors="replace")
         except FileNotFoundError:
             return []
-        found = []
+        found: dict[Any, dict[str, Any]] = {}  # by number: a later line replaces an earlier
         for line in text.splitlines():
             try:
                 item = json.loads(line)
             except ValueError:
                 continue
             if isinstance(item, dict) and isinstance(item.get("data"), dict):
-                found.append(item["data"])
-        return found
+                found[item.get("seq")] = item["data"]
+        return list(found.values())
 
-    def append(self, data: dict[str, Any]) -> int:
-        """Spool one message; its sequence number. A spool that cannot be written (a
-        full disk) is logged, and the message still goes on: it is then as safe as
-        neonize alone makes it."""
+    def append(self, data: dict[str, Any], seq: int | None = None) -> int:
+        """Spool one message; its sequence number. With ``seq`` (a number this spool gave
+        before), the line replaces that one's (the message spooled before its media
+        were downloaded, now complete). A spool that cannot be written (a full disk) is
+        logged, and the message still goes on: as safe as neonize alone makes it."""
         with self._lock:
-            self._seq += 1
-            line = (json.dumps({"seq": self._seq, "data": data}, default=str) + "\n").encode()
+            if seq is None or not 0 < seq <= self._seq:
+                self._seq += 1
+                seq = self._seq
+            line = (json.dumps({"seq": seq, "data": data}, default=str) + "\n").encode()
             try:
                 self._write(line)
             except OSError as exc:
                 log.warning("could not spool message %s: %s", str(data.get("id"))[:64], exc)
-            return self._seq
+            return seq
 
     def confirm(self, up_to: int) -> None:
         """The daemon has handled everything up to ``up_to``."""

@@ -84,6 +84,7 @@ Result = dict[str, Any]
 #: A command for a session's command thread: its request number, its name, the
 #: blocking call, and an event set when it is done (for the orphan stop, which waits).
 Job = tuple[Any, str, Callable[[], Result], threading.Event]
+_EARLY = "_spooled"  # the spool number of a message spooled before its media
 _current = threading.local()  # the session a thread works for, for its log records
 
 
@@ -244,6 +245,7 @@ class Session:
         self.spool = Spool(Path(db).parent)
         self.bridge = Bridge(self.client, self._send_event, media_dir)
         history.attach(self.bridge)
+        self.bridge.before_media = self._spool_early
         self.commands = Commands(self.client, self.bridge)
         self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._stopping = threading.Event()
@@ -266,12 +268,21 @@ class Session:
             name = f"{target.__name__.strip('_')}-{self.name}"
             threading.Thread(target=target, name=name, daemon=True).start()
 
+    def _spool_early(self, data: dict[str, Any]) -> None:
+        """A message with media, spooled before the download (which may take long): if
+        the worker dies meanwhile, it comes back without its file, saying so."""
+        missing = "the worker stopped while downloading the media"
+        data[_EARLY] = self.spool.append({**data, "mediaError": missing})
+
     def _send_event(self, event: EngineEvent) -> None:
         if self._status is None:
             obj = event.to_wire()
             if event.kind == "message":
                 # On disk before it goes: WhatsApp was told it was delivered already.
-                obj["seq"] = self.spool.append(event.data)
+                early = event.data.pop(_EARLY, None)
+                obj["seq"] = self.spool.append(
+                    event.data, early if isinstance(early, int) else None
+                )
             self.worker.send(self.name, obj)
 
     def _end(self, status: int) -> None:
