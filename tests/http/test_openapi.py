@@ -40,6 +40,8 @@ PLACEHOLDERS = {
     "webhook_id": "wh_000000000000000000000000",
     "delivery_id": "1",
     "jid": "15550002222",
+    "chat": "15550002222@s.whatsapp.net",
+    "channel_id": "120363000000000001@newsletter",
 }
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 # A body that passes validation, for the operation that reads its body before the
@@ -144,6 +146,7 @@ def test_operations_are_named_typed_and_secured(wad_process: Process) -> None:
         "message.ack",
         "message.sent",
         "history.batch",
+        "presence",
     }
     hook = document["webhooks"]["event"]["post"]["requestBody"]["content"]["application/json"]
     assert hook["schema"] == {"$ref": "#/components/schemas/Event"}

@@ -15,6 +15,7 @@ from wad.control import backup
 from wad.control.protocol import ControlError, Method
 from wad.control.spec import Spec
 from wad.engines.simulator import control as simulator
+from wad.engines.simulator import people as simulator_people
 from wad.hooks import calls as hooks
 from wad.services.ids import Ids
 from wad.services.settings import SETTINGS
@@ -33,6 +34,7 @@ def build(daemon: DaemonAPI) -> dict[str, Method]:
     table.update(backup.methods(daemon))
     if daemon.config.engine == "simulator":
         table.update(simulator.methods(daemon.services))
+        table.update(simulator_people.methods(daemon.services))
     for extra in hooks.control_methods(daemon):
         for name, fn in extra.items():
             if name in table or name == SUBSCRIBE:

@@ -22,6 +22,8 @@ Events (``kind`` and the keys of ``data``):
 - ``error``: ``message``; the link ends after it
 - ``fault``: ``cause``, ``message``: the engine failed with one item (a neonize event it
   could not translate) and went on; the session counts it (``wad_faults_total``)
+- ``presence``: ``jid``, ``state`` (``available`` | ``unavailable`` | ``typing`` |
+  ``recording`` | ``paused``), ``lastSeen`` (unix s, or absent), ``chat`` (for typing)
 
 Text in events is made valid Unicode at the session's edge (:mod:`wad.engines.text`);
 an engine that can still see invalid bytes (the neonize worker) applies the same rule
@@ -40,6 +42,8 @@ Commands (``Link.call(name, params)``):
 People are named by both their ids when either is known (:mod:`wad.engines.ids`):
 ``from``/``fromPhone``/``fromLid``, ``chat``/``chatPhone``/``chatLid`` (direct chats),
 ``mentions`` with ``mentionIds``, a receipt's ``from``.
+- contacts, profile, privacy, blocklist, channels, presence subscription: see
+  :mod:`wad.engines.directory` (the commands and the shapes they answer)
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ EVENT_KINDS = frozenset(
         "error",
         "fault",
         "history",
+        "presence",
     }
 )
 # After one of these a link delivers nothing more.

@@ -15,12 +15,16 @@ from werkzeug.exceptions import HTTPException
 
 from wad import __version__
 from wad.auth.lockout import Lockout
+from wad.engines.simulator import people as simulator_people
 from wad.engines.simulator import routes as simulator
 from wad.errors import WadError, code_for_status
 from wad.hooks import calls as hooks
 from wad.http import (
     around,
     assets,
+    channels,
+    chats,
+    contacts,
     dashboard,
     docs,
     forwarded,
@@ -30,6 +34,7 @@ from wad.http import (
     messages,
     metrics,
     openapi,
+    profile,
     send,
     sessions,
     stats,
@@ -68,8 +73,11 @@ def create_app(daemon: DaemonAPI) -> Quart:
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(assets.bp)
     app.register_blueprint(metrics.bp)
+    for people in (contacts, chats, profile, channels):  # issue 18's surface
+        app.register_blueprint(people.bp)
     if daemon.config.engine == "simulator":
         app.register_blueprint(simulator.bp)
+        app.register_blueprint(simulator_people.bp)
     _routes(app)
     _errors(app)
     around.install(app, daemon)  # timing and rate limit: one hook before, one after

@@ -147,6 +147,22 @@ class HistoryBatchEvent(Envelope):
     payload: HistoryBatchPayload
 
 
+class PresencePayload(Body):
+    jid: str = Field(description="whose presence: a user JID")
+    state: Literal["available", "unavailable", "typing", "recording", "paused"] = Field(
+        description="online or not (after a subscription), or typing in a chat"
+    )
+    lastSeen: int | None = Field(None, description="Unix seconds, when they went away")
+    chat: str | None = Field(None, description="the chat they type in (typing states)")
+
+
+class PresenceEvent(Envelope):
+    """A contact's presence: after `POST .../presence/subscribe`, and typing in a chat."""
+
+    event: Literal["presence"]
+    payload: PresencePayload
+
+
 class SessionDeletedPayload(Body):
     deviceId: str
 
@@ -174,7 +190,8 @@ class Event(
             | MessageEvent
             | MessageAckEvent
             | MessageSentEvent
-            | HistoryBatchEvent,
+            | HistoryBatchEvent
+            | PresenceEvent,
             Field(discriminator="event"),
         ]
     ]
@@ -191,6 +208,7 @@ class LiveEvent(
             | MessageAckEvent
             | MessageSentEvent
             | HistoryBatchEvent
+            | PresenceEvent
             | SessionDeletedEvent
             | StreamOpen,
             Field(discriminator="event"),

@@ -17,10 +17,14 @@ from dataclasses import dataclass
 from wad.auth.admin_token import AdminToken
 from wad.config import Config
 from wad.services.actions import Actions
+from wad.services.channels import Channels
+from wad.services.chats import Chats
+from wad.services.contacts import Contacts
 from wad.services.directory import Directory
 from wad.services.keys import Keys
 from wad.services.lookup import Lookup
 from wad.services.messages import Messages
+from wad.services.profile import Profile
 from wad.services.sending import Sending
 from wad.services.sessions import Sessions
 from wad.services.status import Status
@@ -30,10 +34,14 @@ from wad.store import Store
 
 __all__ = [
     "Actions",
+    "Channels",
+    "Chats",
+    "Contacts",
     "Directory",
     "Keys",
     "Lookup",
     "Messages",
+    "Profile",
     "Sending",
     "Services",
     "Sessions",
@@ -58,6 +66,11 @@ class Services:
     directory: Directory
     messages: Messages
     status: Status
+    # Contacts and chats, profile and privacy, channels (issue 18).
+    contacts: Contacts
+    chats: Chats
+    profile: Profile
+    channels: Channels
 
     @classmethod
     def build(
@@ -83,4 +96,8 @@ class Services:
             directory=Directory(lookup, store),
             messages=Messages(lookup, store),
             status=Status(config, supervisor, admin),
+            contacts=Contacts(lookup, store),
+            chats=Chats(lookup, store),
+            profile=Profile(lookup, store),
+            channels=Channels(lookup, store, events),
         )

@@ -24,6 +24,7 @@ ENGINE_ERROR_CODES: dict[str, tuple[str, str | None]] = {
     "not_found": ("not_found", None),
     "bad_request": ("bad_request", None),
     "unsupported": ("bad_request", None),
+    "forbidden": ("forbidden", None),
 }
 
 

@@ -9,6 +9,7 @@ EVENT_TYPES = (
     "message.ack",
     "message.sent",
     "history.batch",
+    "presence",
 )
 #: Live-only events: streamed to who is listening now, never stored (see announce()).
 LIVE_TYPES = ("session.deleted",)

@@ -31,7 +31,7 @@ from wad.engines import text
 from wad.engines.contract import EngineError, EngineEvent
 from wad.engines.link import Engine, Link
 from wad.errors import StorageFull
-from wad.sessions import history, incoming, resend
+from wad.sessions import history, incoming, presence, resend
 from wad.sessions.backoff import Backoff
 from wad.sessions.events import EventLog
 from wad.sessions.faults import Faults
@@ -357,6 +357,10 @@ class Session:
             case "history":
                 mode = str(self.options().get("history") or "none")
                 history.keep(self.store, self.events, self.device_id, mode, data)
+            case "presence":
+                found = presence.payload(data)
+                if found is not None:
+                    self.events.emit(self.device_id, "presence", found)
             case "disconnected":
                 return "dropped", str(data.get("reason", "disconnected"))
             case "logged_out":

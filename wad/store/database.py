@@ -1,5 +1,6 @@
 """``Store``: the connection with every table's queries, all of wad's core SQL."""
 
+from wad.store.chats import ChatQueries
 from wad.store.events import EventQueries
 from wad.store.history import HistoryQueries
 from wad.store.idempotency import IdempotencyQueries
@@ -12,6 +13,7 @@ from wad.store.settings import SettingQueries
 class Store(
     SessionQueries,
     SettingQueries,
+    ChatQueries,
     MessageQueries,
     HistoryQueries,
     IdempotencyQueries,

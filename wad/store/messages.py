@@ -211,10 +211,12 @@ class MessageQueries(Connection):
         )
         return [(hour, received, sent) for hour, received, sent in rows]
 
-    def _messages(self, where: str, args: tuple[Any, ...], limit: int) -> list[dict[str, Any]]:
+    def _messages(
+        self, where: str, args: tuple[Any, ...], limit: int, order: str = "rowid DESC"
+    ) -> list[dict[str, Any]]:
         rows = self.db.execute(
             "SELECT id, direction, peer, type, body, status, wa_id, error, created_at,"
-            f" updated_at, fields, media_path FROM messages {where} ORDER BY rowid DESC LIMIT ?",
+            f" updated_at, fields, media_path FROM messages {where} ORDER BY {order} LIMIT ?",
             (*args, limit),
         )
         out = []

@@ -37,9 +37,11 @@ from typing import Any
 
 import trio
 
+from wad.engines import directory
 from wad.engines.contract import EngineError, EngineEvent
 from wad.engines.link import take_ready
 from wad.engines.simulator import contacts, history
+from wad.engines.simulator.address_book import Directory
 from wad.files import PRIVATE, write_private
 
 CREDENTIALS = "simulator-device.json"
@@ -47,21 +49,24 @@ SENT_LOG = "simulator-sent.jsonl"
 GROUPS = "simulator-groups.json"
 NOT_ON_WHATSAPP_SUFFIX = "0000"
 # Every command a link answers (wad/engine.py); the others are "unsupported".
-COMMANDS = frozenset(
-    {
-        "send",
-        "react",
-        "edit",
-        "revoke",
-        "mark_read",
-        "presence",
-        "groups",
-        "group",
-        "check_numbers",
-        "pair_phone",
-        "logout",
-        "resolve_ids",
-    }
+COMMANDS = (
+    frozenset(
+        {
+            "send",
+            "react",
+            "edit",
+            "revoke",
+            "mark_read",
+            "presence",
+            "groups",
+            "group",
+            "check_numbers",
+            "pair_phone",
+            "logout",
+            "resolve_ids",
+        }
+    )
+    | directory.COMMANDS
 )
 
 
@@ -133,10 +138,15 @@ class SimLink:
             }
         if command == "resolve_ids":
             return contacts.resolve(params.get("jid"))
+        if command in directory.COMMANDS:  # people and channels: .address_book
+            result, events = Directory(self.folder).run(command, {"me": self.jid(), **params})
+            self.tell(events)
+            return result
         if command in ("send", "react", "edit", "revoke"):
             to = str(params.get("to") or params.get("chat"))
             if to.endswith("@g.us") and to not in self.engine.groups(self.folder):
                 raise EngineError(f"not a member of group {to}", "not_found")
+            Directory(self.folder).outgoing(to, {"command": command, **params})
             return phone.receive({"command": command, **params})
         if command in ("mark_read", "presence"):
             phone.note({"command": command, **params})
@@ -227,6 +237,8 @@ class SimLink:
         if data.get("mentions"):
             data["mentionIds"] = contacts.mention_ids(data["mentions"])
             data["mentions"] = [m["jid"] for m in data["mentionIds"]]  # phone form first
+        # Refused when blocked (the phone-number JID, as the blocklist names people).
+        Directory(self.folder).incoming(f"{sender}@s.whatsapp.net", data.get("pushName"))
         self._emit("message", **data)
         return wa_id
 
@@ -244,6 +256,17 @@ class SimLink:
     def unlink(self, reason: str = "the phone removed this linked device") -> None:
         (self.folder / CREDENTIALS).unlink(missing_ok=True)
         self._emit("logged_out", reason=reason)
+
+    def tell(self, events: list[tuple[str, dict[str, Any]]]) -> None:
+        """Events the network sends the device (a contact's presence...)."""
+        for kind, data in events:
+            self._emit(kind, **data)
+
+    def jid(self) -> str | None:
+        credentials = self.folder / CREDENTIALS
+        if not credentials.exists():
+            return None
+        return str(json.loads(credentials.read_text())["jid"]).replace(":7@", "@")
 
     def _require_connected(self) -> None:
         if self.state != "connected":
