@@ -103,6 +103,7 @@ async def test_message_and_receipt_reach_receiver_signed(
         "message.ack",
         "message.sent",
         "history.batch",
+        "presence",
     ]
     r = await hooked.client.post(
         "/api/simulator/sessions/dev1/incoming",

@@ -22,7 +22,7 @@ import sys
 from collections.abc import Sequence
 
 from wad import __version__
-from wad.ctl import plugins, render
+from wad.ctl import contacts, plugins, render
 from wad.ctl.backup import cmd_backup
 from wad.ctl.client import ClientError
 from wad.ctl.commands import (
@@ -180,6 +180,7 @@ def parser(commands: Sequence[CtlCommand] | None = None) -> argparse.ArgumentPar
     )
     msgs.add_argument("--direction", choices=("in", "out"))
     msgs.add_argument("--limit", type=int)
+    contacts.add(cmd)
     ev = cmd("events", cmd_events, "follow the event stream (Ctrl-C to stop)")
     ev.add_argument("--session", metavar="ID", help="only this session's events")
     ev.add_argument(

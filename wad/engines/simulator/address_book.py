@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from wad.engines import text
 from wad.engines.contract import EngineError
 from wad.engines.directory import CHANNEL_ROLES, PRIVACY, is_channel, privacy_problem
 from wad.files import write_private
@@ -128,7 +129,7 @@ class Directory:
 
     # -- what the network does with the account's traffic -----------------------------
 
-    def incoming(self, sender_jid: str, push_name: str | None) -> None:
+    def incoming(self, sender_jid: str, push_name: object) -> None:
         """A message from ``sender_jid`` reaches the account: refused when blocked; the
         sender's push name is learnt, as WhatsApp's clients keep it."""
         if sender_jid in self.blocked:
@@ -137,8 +138,11 @@ class Directory:
                 " their messages to this account",
                 "conflict",
             )
-        if push_name and self.contacts.get(sender_jid, {}).get("pushName") != push_name:
-            self.contacts.setdefault(sender_jid, {"jid": sender_jid})["pushName"] = push_name
+        if not isinstance(push_name, str | bytes) or not push_name:
+            return
+        name = text.repaired(push_name)  # kept as valid text, as a real client shows it
+        if self.contacts.get(sender_jid, {}).get("pushName") != name:
+            self.contacts.setdefault(sender_jid, {"jid": sender_jid})["pushName"] = name
             self.save()
 
     def outgoing(self, to: str, params: dict[str, Any]) -> None:
