@@ -61,6 +61,25 @@ COMMANDS_NEEDING_A_CONNECTION: list[tuple[str, dict[str, Any]]] = [
     ("groups", {}),
     ("group", {"id": "120363000000000001@g.us"}),
     ("check_numbers", {"numbers": ["15550002222"]}),
+    # People and channels (wad.engines.directory); set_picture needs a file,
+    # remove_picture is unsupported on neonize whatever the state.
+    ("contacts", {}),
+    ("picture", {"jid": PEER}),
+    ("user_info", {"jid": PEER}),
+    ("profile", {}),
+    ("set_push_name", {"name": "Sales"}),
+    ("set_about", {"text": "Open"}),
+    ("privacy", {}),
+    ("set_privacy", {"name": "lastSeen", "value": "contacts"}),
+    ("blocklist", {}),
+    ("block", {"jid": PEER}),
+    ("unblock", {"jid": PEER}),
+    ("channels", {}),
+    ("channel_follow", {"id": "120363000000000001@newsletter"}),
+    ("channel_unfollow", {"id": "120363000000000001@newsletter"}),
+    ("channel_messages", {"id": "120363000000000001@newsletter", "count": 10, "before": None}),
+    ("subscribe_presence", {"jid": PEER}),
+    ("chat_settings", {"jids": [PEER]}),
 ]
 
 

@@ -92,6 +92,9 @@ def generate(url: str, folder: Path) -> dict[str, ModuleType]:
         ".api.messages.download_media",
         ".api.events.list_session_events",
         ".api.system.get_health",
+        ".api.chats.list_chats",
+        ".api.contacts.block_contact",
+        ".api.profile.update_profile",
     ]
     return {
         name.rsplit(".", 1)[-1] or "client": importlib.import_module(PACKAGE + name)
@@ -198,3 +201,16 @@ def test_generated_client_walks_the_seed_flow(daemon: Process, client: dict[str,
     history = c["list_session_events"].sync(DEVICE, client=admin, types="session.status")
     assert history.events and all(isinstance(e, m.SessionStatusEvent) for e in history.events)
     assert history.events[0].payload.state == m.SessionStatusPayloadState.CONNECTED
+
+    # Contacts and chats, profile (issue 18): typed pages and bodies.
+    chats = c["list_chats"].sync(DEVICE, client=sender, limit=1)
+    assert isinstance(chats, m.ChatPage) and chats.chats[0].jid == f"{PEER}@s.whatsapp.net"
+    assert chats.chats[0].last_message.body == "a picture" and chats.next_cursor is None
+    blocked = c["block_contact"].sync(DEVICE, client=sender, body=m.JidBody(jid=PEER))
+    assert isinstance(blocked, m.Blocked) and blocked.jids == [f"{PEER}@s.whatsapp.net"]
+    refused = c["send_message"].sync_detailed(
+        DEVICE, client=sender, body=m.SendMessage(to=PEER, text="blocked")
+    )
+    assert refused.status_code == 409 and refused.parsed.code == m.ErrorCode.CONFLICT
+    about = c["update_profile"].sync(DEVICE, client=sender, body=m.ProfileUpdate(about="walking"))
+    assert isinstance(about, m.OwnProfile) and about.about == "walking"

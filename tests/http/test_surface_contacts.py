@@ -255,3 +255,34 @@ async def test_people_need_a_connected_session_and_the_right_key(wad: Running) -
     wad.engine.link("dev1").unlink()
     await wad.wait_state("dev1", "logged_out")
     assert (await api.get("/contacts", 409))["code"] == "conflict"
+
+
+async def test_the_document_names_each_new_schema_once(wad: Running) -> None:
+    document = (await wad.client.get("/openapi.json")).json()
+    schemas = document["components"]["schemas"]
+    item = schemas["ContactPage"]["properties"]["contacts"]["items"]["$ref"].rsplit("/", 1)[1]
+    assert "jid" in schemas[item]["properties"]  # not the send's contact card
+    assert "vcard" in schemas["Contact"]["properties"]
+    operations = {op["operationId"] for path in document["paths"].values() for op in path.values()}
+    assert {
+        "listContacts",
+        "getContactProfile",
+        "listChats",
+        "listChatMessages",
+        "getProfile",
+        "updateProfile",
+        "setProfilePicture",
+        "removeProfilePicture",
+        "getPrivacy",
+        "updatePrivacy",
+        "getBlocklist",
+        "blockContact",
+        "unblockContact",
+        "listChannels",
+        "followChannel",
+        "unfollowChannel",
+        "listChannelMessages",
+        "postToChannel",
+        "subscribePresence",
+    } <= operations
+    assert "presence" in schemas["Event"]["discriminator"]["mapping"]

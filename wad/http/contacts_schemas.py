@@ -17,7 +17,9 @@ from wad.services.profile import ABOUT_MAX, PUSH_NAME_MAX
 Audience = Literal["all", "contacts", "contact_blacklist", "none"]
 
 
-class Contact(Body):
+class KnownContact(Body):
+    """A contact the account knows (not a contact card sent in a message)."""
+
     jid: str
     phoneNumber: str | None = Field(description="for a user JID on s.whatsapp.net")
     name: str | None = Field(description="the name in the account's address book")
@@ -30,7 +32,7 @@ class Contact(Body):
 
 
 class ContactPage(Ok):
-    contacts: list[Contact]
+    contacts: list[KnownContact]
     nextCursor: str | None = Field(description="pass as `cursor` for the next page")
 
 

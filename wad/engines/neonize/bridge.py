@@ -231,6 +231,10 @@ class Bridge:
             pb.ClientOutdated: self._client_outdated,
             pb.UndecryptableMessage: self._undecryptable,
         }
+        self.register(translators)
+
+    def register(self, translators: dict[type[Any], Callable[[Any], EngineEvent | None]]) -> None:
+        """Turn these neonize events into engine events (before ``connect()``)."""
         for event_type, translate in translators.items():
             self.handle(event_type, translate)
 

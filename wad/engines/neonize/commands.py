@@ -27,7 +27,7 @@ from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message as WAMessage
 from neonize.utils.enum import ChatPresence, ChatPresenceMedia, ReceiptType
 
 from wad.engines.contract import EngineError, EngineEvent
-from wad.engines.neonize import ids
+from wad.engines.neonize import directory, ids
 from wad.engines.neonize.bridge import Bridge, jid_str, parse_jid, unix_seconds
 from wad.engines.neonize.messages import MEDIA_TYPES, MessageBuilder
 
@@ -79,6 +79,7 @@ class Commands:
         self.client = client
         self.bridge = bridge
         self.messages = MessageBuilder(client, bridge)
+        bridge.register(directory.TRANSLATORS)  # presence events
 
     def prepare(self, command: str, params: dict[str, Any]) -> Callable[[], Result]:
         """The blocking call for ``command``, its params checked; raise EngineError."""
@@ -87,9 +88,13 @@ class Commands:
                 raise EngineError("pairing needs a session waiting for a QR scan", "conflict")
             return functools.partial(self.pair_phone, digits(params.get("phoneNumber")))
         builder = getattr(self, f"_prepare_{command}", None)
-        if command not in CONNECTED_COMMANDS or builder is None:
+        people = directory.PREPARE.get(command)  # contacts, profile, channels...
+        if people is not None:
+            call: Callable[[], Result] = people(self.client, self.bridge, params)
+        elif command not in CONNECTED_COMMANDS or builder is None:
             raise EngineError(f"unknown command {command!r}", "unsupported")
-        call: Callable[[], Result] = builder(params)
+        else:
+            call = builder(params)
         if not self.bridge.connected:
             raise EngineError("Session not connected", "not_connected")
         return call

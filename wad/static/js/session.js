@@ -2,6 +2,7 @@
 // webhooks, actions.
 import { del, get, post, sessionPath } from "./api.js";
 import { activityCard } from "./chart.js";
+import { contactsCard } from "./contacts.js";
 import { confirmAction } from "./dialog.js";
 import { badge, h, phone, replace, seconds, timeTag, toast, when } from "./dom.js";
 import { historyCard } from "./history.js";
@@ -19,6 +20,7 @@ export function sessionView(main, deviceId, info) {
   const history = historyCard();
   const send = sendCard(deviceId);
   const messages = messagesCard(deviceId);
+  const contacts = contactsCard(deviceId);
   const activity = activityCard(deviceId);
   const hooks = webhooksCard(deviceId);
   const key = keyCard(deviceId, () => { loadSession(); send.keyChanged(); });
@@ -32,7 +34,7 @@ export function sessionView(main, deviceId, info) {
     h("nav", { class: "crumbs", "aria-label": "Breadcrumb" }, h("a", { href: "#/" }, "← All sessions")),
     h("div", { class: "page-head" }, title), meta, alert,
     h("div", { class: "grid" },
-      h("div", { class: "col" }, link.el, send.el, messages.el, hooks.el),
+      h("div", { class: "col" }, link.el, send.el, messages.el, contacts.el, hooks.el),
       h("div", { class: "col side" }, actions, key.el, activity.el, history.el)));
 
   function renderHead() {
@@ -120,6 +122,7 @@ export function sessionView(main, deviceId, info) {
     history.show(events);
     link.show(session, events);
     messages.load();
+    contacts.load();
   }
   load();
   hooks.start();
@@ -137,7 +140,10 @@ export function sessionView(main, deviceId, info) {
           clearTimeout(statusTimer);
           statusTimer = setTimeout(async () => {
             const before = session && session.connectionState;
-            if (await loadSession() && session.connectionState !== before) link.show(session, []);
+            if (await loadSession() && session.connectionState !== before) {
+              link.show(session, []);
+              contacts.load();
+            }
           }, 50);
           break;
         case "session.qr":
@@ -158,6 +164,7 @@ export function sessionView(main, deviceId, info) {
       clearTimeout(statusTimer);
       link.destroy();
       messages.destroy();
+      contacts.destroy();
       activity.destroy();
       hooks.destroy();
     },
