@@ -110,6 +110,7 @@ def test_add_redeliver_disable_enable_delete(
         "Session state changes",
         "QR and pairing codes",
         "History batches",
+        "Presence of subscribed contacts",
     ):
         hooks.get_by_label(label).uncheck()
     hooks.get_by_role("button", name="Add webhook").click()

@@ -15,6 +15,7 @@ subscriber, and subscribing answers with the contact's current presence.
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import time
 from pathlib import Path
@@ -25,6 +26,7 @@ from wad.engines.contract import EngineError
 from wad.engines.directory import CHANNEL_ROLES, PRIVACY, is_channel, privacy_problem
 from wad.files import write_private
 
+log = logging.getLogger(__name__)
 DIRECTORY = "simulator-directory.json"
 PICTURE_HOST = "https://pps.simulator.invalid"
 #: What a new account's privacy looks like (WhatsApp's defaults).
@@ -143,7 +145,12 @@ class Directory:
         name = text.repaired(push_name)  # kept as valid text, as a real client shows it
         if self.contacts.get(sender_jid, {}).get("pushName") != name:
             self.contacts.setdefault(sender_jid, {"jid": sender_jid})["pushName"] = name
-            self.save()
+            try:
+                self.save()
+            except OSError:
+                # The network's memory of a name lives in the session folder here; a
+                # full disk there must not cost the message itself (it waits, as any).
+                log.warning("the simulator could not note %s's push name", sender_jid)
 
     def outgoing(self, to: str, params: dict[str, Any]) -> None:
         """The account sends to ``to``: refused to a blocked contact; a channel takes a

@@ -37,12 +37,20 @@ export function contactsCard(deviceId) {
     } catch (err) {
       if (mine !== asked) return;
       more.hidden = true;
-      replace(list, h("p", { class: "empty small" }, err.status === 409
-        ? "Contacts show while the session is connected." : err.message));
+      replace(list, h("p", { class: "field-error" }, err.message));
     }
   }
 
-  return { el, load: () => load(false), destroy() { clearTimeout(timer); } };
+  // Contacts come from WhatsApp through the live connection: asked only while connected.
+  function show(state) {
+    search.disabled = state !== "connected";
+    if (state === "connected") { load(false); return; }
+    asked++;
+    more.hidden = true;
+    replace(list, h("p", { class: "empty small" }, "Contacts show while the session is connected."));
+  }
+
+  return { el, show, destroy() { clearTimeout(timer); } };
 }
 
 function item(c) {

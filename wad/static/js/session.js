@@ -34,7 +34,7 @@ export function sessionView(main, deviceId, info) {
     h("nav", { class: "crumbs", "aria-label": "Breadcrumb" }, h("a", { href: "#/" }, "← All sessions")),
     h("div", { class: "page-head" }, title), meta, alert,
     h("div", { class: "grid" },
-      h("div", { class: "col" }, link.el, send.el, messages.el, contacts.el, hooks.el),
+      h("div", { class: "col" }, link.el, send.el, messages.el, hooks.el, contacts.el),
       h("div", { class: "col side" }, actions, key.el, activity.el, history.el)));
 
   function renderHead() {
@@ -122,7 +122,7 @@ export function sessionView(main, deviceId, info) {
     history.show(events);
     link.show(session, events);
     messages.load();
-    contacts.load();
+    contacts.show(session.connectionState);
   }
   load();
   hooks.start();
@@ -142,7 +142,7 @@ export function sessionView(main, deviceId, info) {
             const before = session && session.connectionState;
             if (await loadSession() && session.connectionState !== before) {
               link.show(session, []);
-              contacts.load();
+              contacts.show(session.connectionState);
             }
           }, 50);
           break;

@@ -14,6 +14,7 @@ const EVENTS = [
   ["session.status", "Session state changes"],
   ["session.qr", "QR and pairing codes"],
   ["history.batch", "History batches"],
+  ["presence", "Presence of subscribed contacts"],
 ];
 const EVENT_LABEL = Object.fromEntries(EVENTS);
 const HEALTH = [["delivered", "Delivered"], ["failed", "Failed"], ["pending", "Pending"]];
