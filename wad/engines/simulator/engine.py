@@ -303,7 +303,8 @@ class VirtualPhone:
         """
         to = str(params.get("to") or params.get("chat"))
         number = contacts.recipient_number(to)
-        if not to.endswith("@g.us") and (number is None or not on_whatsapp(number)):
+        to_number = not to.endswith(("@g.us", "@newsletter"))  # groups, channels: no number
+        if to_number and (number is None or not on_whatsapp(number)):
             raise EngineError(f"{to.split('@')[0]} is not on WhatsApp", "not_on_whatsapp")
         message_id = str(params["id"])
         if message_id not in self._ids:
