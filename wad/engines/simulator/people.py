@@ -2,7 +2,7 @@
 (``/api/simulator/sessions/{deviceId}/...`` and the ``sim.*`` control methods): add a
 contact with a profile, change a contact's presence, add a channel and post to it,
 archive, pin or mute a chat as the account's phone would. What they change is what the
-session then reads through the engine (:mod:`wad.engines.simulator.contacts`)."""
+session then reads through the engine (:mod:`wad.engines.simulator.address_book`)."""
 
 from __future__ import annotations
 
