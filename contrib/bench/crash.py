@@ -132,6 +132,18 @@ class Load:
         self.url = ""
         self.up = trio.Event()
         self.count = 0
+        self.progress = trio.Event()  # set (and replaced) at each accepted send
+
+    def accept(self, message_id: str, text: str, keyed: bool) -> None:
+        self.report.accepted[message_id] = text
+        self.report.keyed += keyed
+        self.progress.set()
+        self.progress = trio.Event()
+
+    async def until(self, accepted: int, keyed: int) -> None:
+        """Wait until this many sends, and keyed sends, were accepted in all."""
+        while len(self.report.accepted) < accepted or self.report.keyed < keyed:
+            await self.progress.wait()
 
     def daemon_up(self, url: str) -> None:
         self.url = url
@@ -163,7 +175,7 @@ class Load:
                     await trio.sleep(0.01)  # the daemon is gone; wait for the next one
                     continue
                 if r.status_code == 200 and r.json().get("status") == "sent":
-                    self.report.accepted[r.json()["id"]] = text
+                    self.accept(r.json()["id"], text, keyed=False)
                 else:
                     self.report.refused[r.status_code] += 1
 
@@ -197,8 +209,7 @@ class Load:
                 await trio.sleep(0.05)
                 continue
             if r.status_code == 200 and r.json().get("status") == "sent":
-                self.report.accepted[r.json()["id"]] = text
-                self.report.keyed += 1
+                self.accept(r.json()["id"], text, keyed=True)
             else:
                 self.report.refused[r.status_code] += 1
             self.report.resolved += cut  # a definite answer for a key cut off by a kill
@@ -206,8 +217,16 @@ class Load:
 
 
 async def run(
-    kills: int, workdir: Path, senders: int = 8, seed: int | None = None, say=print
+    kills: int,
+    workdir: Path,
+    senders: int = 8,
+    seed: int | None = None,
+    say=print,
+    per_kill: tuple[int, int] = (0, 0),
 ) -> Report:
+    """``per_kill``: sends and keyed sends accepted (at least) between two kills, so
+    that the load is as large on a busy machine as on a quiet one (the kills come
+    later instead)."""
     rng = random.Random(seed)
     report = Report()
     state = workdir / "state"
@@ -223,6 +242,7 @@ async def run(
             load.daemon_up(daemon.url)
             for n in range(kills):
                 await trio.sleep(rng.uniform(0.2, 1.2))
+                await load.until(per_kill[0] * (n + 1), per_kill[1] * (n + 1))
                 load.daemon_down()
                 await trio.to_thread.run_sync(daemon.kill)
                 report.kills += 1
