@@ -371,3 +371,40 @@ def test_the_daemon_shows_a_quarantined_session(tmp_path: Path) -> None:
         daemon.stop()
         hole.close()
     assert daemon.proc.returncode == 0
+
+
+def test_workers_end_when_the_daemon_is_killed(tmp_path: Path) -> None:
+    """kill -9 of the daemon: its end of each worker's socket closes, and the workers
+    (long-lived: held in a dial here, well past trio's idle thread timeout) end."""
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(64)
+    env = {PROXY_ENV: f"http://127.0.0.1:{hole.getsockname()[1]}"}
+    daemon = spawn_daemon(tmp_path, env=env)
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    try:
+        with httpx.Client(base_url=daemon.url, headers=admin, timeout=10) as http:
+            assert http.post("/api/sessions", json={"deviceId": "held"}).status_code == 201
+        deadline = time.monotonic() + 60
+        while not _workers_of(daemon.proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)  # another process's children: polled
+        workers = _workers_of(daemon.proc.pid)
+        assert workers
+        time.sleep(12)  # trio's idle worker threads end after 10 s: the worker must not
+        assert all(not gone(pid) for pid in workers)
+        daemon.proc.kill()
+        daemon.proc.wait()
+        deadline = time.monotonic() + 10
+        while not all(gone(pid) or _zombie(pid) for pid in workers):
+            assert time.monotonic() < deadline, "a worker outlived its daemon"
+            time.sleep(0.05)
+    finally:
+        daemon.stop()
+        hole.close()
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True

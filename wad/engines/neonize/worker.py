@@ -46,11 +46,10 @@ ones from source at each start costs about 1 MiB more heap.
 from __future__ import annotations
 
 import argparse
-import ctypes
+import contextlib
 import logging
 import os
 import queue
-import signal
 import socket
 import sys
 import threading
@@ -374,13 +373,6 @@ def _kind(obj: dict[str, Any]) -> str:
 # -- the process -------------------------------------------------------------------------
 
 
-def _die_with_parent() -> None:
-    """Ask Linux for SIGTERM when the daemon dies (the socket's end covers the rest)."""
-    if sys.platform == "linux":
-        pr_set_pdeathsig = 1
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
-
-
 class _SessionFormatter(logging.Formatter):
     """``LEVEL [session] logger: message``: the session from the record (Go's lines,
     through the door) or from the thread that logged it."""
@@ -419,7 +411,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     _setup_logging(args.log_level)
-    _die_with_parent()
+    # No PR_SET_PDEATHSIG: Linux sends it when the *thread* that forked us ends, and trio
+    # forks in a cached thread that ends when idle, which would end a long-lived worker.
+    # The daemon's death closes its end of the socket: that ends the worker.
+    with contextlib.suppress(OSError):
+        # Out of memory, the kernel should end a worker (its sessions restart) before
+        # the daemon (which holds every session). Raising one's own score needs no right.
+        Path("/proc/self/oom_score_adj").write_text("500")
     status = 1
     try:
         golock.install()  # every call into Go from here on goes through its discipline
