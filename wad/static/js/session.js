@@ -42,7 +42,11 @@ export function sessionView(main, deviceId, info) {
     replace(meta,
       h("div", {}, h("dt", {}, "Phone"), h("dd", {}, phone(session.phoneNumber) || "not linked")),
       h("div", {}, h("dt", {}, "Created"), h("dd", {}, timeTag(session.createdAt))),
-      h("div", {}, h("dt", {}, "Updated"), h("dd", {}, timeTag(session.updatedAt))));
+      h("div", {}, h("dt", {}, "Updated"), h("dd", {}, timeTag(session.updatedAt))),
+      // Shown masked by the daemon (socks5://user:***@host:port): never the password.
+      h("div", {}, h("dt", {}, "Proxy"), h("dd", { class: "proxy" }, session.proxy || "none")),
+      h("div", {}, h("dt", {}, "History"), h("dd", { class: "history-mode" },
+        session.history || "none")));
     renderAlert();
   }
 
