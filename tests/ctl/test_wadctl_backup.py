@@ -173,8 +173,12 @@ def test_backup_a_running_daemon_and_restore_it(tmp_path: Path) -> None:
         new.stop()
 
 
+DIAL_ERROR = "failed to dial whatsapp web websocket"
+
+
 def tables(path: Path) -> list[str]:
     db = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+    db.setbusytimeout(5000)  # a live worker's database may be mid-write
     try:
         assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         rows = db.execute("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
@@ -196,10 +200,13 @@ def test_a_neonize_session_s_whatsmeow_db_is_backed_up(tmp_path: Path) -> None:
     try:
         with api(daemon) as c:
             assert c.post("/sessions", json={"deviceId": "real1"}).status_code == 201
-        deadline = time.monotonic() + 60
-        while not (creds.exists() and "whatsmeow_device" in tables(creds)):
-            assert time.monotonic() < deadline, "the worker never made its whatsmeow.db"
-            time.sleep(0.1)  # the worker process starts in its own time
+            # The worker has made and migrated its whatsmeow.db once it has dialed (and
+            # failed: offline); then it waits its backoff, writing nothing.
+            deadline = time.monotonic() + 60
+            while DIAL_ERROR not in str(c.get("/sessions/real1").json()["session"]["lastError"]):
+                assert time.monotonic() < deadline, "the worker never dialed"
+                time.sleep(0.1)  # the worker process, another process, in its own time
+        assert "whatsmeow_device" in tables(creds)
         done = wadctl(state, "backup", str(tmp_path / "copy"))
         assert done.returncode == 0, done.stderr
         assert "sessions/real1/whatsmeow.db" in done.stdout
