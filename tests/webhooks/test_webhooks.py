@@ -17,6 +17,7 @@ from webhook_receiver import Received, Receiver
 from wad.engines.simulator.engine import SimulatorEngine
 from wad.engines.simulator.operations import SimulatorOperations
 from wad.errors import WadError
+from wad.sessions.event_types import EVENT_TYPES
 
 SETTINGS = {
     "allow_networks": "127.0.0.0/8",
@@ -96,7 +97,9 @@ async def test_message_and_receipt_reach_receiver_signed(
     key = await connected(hooked)
     hook = await add_webhook(hooked, receiver.url + "/hook")
     assert hook["secret"].startswith("whsec_") and hook["enabled"] is True
-    assert hook["events"] == [
+    # Every stored type, in their order (groups, polls and statuses after the five first).
+    assert hook["events"] == list(EVENT_TYPES)
+    assert hook["events"][:5] == [
         "session.status",
         "session.qr",
         "message",

@@ -24,6 +24,7 @@ Events (``kind`` and the keys of ``data``):
   could not translate) and went on; the session counts it (``wad_faults_total``)
 - ``presence``: ``jid``, ``state`` (``available`` | ``unavailable`` | ``typing`` |
   ``recording`` | ``paused``), ``lastSeen`` (unix s, or absent), ``chat`` (for typing)
+- ``group_participants``, ``group_update``, ``poll_vote``: see :mod:`wad.engines.group_events`
 
 Text in events is made valid Unicode at the session's edge (:mod:`wad.engines.text`);
 an engine that can still see invalid bytes (the neonize worker) applies the same rule
@@ -51,6 +52,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from wad.engines.group_events import GROUP_EVENT_KINDS
+
 EVENT_KINDS = frozenset(
     {
         "qr",
@@ -64,6 +67,7 @@ EVENT_KINDS = frozenset(
         "fault",
         "history",
         "presence",
+        *GROUP_EVENT_KINDS,
     }
 )
 # After one of these a link delivers nothing more.

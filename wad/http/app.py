@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 
 from wad import __version__
 from wad.auth.lockout import Lockout
+from wad.engines.simulator import group_routes as simulator_groups
 from wad.engines.simulator import people as simulator_people
 from wad.engines.simulator import routes as simulator
 from wad.errors import WadError, code_for_status
@@ -28,12 +29,14 @@ from wad.http import (
     dashboard,
     docs,
     forwarded,
+    groups,
     ids,
     live,
     locked,
     messages,
     metrics,
     openapi,
+    polls,
     profile,
     send,
     sessions,
@@ -68,6 +71,8 @@ def create_app(daemon: DaemonAPI) -> Quart:
     app.register_blueprint(messages.bp)
     app.register_blueprint(send.bp)
     app.register_blueprint(ids.bp)
+    app.register_blueprint(groups.bp)
+    app.register_blueprint(polls.bp)
     app.register_blueprint(live.bp)
     app.register_blueprint(stats.bp)
     app.register_blueprint(dashboard.bp)
@@ -78,6 +83,7 @@ def create_app(daemon: DaemonAPI) -> Quart:
     if daemon.config.engine == "simulator":
         app.register_blueprint(simulator.bp)
         app.register_blueprint(simulator_people.bp)
+        app.register_blueprint(simulator_groups.bp)
     _routes(app)
     _errors(app)
     around.install(app, daemon)  # timing and rate limit: one hook before, one after

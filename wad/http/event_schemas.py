@@ -13,6 +13,11 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, RootModel
 
+from wad.http.group_schemas import (
+    GroupParticipantsPayload,
+    GroupUpdatePayload,
+    PollVotePayload,
+)
 from wad.http.schemas import Body, Ok, State, Timestamp
 
 __all__ = ["Event", "EventList", "LiveEvent"]
@@ -163,6 +168,34 @@ class PresenceEvent(Envelope):
     payload: PresencePayload
 
 
+class GroupParticipantsEvent(Envelope):
+    """People were added to a group, removed, promoted, demoted, joined or left."""
+
+    event: Literal["group.participants"]
+    payload: GroupParticipantsPayload
+
+
+class GroupUpdateEvent(Envelope):
+    """A group's subject, description, picture, settings or invite link changed."""
+
+    event: Literal["group.update"]
+    payload: GroupUpdatePayload
+
+
+class PollVoteEvent(Envelope):
+    """Someone voted in a poll (their latest vote counts)."""
+
+    event: Literal["poll.vote"]
+    payload: PollVotePayload
+
+
+class StatusEvent(Envelope):
+    """A contact posted a status (stored as a message from `status@broadcast`)."""
+
+    event: Literal["status"]
+    payload: MessagePayload
+
+
 class SessionDeletedPayload(Body):
     deviceId: str
 
@@ -191,7 +224,11 @@ class Event(
             | MessageAckEvent
             | MessageSentEvent
             | HistoryBatchEvent
-            | PresenceEvent,
+            | PresenceEvent
+            | GroupParticipantsEvent
+            | GroupUpdateEvent
+            | PollVoteEvent
+            | StatusEvent,
             Field(discriminator="event"),
         ]
     ]
@@ -209,6 +246,10 @@ class LiveEvent(
             | MessageSentEvent
             | HistoryBatchEvent
             | PresenceEvent
+            | GroupParticipantsEvent
+            | GroupUpdateEvent
+            | PollVoteEvent
+            | StatusEvent
             | SessionDeletedEvent
             | StreamOpen,
             Field(discriminator="event"),

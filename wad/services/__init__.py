@@ -21,13 +21,16 @@ from wad.services.channels import Channels
 from wad.services.chats import Chats
 from wad.services.contacts import Contacts
 from wad.services.directory import Directory
+from wad.services.groups import Groups
 from wad.services.keys import Keys
 from wad.services.lookup import Lookup
 from wad.services.messages import Messages
+from wad.services.polls import Polls
 from wad.services.profile import Profile
 from wad.services.sending import Sending
 from wad.services.sessions import Sessions
 from wad.services.status import Status
+from wad.services.status_posts import StatusPosts
 from wad.sessions.events import EventLog
 from wad.sessions.supervisor import Supervisor
 from wad.store import Store
@@ -38,14 +41,17 @@ __all__ = [
     "Chats",
     "Contacts",
     "Directory",
+    "Groups",
     "Keys",
     "Lookup",
     "Messages",
     "Profile",
+    "Polls",
     "Sending",
     "Services",
     "Sessions",
     "Status",
+    "StatusPosts",
 ]
 
 
@@ -71,6 +77,9 @@ class Services:
     chats: Chats
     profile: Profile
     channels: Channels
+    groups: Groups
+    polls: Polls
+    status_posts: StatusPosts
 
     @classmethod
     def build(
@@ -82,6 +91,7 @@ class Services:
         admin: AdminToken,
     ) -> Services:
         lookup = Lookup(store, supervisor)
+        sending = Sending(config, lookup, store, events)
         return cls(
             config=config,
             store=store,
@@ -91,7 +101,7 @@ class Services:
             lookup=lookup,
             sessions=Sessions(lookup, store, supervisor, events),
             keys=Keys(lookup, store),
-            sending=Sending(config, lookup, store, events),
+            sending=sending,
             actions=Actions(lookup, store),
             directory=Directory(lookup, store),
             messages=Messages(lookup, store),
@@ -100,4 +110,7 @@ class Services:
             chats=Chats(lookup, store),
             profile=Profile(lookup, store),
             channels=Channels(lookup, store, events),
+            groups=Groups(lookup, store),
+            polls=Polls(lookup, store, sending),
+            status_posts=StatusPosts(sending),
         )

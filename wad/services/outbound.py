@@ -16,7 +16,9 @@ from wad.errors import bad_request
 
 MiB = 1024 * 1024
 MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
-TYPES = ("text", *MEDIA_TYPES, "location", "contact")
+TYPES = ("text", *MEDIA_TYPES, "location", "contact", "poll")
+# A poll, as WhatsApp's clients allow one.
+POLL_QUESTION_MAX, POLL_OPTIONS, POLL_OPTION_MAX = 255, (2, 12), 100
 
 # WhatsApp's own limits (what its clients accept), per media type.
 MEDIA_LIMITS = {
@@ -122,6 +124,8 @@ def fields(spec: dict[str, Any]) -> dict[str, Any]:
         out["location"] = _location(spec.get("location"))
     elif type_ == "contact":
         out["contact"] = _contact(spec.get("contact"))
+    elif type_ == "poll":
+        out["poll"] = _poll(spec.get("poll"))
     mentions = spec.get("mentions")
     if mentions is not None:
         if not isinstance(mentions, list) or len(mentions) > 256:
@@ -163,3 +167,27 @@ def _contact(value: object) -> dict[str, Any]:
     ):
         raise bad_request("contact.vcard must be a vCard (BEGIN:VCARD ... END:VCARD)")
     return {"displayName": name, "vcard": vcard}
+
+
+def _poll(value: object) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise bad_request("poll must be an object with question and options")
+    question, options = value.get("question"), value.get("options")
+    if not isinstance(question, str) or not 1 <= len(question.strip()) <= POLL_QUESTION_MAX:
+        raise bad_request(f"poll.question must be 1-{POLL_QUESTION_MAX} characters")
+    low, high = POLL_OPTIONS
+    if (
+        not isinstance(options, list)
+        or not low <= len(options) <= high
+        or not all(isinstance(o, str) and 1 <= len(o.strip()) <= POLL_OPTION_MAX for o in options)
+    ):
+        raise bad_request(
+            f"poll.options must be {low}-{high} texts of 1-{POLL_OPTION_MAX} characters"
+        )
+    if len(set(options)) != len(options):
+        # A vote names its options by a hash of their text: two alike cannot be told apart.
+        raise bad_request("poll.options must differ from each other")
+    count = value.get("selectableCount", 1)
+    if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= len(options):
+        raise bad_request("poll.selectableCount must be 0 (any number) up to the options' count")
+    return {"question": question, "options": list(options), "selectableCount": count}

@@ -25,6 +25,7 @@ from typing import Any
 
 from wad import validation
 from wad.config import Config
+from wad.engines.group_events import STATUS_JID
 from wad.errors import StorageFull, bad_request, conflict, not_found
 from wad.services import calls, media, media_url, outbound
 from wad.services.claims import Claims
@@ -73,14 +74,16 @@ class Sending:
         spec: dict[str, Any],
         upload: MediaFile | None = None,
         idempotency_key: str | None = None,
+        to_status: bool = False,
     ) -> dict[str, Any]:
-        """Send one message of any type; answers once WhatsApp acknowledged it."""
+        """Send one message of any type; answers once WhatsApp acknowledged it.
+        ``to_status``: posted as a status (to ``status@broadcast``), not to ``to``."""
         key = idempotency_key
         try:  # a request refused before it claims anything: its upload goes at once
             session = self.lookup.live(device_id)
             sid = session.device_id
             fields = outbound.fields(spec)
-            to = outbound.recipient(spec.get("to"))
+            to = STATUS_JID if to_status else outbound.recipient(spec.get("to"))
             type_ = fields["type"]
             if spec.get("replyTo") is not None:
                 fields["replyTo"] = self._quoted(sid, spec["replyTo"])
@@ -191,7 +194,7 @@ class Sending:
     ) -> dict[str, Any]:
         device_id = session.device_id
         type_ = fields["type"]
-        body = fields.get("text") or fields.get("caption")
+        body = fields.get("text") or fields.get("caption") or fields.get("poll", {}).get("question")
         extra = {k: v for k, v in fields.items() if k not in ("type", "text")}
         if stored is not None:
             extra["media"] = {k: v for k, v in stored.to_json().items() if k != "path"}

@@ -10,6 +10,10 @@ EVENT_TYPES = (
     "message.sent",
     "history.batch",
     "presence",
+    "group.participants",
+    "group.update",
+    "poll.vote",
+    "status",
 )
 #: Live-only events: streamed to who is listening now, never stored (see announce()).
 LIVE_TYPES = ("session.deleted",)

@@ -52,19 +52,25 @@ class EventLog:
         return event
 
     def emit_many(
-        self, device_id: str, type_: str, writes: list[Callable[[], dict[str, Any] | None]]
+        self,
+        device_id: str,
+        type_: str,
+        writes: list[Callable[[], dict[str, Any] | None]],
+        type_of: Callable[[dict[str, Any]], str] | None = None,
     ) -> list[StoredEvent]:
         """Run several changes in ONE transaction (messages that arrived together), each
         ``write`` followed by the event whose payload it returns (none when it returns
         None: nothing changed) and what listeners add, in order; the events are handed
-        out after the commit, in the same order."""
+        out after the commit, in the same order. ``type_of`` names an event's type from
+        its payload (a received status is a ``status``), else ``type_``."""
         stored: list[StoredEvent] = []
         with self.store.transaction():
             for write in writes:
                 payload = write()
                 if payload is None:
                     continue
-                event = self.store.append_event(device_id, type_, payload)
+                named = type_ if type_of is None else type_of(payload)
+                event = self.store.append_event(device_id, named, payload)
                 for listener in self.in_transaction:
                     listener(self.store, event)
                 stored.append(event)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from wad.engines import text
+from wad.engines.group_events import STATUS_JID
 from wad.store import Store
 
 # The fields a reduced message keeps (the rest goes, as JSON, into its raw payload).
@@ -25,6 +26,8 @@ def write(
     public = {k: v for k, v in data.items() if k != "mediaPath"}
     if media_path:
         public["hasMedia"] = True
+    if peer == STATUS_JID:  # someone's status post: stored like a message, flagged
+        public["isStatus"] = True
     fields = {
         k: v for k, v in public.items() if k not in ("id", "chat", "type", "text", "timestamp")
     }
@@ -43,6 +46,11 @@ def write(
         return None if stored is None else {**public, "id": stored, "waId": data.get("id")}
 
     return store_it
+
+
+def event_type(payload: dict[str, Any]) -> str:
+    """A received message's event: ``status`` for a status post, else ``message``."""
+    return "status" if payload.get("isStatus") else "message"
 
 
 def reduced(data: dict[str, Any]) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from wad.engines import text
 from wad.engines.contract import EngineError, EngineEvent
 from wad.engines.link import Engine, Link
 from wad.errors import StorageFull
-from wad.sessions import history, incoming, presence, resend
+from wad.sessions import group_events, history, incoming, presence, resend
 from wad.sessions.backoff import Backoff
 from wad.sessions.events import EventLog
 from wad.sessions.faults import Faults
@@ -367,6 +367,8 @@ class Session:
                 return "logged_out", str(data.get("reason", "logged out"))
             case "error":
                 return "failed", str(data.get("message", "engine error"))
+            case kind if kind in group_events.KINDS:
+                group_events.handle(self.store, self.events, self.device_id, event)
             case "fault":
                 cause = data.get("cause")
                 if cause == "undecryptable":
@@ -385,6 +387,7 @@ class Session:
             self.device_id,
             "message",
             [incoming.write(self.store, self.device_id, data) for data in messages],
+            type_of=incoming.event_type,
         )
         self.inbound.add(stage, len(stored))
         self.inbound.add("duplicate", len(messages) - len(stored))

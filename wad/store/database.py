@@ -5,6 +5,7 @@ from wad.store.events import EventQueries
 from wad.store.history import HistoryQueries
 from wad.store.idempotency import IdempotencyQueries
 from wad.store.messages import MessageQueries
+from wad.store.polls import PollQueries
 from wad.store.retention import RetentionQueries
 from wad.store.sessions import SessionQueries
 from wad.store.settings import SettingQueries
@@ -19,6 +20,7 @@ class Store(
     IdempotencyQueries,
     EventQueries,
     RetentionQueries,
+    PollQueries,
 ):
     """One apsw connection to ``wad.db`` (see ``wad.store.connection``); its methods
     are each table's queries, one module a table."""

@@ -41,6 +41,7 @@ from wad.engines import directory
 from wad.engines.contract import EngineError, EngineEvent
 from wad.engines.link import take_ready
 from wad.engines.simulator import contacts, history
+from wad.engines.simulator import groups as virtual_groups
 from wad.engines.simulator.address_book import Directory
 from wad.files import PRIVATE, write_private
 
@@ -67,6 +68,7 @@ COMMANDS = (
         }
     )
     | directory.COMMANDS
+    | virtual_groups.COMMANDS
 )
 
 
@@ -152,17 +154,27 @@ class SimLink:
             phone.note({"command": command, **params})
             return {}
         if command == "groups":
-            return {"groups": list(self.engine.groups(self.folder).values())}
+            return {
+                "groups": [
+                    virtual_groups.public(g) for g in self.engine.groups(self.folder).values()
+                ]
+            }
         if command == "group":
             group = self.engine.groups(self.folder).get(str(params["id"]))
             if group is None:
                 raise EngineError("no such group", "not_found")
-            return {"group": group}
+            return {"group": virtual_groups.public(group)}
+        if command in virtual_groups.COMMANDS:
+            return self.engine.network.call(self, command, params)
         # logout
         self.unlink("logged out by the device")
         return {}
 
     # -- the network's side ---------------------------------------------------------
+
+    def emit_event(self, kind: str, **data: Any) -> None:
+        """What the network tells this device (the group and poll events)."""
+        self._emit(kind, **data)
 
     def _emit(self, kind: str, **data: Any) -> None:
         try:
@@ -360,6 +372,7 @@ class SimulatorEngine:
         self.offline = False
         self._links: dict[str, SimLink] = {}
         self._phones: dict[Path, VirtualPhone] = {}
+        self.network = virtual_groups.Network(self)
 
     @asynccontextmanager
     async def open_link(
@@ -389,6 +402,9 @@ class SimulatorEngine:
         phone = self._phones.pop(folder, None)
         if phone is not None:
             phone.close()
+
+    def live_links(self) -> list[SimLink]:
+        return [link for link in self._links.values() if link.state == "connected"]
 
     def link(self, device_id: str) -> SimLink:
         """The live link of a session, for the virtual phone's controls."""
