@@ -55,3 +55,10 @@ class SessionEvents:
             event = self._next()
             if event["event"] == "session.status" and event["payload"]["state"] == state:
                 return
+
+    def wait_for(self, type_: str) -> dict[str, Any]:
+        """Read on until an event of ``type_``; answer it."""
+        while True:
+            event = self._next()
+            if event["event"] == type_:
+                return event

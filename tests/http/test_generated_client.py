@@ -95,6 +95,11 @@ def generate(url: str, folder: Path) -> dict[str, ModuleType]:
         ".api.chats.list_chats",
         ".api.contacts.block_contact",
         ".api.profile.update_profile",
+        ".api.contacts_and_groups.create_group",
+        ".api.contacts_and_groups.promote_group_participants",
+        ".api.messages.send_poll",
+        ".api.messages.get_poll_tally",
+        ".api.simulator.simulator_contact_votes",
     ]
     return {
         name.rsplit(".", 1)[-1] or "client": importlib.import_module(PACKAGE + name)
@@ -214,3 +219,29 @@ def test_generated_client_walks_the_seed_flow(daemon: Process, client: dict[str,
     assert refused.status_code == 409 and refused.parsed.code == m.ErrorCode.CONFLICT
     about = c["update_profile"].sync(DEVICE, client=sender, body=m.ProfileUpdate(about="walking"))
     assert isinstance(about, m.OwnProfile) and about.about == "walking"
+
+    # A group, a promotion with its per-participant result, a poll and its tally.
+    group = c["create_group"].sync(
+        DEVICE, client=sender, body=m.CreateGroup(subject="Walkers", participants=[PEER])
+    )
+    assert isinstance(group, m.GroupCreated) and group.participants[0].status == 200
+    promoted = c["promote_group_participants"].sync(
+        DEVICE, group.group.id, client=sender, body=m.Participants(participants=[PEER])
+    )
+    assert isinstance(promoted, m.ParticipantsChanged) and promoted.results[0].status == 200
+    poll = c["send_poll"].sync(
+        DEVICE,
+        client=sender,
+        body=m.SendPoll(to=group.group.id, question="Walk again?", options=["Yes", "No"]),
+    )
+    assert isinstance(poll, m.MessageSent) and poll.type_ == "poll"
+    with SessionEvents(daemon.url, DEVICE) as events:
+        voted = c["simulator_contact_votes"].sync(
+            DEVICE, client=admin, body=m.ContactVote(from_=PEER, message_id=poll.id, options=["No"])
+        )
+        assert isinstance(voted, m.Ok)
+        events.wait_for("poll.vote")
+    tally = c["get_poll_tally"].sync(DEVICE, poll.id, client=sender)
+    assert isinstance(tally, m.PollTallyAnswer)
+    assert [(o.name, o.votes) for o in tally.poll.options] == [("Yes", 0), ("No", 1)]
+    assert tally.poll.votes[0].voter.phone == f"{PEER}@s.whatsapp.net"

@@ -181,6 +181,12 @@ def parser(commands: Sequence[CtlCommand] | None = None) -> argparse.ArgumentPar
     msgs.add_argument("--direction", choices=("in", "out"))
     msgs.add_argument("--limit", type=int)
     contacts.add(cmd)
+    cmd(
+        "groups",
+        simple("groups.list", lambda r: render.groups(r["groups"]), deviceId=dev),
+        "the session's groups: subject, participants",
+        dev,
+    )
     ev = cmd("events", cmd_events, "follow the event stream (Ctrl-C to stop)")
     ev.add_argument("--session", metavar="ID", help="only this session's events")
     ev.add_argument(

@@ -220,3 +220,17 @@ def _sextants(matrix: list[list[bool]]) -> str:
             chars.append(sextant(bits))
         lines.append("".join(chars))
     return "\n".join(lines)
+
+
+def groups(items: list[dict[str, Any]]) -> str:
+    """A session's groups: id, subject, how many participants, how many admins."""
+    rows = [
+        (
+            g.get("id"),
+            g.get("name"),
+            len(g.get("participants", [])),
+            sum(1 for p in g.get("participants", []) if p.get("isAdmin") or p.get("isSuperAdmin")),
+        )
+        for g in items
+    ]
+    return table(("GROUP", "SUBJECT", "PARTICIPANTS", "ADMINS"), rows) if rows else "no groups"

@@ -23,7 +23,7 @@ class Polls:
         self, device_id: object, spec: dict[str, Any], idempotency_key: str | None = None
     ) -> dict[str, Any]:
         """``spec``: ``to``, ``question``, ``options``, ``selectableCount`` (0: any)."""
-        poll = {k: spec.get(k) for k in ("question", "options") if k in spec}
+        poll: dict[str, Any] = {k: spec[k] for k in ("question", "options") if k in spec}
         poll["selectableCount"] = spec.get("selectableCount", 1)
         message = {"type": "poll", "to": spec.get("to"), "poll": poll}
         if spec.get("replyTo") is not None:

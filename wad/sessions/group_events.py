@@ -28,7 +28,8 @@ def handle(store: Store, events: EventLog, device_id: str, event: EngineEvent) -
 
 def _vote(store: Store, events: EventLog, device_id: str, data: dict[str, Any]) -> None:
     wa_id = str(data.get("pollId") or "")
-    voter = data.get("voter") if isinstance(data.get("voter"), dict) else {}
+    raw_voter = data.get("voter")
+    voter: dict[str, Any] = raw_voter if isinstance(raw_voter, dict) else {}
     hashes = [str(h).lower() for h in data.get("selectedHashes") or []]
     timestamp = data.get("timestamp") if isinstance(data.get("timestamp"), int) else 0
     poll = store.poll_by_wa_id(device_id, wa_id) if wa_id else None

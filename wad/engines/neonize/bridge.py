@@ -188,6 +188,12 @@ def _fill(data: dict[str, Any], field: str, part: Any) -> None:
         data["reactedTo"] = part.key.ID
     elif field == "pollCreationMessage":
         data["text"] = part.name
+        # Kept, so that the votes on a received poll can be told (their option hashes).
+        data["poll"] = {
+            "question": part.name,
+            "options": [o.optionName for o in part.options],
+            "selectableCount": part.selectableOptionsCount,
+        }
 
 
 class Bridge:
@@ -215,6 +221,9 @@ class Bridge:
         self.waiting_qr = False
         self.me: pb.JID | None = None
         self.ids = Resolver(client)
+        # Messages whose content is one of these fields are events of their own (a poll
+        # vote): their translators, set by the commands (wad.engines.neonize.groups).
+        self.by_content: dict[str, Callable[[pb.Message], EngineEvent | None]] = {}
         # Replaces neonize's default, which draws the QR code on stdout.
         client.event.qr(self._guard(self._qr))
         translators: dict[type[Any], Callable[[Any], EngineEvent | None]] = {
@@ -243,22 +252,31 @@ class Bridge:
         neonize subscribes, in Go, to exactly the types registered before connect()."""
         self.client.event(event_type)(self._guard(translate))
 
+    def translate(
+        self, event_type: type[Any], fn: Callable[[Any], EngineEvent | list[EngineEvent] | None]
+    ) -> None:
+        """Handle one more of neonize's event types (register before ``connect()``)."""
+        self.client.event(event_type)(self._guard(fn))
+
     def emit(self, event: EngineEvent) -> None:
         try:
             self._emit(event)
         except Exception:  # the worker is shutting down: nobody is left to tell
             log.warning("dropped a %s event: the worker is stopping", event.kind)
 
-    def _guard(self, translate: Callable[[Any], EngineEvent | None]) -> Callable[[Any, Any], None]:
+    def _guard(
+        self, translate: Callable[[Any], EngineEvent | list[EngineEvent] | None]
+    ) -> Callable[[Any, Any], None]:
         def handler(_client: NewClient, payload: Any) -> None:
             try:
-                event = translate(payload)
-                if event is not None:
-                    event = EngineEvent(event.kind, text.clean(event.data))
+                got = translate(payload)
+                found = got if isinstance(got, list) else [] if got is None else [got]
+                events = [EngineEvent(e.kind, text.clean(e.data)) for e in found]
             except Exception as exc:
                 log.exception("could not handle neonize's %s", type(payload).__name__)
-                event = self._failed(payload, exc)
-            if event is not None:
+                failed = self._failed(payload, exc)
+                events = [] if failed is None else [failed]
+            for event in events:
                 self.emit(event)
 
         return handler
@@ -292,6 +310,10 @@ class Bridge:
         return EngineEvent("connected", {"phoneNumber": me.JID.User, "jid": jid_str(me.JID)})
 
     def _message(self, message: pb.Message) -> EngineEvent | None:
+        content = unwrap(message.Message)
+        special = next((f for f in self.by_content if content.HasField(f)), None)
+        if special is not None:
+            return self.by_content[special](message)
         data = message_data(message)
         if data is None:
             log.debug("skipped message %s: no user content", message.Info.ID)

@@ -28,11 +28,12 @@ from neonize.utils.enum import ChatPresence, ChatPresenceMedia, ReceiptType
 
 from wad.engines.contract import EngineError, EngineEvent
 from wad.engines.neonize import directory, ids
+from wad.engines.neonize import groups as neonize_groups
 from wad.engines.neonize.bridge import Bridge, jid_str, parse_jid, unix_seconds
 from wad.engines.neonize.messages import MEDIA_TYPES, MessageBuilder
 
 Result = dict[str, Any]
-SEND_TYPES = ("text", *MEDIA_TYPES, "location", "contact")
+SEND_TYPES = ("text", *MEDIA_TYPES, "location", "contact", "poll")
 PRESENCE = {
     "typing": (ChatPresence.CHAT_PRESENCE_COMPOSING, ChatPresenceMedia.CHAT_PRESENCE_MEDIA_TEXT),
     "recording": (
@@ -55,6 +56,7 @@ CONNECTED_COMMANDS = (
     "group",
     "logout",
     "resolve_ids",
+    *neonize_groups.PREPARERS,
 )
 
 
@@ -80,6 +82,7 @@ class Commands:
         self.bridge = bridge
         self.messages = MessageBuilder(client, bridge)
         bridge.register(directory.TRANSLATORS)  # presence events
+        neonize_groups.register(client, bridge)
 
     def prepare(self, command: str, params: dict[str, Any]) -> Callable[[], Result]:
         """The blocking call for ``command``, its params checked; raise EngineError."""
@@ -88,6 +91,8 @@ class Commands:
                 raise EngineError("pairing needs a session waiting for a QR scan", "conflict")
             return functools.partial(self.pair_phone, digits(params.get("phoneNumber")))
         builder = getattr(self, f"_prepare_{command}", None)
+        if command in neonize_groups.PREPARERS:
+            builder = functools.partial(neonize_groups.PREPARERS[command], self.client, self.bridge)
         people = directory.PREPARE.get(command)  # contacts, profile, channels...
         if people is not None:
             call: Callable[[], Result] = people(self.client, self.bridge, params)

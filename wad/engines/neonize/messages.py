@@ -27,6 +27,7 @@ from neonize.utils.enum import MediaType
 
 from wad.engines.contract import EngineError
 from wad.engines.neonize.bridge import Bridge, parse_jid
+from wad.engines.neonize.groups import poll_message
 
 MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
 # The content field of each type in WhatsApp's Message.
@@ -39,6 +40,7 @@ CONTENT_FIELD = {
     "sticker": "stickerMessage",
     "location": "locationMessage",
     "contact": "contactMessage",
+    "poll": "pollCreationMessage",
 }
 
 
@@ -58,6 +60,10 @@ class MessageBuilder:
         """WhatsApp's Message for a ``send`` command (uploading its media first)."""
         type_ = params.get("type", "text")
         quoted = self.quoted(params.get("replyTo"))
+        if type_ == "poll":
+            poll = poll_message(self.client, params["poll"])
+            self._quote(poll, type_, quoted)
+            return poll
         if type_ == "text":
             message = self._text(params["text"], quoted)
         elif type_ in MEDIA_TYPES:

@@ -74,4 +74,4 @@ async def status(device_id: str) -> Response:
     """A virtual contact posts a text status; the session receives it."""
     await require_admin()
     data = await body(ContactStatus)
-    return ok(**contacts().status(device_id, data.from_, data.text))
+    return ok(waId=contacts().status(device_id, data.from_, data.text)["waId"])

@@ -169,7 +169,8 @@ class Network:
 
     def _settings(self, link: SimLink, group: dict[str, Any], params: dict[str, Any]) -> Any:
         self._need_rights(link, group, "admin")
-        changes = {k: params[k] for k in ("announce", "locked", "disappearing") if k in params}
+        keys: tuple[str, ...] = ("announce", "locked", "disappearing")
+        changes: dict[str, Any] = {k: params[k] for k in keys if k in params}
         group.update(changes)
         return self._changed(link, group, **changes)
 

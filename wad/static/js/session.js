@@ -5,6 +5,7 @@ import { activityCard } from "./chart.js";
 import { contactsCard } from "./contacts.js";
 import { confirmAction } from "./dialog.js";
 import { badge, h, phone, replace, seconds, timeTag, toast, when } from "./dom.js";
+import { groupsCard } from "./groups.js";
 import { historyCard } from "./history.js";
 import { keyCard } from "./keys.js";
 import { messagesCard } from "./messages.js";
@@ -23,6 +24,7 @@ export function sessionView(main, deviceId, info) {
   const contacts = contactsCard(deviceId);
   const activity = activityCard(deviceId);
   const hooks = webhooksCard(deviceId);
+  const groups = groupsCard(deviceId);
   const key = keyCard(deviceId, () => { loadSession(); send.keyChanged(); });
   const actions = h("section", { class: "card acts", "aria-labelledby": "actions-title" });
   let session = null;
@@ -35,7 +37,7 @@ export function sessionView(main, deviceId, info) {
     h("div", { class: "page-head" }, title), meta, alert,
     h("div", { class: "grid" },
       h("div", { class: "col" }, link.el, send.el, messages.el, hooks.el, contacts.el),
-      h("div", { class: "col side" }, actions, key.el, activity.el, history.el)));
+      h("div", { class: "col side" }, actions, key.el, groups.el, activity.el, history.el)));
 
   function renderHead() {
     replace(title, h("h1", {}, deviceId), badge(session.connectionState));
@@ -127,6 +129,7 @@ export function sessionView(main, deviceId, info) {
     link.show(session, events);
     messages.load();
     contacts.show(session.connectionState);
+    groups.load(session.connectionState === "connected");
   }
   load();
   hooks.start();
@@ -147,11 +150,16 @@ export function sessionView(main, deviceId, info) {
             if (await loadSession() && session.connectionState !== before) {
               link.show(session, []);
               contacts.show(session.connectionState);
+              groups.load(session.connectionState === "connected");
             }
           }, 50);
           break;
         case "session.qr":
           link.onQr(event);
+          break;
+        case "group.participants":
+        case "group.update":
+          groups.changed();
           break;
         case "session.deleted":
           if (!deleting) {
@@ -169,6 +177,7 @@ export function sessionView(main, deviceId, info) {
       link.destroy();
       messages.destroy();
       contacts.destroy();
+      groups.destroy();
       activity.destroy();
       hooks.destroy();
     },
