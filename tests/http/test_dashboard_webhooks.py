@@ -111,6 +111,10 @@ def test_add_redeliver_disable_enable_delete(
         "QR and pairing codes",
         "History batches",
         "Presence of subscribed contacts",
+        "Group members",
+        "Group changes",
+        "Poll votes",
+        "Statuses received",
     ):
         hooks.get_by_label(label).uncheck()
     hooks.get_by_role("button", name="Add webhook").click()

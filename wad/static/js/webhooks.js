@@ -15,6 +15,10 @@ const EVENTS = [
   ["session.qr", "QR and pairing codes"],
   ["history.batch", "History batches"],
   ["presence", "Presence of subscribed contacts"],
+  ["group.participants", "Group members"],
+  ["group.update", "Group changes"],
+  ["poll.vote", "Poll votes"],
+  ["status", "Statuses received"],
 ];
 const EVENT_LABEL = Object.fromEntries(EVENTS);
 const HEALTH = [["delivered", "Delivered"], ["failed", "Failed"], ["pending", "Pending"]];
