@@ -315,7 +315,8 @@ class VirtualPhone:
         """
         to = str(params.get("to") or params.get("chat"))
         number = contacts.recipient_number(to)
-        to_number = not to.endswith(("@g.us", "@newsletter"))  # groups, channels: no number
+        # Groups, channels and status posts: no number to check.
+        to_number = not to.endswith(("@g.us", "@newsletter")) and to != virtual_groups.STATUS_JID
         if to_number and (number is None or not on_whatsapp(number)):
             raise EngineError(f"{to.split('@')[0]} is not on WhatsApp", "not_on_whatsapp")
         message_id = str(params["id"])

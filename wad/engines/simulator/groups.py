@@ -28,6 +28,7 @@ from wad.engines.group_events import (
     GROUP_COMMANDS,
     INVITE_PREFIX,
     REQUEST_ACTIONS,
+    STATUS_JID,
     invite_code,
     person,
 )
@@ -53,6 +54,7 @@ CREDENTIALS = "simulator-device.json"
 PRIVACY_SUFFIX = "403"
 NOT_ON_WHATSAPP_SUFFIX = "0000"
 COMMANDS = frozenset(GROUP_COMMANDS)
+__all__ = ["COMMANDS", "STATUS_JID", "Network", "public"]
 JPEG_MAGIC = b"\xff\xd8\xff"
 
 
