@@ -77,6 +77,8 @@ def make_config(tmp_path: Path, **overrides: object):
         "http": "127.0.0.1:0",
         "engine": "simulator",
         "control_socket": str(tmp_path / "wad.sock"),
+        # Tests send to made-up numbers in bursts: no new-contact cap unless asked for.
+        "new_contact_daily_cap": 0,
     }
     flags.update({k: v for k, v in overrides.items()})
     env = {"WAD_ADMIN_TOKEN": ADMIN_TOKEN, "HOME": str(tmp_path)}
@@ -136,7 +138,12 @@ def spawn_daemon(
     port = free_port()
     state_dir = state_dir or tmp_path / "state"
     log = tmp_path / f"wad-{port}.log"
-    full_env = {**os.environ, "WAD_ADMIN_TOKEN": ADMIN_TOKEN, **(env or {})}
+    full_env = {
+        **os.environ,
+        "WAD_ADMIN_TOKEN": ADMIN_TOKEN,
+        "WAD_NEW_CONTACT_DAILY_CAP": "0",  # as make_config: no cap unless asked for
+        **(env or {}),
+    }
     socket_flag = ["--control-socket", str(tmp_path / "wad.sock")] if control_socket else []
     proc = subprocess.Popen(
         [

@@ -49,6 +49,14 @@ class Config:
     pairing_timeout: float = 300.0
     backoff_initial: float = 2.0
     backoff_cap: float = 300.0
+    # Liveness (wad.sessions.liveness): a connected session quiet this long is probed;
+    # a probe unanswered within liveness_timeout, or keep-alives failing for
+    # degraded_reconnect_after, end its connection (it reconnects).
+    liveness_interval: float = 60.0
+    liveness_timeout: float = 20.0
+    degraded_reconnect_after: float = 120.0
+    # Messages a session sends a day to contacts who never wrote to it; 0: no cap.
+    new_contact_daily_cap: int = 200
     worker_grace: float = 5.0
     # neonize: sessions one worker process holds (memory against blast radius: README,
     # Performance), and the crashes in a row of a shared worker that put a session alone.
@@ -224,12 +232,15 @@ def _check(config: Config) -> None:
         "max_connections",
         "max_large_bodies",
         "max_json_media",
+        "liveness_interval",
+        "liveness_timeout",
+        "degraded_reconnect_after",
     ):
         if getattr(config, name) <= 0:
             raise ConfigError(f"{name}: must be positive")
     if config.sessions_per_worker < 1:
         raise ConfigError("sessions_per_worker: must be at least 1")
-    for name in ("max_sessions", "retention_days", "quarantine_after"):
+    for name in ("max_sessions", "retention_days", "quarantine_after", "new_contact_daily_cap"):
         if getattr(config, name) < 0:
             raise ConfigError(f"{name}: must not be negative (0 turns it off)")
     if config.backoff_cap < config.backoff_initial:

@@ -57,6 +57,7 @@ class WadProcess:
             "WAD_LOG_LEVEL": "WARNING",
             # Benchmarks and crash runs send as fast as they can: no pace, no quota.
             "WAD_SEND_INTERVAL": "0",
+            "WAD_NEW_CONTACT_DAILY_CAP": "0",
             "WAD_RATELIMIT_PER_MINUTE": "0",
             **self.env,
         }

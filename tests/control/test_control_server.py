@@ -104,6 +104,7 @@ async def test_session_lifecycle_through_the_socket_is_what_rest_sees(wad):
 
     # Drop: it reconnects by itself. Logout, restart, pairing by code.
     await conn.call("sim.drop", deviceId="ctl1")
+    await wad.wait_state("ctl1", "disconnected")  # else "connected" may be the old one
     await wad.wait_state("ctl1", "connected")
     await conn.call("sessions.logout", deviceId="ctl1")
     await wad.wait_state("ctl1", "logged_out")

@@ -115,6 +115,8 @@ def test_add_redeliver_disable_enable_delete(
         "Group changes",
         "Poll votes",
         "Statuses received",
+        "Incoming calls",
+        "Calls ended",
     ):
         hooks.get_by_label(label).uncheck()
     hooks.get_by_role("button", name="Add webhook").click()

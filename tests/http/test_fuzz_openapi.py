@@ -40,7 +40,10 @@ KEY_ONLY = re.compile(
     r"(/reaction|/read)?)?|presence|contacts/check))$"
 )
 # Operations that end or unlink the session: they get whatever deviceId is generated.
-DESTRUCTIVE = re.compile(r"/(api-key|logout|restart|drop|unlink)$|^/api/sessions/\{device_id\}$")
+DESTRUCTIVE = re.compile(
+    r"/(api-key|logout|restart|drop|unlink|replace|ban|silence|keepalive)$|"
+    r"^/api/sessions/\{device_id\}$"
+)
 
 
 @pytest.fixture(scope="module")

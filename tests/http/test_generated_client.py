@@ -205,7 +205,7 @@ def test_generated_client_walks_the_seed_flow(daemon: Process, client: dict[str,
     # The session's events, typed by the discriminated union.
     history = c["list_session_events"].sync(DEVICE, client=admin, types="session.status")
     assert history.events and all(isinstance(e, m.SessionStatusEvent) for e in history.events)
-    assert history.events[0].payload.state == m.SessionStatusPayloadState.CONNECTED
+    assert history.events[0].payload.state == m.State.CONNECTED
 
     # Contacts and chats, profile (issue 18): typed pages and bodies.
     chats = c["list_chats"].sync(DEVICE, client=sender, limit=1)

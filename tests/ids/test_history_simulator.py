@@ -111,7 +111,7 @@ async def test_history_setting_none_drops_a_batch_that_comes(wad: Running) -> No
     link = wad.engine.link("h4")
     more = history.after_pairing("15550009999", "recent")[1]
     with wad.daemon.events.subscribe() as events:
-        link._emit(more.kind, **more.data)
+        link.emit(more.kind, **more.data)
         async for event in events:
             if event.type == "history.batch":
                 assert event.payload["kept"] is False and event.payload["stored"] == 0
@@ -129,8 +129,8 @@ async def test_a_later_live_copy_of_a_history_message_is_not_stored_again(
     past = history.past_messages(PHONE, 1, 3)[2]
     link = wad.engine.link("h5")
     with wad.daemon.events.subscribe() as events:
-        link._emit("message", **{k: v for k, v in past.items() if k != "history"})
-        link._emit("message", **{**past, "id": "SIMLIVE0001", "text": "fresh"})
+        link.emit("message", **{k: v for k, v in past.items() if k != "history"})
+        link.emit("message", **{**past, "id": "SIMLIVE0001", "text": "fresh"})
         async for event in events:
             if event.type == "message":
                 assert event.payload["waId"] == "SIMLIVE0001"  # the repeat had no event

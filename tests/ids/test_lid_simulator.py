@@ -160,9 +160,9 @@ async def test_every_received_message_is_counted_by_stage(wad: Running) -> None:
     link = wad.engine.link("dev1")
     with wad.daemon.events.subscribe() as events:
         for wa_id in ("SIMCOUNT1", "SIMCOUNT2", "SIMCOUNT1"):  # the last one a repeat
-            link._emit("message", id=wa_id, chat=PEER_JID, type="text", text="x", timestamp=1)
-        link._emit("fault", cause="undecryptable", message="message SIMBAD could not be decrypted")
-        link._emit("message", id="SIMCOUNT3", chat=PEER_JID, type="text", text="y", timestamp=1)
+            link.emit("message", id=wa_id, chat=PEER_JID, type="text", text="x", timestamp=1)
+        link.emit("fault", cause="undecryptable", message="message SIMBAD could not be decrypted")
+        link.emit("message", id="SIMCOUNT3", chat=PEER_JID, type="text", text="y", timestamp=1)
         async for event in events:
             if event.type == "message" and event.payload["waId"] == "SIMCOUNT3":
                 break

@@ -171,6 +171,22 @@ def cmd_key(args: argparse.Namespace, out: Out) -> None:
     out.show(result, result["apiKey"])
 
 
+def cmd_set(args: argparse.Namespace, out: Out) -> None:
+    """``wadctl set DEVICE rejectCalls=true newContactDailyCap=50 ...``: each value read
+    as JSON when it is JSON (true, 50, null), else as a string."""
+    changes: dict[str, Any] = {}
+    for item in args.settings:
+        name, sep, raw = item.partition("=")
+        if not sep or not name:
+            raise ClientError("bad_request", f"expected NAME=VALUE, not {item!r}")
+        try:
+            changes[name] = json.loads(raw)
+        except ValueError:
+            changes[name] = raw
+    result = call(args, "sessions.update", deviceId=args.device_id, **changes)
+    out.show(result, lambda r: render.pairs(r["session"]))
+
+
 def cmd_call(args: argparse.Namespace, out: Out) -> None:
     try:
         params = json.loads(args.params)

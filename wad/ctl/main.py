@@ -41,6 +41,7 @@ from wad.ctl.commands import (
     cmd_events,
     cmd_key,
     cmd_qr,
+    cmd_set,
     ok,
     simple,
 )
@@ -141,6 +142,13 @@ def parser(commands: Sequence[CtlCommand] | None = None) -> argparse.ArgumentPar
         dev,
         "jid",
     )
+    settings = cmd(
+        "set",
+        cmd_set,
+        "change a session's settings: NAME=VALUE (rejectCalls=true, newContactDailyCap=50)",
+        dev,
+    )
+    settings.add_argument("settings", nargs="+", metavar="NAME=VALUE")
     key = cmd("key", cmd_key, "set the session's API key (printed once)", dev)
     key.add_argument("--custom", metavar="KEY", help="use this key instead of a generated one")
     cmd(

@@ -50,7 +50,7 @@ def sessions(items: list[dict[str, Any]]) -> str:
         [
             (
                 s["deviceId"],
-                s["connectionState"],
+                state_text(s),
                 s.get("phoneNumber"),
                 s.get("hasApiKey"),
                 s.get("createdAt"),
@@ -59,6 +59,16 @@ def sessions(items: list[dict[str, Any]]) -> str:
             for s in items
         ],
     )
+
+
+def state_text(session: dict[str, Any]) -> str:
+    """The state, and what qualifies it: ``connected (degraded)``, ``banned until ...``."""
+    text = str(session["connectionState"])
+    if session.get("degraded"):
+        text += " (degraded)"
+    if session.get("bannedUntil"):
+        text += f" until {session['bannedUntil']}"
+    return text
 
 
 def _short(value: str | None) -> str | None:

@@ -25,6 +25,16 @@ Events (``kind`` and the keys of ``data``):
 - ``presence``: ``jid``, ``state`` (``available`` | ``unavailable`` | ``typing`` |
   ``recording`` | ``paused``), ``lastSeen`` (unix s, or absent), ``chat`` (for typing)
 - ``group_participants``, ``group_update``, ``poll_vote``: see :mod:`wad.engines.group_events`
+- ``replaced``: ``reason``; another client connected with these credentials
+  (whatsmeow's StreamReplaced); the link ends after it, and nothing reconnects
+- ``banned``: ``code`` (WhatsApp's reason, e.g. ``SEND_TO_TOO_MANY_PEOPLE``),
+  ``expiresIn`` (seconds; 0 when unknown); the link ends after it
+- ``outdated``: ``reason``; WhatsApp refuses this client version; the link ends after it
+- ``keepalive_timeout``: ``errorCount``, ``lastSuccess`` (unix s): a keep-alive failed
+- ``keepalive_restored``: keep-alives get through again
+- ``call_offer``: ``id``, ``from`` (the caller's JID, as WhatsApp named it), ``timestamp``,
+  ``isVideo``, ``isGroup``
+- ``call_ended``: ``id``, ``from``, ``reason``
 
 Text in events is made valid Unicode at the session's edge (:mod:`wad.engines.text`);
 an engine that can still see invalid bytes (the neonize worker) applies the same rule
@@ -39,6 +49,9 @@ Commands (``Link.call(name, params)``):
 - ``check_numbers``: ``numbers`` -> ``{"results": [{"number", "exists", "jid"}]}``
 - ``resolve_ids``: ``jid`` (a user JID or a LID) -> ``{"jid", "phone", "lid",
   "phoneNumber"}``, the forms not known None
+- ``ping`` -> ``{"connected": bool}``: a cheap probe of the engine (liveness); it
+  answers even while other commands run
+- ``reject_call``: ``id``, ``from`` (as in ``call_offer``) -> ``{}``
 
 People are named by both their ids when either is known (:mod:`wad.engines.ids`):
 ``from``/``fromPhone``/``fromLid``, ``chat``/``chatPhone``/``chatLid`` (direct chats),
@@ -68,10 +81,19 @@ EVENT_KINDS = frozenset(
         "history",
         "presence",
         *GROUP_EVENT_KINDS,
+        "replaced",
+        "banned",
+        "outdated",
+        "keepalive_timeout",
+        "keepalive_restored",
+        "call_offer",
+        "call_ended",
     }
 )
 # After one of these a link delivers nothing more.
-TERMINAL_KINDS = frozenset({"disconnected", "logged_out", "error"})
+TERMINAL_KINDS = frozenset(
+    {"disconnected", "logged_out", "error", "replaced", "banned", "outdated"}
+)
 
 
 @dataclass(frozen=True, slots=True)

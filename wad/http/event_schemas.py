@@ -36,6 +36,13 @@ class SessionStatusPayload(Body):
     lastError: str | None
     nextRetryAt: Timestamp | None = Field(description="when it connects again by itself")
     phoneNumber: str | None
+    degraded: bool | None = Field(
+        None, description="keep-alives failing (an event comes when it changes)"
+    )
+    bannedUntil: Timestamp | None = Field(None, description="while `banned`: when it ends")
+    cause: Literal["unresponsive", "degraded", "replaced", "outdated"] | None = Field(
+        None, description="why wad or WhatsApp ended the connection"
+    )
 
 
 class SessionStatusEvent(Envelope):
@@ -196,6 +203,39 @@ class StatusEvent(Envelope):
     payload: MessagePayload
 
 
+class CallOfferPayload(Body):
+    callId: str
+    from_: str = Field(
+        alias="from", description="the caller's JID (its device), as WhatsApp named it"
+    )
+    timestamp: int | None = Field(description="Unix time, in seconds")
+    isVideo: bool
+    isGroup: bool
+    autoReject: bool = Field(description="the session rejects it now (its `rejectCalls`)")
+
+
+class CallOfferEvent(Envelope):
+    """A call rings the session."""
+
+    event: Literal["call.offer"]
+    payload: CallOfferPayload
+
+
+class CallEndedPayload(Body):
+    callId: str
+    from_: str = Field(alias="from")
+    reason: str = Field(
+        description="`rejected` (by wad), or WhatsApp's reason", examples=["timeout"]
+    )
+
+
+class CallEndedEvent(Envelope):
+    """A call ended: the caller gave up, or wad rejected it."""
+
+    event: Literal["call.ended"]
+    payload: CallEndedPayload
+
+
 class SessionDeletedPayload(Body):
     deviceId: str
 
@@ -228,7 +268,9 @@ class Event(
             | GroupParticipantsEvent
             | GroupUpdateEvent
             | PollVoteEvent
-            | StatusEvent,
+            | StatusEvent
+            | CallOfferEvent
+            | CallEndedEvent,
             Field(discriminator="event"),
         ]
     ]
@@ -250,6 +292,8 @@ class LiveEvent(
             | GroupUpdateEvent
             | PollVoteEvent
             | StatusEvent
+            | CallOfferEvent
+            | CallEndedEvent
             | SessionDeletedEvent
             | StreamOpen,
             Field(discriminator="event"),

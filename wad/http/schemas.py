@@ -11,10 +11,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from wad.errors import ERROR_CODES
-from wad.sessions.states import STATES
+from wad.sessions.states import State
 from wad.validation import DEVICE_ID_PATTERN, MESSAGE_MAX
 
-State = Literal[STATES]  # type: ignore[valid-type]
 ErrorCode = Literal[ERROR_CODES]  # type: ignore[valid-type]
 #: wad's one timestamp form: ISO 8601, UTC, milliseconds, ``Z``.
 Timestamp = Annotated[
@@ -106,6 +105,13 @@ class SessionSummary(SettingsShown):
     lastError: str | None
     nextRetryAt: Timestamp | None
     updatedAt: Timestamp
+    degraded: bool = Field(
+        description="connected, but WhatsApp's keep-alives are failing; it reconnects if"
+        " that lasts (WAD_DEGRADED_RECONNECT_AFTER)"
+    )
+    bannedUntil: Timestamp | None = Field(
+        description="while `banned`: when the ban ends and the session connects again"
+    )
 
 
 class SessionDetail(SessionSummary):

@@ -134,16 +134,22 @@ class Metrics:
         self.events = Counter("wad_events_total", "Session events stored, by type.")
         self.reconnects = Counter(
             "wad_session_reconnects_total",
-            "Connections that ended in failure or were dropped (each is followed by a"
-            " reconnect with backoff), by cause.",
+            "Connections that ended, by cause: failed, dropped, unresponsive (wad's liveness"
+            " probe got no answer), degraded (keep-alives kept failing) — each followed by a"
+            " reconnect with backoff — and replaced (another client took over: conflict),"
+            " banned (a reconnect once the ban ends), outdated (rests until restarted).",
         )
 
     def observe_event(self, event: StoredEvent) -> None:
         """An event listener (after commit): count events and reconnect causes."""
         self.events.inc(type=event.type)
         if event.type == "session.status":
-            state = event.payload.get("state")
-            if state == "failed":
+            state, cause = event.payload.get("state"), event.payload.get("cause")
+            if state == "banned":
+                self.reconnects.inc(cause="banned")
+            elif cause is not None:
+                self.reconnects.inc(cause=str(cause))
+            elif state == "failed":
                 self.reconnects.inc(cause="failed")
             elif state == "disconnected":
                 self.reconnects.inc(cause="dropped")

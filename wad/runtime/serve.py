@@ -36,6 +36,7 @@ from wad.runtime import looplag, retention
 from wad.runtime.daemon import Daemon
 from wad.services import Services
 from wad.sessions.events import EventLog
+from wad.sessions.liveness import LivenessTiming
 from wad.sessions.session import SessionTiming
 from wad.sessions.supervisor import Supervisor
 from wad.store import Store
@@ -79,7 +80,14 @@ def _build(config: Config, engine: Engine | None, lock: FolderLock) -> Daemon:
     store = Store(config.db_path)
     admin = AdminToken.load(config.admin_token, config.admin_token_file)
     events = EventLog(store)
-    timing = SessionTiming(config.pairing_timeout, config.backoff_initial, config.backoff_cap)
+    timing = SessionTiming(
+        config.pairing_timeout,
+        config.backoff_initial,
+        config.backoff_cap,
+        LivenessTiming(
+            config.liveness_interval, config.liveness_timeout, config.degraded_reconnect_after
+        ),
+    )
     supervisor = Supervisor(
         store,
         engine or make_engine(config),

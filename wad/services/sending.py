@@ -28,6 +28,7 @@ from wad.config import Config
 from wad.engines.group_events import STATUS_JID
 from wad.errors import StorageFull, bad_request, conflict, not_found
 from wad.services import calls, media, media_url, outbound
+from wad.services.caps import NewContactCap
 from wad.services.claims import Claims
 from wad.services.lookup import Lookup
 from wad.services.outbound import MediaFile
@@ -52,6 +53,7 @@ class Sending:
         self.store = store
         self.events = events
         self.claims = Claims(store)
+        self.caps = NewContactCap(config, store)  # WhatsApp's cap on new contacts
         # Set by the daemon to ask plugins (pacing, refusal) before each send.
         self.before_send: BeforeSend = _let_through
 
@@ -99,6 +101,7 @@ class Sending:
         try:
             if session.state != "connected":
                 raise conflict("Session not connected")
+            self.caps.admit(sid, to)  # refused before any work: nothing to undo
             stored = await self._media(session.folder, type_, spec, upload)
             await self.before_send(sid, {"to": to, **fields})
             if session.state != "connected":  # it may have dropped while waiting its turn

@@ -19,6 +19,7 @@ from wad.services.calls import engine_failure
 from wad.services.lookup import Lookup
 from wad.services.settings import SETTINGS, SessionSettings
 from wad.sessions.events import EventLog
+from wad.sessions.states import State
 from wad.sessions.supervisor import Supervisor
 from wad.store import SessionRow, Store
 
@@ -53,6 +54,8 @@ class Sessions:
             "lastError": row.last_error,
             "nextRetryAt": row.next_retry_at,
             "updatedAt": row.updated_at,
+            "degraded": session is not None and session.degraded,
+            "bannedUntil": row.next_retry_at if state == State.BANNED else None,
             **self.settings.shown(row.device_id),
         }
         if detail:

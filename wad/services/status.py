@@ -35,6 +35,8 @@ class Status:
             "http": self.http_bound,
             "controlSocket": self.control_bound,
             "sessions": counts,
+            # connected, with WhatsApp's keep-alives failing (see wad.sessions.liveness)
+            "degraded": sum(1 for s in self.supervisor.sessions.values() if s.degraded),
         }
 
     def rotate_admin_token(self) -> str:

@@ -14,6 +14,8 @@ EVENT_TYPES = (
     "group.update",
     "poll.vote",
     "status",
+    "call.offer",
+    "call.ended",
 )
 #: Live-only events: streamed to who is listening now, never stored (see announce()).
 LIVE_TYPES = ("session.deleted",)

@@ -43,7 +43,11 @@ def write(
             fields,
             None if media_path is None else str(media_path),
         )
-        return None if stored is None else {**public, "id": stored, "waId": data.get("id")}
+        if stored is None:
+            return None
+        if peer and not data.get("fromMe") and not peer.endswith(("@g.us", "@broadcast")):
+            store.note_contact(device_id, peer)  # it wrote: the new-contact cap spares it
+        return {**public, "id": stored, "waId": data.get("id")}
 
     return store_it
 

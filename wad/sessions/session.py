@@ -7,10 +7,16 @@ States (``connectionState`` in the API)::
          └── backoff ◀── failed ◀──────┘            ├─▶ disconnected (dropped; reconnects)
                                                     └─▶ logged_out (rests)
     stopped: pairing timed out or an administrator stopped it (rests)
+    conflict: another client took the connection over (rests)
+    banned: WhatsApp banned the account for a while; it connects again once it ends
+    failed, the client outdated: rests (a retry cannot help until neonize is upgraded)
 
-``logged_out`` and ``stopped`` are resting states: the session keeps its record
-and waits for :meth:`Session.restart` (REST ``POST .../restart``, ``wadctl
-restart``), which also happens at daemon start for sessions that were running.
+``logged_out``, ``stopped`` and ``conflict`` are resting states: the session keeps
+its record and waits for :meth:`Session.restart` (REST ``POST .../restart``,
+``wadctl restart``), which also happens at daemon start for sessions that were
+running. While connected, a watchdog (:mod:`wad.sessions.liveness`) ends a
+connection whose engine went silent or whose keep-alives keep failing
+(``degraded``), and the session reconnects.
 """
 
 from __future__ import annotations
@@ -33,15 +39,17 @@ from wad.engines.link import Engine, Link
 from wad.errors import StorageFull
 from wad.sessions import group_events, history, incoming, presence, resend
 from wad.sessions.backoff import Backoff
+from wad.sessions.calls import Calls
 from wad.sessions.events import EventLog
 from wad.sessions.faults import Faults
 from wad.sessions.inbound import Inbound
+from wad.sessions.liveness import LivenessTiming, Watchdog
+from wad.sessions.states import RESTING, State
 from wad.store import Store
 from wad.store.clock import iso_at
 
 log = logging.getLogger(__name__)
 
-RESTING = frozenset({"logged_out", "stopped"})
 BATCH_MAX = 256  # events taken from a link at once, at most
 # A write that found the disk full is tried again after these delays (doubling).
 FULL_RETRY_INITIAL = 0.5
@@ -55,6 +63,7 @@ class SessionTiming:
     pairing_timeout: float = 300.0
     backoff_initial: float = 2.0
     backoff_cap: float = 300.0
+    liveness: LivenessTiming = LivenessTiming()
 
 
 class Session:
@@ -68,6 +77,7 @@ class Session:
         timing: SessionTiming,
         state: str = "disconnected",
         faults: Faults | None = None,
+        ban_left: float | None = None,
     ) -> None:
         self.device_id = device_id
         self.folder = folder
@@ -75,7 +85,7 @@ class Session:
         self.store = store
         self.events = events
         self.timing = timing
-        self.state = state
+        self.state = State(state)
         self.faults = faults or Faults()
         self.qr: str | None = None
         self.qr_expires_at: float | None = None
@@ -90,6 +100,12 @@ class Session:
         # every connect, so a changed setting applies at the next one.
         self.options: Callable[[], Mapping[str, Any]] = dict
         self.inbound = Inbound()  # the supervisor's, shared by its sessions
+        self.degraded = False  # keep-alives failing (see wad.sessions.liveness)
+        self.tasks: trio.Nursery | None = None  # the live connection's own tasks
+        self.calls = Calls(self)
+        self._watchdog: Watchdog | None = None
+        self._verdict: tuple[str, str] | None = None  # why the watchdog ended the link
+        self._ban_left = ban_left  # seconds a ban still lasts (banned: wait, then connect)
 
     # -- commands from the doors --------------------------------------------------------
 
@@ -180,6 +196,12 @@ class Session:
             if action is None and self.state in RESTING:
                 await self._wait_wake()
                 continue
+            if action is None and self.state == State.BANNED and self._ban_left is not None:
+                # No attempt before the ban ends: each would only be banned again.
+                with trio.move_on_after(max(self._ban_left, 0.0)):
+                    await self._wait_wake()
+                self._ban_left = None
+                continue
             outcome, detail = await self._connect_once()
             if self._pending is not None:
                 continue
@@ -187,12 +209,25 @@ class Session:
                 await self._state("logged_out", last_error=None)
             elif outcome == "pairing_timeout":
                 await self._state("stopped", last_error=detail)
+            elif outcome == "replaced":
+                await self._state(State.CONFLICT, last_error=detail, cause=outcome)
+            elif outcome == "banned":
+                left = self._ban_left or 0.0
+                retry_at = iso_at(time.time() + left)
+                await self._state(State.BANNED, last_error=detail, next_retry_at=retry_at)
+            elif outcome == "outdated":
+                # Every attempt would be refused the same way: rest until restarted.
+                await self._state(State.FAILED, last_error=detail, cause=outcome)
+                await self._wait_wake()
             else:
                 # After "dropped" the delay is short: backoff was reset on connecting.
                 delay = self.backoff.next_delay()
                 retry_at = iso_at(time.time() + delay)
-                state = "disconnected" if outcome == "dropped" else "failed"
-                await self._state(state, last_error=detail, next_retry_at=retry_at)
+                state = "failed" if outcome == "failed" else "disconnected"
+                cause = outcome if outcome in ("unresponsive", "degraded") else None
+                if cause is not None:
+                    log.warning("session %s: restarting the connection: %s", self.device_id, detail)
+                await self._state(state, last_error=detail, next_retry_at=retry_at, cause=cause)
                 with trio.move_on_after(delay):
                     await self._wait_wake()
 
@@ -209,19 +244,37 @@ class Session:
             async with self.engine.open_link(self.device_id, self.folder, options) as link:
                 self.link = link
                 try:
-                    outcome = await self._follow(link, scope)
+                    async with trio.open_nursery() as tasks:
+                        self.tasks = tasks
+                        outcome = await self._follow(link, scope)
+                        tasks.cancel_scope.cancel()
                 finally:
-                    self.link = None
+                    self.link = self.tasks = self._watchdog = None
                     self.qr = None
+                    self.degraded = False  # the next state change reports it
         self._link_scope = None
+        verdict, self._verdict = self._verdict, None
+        if verdict is not None and self._pending is None:
+            return verdict
         if scope.cancelled_caught and self._pending is None:
             return "pairing_timeout", (
                 f"no phone linked within {self.timing.pairing_timeout:g} s; restart to pair again"
             )
         return outcome
 
+    async def _watch(self, link: Link, scope: trio.CancelScope, watchdog: Watchdog) -> None:
+        """End the connection once the watchdog finds it dead (the session reconnects)."""
+
+        async def probe() -> bool:
+            return bool((await link.call("ping", {})).get("connected", False))
+
+        self._verdict = await watchdog.wait_dead(probe)
+        scope.cancel()
+
     async def _follow(self, link: Link, scope: trio.CancelScope) -> tuple[str, str | None]:
         async for first in link.events():
+            if self._watchdog is not None and first.kind != "keepalive_timeout":
+                self._watchdog.saw_event()
             # What arrived with it is handled now too: a run of messages is stored in
             # one transaction (one commit instead of one each when the loop is busy).
             taken = (self._clean(e) for e in (first, *link.take_ready(BATCH_MAX - 1)))
@@ -352,6 +405,31 @@ class Session:
                 self._set_state(
                     "connected", phone_number=phone, last_error=None, next_retry_at=None
                 )
+                if self.tasks is not None and self.link is not None and self._watchdog is None:
+                    self._watchdog = Watchdog(self.timing.liveness)
+                    self.tasks.start_soon(self._watch, self.link, scope, self._watchdog)
+            case "replaced" | "outdated":
+                return event.kind, str(data.get("reason") or event.kind)
+            case "banned":
+                return "banned", self._banned(data)
+            case "keepalive_timeout":
+                if self._watchdog is not None and self._watchdog.degrade():
+                    self.degraded = True
+                    count = data.get("errorCount")
+                    self._set_state(
+                        self.state,
+                        last_error="WhatsApp's keep-alives are failing"
+                        + (f" ({count} in a row)" if count else ""),
+                    )
+            case "keepalive_restored":
+                if self._watchdog is not None and self._watchdog.restore():
+                    self.degraded = False
+                    self._set_state(self.state, last_error=None)
+            case "call_offer":
+                if self.link is not None:
+                    self.calls.offer(self.link, data)
+            case "call_ended":
+                self.calls.ended(data)
             case "receipt":
                 self._receipt(data)
             case "history":
@@ -380,6 +458,19 @@ class Session:
                 )
         return None
 
+    def _banned(self, data: dict[str, Any]) -> str:
+        """Keep how long a ban lasts; its description, for ``lastError``."""
+        try:
+            left = max(float(data.get("expiresIn", 0)), 0.0)
+        except (TypeError, ValueError):
+            left = 0.0
+        # A ban without a known end: try again after the longest backoff delay.
+        self._ban_left = left or self.timing.backoff_cap
+        code = str(data.get("code") or "unknown reason")
+        return (
+            f"temporarily banned by WhatsApp ({code}) until {iso_at(time.time() + self._ban_left)}"
+        )
+
     def _incoming_many(self, messages: list[dict[str, Any]], stage: str = "stored") -> None:
         """Store received messages in one transaction: each row, its event and the webhook
         deliveries commit together (one commit for the lot), in arrival order."""
@@ -405,11 +496,13 @@ class Session:
                 self.device_id, "message.ack", {"id": message_id, "status": status, **who}
             )
 
-    def _set_state(self, state: str, **fields: Any) -> None:
+    def _set_state(self, state: str, *, cause: str | None = None, **fields: Any) -> None:
         """Move to ``state``: the row and its ``session.status`` event commit together,
-        and nothing changes (in memory either) when they cannot be stored."""
-        previous, self.state = self.state, state
+        and nothing changes (in memory either) when they cannot be stored. ``cause``
+        names why a connection ended (``/metrics`` counts it)."""
+        previous, self.state = self.state, State(state)
         fields.setdefault("next_retry_at", None)
+        retry_at = fields.get("next_retry_at")
         try:
             self.events.emit(
                 self.device_id,
@@ -418,8 +511,11 @@ class Session:
                     "state": state,
                     "previous": previous,
                     "lastError": fields.get("last_error"),
-                    "nextRetryAt": fields.get("next_retry_at"),
+                    "nextRetryAt": retry_at,
                     "phoneNumber": fields.get("phone_number"),
+                    "degraded": self.degraded,
+                    "bannedUntil": retry_at if state == State.BANNED else None,
+                    "cause": cause,
                 },
                 also=functools.partial(
                     self.store.update_session, self.device_id, connection_state=state, **fields

@@ -23,7 +23,9 @@ from wad.sessions.events import EventLog
 from wad.sessions.faults import Faults
 from wad.sessions.inbound import Inbound
 from wad.sessions.session import Session, SessionTiming
+from wad.sessions.states import RESTING, State
 from wad.store import Store
+from wad.store.clock import seconds_until
 
 log = logging.getLogger(__name__)
 
@@ -59,16 +61,20 @@ class Supervisor:
             self._nursery = nursery
             rows = self.store.list_sessions()
             for row in rows:
-                self._start(row.device_id, row.connection_state)
+                self._start(row.device_id, row.connection_state, row.next_retry_at)
             log.info("restored %d session(s)", len(rows))
             task_status.started()
             await trio.sleep_forever()
 
-    def _start(self, device_id: str, stored_state: str) -> Session:
+    def _start(self, device_id: str, stored_state: str, retry_at: str | None = None) -> Session:
         assert self._nursery is not None, "supervisor not running"
         # A session that was mid-connection when the daemon stopped starts over;
-        # resting ones (logged out, stopped) stay at rest.
-        state = stored_state if stored_state in ("logged_out", "stopped") else "disconnected"
+        # resting ones (logged out, stopped, replaced) stay at rest, a banned one
+        # waits for its ban to end.
+        state = stored_state if stored_state in (*RESTING, State.BANNED) else "disconnected"
+        ban_left = None
+        if state == State.BANNED:
+            ban_left = seconds_until(retry_at) if retry_at else 0.0
         session = Session(
             device_id,
             self.folder(device_id),
@@ -78,6 +84,7 @@ class Supervisor:
             self.timing,
             state,
             self.faults,
+            ban_left,
         )
         session.options = functools.partial(self._options, device_id)
         session.inbound = self.inbound

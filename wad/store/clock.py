@@ -21,3 +21,8 @@ def now_iso() -> str:
 def iso_at(epoch: float, timespec: Literal["milliseconds", "seconds"] = "milliseconds") -> str:
     """A Unix time in wad's timestamp form (``seconds`` drops the milliseconds)."""
     return datetime.fromtimestamp(epoch, UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
+
+
+def seconds_until(iso: str) -> float:
+    """How long until a time in wad's timestamp form (negative once it is past)."""
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() - time.time()

@@ -1,6 +1,7 @@
 """``Store``: the connection with every table's queries, all of wad's core SQL."""
 
 from wad.store.chats import ChatQueries
+from wad.store.contacts import ContactQueries
 from wad.store.events import EventQueries
 from wad.store.history import HistoryQueries
 from wad.store.idempotency import IdempotencyQueries
@@ -21,6 +22,7 @@ class Store(
     EventQueries,
     RetentionQueries,
     PollQueries,
+    ContactQueries,
 ):
     """One apsw connection to ``wad.db`` (see ``wad.store.connection``); its methods
     are each table's queries, one module a table."""

@@ -86,6 +86,19 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (device_id, name)
     ) STRICT;
     """,
+    # 6: the contacts who wrote to a session (its new-contact daily cap spares them),
+    # filled from the messages already received.
+    """
+    CREATE TABLE known_contacts (
+        device_id TEXT NOT NULL REFERENCES sessions(device_id) ON DELETE CASCADE,
+        peer TEXT NOT NULL,
+        first_at TEXT NOT NULL,
+        PRIMARY KEY (device_id, peer)
+    ) STRICT, WITHOUT ROWID;
+    INSERT OR IGNORE INTO known_contacts (device_id, peer, first_at)
+        SELECT device_id, peer, min(created_at) FROM messages
+        WHERE direction = 'in' AND peer NOT LIKE '%@g.us' GROUP BY device_id, peer;
+    """,
 ]
 
 

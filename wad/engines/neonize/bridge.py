@@ -28,6 +28,7 @@ from neonize.utils.jid import build_jid
 
 from wad.engines import text
 from wad.engines.contract import EngineError, EngineEvent
+from wad.engines.neonize import calls
 from wad.engines.neonize.ids import Resolver
 from wad.files import write_private
 
@@ -239,7 +240,16 @@ class Bridge:
             pb.TemporaryBan: self._temporary_ban,
             pb.ClientOutdated: self._client_outdated,
             pb.UndecryptableMessage: self._undecryptable,
+            pb.KeepAliveTimeout: self._keepalive_timeout,
+            pb.KeepAliveRestored: lambda _: EngineEvent("keepalive_restored"),
         }
+        translators.update(
+            {
+                pb.CallOffer: calls.offer,
+                pb.CallOfferNotice: calls.offer_notice,
+                pb.CallTerminate: calls.terminate,
+            }
+        )
         self.register(translators)
 
     def register(self, translators: dict[type[Any], Callable[[Any], EngineEvent | None]]) -> None:
@@ -406,19 +416,29 @@ class Bridge:
         return EngineEvent("disconnected", {"reason": f"stream error {event.Code}"})
 
     def _stream_replaced(self, _: pb.StreamReplaced) -> EngineEvent:
+        # whatsmeow does not reconnect after it, and neither does the session.
         self.connected = False
         return EngineEvent(
-            "error", {"message": "another client connected with this device's credentials"}
+            "replaced", {"reason": "another client connected with this device's credentials"}
         )
 
     def _temporary_ban(self, event: pb.TemporaryBan) -> EngineEvent:
-        code = pb.TemporaryBan.TempBanReason.Name(event.Code)
-        return EngineEvent(
-            "error", {"message": f"temporarily banned by WhatsApp ({code}), {event.Expire} s left"}
+        self.connected = False
+        # neonize leaves Code unset (0, no name) for a reason it does not know.
+        code = (
+            pb.TemporaryBan.TempBanReason.Name(event.Code) if event.HasField("Code") else "UNKNOWN"
         )
+        return EngineEvent("banned", {"code": code, "expiresIn": max(event.Expire, 0)})
 
     def _client_outdated(self, _: pb.ClientOutdated) -> EngineEvent:
+        self.connected = False
         return EngineEvent(
-            "error",
-            {"message": "WhatsApp rejected this client version as outdated: upgrade neonize"},
+            "outdated",
+            {"reason": "WhatsApp rejected this client version as outdated: upgrade neonize"},
+        )
+
+    def _keepalive_timeout(self, event: pb.KeepAliveTimeout) -> EngineEvent:
+        return EngineEvent(
+            "keepalive_timeout",
+            {"errorCount": event.ErrorCount, "lastSuccess": event.LastSuccess},
         )

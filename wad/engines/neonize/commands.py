@@ -57,6 +57,7 @@ CONNECTED_COMMANDS = (
     "logout",
     "resolve_ids",
     *neonize_groups.PREPARERS,
+    "reject_call",
 )
 
 
@@ -253,6 +254,22 @@ class Commands:
     def _prepare_resolve_ids(self, params: dict[str, Any]) -> Callable[[], Result]:
         user, server = self.bridge.ids.check(params.get("jid"))
         return functools.partial(self.bridge.ids.resolve, user, server)
+
+    # -- calls and liveness -------------------------------------------------------------
+
+    def _prepare_reject_call(self, params: dict[str, Any]) -> Callable[[], Result]:
+        caller = parse_jid(params.get("from"), "from")
+        return functools.partial(self.reject_call, caller, _text(params, "id"))
+
+    def reject_call(self, caller: pb.JID, call_id: str) -> Result:
+        self.client.reject_call(caller, call_id)
+        return {}
+
+    def ping(self) -> Result:
+        """The liveness probe, answered on the worker's reader thread (not queued behind
+        a slow command): whatsmeow's IsConnected, a lock and a flag in Go. Before the
+        first Connected, neonize's client maps may still be written: Go is not asked."""
+        return {"connected": self.bridge.connected and bool(self.client.is_connected)}
 
     # -- the device ---------------------------------------------------------------------
 

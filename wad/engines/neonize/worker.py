@@ -324,6 +324,9 @@ class Session:
         try:
             if not isinstance(command, str):
                 raise EngineError("a request needs a command and params", "bad_request")
+            if command == "ping":  # answered now: a probe measures the worker, not its queue
+                self.worker.reply(self.name, number, self.commands.ping())
+                return
             call = self._stop if command == "stop" else self.commands.prepare(command, params)
         except Exception as exc:  # a bug here must not take the session down
             if not isinstance(exc, EngineError):

@@ -35,4 +35,25 @@ def methods(services: Services) -> dict[str, Spec]:
             lambda p: sim.enter_code(p["deviceId"], p["code"]), ("deviceId", "code")
         ),
         "sim.sent": Spec(lambda p: {"messages": sim.sent(p["deviceId"])}, dev),
+        "sim.replace": Spec(lambda p: sim.replace(p["deviceId"]), dev),
+        "sim.ban": Spec(
+            lambda p: sim.ban(
+                p["deviceId"], p["seconds"], p.get("code", "SEND_TO_TOO_MANY_PEOPLE")
+            ),
+            ("deviceId", "seconds"),
+            ("code",),
+        ),
+        "sim.silence": Spec(lambda p: sim.silence(p["deviceId"]), dev),
+        "sim.keepalive": Spec(
+            lambda p: sim.keepalive(p["deviceId"], p["failing"]), ("deviceId", "failing")
+        ),
+        "sim.call": Spec(
+            lambda p: sim.ring(p["deviceId"], p["from"], p.get("video", False)),
+            ("deviceId", "from"),
+            ("video",),
+        ),
+        "sim.hang_up": Spec(
+            lambda p: sim.hang_up(p["deviceId"], p["callId"]), ("deviceId", "callId")
+        ),
+        "sim.attempts": Spec(lambda p: {"attempts": sim.attempts(p["deviceId"])}, dev),
     }

@@ -30,6 +30,7 @@ import os
 import secrets
 import time
 import weakref
+from collections import Counter
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -38,9 +39,9 @@ from typing import Any
 import trio
 
 from wad.engines import directory
-from wad.engines.contract import EngineError, EngineEvent
+from wad.engines.contract import TERMINAL_KINDS, EngineError, EngineEvent
 from wad.engines.link import take_ready
-from wad.engines.simulator import contacts, history
+from wad.engines.simulator import calls, contacts, history, lifecycle
 from wad.engines.simulator import groups as virtual_groups
 from wad.engines.simulator.address_book import Directory
 from wad.files import PRIVATE, write_private
@@ -65,6 +66,8 @@ COMMANDS = (
             "pair_phone",
             "logout",
             "resolve_ids",
+            "ping",
+            "reject_call",
         }
     )
     | directory.COMMANDS
@@ -102,6 +105,10 @@ class SimLink:
         self._send, self._receive = trio.open_memory_channel[EngineEvent](math.inf)
         self._scanned = trio.Event()
         self.pair_code: tuple[str, str] | None = None  # (code, phone number)
+        self.silenced = False  # dead without closing: nothing arrives, nothing answers
+        self.keepalive_failing: trio.CancelScope | None = None
+        self.ringing: dict[str, str] = {}  # call id -> the caller's JID
+        self.nursery: trio.Nursery  # set by open_link, for the link's own tasks
 
     # -- Link -----------------------------------------------------------------------
 
@@ -118,6 +125,10 @@ class SimLink:
             raise EngineError(f"unknown command {command!r}", "unsupported")
         if self.closed:
             raise EngineError("the link is closed", "not_connected")
+        if self.silenced:
+            await trio.sleep_forever()  # a dead connection answers nothing, ever
+        if command == "ping":
+            return {"connected": self.state == "connected"}
         if command == "pair_phone":
             if self.state != "waiting_qr":
                 raise EngineError("pairing needs a session waiting for a QR scan", "conflict")
@@ -153,6 +164,8 @@ class SimLink:
         if command in ("mark_read", "presence"):
             phone.note({"command": command, **params})
             return {}
+        if command == "reject_call":
+            return calls.reject(self, params)
         if command == "groups":
             return {
                 "groups": [
@@ -174,21 +187,23 @@ class SimLink:
 
     def emit_event(self, kind: str, **data: Any) -> None:
         """What the network tells this device (the group and poll events)."""
-        self._emit(kind, **data)
+        self.emit(kind, **data)
 
-    def _emit(self, kind: str, **data: Any) -> None:
+    def emit(self, kind: str, **data: Any) -> None:
+        if self.silenced:
+            return  # the connection is dead: nothing gets through
         try:
             self._send.send_nowait(EngineEvent(kind, data))
         except trio.ClosedResourceError:
             return
-        if kind in ("disconnected", "logged_out", "error"):
+        if kind in TERMINAL_KINDS:
             self.state = kind
             self._send.close()
 
     async def run(self) -> None:
         await trio.sleep(self.engine.connect_delay)
         if self.engine.offline:
-            self._emit(
+            self.emit(
                 "error",
                 message="failed to dial whatsapp web websocket: the simulated "
                 "network is offline (no such host)",
@@ -198,17 +213,19 @@ class SimLink:
         if not credentials.exists():
             self.state = "waiting_qr"
             while not self._scanned.is_set():
-                self._emit("qr", code=_qr_code())
+                self.emit("qr", code=_qr_code())
                 with trio.move_on_after(self.engine.qr_interval):
                     await self._scanned.wait()
+        if lifecycle.banned(self):
+            return
         device = json.loads(credentials.read_text())
         self.state = "connected"
-        self._emit("connected", phoneNumber=device["phoneNumber"], jid=device["jid"])
+        self.emit("connected", phoneNumber=device["phoneNumber"], jid=device["jid"])
         if device.pop("historyPending", False):  # the first connection after pairing
             write_private(credentials, json.dumps(device))
             mode = str(self.options.get("history") or "none")
             for event in history.after_pairing(device["phoneNumber"], mode):
-                self._emit(event.kind, **event.data)
+                self.emit(event.kind, **event.data)
 
     def scan(self, phone_number: str) -> None:
         if self.state != "waiting_qr":
@@ -233,7 +250,7 @@ class SimLink:
         """A phone sends the device a message: text, or any other type with ``fields``
         (``chat`` for a group the device is in), addressed by phone number or by LID
         (:mod:`.contacts`)."""
-        self._require_connected()
+        self.require_connected()
         wa_id = "SIM" + secrets.token_hex(8).upper()
         in_group = str(fields.get("chat", "")).endswith("@g.us")
         data: dict[str, Any] = {
@@ -251,28 +268,28 @@ class SimLink:
             data["mentions"] = [m["jid"] for m in data["mentionIds"]]  # phone form first
         # Refused when blocked (the phone-number JID, as the blocklist names people).
         Directory(self.folder).incoming(f"{sender}@s.whatsapp.net", data.get("pushName"))
-        self._emit("message", **data)
+        self.emit("message", **data)
         return wa_id
 
     def receipt(self, wa_ids: list[str], status: str, by: str | None = None) -> None:
         """The recipient (``by``, the JID the message was sent to) reports it."""
-        self._require_connected()
+        self.require_connected()
         number = contacts.recipient_number(by) if by else None
         who = contacts.sender_fields(number, "pn", True) if number else {}
-        self._emit("receipt", ids=wa_ids, status=status, chat="", **who)
+        self.emit("receipt", ids=wa_ids, status=status, chat="", **who)
 
     def drop(self) -> None:
-        self._require_connected()
-        self._emit("disconnected", reason="connection dropped by the simulator")
+        self.require_connected()
+        self.emit("disconnected", reason="connection dropped by the simulator")
 
     def unlink(self, reason: str = "the phone removed this linked device") -> None:
         (self.folder / CREDENTIALS).unlink(missing_ok=True)
-        self._emit("logged_out", reason=reason)
+        self.emit("logged_out", reason=reason)
 
     def tell(self, events: list[tuple[str, dict[str, Any]]]) -> None:
         """Events the network sends the device (a contact's presence...)."""
         for kind, data in events:
-            self._emit(kind, **data)
+            self.emit(kind, **data)
 
     def jid(self) -> str | None:
         credentials = self.folder / CREDENTIALS
@@ -280,8 +297,8 @@ class SimLink:
             return None
         return str(json.loads(credentials.read_text())["jid"]).replace(":7@", "@")
 
-    def _require_connected(self) -> None:
-        if self.state != "connected":
+    def require_connected(self) -> None:
+        if self.state != "connected" or self.silenced:
             raise EngineError("the session is not connected", "conflict")
 
 
@@ -374,6 +391,10 @@ class SimulatorEngine:
         self._links: dict[str, SimLink] = {}
         self._phones: dict[Path, VirtualPhone] = {}
         self.network = virtual_groups.Network(self)
+        # The network's bans, by account (session folder): (until, on trio's clock; code).
+        self.bans: dict[Path, tuple[float, str]] = {}
+        # Connection attempts by session: a test counts them (no reconnect storm).
+        self.attempts: Counter[str] = Counter()
 
     @asynccontextmanager
     async def open_link(
@@ -381,8 +402,10 @@ class SimulatorEngine:
     ) -> AsyncIterator[SimLink]:
         link = SimLink(self, device_id, folder, options or {})
         self._links[device_id] = link
+        self.attempts[device_id] += 1
         try:
             async with trio.open_nursery() as nursery:
+                link.nursery = nursery
                 nursery.start_soon(link.run)
                 yield link
                 nursery.cancel_scope.cancel()

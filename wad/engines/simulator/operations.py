@@ -12,7 +12,7 @@ from typing import Any
 
 from wad import validation
 from wad.engines.contract import EngineError
-from wad.engines.simulator import contacts
+from wad.engines.simulator import calls, contacts, lifecycle
 from wad.engines.simulator.engine import SimulatorEngine
 from wad.errors import StorageFull, bad_request, conflict, not_found
 from wad.services import Services, media, outbound
@@ -129,6 +129,45 @@ class SimulatorOperations:
 
     def unlink(self, device_id: object) -> None:
         self._call(device_id, "unlink")
+
+    def _act(self, device_id: object, action: Any, *args: Any) -> Any:
+        """A network-side scenario (:mod:`.lifecycle`, :mod:`.calls`) on the session's link."""
+        engine = self.engine()
+        row = self.lookup.row(device_id)
+        try:
+            return action(engine.link(row.device_id), *args)
+        except EngineError as exc:
+            raise engine_failure(exc) from None
+
+    def replace(self, device_id: object) -> None:
+        self._act(device_id, lifecycle.replace)
+
+    def ban(self, device_id: object, seconds: object, code: object) -> None:
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds <= 0:
+            raise bad_request("seconds must be a positive number")
+        self._act(device_id, lifecycle.ban, float(seconds), code)
+
+    def silence(self, device_id: object) -> None:
+        self._act(device_id, lifecycle.silence)
+
+    def keepalive(self, device_id: object, failing: object) -> None:
+        if not isinstance(failing, bool):
+            raise bad_request("failing must be true or false")
+        self._act(device_id, lifecycle.keepalive, failing)
+
+    def ring(self, device_id: object, caller: object, video: object = False) -> dict[str, str]:
+        number = validation.phone_number(caller, "from")
+        return {"callId": self._act(device_id, calls.ring, number, bool(video))}
+
+    def hang_up(self, device_id: object, call_id: object) -> None:
+        if not isinstance(call_id, str):
+            raise bad_request("callId must be a string")
+        self._act(device_id, calls.hang_up, call_id)
+
+    def attempts(self, device_id: object) -> int:
+        """How many connections the session opened so far (a reconnect storm shows)."""
+        row = self.lookup.row(device_id)
+        return self.engine().attempts[row.device_id]
 
     def sent(self, device_id: object) -> list[dict[str, Any]]:
         """What the session sent, as the phones on the other end received it."""

@@ -6,7 +6,7 @@ from quart import Blueprint, Response
 from quart_schema import document_request, document_response
 
 from wad.engines.simulator.operations import SimulatorOperations
-from wad.http import schemas
+from wad.http import lifecycle_schemas, schemas
 from wad.http.context import services
 from wad.http.helpers import body, ok, require_admin
 from wad.http.openapi import ENGINE, api
@@ -106,3 +106,80 @@ async def sent(device_id: str) -> Response:
     """What the session sent, in order, as the phones on the other end received it."""
     await require_admin()
     return ok(messages=phone().sent(device_id))
+
+
+@bp.post("/<device_id>/replace")
+@api("simulatorReplace", "Simulator", "admin", errors=ENGINE)
+@document_response(schemas.Ok)
+async def replace(device_id: str) -> Response:
+    """Another client connects with the device's credentials: the session goes to
+    `conflict` and stays there until restarted."""
+    await require_admin()
+    phone().replace(device_id)
+    return ok(message="Replaced")
+
+
+@bp.post("/<device_id>/ban")
+@api("simulatorBan", "Simulator", "admin", errors=ENGINE)
+@document_request(lifecycle_schemas.PhoneBan)
+@document_response(schemas.Ok)
+async def ban(device_id: str) -> Response:
+    """WhatsApp bans the account for `seconds`: `banned`, connecting again once it ends."""
+    await require_admin()
+    data = await body(lifecycle_schemas.PhoneBan)
+    phone().ban(device_id, data.seconds, data.code)
+    return ok(message="Banned")
+
+
+@bp.post("/<device_id>/silence")
+@api("simulatorSilence", "Simulator", "admin", errors=ENGINE)
+@document_response(schemas.Ok)
+async def silence(device_id: str) -> Response:
+    """The connection goes dead without closing: no event, no answer (a zombie)."""
+    await require_admin()
+    phone().silence(device_id)
+    return ok(message="Silenced")
+
+
+@bp.post("/<device_id>/keepalive")
+@api("simulatorKeepalive", "Simulator", "admin", errors=ENGINE)
+@document_request(lifecycle_schemas.PhoneKeepalive)
+@document_response(schemas.Ok)
+async def keepalive(device_id: str) -> Response:
+    """WhatsApp's keep-alives start failing (`degraded`) or get through again."""
+    await require_admin()
+    data = await body(lifecycle_schemas.PhoneKeepalive)
+    phone().keepalive(device_id, data.failing)
+    return ok(message="Keep-alives failing" if data.failing else "Keep-alives restored")
+
+
+@bp.post("/<device_id>/call")
+@api("simulatorCall", "Simulator", "admin", errors=ENGINE)
+@document_request(lifecycle_schemas.PhoneCall)
+@document_response(lifecycle_schemas.CallPlaced)
+async def call(device_id: str) -> Response:
+    """A phone calls the session (`call.offer`)."""
+    await require_admin()
+    data = await body(lifecycle_schemas.PhoneCall)
+    return ok(**phone().ring(device_id, str(data.from_), data.video))
+
+
+@bp.post("/<device_id>/hang-up")
+@api("simulatorHangUp", "Simulator", "admin", errors=ENGINE)
+@document_request(lifecycle_schemas.PhoneHangUp)
+@document_response(schemas.Ok)
+async def hang_up(device_id: str) -> Response:
+    """The caller gives up (`call.ended`)."""
+    await require_admin()
+    data = await body(lifecycle_schemas.PhoneHangUp)
+    phone().hang_up(device_id, data.callId)
+    return ok(message="Hung up")
+
+
+@bp.get("/<device_id>/attempts")
+@api("simulatorAttempts", "Simulator", "admin")
+@document_response(lifecycle_schemas.Attempts)
+async def attempts(device_id: str) -> Response:
+    """How many connections the session opened: a reconnect storm shows here."""
+    await require_admin()
+    return ok(attempts=phone().attempts(device_id))

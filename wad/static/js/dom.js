@@ -34,6 +34,8 @@ const STATES = {
   failed: ["Failed", "bad"],
   logged_out: ["Logged out", "muted"],
   stopped: ["Stopped", "muted"],
+  conflict: ["Replaced by another client", "bad"],
+  banned: ["Banned by WhatsApp", "bad"],
 };
 
 export function stateLabel(state) {
@@ -44,6 +46,21 @@ export function badge(state) {
   const [label, tone] = STATES[state] || [state, "muted"];
   return h("span", { class: `badge ${tone}`, dataset: { state } },
     h("span", { class: "dot", "aria-hidden": "true" }), label);
+}
+
+// A session's state with what qualifies it: keep-alives failing, a ban's end.
+export function sessionBadges(session) {
+  const out = [badge(session.connectionState)];
+  if (session.degraded) {
+    out.push(h("span", { class: "badge wait", dataset: { flag: "degraded" },
+      title: "WhatsApp's keep-alives are failing; wad reconnects if it lasts" },
+    h("span", { class: "dot", "aria-hidden": "true" }), "Degraded"));
+  }
+  if (session.connectionState === "banned" && session.bannedUntil) {
+    out.push(h("span", { class: "chip banned-until", dataset: { bannedUntil: session.bannedUntil } },
+      `until ${when(session.bannedUntil)}`));
+  }
+  return out;
 }
 
 const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });

@@ -4,7 +4,7 @@ import { del, get, post, sessionPath } from "./api.js";
 import { activityCard } from "./chart.js";
 import { contactsCard } from "./contacts.js";
 import { confirmAction } from "./dialog.js";
-import { badge, h, phone, replace, seconds, timeTag, toast, when } from "./dom.js";
+import { h, phone, replace, seconds, sessionBadges, timeTag, toast, when } from "./dom.js";
 import { groupsCard } from "./groups.js";
 import { historyCard } from "./history.js";
 import { keyCard } from "./keys.js";
@@ -40,7 +40,7 @@ export function sessionView(main, deviceId, info) {
       h("div", { class: "col side" }, actions, key.el, groups.el, activity.el, history.el)));
 
   function renderHead() {
-    replace(title, h("h1", {}, deviceId), badge(session.connectionState));
+    replace(title, h("h1", {}, deviceId), ...sessionBadges(session));
     replace(meta,
       h("div", {}, h("dt", {}, "Phone"), h("dd", {}, phone(session.phoneNumber) || "not linked")),
       h("div", {}, h("dt", {}, "Created"), h("dd", {}, timeTag(session.createdAt))),
@@ -56,12 +56,15 @@ export function sessionView(main, deviceId, info) {
     clearInterval(retryTimer);
     if (!session.lastError && !session.nextRetryAt) { replace(alert); return; }
     const retry = h("span", { class: "retry" });
+    const banned = session.connectionState === "banned";
     const tick = () => {
       const left = Date.parse(session.nextRetryAt) - Date.now();
-      retry.textContent = left > 0 ? `Next retry in ${seconds(left)} (${when(session.nextRetryAt)}).`
+      const what = banned ? "The ban ends" : "Next retry";
+      retry.textContent = left > 0 ? `${what} in ${seconds(left)} (${when(session.nextRetryAt)}).`
         : "Retrying now…";
     };
-    const tone = session.connectionState === "failed" ? "alert" : "alert warn";
+    const bad = ["failed", "conflict", "banned"].includes(session.connectionState);
+    const tone = bad ? "alert" : "alert warn";
     replace(alert, h("div", { class: tone },
       h("strong", {}, "Last error: "), session.lastError || "none",
       session.nextRetryAt ? [" · ", retry] : null));

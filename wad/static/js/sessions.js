@@ -1,7 +1,7 @@
 // The sessions page: every session with its state, and a form to create one.
 import { ApiError, get, post } from "./api.js";
 import { activityCard } from "./chart.js";
-import { badge, h, phone, replace, timeTag, toast } from "./dom.js";
+import { h, phone, replace, sessionBadges, timeTag, toast } from "./dom.js";
 
 // The server's rule for a deviceId (wad.validation.DEVICE_ID_PATTERN).
 export const DEVICE_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
@@ -91,7 +91,7 @@ function table(sessions) {
     h("th", { scope: "row", "data-label": "Device" },
       h("a", { href: `#/s/${encodeURIComponent(s.deviceId)}`, class: "device-link" },
         s.deviceId)),
-    h("td", { "data-label": "State" }, badge(s.connectionState)),
+    h("td", { "data-label": "State" }, sessionBadges(s)),
     h("td", { "data-label": "Phone" }, phone(s.phoneNumber) || h("span", { class: "muted" }, "—")),
     h("td", { "data-label": "API key" }, s.hasApiKey ? "Yes" : h("span", { class: "muted" }, "No")),
     h("td", { "data-label": "Created" }, timeTag(s.createdAt)),

@@ -19,6 +19,8 @@ const EVENTS = [
   ["group.update", "Group changes"],
   ["poll.vote", "Poll votes"],
   ["status", "Statuses received"],
+  ["call.offer", "Incoming calls"],
+  ["call.ended", "Calls ended"],
 ];
 const EVENT_LABEL = Object.fromEntries(EVENTS);
 const HEALTH = [["delivered", "Delivered"], ["failed", "Failed"], ["pending", "Pending"]];
