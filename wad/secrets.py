@@ -25,6 +25,7 @@ import logging
 import os
 import stat
 from pathlib import Path
+from typing import Self
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -54,7 +55,7 @@ class SecretBox:
         self.path = path
 
     @classmethod
-    def load(cls, path: Path) -> SecretBox:
+    def load(cls, path: Path) -> Self:
         """The key in ``path``, made (and written 0600) when there is none yet."""
         try:
             text = path.read_text()

@@ -18,7 +18,8 @@ from wad.http.group_schemas import (
     GroupUpdatePayload,
     PollVotePayload,
 )
-from wad.http.schemas import Body, Ok, State, Timestamp
+from wad.http.schemas import Body, Ok, Timestamp
+from wad.sessions.states import State
 
 __all__ = ["Event", "EventList", "LiveEvent"]
 

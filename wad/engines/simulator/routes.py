@@ -161,7 +161,8 @@ async def call(device_id: str) -> Response:
     """A phone calls the session (`call.offer`)."""
     await require_admin()
     data = await body(lifecycle_schemas.PhoneCall)
-    return ok(**phone().ring(device_id, str(data.from_), data.video))
+    placed = phone().ring(device_id, str(data.from_), data.video)
+    return ok(callId=placed["callId"])
 
 
 @bp.post("/<device_id>/hang-up")
