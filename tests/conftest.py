@@ -11,6 +11,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -194,3 +195,12 @@ def wad_process(tmp_path: Path) -> Iterator[Process]:
     process = spawn_daemon(tmp_path, "--engine", "simulator")
     yield process
     process.stop()
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """A headless Chromium for the browser tests (``dashboard_browser.launch``)."""
+    from dashboard_browser import launch
+
+    with launch() as chromium:
+        yield chromium

@@ -19,7 +19,6 @@ from dashboard_browser import (
     Console,
     connect,
     incoming,
-    launch,
     shoot,
     sign_in,
 )
@@ -35,12 +34,6 @@ def daemon(tmp_path: Path) -> Iterator[Process]:
     process = spawn_daemon(tmp_path, "--engine", "simulator", env={"WAD_SEND_INTERVAL": "0"})
     yield process
     process.stop()
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    with launch() as browser:
-        yield browser
 
 
 def send(url: str, key: str, device_id: str, number: str = PEER) -> int:

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import ADMIN_TOKEN, Process, spawn_daemon
-from dashboard_browser import ADMIN, DESKTOP, PHONE, Console, launch, shoot
+from dashboard_browser import ADMIN, DESKTOP, PHONE, Console, shoot
 from playwright.sync_api import Browser, expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -36,12 +36,6 @@ def daemon(tmp_path: Path) -> Iterator[Process]:
     )
     yield process
     process.stop()
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    with launch() as browser:
-        yield browser
 
 
 def test_link_a_phone_send_and_receive_live(daemon: Process, browser: Browser) -> None:

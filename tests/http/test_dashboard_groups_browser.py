@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import Process, spawn_daemon
-from dashboard_browser import ADMIN, DESKTOP, Console, connect, launch, shoot, sign_in
+from dashboard_browser import ADMIN, DESKTOP, Console, connect, shoot, sign_in
 from playwright.sync_api import Browser, expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -20,12 +20,6 @@ def daemon(tmp_path: Path) -> Iterator[Process]:
     process = spawn_daemon(tmp_path, "--engine", "simulator")
     yield process
     process.stop()
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    with launch() as browser:
-        yield browser
 
 
 def test_the_groups_card_lists_and_follows_the_groups(daemon: Process, browser: Browser) -> None:

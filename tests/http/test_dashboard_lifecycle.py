@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import Process, spawn_daemon
-from dashboard_browser import ADMIN, DESKTOP, Console, launch, shoot, sign_in
+from dashboard_browser import ADMIN, DESKTOP, Console, shoot, sign_in
 from playwright.sync_api import Browser, expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -21,12 +21,6 @@ def daemon(tmp_path: Path) -> Iterator[Process]:
     process = spawn_daemon(tmp_path, "--engine", "simulator")
     yield process
     process.stop()
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    with launch() as browser:
-        yield browser
 
 
 def connect(api: httpx.Client, device: str, phone: str) -> None:

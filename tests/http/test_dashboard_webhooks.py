@@ -20,7 +20,6 @@ from dashboard_browser import (
     Console,
     connect,
     incoming,
-    launch,
     receiver_thread,
     shoot,
     sign_in,
@@ -61,12 +60,6 @@ def daemon(tmp_path: Path) -> Iterator[Process]:
     process = spawn_daemon(tmp_path, "--engine", "simulator", env=env)
     yield process
     process.stop()
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    with launch() as browser:
-        yield browser
 
 
 def figure(row: Locator, kind: str) -> Locator:

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from conftest import ADMIN_TOKEN, Process, spawn_daemon
-from dashboard_browser import SHOTS, Console, launch
+from dashboard_browser import SHOTS, Console
 from event_stream import SessionEvents
 from playwright.sync_api import Browser, expect
 
@@ -45,12 +45,6 @@ def daemon(tmp_path: Path) -> Iterator[Process]:
     process = spawn_daemon(tmp_path, "--engine", "simulator", env={"WAD_SEND_INTERVAL": "0"})
     yield process
     process.stop()
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    with launch() as browser:
-        yield browser
 
 
 def test_try_it_out_sends_through_the_simulator(daemon: Process, browser: Browser) -> None:

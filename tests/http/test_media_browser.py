@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import Process, follow_state, spawn_daemon
-from dashboard_browser import ADMIN, launch, sign_in
+from dashboard_browser import ADMIN, sign_in
 from playwright.sync_api import Browser, Route
 from playwright.sync_api import Error as PlaywrightError
 
@@ -37,12 +37,6 @@ SVG = (
     f"<script>{STEAL}</script></svg>"
 )
 PLANTED = {"text/html": HTML, "image/svg+xml": SVG}
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    with launch() as browser:
-        yield browser
 
 
 @pytest.fixture
