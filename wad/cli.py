@@ -29,6 +29,9 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", type=Path, help="TOML configuration file")
     serve.add_argument("--state-dir", dest="state_dir", help="where wad.db and sessions live")
     serve.add_argument("--http", help="HOST:PORT to serve HTTP on (default 127.0.0.1:3000)")
+    serve.add_argument(
+        "--database", dest="database_url", help="postgresql://... (default: the embedded SQLite)"
+    )
     serve.add_argument("--engine", choices=ENGINES, help="neonize (default) or simulator")
     serve.add_argument("--control-socket", dest="control_socket", help="Unix socket path")
     serve.add_argument("--log-level", dest="log_level", help="DEBUG, INFO, WARNING or ERROR")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import socket
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -86,10 +87,23 @@ class Config:
     metrics_allow: list[str] = field(default_factory=list)
     # Reverse proxies (CIDRs) whose X-Forwarded-For/-Proto and Forwarded are believed.
     trusted_proxies: list[str] = field(default_factory=list)
+    # A cluster (README, Running a cluster): the PostgreSQL server that holds the state
+    # of every node (unset: the embedded SQLite wad.db), this node's name (unset: the
+    # host name), the URL the other nodes reach it at, and the secret the nodes
+    # authenticate each other with (never logged, never in an answer).
+    database_url: str | None = None
+    node_id: str | None = None
+    node_url: str | None = None
+    cluster_secret: str | None = None
     # Plugins (built-in and third-party), by name, that must not load.
     disable_plugins: list[str] = field(default_factory=list)
     # Free-form settings for plugins: [plugins.NAME] tables in TOML.
     plugin_settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def node(self) -> str:
+        """This node's name in a cluster: ``node_id``, else the host name."""
+        return self.node_id or socket.gethostname()
 
     @property
     def db_path(self) -> Path:
@@ -258,6 +272,10 @@ def _check(config: Config) -> None:
             raise ConfigError(
                 f"media_allow_networks: {cidr!r} is not a network such as 127.0.0.0/8"
             ) from None
+    if config.database_url is not None and not config.database_url.startswith(
+        ("postgresql://", "postgres://")
+    ):
+        raise ConfigError("database_url: must be a postgresql:// URL (unset: the embedded SQLite)")
     if config.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(
             f"log_level: must be DEBUG, INFO, WARNING or ERROR, not {config.log_level!r}"

@@ -13,6 +13,7 @@ from wad.services import calls, outbound
 from wad.services.contacts import page_limit
 from wad.services.lookup import Lookup
 from wad.store import Store
+from wad.store.chats import CHAT_MIGRATIONS
 from wad.store.clock import iso_at
 
 __all__ = ["CHATS_PAGE_MAX", "Chats"]
@@ -51,7 +52,7 @@ class Chats:
     def __init__(self, lookup: Lookup, store: Store) -> None:
         self.lookup = lookup
         self.store = store
-        store.migrate_chats()
+        store.migrate_plugin("chats", CHAT_MIGRATIONS)
 
     async def page(
         self, device_id: object, limit: object = 50, cursor: object = None

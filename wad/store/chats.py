@@ -19,9 +19,6 @@ _NEWEST = 1 << 62
 
 
 class ChatQueries(MessageQueries):
-    def migrate_chats(self) -> None:
-        self.migrate_plugin("chats", CHAT_MIGRATIONS)
-
     def list_chats(self, device_id: str, before: str | None, limit: int) -> list[dict[str, Any]]:
         """Chats newest first (by their last message), those whose last message is older
         than message ``before`` (a page's cursor): each peer, its last message, unread."""

@@ -2,8 +2,8 @@
 
 Statements are short and run on the trio thread (an autocommit write costs
 ~20 µs; a hop to a worker thread costs ~230 µs). WAL with synchronous=NORMAL.
-The per-table queries (``wad.store.sessions`` and its siblings) are mixins over
-this class; ``wad.store.database.Store`` composes them.
+The per-table queries (``wad.store.sessions`` and its siblings) run on it;
+``wad.store.database.Store`` composes them.
 
 A full disk is mapped here, once for every caller (the core's queries and the
 plugins', which share the connection): SQLite's ``SQLITE_FULL`` becomes

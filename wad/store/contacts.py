@@ -1,10 +1,10 @@
 """Queries on ``known_contacts``: who wrote to a session (for its new-contact cap)."""
 
+from wad.store.base import QueryBase
 from wad.store.clock import now_iso
-from wad.store.connection import Connection
 
 
-class ContactQueries(Connection):
+class ContactQueries(QueryBase):
     def note_contact(self, device_id: str, peer: str) -> None:
         """``peer`` wrote to the session (a repeat costs one index probe)."""
         self.db.execute(

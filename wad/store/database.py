@@ -1,6 +1,21 @@
-"""``Store``: the connection with every table's queries, all of wad's core SQL."""
+"""``Store``: the database wad keeps its state in, and every table's queries.
 
+``Queries`` composes the per-table query modules over one connection's handle.
+``Store`` is the embedded SQLite one (apsw on ``wad.db``): it runs a caller's
+function of the queries inline on the trio thread, in one transaction for
+:meth:`Store.run`, without one for :meth:`Store.read` (a single statement is
+atomic by itself). Another backend (PostgreSQL) offers the same two calls and runs
+the function on a pooled connection in a thread.
+"""
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+from wad.store.base import Caches, Dialect
 from wad.store.chats import ChatQueries
+from wad.store.connection import Connection, Database
 from wad.store.contacts import ContactQueries
 from wad.store.events import EventQueries
 from wad.store.history import HistoryQueries
@@ -11,8 +26,10 @@ from wad.store.retention import RetentionQueries
 from wad.store.sessions import SessionQueries
 from wad.store.settings import SettingQueries
 
+T = TypeVar("T")
 
-class Store(
+
+class Queries(
     SessionQueries,
     SettingQueries,
     ChatQueries,
@@ -24,5 +41,46 @@ class Store(
     PollQueries,
     ContactQueries,
 ):
-    """One apsw connection to ``wad.db`` (see ``wad.store.connection``); its methods
-    are each table's queries, one module a table."""
+    """Every table's queries on one connection's handle, one module a table."""
+
+
+class Store(Queries):
+    """The embedded store: one apsw connection to ``wad.db`` (``wad.store.connection``).
+
+    Callers use :meth:`run` and :meth:`read`; the queries called on the store itself
+    are a transition that ends when every caller has moved to them."""
+
+    dialect: Dialect = "sqlite"
+    db: Database  # the transition's callers use apsw's own calls (pragma, VACUUM)
+
+    def __init__(self, path: Path) -> None:
+        self.connection = Connection(path)
+        self.path = path
+        super().__init__(self.connection.db, Caches(), "sqlite")
+
+    async def run(self, fn: Callable[[Queries], T]) -> T:
+        """``fn(queries)`` in one transaction: all its writes commit, or none."""
+        with self.connection.db:
+            result = fn(self)
+        return result
+
+    async def read(self, fn: Callable[[Queries], T]) -> T:
+        """``fn(queries)`` without a transaction of its own (reads, single statements)."""
+        return fn(self)
+
+    @property
+    def full(self) -> bool:
+        """The last write found the disk full, and none has committed since."""
+        return self.connection.full
+
+    def close(self) -> None:
+        self.connection.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self.connection.db:
+            yield
+
+    def migrate_plugin(self, name: str, migrations: list[str]) -> int:
+        """Apply a plugin's own numbered migrations; see ``Connection.migrate_plugin``."""
+        return self.connection.migrate_plugin(name, migrations)

@@ -4,8 +4,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from wad.store.base import QueryBase
 from wad.store.clock import now_iso
-from wad.store.connection import Connection
 from wad.store.ids import new_id
 
 EVENTS_KEPT_PER_SESSION = 1000
@@ -37,7 +37,7 @@ def _event(row: Any) -> StoredEvent:
     return StoredEvent(row[0], row[1], row[2], row[3], json.loads(row[4]), row[5])
 
 
-class EventQueries(Connection):
+class EventQueries(QueryBase):
     def append_event(self, device_id: str, type_: str, payload: dict[str, Any]) -> StoredEvent:
         """Number and store one event of a session; call inside a transaction."""
         seq = self._one(

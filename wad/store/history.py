@@ -10,12 +10,12 @@ finds it (:meth:`MessageQueries.insert_incoming` looks for the same id).
 import json
 from typing import Any
 
+from wad.store.base import QueryBase
 from wad.store.clock import now_iso
-from wad.store.connection import Connection
 from wad.store.ids import new_id
 
 
-class HistoryQueries(Connection):
+class HistoryQueries(QueryBase):
     def insert_history(self, device_id: str, messages: list[dict[str, Any]]) -> list[str]:
         """Store the messages not seen before (each ``{"waId", "peer", "type", "body",
         "fields"}``), in one transaction; the ids of those stored, in order."""

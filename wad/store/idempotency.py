@@ -9,11 +9,11 @@ settled from that message's fate (:mod:`wad.services.sending`).
 import json
 from typing import Any
 
+from wad.store.base import QueryBase
 from wad.store.clock import now_iso
-from wad.store.connection import Connection
 
 
-class IdempotencyQueries(Connection):
+class IdempotencyQueries(QueryBase):
     def idempotency_claim(self, device_id: str, key: str, body_hash: str) -> tuple[str, Any]:
         """Claim a key for a send: ("new", None), ("done", response), ("mismatch", None),
         or ("open", message) when a claim without an answer exists: ``message`` is the

@@ -3,8 +3,8 @@
 import json
 from typing import Any
 
+from wad.store.base import QueryBase
 from wad.store.clock import now_iso
-from wad.store.connection import Connection
 from wad.store.ids import new_id
 
 # How far an outgoing message has got; a receipt only moves it forward.
@@ -28,7 +28,7 @@ _KEYS = (
 )
 
 
-class MessageQueries(Connection):
+class MessageQueries(QueryBase):
     def insert_outgoing(
         self,
         message_id: str,

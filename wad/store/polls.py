@@ -4,11 +4,11 @@ the votes on it are kept in its fields, one per voter, the latest winning."""
 import json
 from typing import Any
 
+from wad.store.base import QueryBase
 from wad.store.clock import now_iso
-from wad.store.connection import Connection
 
 
-class PollQueries(Connection):
+class PollQueries(QueryBase):
     def poll_by_wa_id(self, device_id: str, wa_id: str) -> dict[str, Any] | None:
         """The poll that WhatsApp knows by ``wa_id``: ``{"id", "chat", "fields"}``."""
         row = self.db.execute(

@@ -11,7 +11,7 @@ checkpoints between batches (:mod:`wad.runtime.retention`).
 
 from dataclasses import dataclass, field
 
-from wad.store.connection import Connection
+from wad.store.base import QueryBase
 
 #: The tables pruned by age, oldest first by rowid; created_at is wad's ISO time.
 PRUNED = ("messages", "events", "idempotency")
@@ -26,7 +26,7 @@ class Batch:
     more: bool = False
 
 
-class RetentionQueries(Connection):
+class RetentionQueries(QueryBase):
     def prune_batch(self, table: str, cutoff: str, limit: int) -> Batch:
         """Delete up to ``limit`` of ``table``'s rows created before ``cutoff`` (an ISO
         time), oldest first."""

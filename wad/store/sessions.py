@@ -55,7 +55,7 @@ class SessionQueries(KeyQueries):
         return [SessionRow(*row) for row in rows]
 
     def delete_session(self, device_id: str) -> bool:
-        self._key_owner.clear()
+        self.caches.key_owner.clear()
         cursor = self.db.execute(
             "DELETE FROM sessions WHERE device_id = ? RETURNING 1", (device_id,)
         )
