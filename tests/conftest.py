@@ -130,6 +130,33 @@ class Process:
                 self.proc.wait()
 
 
+def serve_command(
+    state_dir: Path,
+    http: str,
+    control_socket: Path | None,
+    *args: str,
+    engine: str | None = "simulator",
+) -> list[str]:
+    """The ``wad serve`` command line of a test's daemon process (``python -m wad.cli``):
+    its state folder, HTTP address, control socket (None: wad's default), engine (None:
+    the caller's ``args`` name it, or wad's default)."""
+    socket_flag = ["--control-socket", str(control_socket)] if control_socket else []
+    engine_flag = ["--engine", engine] if engine else []
+    return [
+        sys.executable,
+        "-m",
+        "wad.cli",
+        "serve",
+        *engine_flag,
+        "--state-dir",
+        str(state_dir),
+        "--http",
+        http,
+        *socket_flag,
+        *args,
+    ]
+
+
 def spawn_daemon(
     tmp_path: Path,
     *args: str,
@@ -148,20 +175,9 @@ def spawn_daemon(
         "WAD_NEW_CONTACT_DAILY_CAP": "0",  # as make_config: no cap unless asked for
         **(env or {}),
     }
-    socket_flag = ["--control-socket", str(tmp_path / "wad.sock")] if control_socket else []
+    sock = tmp_path / "wad.sock" if control_socket else None
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "wad.cli",
-            "serve",
-            "--state-dir",
-            str(state_dir),
-            "--http",
-            f"127.0.0.1:{port}",
-            *socket_flag,
-            *args,
-        ],
+        serve_command(state_dir, f"127.0.0.1:{port}", sock, *args, engine=None),
         env=full_env,
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,

@@ -4,13 +4,13 @@ URL's host with SNI, and what messages show of a URL."""
 
 from __future__ import annotations
 
-import socket
 import ssl
 
 import httpx
 import pytest
 import trio
 import trustme
+from fake_dns import resolver
 from media_origin import png, serves, start
 
 from wad.net.fetch import Fetcher, FetchError, parse_url, shown
@@ -19,25 +19,10 @@ from wad.net.guard import Guard, parse_networks
 PICTURE = png(64, 48)
 
 
-def hosts(table: dict[str, list[str]]):
-    """A DNS stand-in (no query leaves the machine); every lookup recorded."""
-    lookups: list[str] = []
-
-    async def resolve(host: str, port: int) -> list[str]:
-        await trio.lowlevel.checkpoint()
-        lookups.append(host)
-        if host not in table:
-            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-        return table[host]
-
-    resolve.lookups = lookups  # type: ignore[attr-defined]
-    return resolve
-
-
 def fetcher(table: dict[str, list[str]], context: ssl.SSLContext | None = None):
-    resolver = hosts(table)
-    guard = Guard(parse_networks("127.0.0.0/8"), resolver=resolver)
-    return Fetcher(guard, timeout=5.0, ssl_context=context), resolver.lookups  # type: ignore[attr-defined]
+    resolve = resolver(table)
+    guard = Guard(parse_networks("127.0.0.0/8"), resolver=resolve)
+    return Fetcher(guard, timeout=5.0, ssl_context=context), resolve.lookups  # type: ignore[attr-defined]
 
 
 async def fetch_all(using: Fetcher, url: str, limit: int = 1 << 20) -> tuple[str | None, bytes]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import ssl
 import subprocess
 from functools import partial
@@ -12,24 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 import trio
+from fake_dns import resolver
 from webhook_receiver import Received, Receiver
 
 from wad.net.guard import AddressRefused, Guard, open_client, parse_networks, refusal
-
-
-def resolver(table: dict[str, list[str]]):
-    """A DNS stand-in: fixed answers per name, every lookup recorded."""
-    lookups: list[str] = []
-
-    async def resolve(host: str, port: int) -> list[str]:
-        await trio.lowlevel.checkpoint()
-        lookups.append(host)
-        if host not in table:
-            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-        return table[host]
-
-    resolve.lookups = lookups  # type: ignore[attr-defined]
-    return resolve
 
 
 @pytest.mark.parametrize(

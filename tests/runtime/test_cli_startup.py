@@ -6,29 +6,15 @@ import json
 import os
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
-from conftest import ADMIN_TOKEN, spawn_daemon
+from conftest import ADMIN_TOKEN, serve_command, spawn_daemon
 
 
 def _serve(tmp_path: Path, http: str, sock: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "wad.cli",
-            "serve",
-            "--engine",
-            "simulator",
-            "--state-dir",
-            str(tmp_path / "state"),
-            "--http",
-            http,
-            "--control-socket",
-            str(sock),
-        ],
+        serve_command(tmp_path / "state", http, sock),
         env={**os.environ, "WAD_ADMIN_TOKEN": ADMIN_TOKEN},
         capture_output=True,
         text=True,

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import apsw
 import httpx
-from conftest import ADMIN_TOKEN, spawn_daemon
+from conftest import ADMIN_TOKEN, serve_command, spawn_daemon
 
 from wad.runtime.serve import STATE_LOCK
 
@@ -41,21 +40,9 @@ def wait_states(url: str, wanted: dict[str, str]) -> None:
 
 
 def serve_again(tmp_path: Path, state: Path) -> subprocess.CompletedProcess[str]:
+    # Its own control socket, not the first's: the state folder's lock alone must refuse.
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "wad.cli",
-            "serve",
-            "--engine",
-            "simulator",
-            "--state-dir",
-            str(state),
-            "--http",
-            "127.0.0.1:0",
-            "--control-socket",
-            str(tmp_path / "second.sock"),  # not the first's: the lock alone must refuse
-        ],
+        serve_command(state, "127.0.0.1:0", tmp_path / "second.sock"),
         env={**os.environ, "WAD_ADMIN_TOKEN": ADMIN_TOKEN},
         capture_output=True,
         text=True,

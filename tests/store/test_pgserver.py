@@ -1,7 +1,6 @@
 """The tests' throwaway PostgreSQL server answers over its Unix socket."""
 
 import psycopg
-
 from pgserver import PgServer
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import ADMIN_TOKEN, free_port
+from conftest import ADMIN_TOKEN, free_port, serve_command
 from control_client import control_call
 from systemd_manager import FakeManager, reap
 
@@ -38,20 +38,9 @@ def refused(port: int) -> bool:
 
 
 def serve_args(state: Path, unused_port: int, unused_sock: Path) -> list[str]:
-    # The configured addresses must stay unused: the passed sockets replace them.
-    return [
-        "-m",
-        "wad.cli",
-        "serve",
-        "--engine",
-        "simulator",
-        "--state-dir",
-        str(state),
-        "--http",
-        f"127.0.0.1:{unused_port}",
-        "--control-socket",
-        str(unused_sock),
-    ]
+    # The configured addresses must stay unused: the passed sockets replace them. The
+    # interpreter is the shim's argument of its own (it execs "$1").
+    return serve_command(state, f"127.0.0.1:{unused_port}", unused_sock)[1:]
 
 
 def check_served(url: str, control: Path, unused_port: int, unused_sock: Path) -> None:

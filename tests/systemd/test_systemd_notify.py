@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import apsw
 import httpx
 import pytest
-from conftest import ADMIN_TOKEN, free_port, spawn_daemon
+from conftest import ADMIN_TOKEN, free_port, serve_command, spawn_daemon
 from control_client import control_call
 from systemd_manager import FakeManager, reap
 
@@ -45,21 +44,7 @@ def start(
         **(env or {}),
     }
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "wad.cli",
-            "serve",
-            "--engine",
-            "simulator",
-            "--state-dir",
-            str(tmp_path / "state"),
-            "--http",
-            f"127.0.0.1:{port}",
-            "--control-socket",
-            str(tmp_path / "wad.sock"),
-            *args,
-        ],
+        serve_command(tmp_path / "state", f"127.0.0.1:{port}", tmp_path / "wad.sock", *args),
         env=full_env,
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
