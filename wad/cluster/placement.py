@@ -1,0 +1,157 @@
+"""Placement: which node runs which free session, and gentle rebalancing.
+
+One decision at a time in the whole cluster: a node decides only while it holds the
+placement advisory lock (a try-lock: a node that does not get it just waits for its
+next pass). A decision writes *targets* (``owners`` rows with no owner, targeted at
+a node); the targeted node then claims them itself (``ownership.claim``). So a free
+session goes to exactly one node, and a decision sees the loads of the ones before.
+
+A node's load is what it runs (less what it was asked to move away), plus what is
+on its way to it (targeted at it, or a move towards it).
+
+Rebalancing (issue 20: when a node joins, a node above average hands over at most
+one session per few seconds): a node hands one session to the least loaded node when it is above the
+live average AND that node has at least 2 fewer. The brief's "more than 1 above the
+average" alone would leave a joining node empty when the average is fractional
+(9 sessions on 3 nodes, a 4th joins: average 2.25, nobody is 1 above it); the rule
+here moves a session only when the move narrows the spread, so it stops at a
+spread of at most 1 and never swings back. It runs after a join only (the node
+tracks which nodes it saw, ``ClusterNode``), until settled: an operator's ``move``
+is not undone by it otherwise.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from .connection import Conn
+from .keys import PLACEMENT_KEY
+from .registry import LIVE
+
+#: At most this many free sessions per decision (a decision holds the lock briefly).
+BATCH = 500
+
+#: Nodes that may be given sessions: live and not draining, with their loads.
+LOADS = f"""SELECT n.node_id, (SELECT count(*) FROM owners o
+        WHERE (o.node_id = n.node_id AND o.move_to IS NULL)
+        OR o.move_to = n.node_id
+        OR (o.node_id IS NULL AND o.target = n.node_id))
+    FROM nodes n WHERE {LIVE} AND NOT n.draining"""
+
+#: Sessions that no node runs or is about to claim: no row, a row with no owner and
+#: no target that can take it, or an owner whose lease expired by the server's clock.
+FREE = f"""SELECT s.device_id FROM sessions s LEFT JOIN owners o ON o.device_id = s.device_id
+    WHERE o.device_id IS NULL
+    OR (o.node_id IS NULL AND (o.target IS NULL OR NOT o.target = ANY(%(eligible)s)))
+    OR (o.node_id IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM nodes n WHERE n.node_id = o.node_id AND {LIVE}))
+    ORDER BY s.device_id LIMIT %(limit)s"""
+
+#: Target a free session; the guard re-checks, in the same statement, that its owner
+#: (if any) is still past its lease: only then may its row lose its owner.
+TARGET = f"""INSERT INTO owners (device_id, node_id, target, since)
+    VALUES (%(device)s, NULL, %(target)s, now())
+    ON CONFLICT (device_id) DO UPDATE SET
+        node_id = NULL, target = excluded.target, move_to = NULL, since = now()
+    WHERE owners.node_id IS NULL OR NOT EXISTS (
+        SELECT 1 FROM nodes n WHERE n.node_id = owners.node_id AND {LIVE})"""
+
+
+@dataclass(frozen=True)
+class Decision:
+    #: False: another node was deciding; nothing was looked at.
+    decided: bool = False
+    placed: int = 0
+    #: A handover this node asked of itself (rebalancing): (device, target).
+    moved: tuple[str, str] | None = None
+    #: Draining with no node to take its sessions: hand them back untargeted.
+    nowhere: bool = False
+    #: The loads the decision ended with (live nodes that are not draining).
+    loads: dict[str, int] = field(default_factory=dict)
+
+
+def assign(loads: Mapping[str, int], devices: Iterable[str]) -> dict[str, str]:
+    """Each device to the least loaded node at its turn (ties: the smaller node id)."""
+    heap = [(load, node) for node, load in loads.items()]
+    heapq.heapify(heap)
+    chosen: dict[str, str] = {}
+    for device in devices:
+        if not heap:
+            break
+        load, node = heapq.heappop(heap)
+        chosen[device] = node
+        heapq.heappush(heap, (load + 1, node))
+    return chosen
+
+
+def rebalance_target(me: str, loads: Mapping[str, int]) -> str | None:
+    """The node this node should hand one session to, or None."""
+    if me not in loads or len(loads) < 2:
+        return None
+    average = sum(loads.values()) / len(loads)
+    load, target = min((load, node) for node, load in loads.items() if node != me)
+    if loads[me] > average and loads[me] - load >= 2:
+        return target
+    return None
+
+
+def eligible_loads(conn: Conn, lease: float) -> dict[str, int]:
+    return {r[0]: int(r[1]) for r in conn.execute(LOADS, {"lease": lease}).fetchall()}
+
+
+def write_targets(conn: Conn, targets: Mapping[str, str], lease: float) -> int:
+    placed = 0
+    for device, target in targets.items():
+        done = conn.execute(TARGET, {"device": device, "target": target, "lease": lease})
+        placed += done.rowcount
+    return placed
+
+
+def decide(conn: Conn, me: str, lease: float, rebalance: bool, draining: bool) -> Decision:
+    """One placement decision, if no other node is making one."""
+    got = conn.execute("SELECT pg_try_advisory_lock(%s)", (PLACEMENT_KEY,)).fetchone()
+    if got is None or not got[0]:
+        return Decision()
+    try:
+        loads = eligible_loads(conn, lease)
+        placed = 0
+        if loads:
+            free = conn.execute(
+                FREE, {"eligible": list(loads), "limit": BATCH, "lease": lease}
+            ).fetchall()
+            placed = write_targets(conn, assign(loads, [r[0] for r in free]), lease)
+            loads = eligible_loads(conn, lease)
+        if draining:
+            return _drain(conn, me, loads, placed)
+        target = rebalance_target(me, loads) if rebalance else None
+        if target is None:
+            return Decision(decided=True, placed=placed, loads=loads)
+        row = conn.execute(
+            """UPDATE owners SET move_to = %(target)s WHERE device_id = (
+                SELECT device_id FROM owners WHERE node_id = %(me)s AND move_to IS NULL
+                ORDER BY since DESC, device_id LIMIT 1)
+            RETURNING device_id""",
+            {"target": target, "me": me},
+        ).fetchone()
+        moved = None if row is None else (row[0], target)
+        return Decision(decided=True, placed=placed, moved=moved, loads=loads)
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (PLACEMENT_KEY,))
+
+
+def _drain(conn: Conn, me: str, loads: Mapping[str, int], placed: int) -> Decision:
+    """Ask this (draining) node to move each of its sessions to the least loaded."""
+    mine = conn.execute(
+        "SELECT device_id FROM owners WHERE node_id = %s AND move_to IS NULL ORDER BY device_id",
+        (me,),
+    ).fetchall()
+    if mine and not loads:
+        return Decision(decided=True, placed=placed, nowhere=True, loads=dict(loads))
+    for device, target in assign(loads, [r[0] for r in mine]).items():
+        conn.execute(
+            "UPDATE owners SET move_to = %s WHERE device_id = %s AND node_id = %s",
+            (target, device, me),
+        )
+    return Decision(decided=True, placed=placed, loads=dict(loads))
