@@ -56,6 +56,7 @@ def make_engine(config: Config) -> Engine:
         grace=config.worker_grace,
         sessions_per_worker=config.sessions_per_worker,
         quarantine_after=config.quarantine_after,
+        database_url=config.database_url,
     )
 
 

@@ -16,6 +16,11 @@ the ``wad.worker`` logger, with the session's id when the line has one.
 A worker that dies without saying why (``kill -9``, a Go panic) ends the links of its
 sessions with an ``error`` event naming its exit status or signal, so only its own
 sessions back off; each is counted towards its quarantine.
+
+With ``database_url`` (``postgresql://...``) each session's whatsmeow store is a schema
+of its own on that server (:mod:`wad.engines.neonize.pgstore`), not the SQLite file in
+its folder; the URL goes to the worker in ``open``, over the socket, never on its
+command line or in its environment (which any process it starts inherits).
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ import trio
 from wad.engines.contract import TERMINAL_KINDS, EngineError, EngineEvent
 from wad.engines.link import take_ready
 from wad.engines.neonize import PROXY_ENV
+from wad.engines.neonize.pgstore import ServerStores
 from wad.engines.neonize.placement import Placement, Slot
 from wad.engines.wire import SESSION, LineDecoder, WireError, encode
 
@@ -351,13 +357,23 @@ class NeonizeEngine:
         python: str = sys.executable,
         sessions_per_worker: int | None = None,
         quarantine_after: int = 3,
+        database_url: str | None = None,
     ) -> None:
         self.grace = grace
         self.python = python
         if sessions_per_worker is None:
             sessions_per_worker = int(os.environ.get(PER_WORKER_ENV) or DEFAULT_SESSIONS_PER_WORKER)
         self.sessions_per_worker = sessions_per_worker
-        self.placement: Placement[WorkerProcess] = Placement(sessions_per_worker, quarantine_after)
+        self.stores = ServerStores(database_url) if database_url else None
+        retire: dict[str, int] = {}
+        if self.stores is not None:
+            # neonize opens a new whatsmeow pool at every connect and never closes it;
+            # on PostgreSQL each keeps a server connection until its worker ends. A
+            # worker that took twice its room retires: at most that many connections.
+            retire["retire_after"] = 2 * max(1, sessions_per_worker)
+        self.placement: Placement[WorkerProcess] = Placement(
+            sessions_per_worker, quarantine_after, **retire
+        )
         self._placing = trio.Lock()
         self._stats = EngineStatistics()
 
@@ -367,6 +383,11 @@ class NeonizeEngine:
 
     def is_quarantined(self, device_id: str) -> bool:
         return device_id in self.placement.quarantined
+
+    def forget(self, folder: Path) -> None:
+        """A session was deleted (its folder goes): on PostgreSQL its schema goes too."""
+        if self.stores is not None:
+            self.stores.forget(folder.name)
 
     def worker_command(self, fd: int) -> list[str]:
         level = logging.getLevelName(logging.getLogger("wad").getEffectiveLevel())
@@ -443,12 +464,15 @@ class NeonizeEngine:
         worker.links[device_id] = link
         params = {
             "db": str(folder / WHATSMEOW_DB),
+            "folder": str(folder),
             "mediaDir": str(folder / "media"),
             "proxy": options.get("proxy") or os.environ.get(PROXY_ENV) or None,
             "history": str(options.get("history") or "none"),
         }
         try:
             try:
+                if self.stores is not None:
+                    params["db"] = await self.stores.prepare(device_id)
                 await worker.send(
                     {SESSION: device_id, "id": None, "command": "open", "params": params}
                 )

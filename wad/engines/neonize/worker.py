@@ -13,11 +13,12 @@ The worker talks to the daemon only over the inherited socket ``N``, in JSON lin
 (:mod:`wad.engines.wire`), and every line names its session (``"session": id``):
 
 - daemon -> worker: ``{"session", "id": n, "command", "params"}``. ``open`` (params
-  ``db``, ``mediaDir``, ``proxy``, ``history``) starts a session: its folder is locked
-  (``worker.lock``, :mod:`wad.lockfile`: one client per set of WhatsApp credentials),
-  then its client connects. ``stop`` stops it; ``stored`` (``upTo``, no reply) says
-  what the daemon has stored of its messages (:mod:`.spool`); any other command is the
-  session's (:class:`Commands`).
+  ``db``: the whatsmeow store, a SQLite file or a ``postgresql://`` URL naming the
+  session's schema; ``folder``, ``mediaDir``, ``proxy``, ``history``) starts a session:
+  its folder is locked (``worker.lock``, :mod:`wad.lockfile`: one client per set of
+  WhatsApp credentials on this machine), then its client connects. ``stop`` stops it;
+  ``stored`` (``upTo``, no reply) says what the daemon has stored of its messages
+  (:mod:`.spool`); any other command is the session's (:class:`Commands`).
 - worker -> daemon: events ``{"session", "event", "data"}`` (a message also with
   ``"seq"``, its number in the session's spool), replies
   ``{"session", "reply": n, "result" | "error"}``, and ``{"session", "closed": status}``
@@ -67,6 +68,7 @@ from wad.engines.neonize import commands as neonize_send
 from wad.engines.neonize.bridge import Bridge
 from wad.engines.neonize.commands import Commands
 from wad.engines.neonize.spool import Spool
+from wad.engines.neonize.storeurl import redact
 from wad.engines.wire import SESSION, LineDecoder, WireError, encode
 from wad.lockfile import FolderLock, FolderLocked
 
@@ -169,10 +171,13 @@ class Worker:
             session.take(number, command, params)
 
     def open(self, name: str, number: Any, params: dict[str, Any]) -> None:
-        db = Path(str(params.get("db") or ""))
-        media_dir = Path(str(params.get("mediaDir") or db.parent / "media"))
+        db = str(params.get("db") or "")
+        # The folder: the lock, the spool and media (the SQLite store's, before there
+        # was a "folder" parameter).
+        folder = Path(str(params.get("folder") or Path(db).parent))
+        media_dir = Path(str(params.get("mediaDir") or folder / "media"))
         try:
-            lock = FolderLock.take(db.parent / WORKER_LOCK, f"the session folder {db.parent}")
+            lock = FolderLock.take(folder / WORKER_LOCK, f"the session folder {folder}")
         except FolderLocked as exc:
             reason = f"{exc}: another neonize worker holds this session's credentials"
             log.error("%s", reason, extra={golock.SESSION_ATTR: name})
@@ -184,7 +189,8 @@ class Worker:
             session = Session(
                 self,
                 name,
-                str(db),
+                db,
+                folder,
                 lock,
                 params.get("proxy") or None,
                 media_dir,
@@ -193,7 +199,8 @@ class Worker:
         except Exception as exc:  # a bug, or neonize refusing: this session only
             log.exception("could not start the session", extra={golock.SESSION_ATTR: name})
             lock.release()
-            self.send(name, {"event": "error", "data": {"message": f"neonize failed: {exc}"}})
+            problem = redact(f"neonize failed: {exc}", db)
+            self.send(name, {"event": "error", "data": {"message": problem}})
             self.reply(name, number, {})
             self.send(name, {"closed": 1})
             return
@@ -229,19 +236,23 @@ class Session:
         worker: Worker,
         name: str,
         db: str,
+        folder: Path,
         lock: FolderLock,
         proxy: str | None,
         media_dir: Path,
         history_mode: str = "none",
     ) -> None:
         self.worker, self.name, self.lock, self.proxy = worker, name, lock, proxy
-        # The whatsmeow store is the SQLite file ``name``; uuid keys the client in Go.
-        # The device properties (history sync) are read by WhatsApp at pairing only.
+        # The whatsmeow store is neonize's ``name``: the SQLite file, or the PostgreSQL
+        # URL of the session's own schema (one device in it either way: neonize takes
+        # the first, wad.engines.neonize.pgstore); uuid keys the client in Go. The
+        # device properties (history sync) are read by WhatsApp at pairing only.
+        self.db = db
         props = history.device_props(history_mode)
         self.client = NewClient(name=db, uuid=name, props=props)
         # Stopped explicitly, never by the garbage collector on whatever thread it runs.
         self.client._stop_finalizer.detach()
-        self.spool = Spool(Path(db).parent)
+        self.spool = Spool(folder)
         self.bridge = Bridge(self.client, self._send_event, media_dir)
         history.attach(self.bridge)
         self.bridge.before_media = self._spool_early
@@ -304,7 +315,9 @@ class Session:
         except NeonizeError as exc:
             if self._stopping.is_set():  # the dial failed while we were stopping it
                 return
-            self._send_event(EngineEvent("error", {"message": str(exc)}))
+            # An error from Go's database driver may quote the URL it was given.
+            message = redact(str(exc), self.db)
+            self._send_event(EngineEvent("error", {"message": message}))
             self._stop_client()  # Go keeps what the failed connect wrote: clean it up
             self._end(1)
         else:

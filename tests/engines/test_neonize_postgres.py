@@ -1,0 +1,234 @@
+"""The neonize engine with whatsmeow's store on PostgreSQL (``database_url``): real
+worker processes, the real neonize library (offline: WhatsApp is unreachable here) and
+a real throwaway PostgreSQL server (``pg_url``, tests/pgserver.py).
+
+Each session's store is a schema of its own (wad.engines.neonize.pgstore): whatsmeow
+creates its tables there, the session shows the dial error as with SQLite, two
+sessions in one database keep their devices apart, and the URL's password is never
+shown.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import psycopg
+import pytest
+import trio
+from psycopg import sql
+from test_neonize_worker import DIAL_ERROR, Rig, SilentProxy, gone, proxy  # noqa: F401
+
+from wad.engines.neonize.engine import WHATSMEOW_DB, NeonizeEngine
+from wad.engines.neonize.storeurl import redact, schema_for, store_url
+from wad.sessions.session import SessionTiming
+
+pytestmark = pytest.mark.slow
+
+#: A few of whatsmeow's tables: the device, its Signal sessions and keys, app state.
+CORE_TABLES = {
+    "whatsmeow_version",
+    "whatsmeow_device",
+    "whatsmeow_identity_keys",
+    "whatsmeow_pre_keys",
+    "whatsmeow_sessions",
+    "whatsmeow_app_state_sync_keys",
+    "whatsmeow_lid_map",
+}
+SECRET = "s3cret-pw"
+
+
+def tables(url: str, schema: str) -> set[str]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+            (schema,),
+        ).fetchall()
+    return {row[0] for row in rows}
+
+
+def schema_version(url: str, schema: str) -> int:
+    with psycopg.connect(url) as conn:
+        query = sql.SQL("SELECT version FROM {}.whatsmeow_version")
+        row = conn.execute(query.format(sql.Identifier(schema))).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def with_password(url: str, password: str) -> str:
+    """The URL with a password (the test server trusts its socket: it is never asked)."""
+    parts = urlsplit(url)
+    user, _, host = parts.netloc.rpartition("@")
+    return urlunsplit(parts._replace(netloc=f"{user}:{quote(password)}@{host}"))
+
+
+async def dial_error(engine: NeonizeEngine, device_id: str, folder: Path) -> str:
+    async with engine.open_link(device_id, folder) as link:
+        events = [event async for event in link.events()]
+    assert [e.kind for e in events] == ["error"], events
+    return str(events[0].data["message"])
+
+
+async def fails_to_dial(engine: NeonizeEngine, device_id: str, folder: Path) -> None:
+    """Its store opened (or the error would be the store's): only the dial failed."""
+    assert DIAL_ERROR in await dial_error(engine, device_id, folder)
+
+
+async def test_a_worker_opens_its_store_in_the_sessions_schema_and_shows_the_dial_error(
+    pg_url: str, tmp_path: Path
+) -> None:
+    engine = NeonizeEngine(grace=5, database_url=pg_url)
+    message = await dial_error(engine, "s1", tmp_path / "s1")
+    assert DIAL_ERROR in message and "no such host" in message
+    schema = schema_for("s1")
+    assert tables(pg_url, schema) >= CORE_TABLES
+    assert schema_version(pg_url, schema) > 0  # whatsmeow's migrations ran there
+    assert not tables(pg_url, "public") & CORE_TABLES  # nothing outside the schema
+    # No SQLite store beside it: the folder keeps the lock and the spool only.
+    assert not (tmp_path / "s1" / WHATSMEOW_DB).exists()
+    # A second run finds its store as it left it (no new migration, same tables).
+    assert DIAL_ERROR in await dial_error(engine, "s1", tmp_path / "s1")
+    assert tables(pg_url, schema) >= CORE_TABLES
+    stats = engine.statistics()
+    assert (stats.workers_started, stats.worker_crashes) == (2, 0)
+
+
+def _plant_device(url: str, schema: str, jid: str) -> None:
+    """A paired device's row (random keys of the right lengths), as whatsmeow saves one."""
+    with psycopg.connect(url) as conn:
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {}.whatsmeow_device (jid, registration_id, noise_key,"
+                " identity_key, signed_pre_key, signed_pre_key_id, signed_pre_key_sig, adv_key,"
+                " adv_details, adv_account_sig, adv_account_sig_key, adv_device_sig, push_name)"
+                " VALUES (%s, 7, %s, %s, %s, 1, %s, %s, %s, %s, %s, %s, 'planted')"
+            ).format(sql.Identifier(schema)),
+            (
+                jid,
+                os.urandom(32),
+                os.urandom(32),
+                os.urandom(32),
+                os.urandom(64),
+                os.urandom(32),
+                b"details",
+                os.urandom(64),
+                os.urandom(32),
+                os.urandom(64),
+            ),
+        )
+
+
+def _devices(url: str) -> list[str]:
+    """The devices whatsmeow finds in the store at ``url`` (neonize's GetAllDevices)."""
+    from neonize.client import ClientFactory
+
+    return [f"{d.JID.User}@{d.JID.Server}" for d in ClientFactory.get_all_devices_from_db(url)]
+
+
+async def test_two_sessions_in_one_database_keep_their_devices_apart(
+    pg_url: str, tmp_path: Path
+) -> None:
+    engine = NeonizeEngine(grace=5, database_url=pg_url)
+    async with trio.open_nursery() as nursery:  # both at once, in one worker
+        for device_id in ("a1", "A-1"):  # one readable name: the digest tells them apart
+            nursery.start_soon(fails_to_dial, engine, device_id, tmp_path / device_id)
+    assert engine.statistics().workers_started == 1
+    first, second = schema_for("a1"), schema_for("A-1")
+    assert first != second
+    assert tables(pg_url, first) >= CORE_TABLES and tables(pg_url, second) >= CORE_TABLES
+    # A device stored in one session's store is the one whatsmeow finds there, and
+    # only there.
+    _plant_device(pg_url, first, "15550001111:7@s.whatsapp.net")
+    assert await trio.to_thread.run_sync(_devices, store_url(pg_url, first)) == [
+        "15550001111:7@s.whatsapp.net"
+    ]
+    assert await trio.to_thread.run_sync(_devices, store_url(pg_url, second)) == []
+    # The session with a device still starts (and fails its dial); the other is blank.
+    assert DIAL_ERROR in await dial_error(engine, "a1", tmp_path / "a1")
+    # Deleting one drops its schema only.
+    engine.forget(tmp_path / "a1")
+    await engine.stores._drops["a1"].wait()  # type: ignore[union-attr]
+    assert not tables(pg_url, first)
+    assert tables(pg_url, second) >= CORE_TABLES
+
+
+async def test_the_session_shows_the_dial_error_and_deleting_it_drops_its_schema(
+    pg_url: str, tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    rig = Rig(
+        tmp_path,
+        NeonizeEngine(grace=1.0, database_url=pg_url),
+        SessionTiming(pairing_timeout=60, backoff_initial=0.4, backoff_cap=0.8),
+    )
+    await nursery.start(rig.supervisor.run)
+    try:
+        failures = 0
+        with rig.events.subscribe() as stream:
+            rig.supervisor.create("s1")
+            async for event in stream:  # it fails, retries (finding its store), fails
+                if event.type == "session.status" and event.payload["state"] == "failed":
+                    assert DIAL_ERROR in event.payload["lastError"]
+                    failures += 1
+                    if failures == 2:
+                        break
+        row = rig.store.get_session("s1")
+        assert row is not None and DIAL_ERROR in (row.last_error or "")
+        assert tables(pg_url, schema_for("s1")) >= CORE_TABLES
+        assert await rig.supervisor.delete("s1")
+        with trio.fail_after(10):
+            while tables(pg_url, schema_for("s1")):
+                await trio.sleep(0.05)  # dropped by a task the delete does not wait for
+    finally:
+        for device_id in list(rig.supervisor.sessions):
+            await rig.supervisor.delete(device_id)
+        rig.store.close()
+
+
+async def test_the_store_urls_password_is_never_shown(
+    pg_url: str,
+    tmp_path: Path,
+    proxy: SilentProxy,  # noqa: F811 (the fixture, imported)
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The URL goes to the worker over its socket: not in its command line, not in its
+    environment, not in a log line, not in an error."""
+    caplog.set_level("DEBUG")
+    url = with_password(pg_url, SECRET)
+    engine = NeonizeEngine(grace=1.0, database_url=url)
+    async with engine.open_link("s1", tmp_path / "s1") as link:
+        await proxy.connected.wait()  # its store is open: the worker is dialing
+        pid = link.process.pid
+        assert SECRET.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes()
+        assert SECRET.encode() not in Path(f"/proc/{pid}/environ").read_bytes()
+    assert gone(pid) or link.process.returncode is not None
+    assert tables(pg_url, schema_for("s1")) >= CORE_TABLES
+    # A store that cannot be opened: the session's error says why, without the secret.
+    parts = urlsplit(url)
+    missing = urlunsplit(parts._replace(path="/no_such_db"))
+    message = await dial_error(NeonizeEngine(grace=1.0, database_url=missing), "s2", tmp_path)
+    assert "no_such_db" in message and "does not exist" in message
+    assert SECRET not in message
+    assert caplog.records and not [r for r in caplog.records if SECRET in r.getMessage()]
+
+
+def test_the_store_url_keeps_the_options_it_had(pg_url: str) -> None:
+    given = f"{pg_url}&options={quote('-c statement_timeout=4321')}"
+    with psycopg.connect(given) as conn:
+        conn.execute("CREATE SCHEMA wad_wm_x")
+    with psycopg.connect(store_url(given, "wad_wm_x")) as conn:
+        assert conn.execute("SHOW search_path").fetchone() == ("wad_wm_x",)
+        assert conn.execute("SHOW statement_timeout").fetchone() == ("4321ms",)
+
+
+def test_schema_names_are_distinct_safe_and_short() -> None:
+    ids = ["s1", "S1", "a-b", "a_b", "x" * 64, "X" * 64]
+    names = [schema_for(device_id) for device_id in ids]
+    assert len(set(names)) == len(ids)
+    for name in names:
+        assert name.startswith("wad_wm_") and len(name) <= 63
+        assert name == name.lower() and name.replace("_", "").isalnum()
+    assert redact("pq: bad url postgresql://u:p%40ss@h/db", "postgresql://u:p%40ss@h/db") == (
+        "pq: bad url postgresql://u:***@h/db"
+    )
+    assert redact("p@ss leaked", "postgresql://u:p%40ss@h/db") == "*** leaked"
