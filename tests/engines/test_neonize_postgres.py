@@ -232,3 +232,36 @@ def test_schema_names_are_distinct_safe_and_short() -> None:
         "pq: bad url postgresql://u:***@h/db"
     )
     assert redact("p@ss leaked", "postgresql://u:p%40ss@h/db") == "*** leaked"
+
+
+def server_connections(url: str) -> int:
+    """Connections to the test's database, this one excepted."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def test_a_worker_holds_at_most_twice_its_room_in_server_connections(
+    pg_url: str, tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    """neonize never closes the pool of a connect that ended: each keeps a server
+    connection until its worker ends. A worker kept alive by one session while another
+    keeps failing and retrying takes 2 x its room in sessions, then retires."""
+    silent = SilentProxy()
+    held_proxy = await silent.serve(nursery)
+    engine = NeonizeEngine(grace=1.0, sessions_per_worker=2, database_url=pg_url)
+    assert engine.placement.retire_after == 4
+    async with engine.open_link("held", tmp_path / "held", {"proxy": held_proxy}) as held:
+        await silent.connected.wait()  # its store is open; it dials and hangs
+        for _ in range(6):  # the other one fails its dial again and again
+            await fails_to_dial(engine, "cycled", tmp_path / "cycled")
+            assert server_connections(pg_url) <= 4
+        # The first worker took 4 sessions and retired (its held one stays); each
+        # later attempt had a worker of its own, which ended with it.
+        stats = engine.statistics()
+        assert (stats.workers_started, stats.worker_crashes) == (4, 0)
+        assert held.alive
