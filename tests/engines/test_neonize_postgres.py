@@ -10,15 +10,26 @@ shown.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import time
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
+import httpx
 import psycopg
 import pytest
 import trio
+from conftest import ADMIN_TOKEN, spawn_daemon
 from psycopg import sql
-from test_neonize_worker import DIAL_ERROR, Rig, SilentProxy, gone, proxy  # noqa: F401
+from test_neonize_worker import (  # noqa: F401 (proxy: a fixture)
+    DIAL_ERROR,
+    Rig,
+    SilentProxy,
+    _workers_of,
+    gone,
+    proxy,
+)
 
 from wad.engines.neonize.engine import WHATSMEOW_DB, NeonizeEngine
 from wad.engines.neonize.storeurl import redact, schema_for, store_url
@@ -265,3 +276,49 @@ async def test_a_worker_holds_at_most_twice_its_room_in_server_connections(
         stats = engine.statistics()
         assert (stats.workers_started, stats.worker_crashes) == (4, 0)
         assert held.alive
+
+
+def test_the_daemon_keeps_neonize_stores_on_its_database_server(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """``wad serve`` with WAD_DATABASE_URL: a session's whatsmeow store is its schema on
+    that server, its state the dial error; the URL's password is in no worker's command
+    line and no log line; deleting the session drops its schema."""
+    url = with_password(pg_url, SECRET)
+    env = {
+        "WAD_DATABASE_URL": url,
+        "WAD_LOG_LEVEL": "DEBUG",
+        "WAD_BACKOFF_INITIAL": "0.2",
+        "WAD_BACKOFF_CAP": "0.4",
+    }
+    daemon = spawn_daemon(tmp_path, env=env)
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    schema = schema_for("real1")
+    try:
+        with httpx.Client(base_url=daemon.url, headers=admin, timeout=10) as http:
+            assert http.post("/api/sessions", json={"deviceId": "real1"}).status_code == 201
+            deadline = time.monotonic() + 30
+            session: dict[str, object] = {}
+            seen: set[bytes] = set()
+            while time.monotonic() < deadline:
+                for pid in _workers_of(daemon.proc.pid):
+                    with contextlib.suppress(OSError):  # gone meanwhile
+                        seen.add(Path(f"/proc/{pid}/cmdline").read_bytes())
+                session = http.get("/api/sessions/real1").json()["session"]
+                if DIAL_ERROR in str(session.get("lastError") or "") and seen:
+                    break
+                time.sleep(0.05)  # another process's state: polled
+            assert DIAL_ERROR in str(session.get("lastError"))
+            assert seen and not [line for line in seen if SECRET.encode() in line]
+            assert tables(pg_url, schema) >= CORE_TABLES
+            assert not (daemon.state_dir / "sessions" / "real1" / WHATSMEOW_DB).exists()
+            assert http.delete("/api/sessions/real1").status_code in (200, 204)
+            while tables(pg_url, schema) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert not tables(pg_url, schema)
+    finally:
+        daemon.stop()
+    assert daemon.proc.returncode == 0
+    log = daemon.log.read_text()
+    assert "Dialing" in log  # whatsmeow's debug lines are there too
+    assert SECRET not in log
