@@ -183,7 +183,7 @@ async def test_the_session_shows_the_dial_error_and_deleting_it_drops_its_schema
                     failures += 1
                     if failures == 2:
                         break
-        row = rig.store.get_session("s1")
+        row = await rig.store.read(lambda q: q.get_session("s1"))
         assert row is not None and DIAL_ERROR in (row.last_error or "")
         assert tables(pg_url, schema_for("s1")) >= CORE_TABLES
         assert await rig.supervisor.delete("s1")
