@@ -9,6 +9,8 @@ counting imports under ``TYPE_CHECKING``):
 - ``runtime``: the ``Daemon`` holder and the wiring (``build``, ``serve``, signals);
 - ``services``: what wad does, once, for every door (sessions, keys, sending, ...);
 - ``sessions``: the session state machine, the supervisor, the event log;
+- ``cluster``: which node of a PostgreSQL cluster runs which session (the node
+  registry, ownership by advisory lock with fencing, placement), beside the store;
 - ``engines`` (the contract, the wire format, ``neonize`` and ``simulator``) and
   ``store`` (apsw on ``wad.db``) at the bottom, with ``auth``, ``net``, ``metrics``
   and the leaf modules ``config``, ``errors``, ``validation``, ``files``.

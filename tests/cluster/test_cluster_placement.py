@@ -92,3 +92,75 @@ async def test_a_planned_exit_frees_its_sessions_without_waiting_for_the_lease(d
         rows = await query(db, "SELECT draining FROM nodes WHERE node_id = 'a'")
         assert rows == [(True,)]  # nothing is placed on a node that left
         print(f"a planned exit: its sessions ran on b after {took:.2f} s")
+
+
+async def test_a_session_whose_lock_is_held_elsewhere_is_not_started(db: str) -> None:
+    """The advisory lock is the gate: while another connection holds a session's lock
+    (a dead owner's backend the server has not dropped yet), no node starts it, even
+    though placement targeted it."""
+    import psycopg
+
+    holder = await trio.to_thread.run_sync(lambda: psycopg.connect(db, autocommit=True))
+    try:
+        await trio.to_thread.run_sync(
+            holder.execute, "SELECT pg_advisory_lock(%s)", (session_key("held"),)
+        )
+        async with open_cluster(db, ["a", "b"]) as cluster:
+            await add_sessions(db, ["held", "free"])
+            await wait_until(lambda: cluster.running() == 1, 10, "the free one running")
+
+            async def targeted() -> bool:
+                rows = await query(db, "SELECT target FROM owners WHERE device_id = 'held'")
+                return rows != [] and rows[0][0] is not None
+
+            await wait_until(targeted, 5, "placement targeted the held one")
+            # Not a synchronisation: two passes of every node, in which a claim that
+            # ignored the lock would have started it.
+            await trio.sleep(2 * cluster["a"].node.timing.placement + 0.5)
+            assert cluster.runner_of("held") == []
+            await trio.to_thread.run_sync(holder.close)
+            await wait_until(lambda: cluster.runner_of("held") != [], 5, "held one running")
+            assert cluster.timeline.overlaps() == []
+    finally:
+        await trio.to_thread.run_sync(holder.close)
+
+
+async def test_sessions_added_later_go_to_the_least_loaded_and_deleted_ones_are_forgotten(
+    db: str,
+) -> None:
+    async with open_cluster(db, ["a", "b", "c"]) as cluster:
+        await add_sessions(db, [f"dev{i}" for i in range(8)])
+        await wait_until(lambda: cluster.running() == 8, 10, "8 running")
+        assert sorted(cluster.counts().values()) == [2, 3, 3]
+        lightest = min(cluster.counts(), key=lambda n: cluster.counts()[n])
+        await add_sessions(db, ["late"])
+        for member in cluster.members.values():
+            member.node.wake()
+        await wait_until(lambda: cluster.runner_of("late") != [], 5, "late running")
+        assert cluster.runner_of("late") == [lightest]
+        # The daemon deletes a session it runs: stops it, drops the row, tells the node.
+        owner = cluster[lightest]
+        await owner.recorder.stop("late")
+        await query(db, "DELETE FROM sessions WHERE device_id = 'late'")
+        await owner.node.forget("late")
+        assert "late" not in owner.node.owned
+        assert await query(db, "SELECT * FROM owners WHERE device_id = 'late'") == []
+        held = await advisory_locks(db)
+        assert session_key("late") not in held.get(lightest, set())
+        assert cluster.running() == 8
+
+
+def test_a_lock_connection_bounds_its_statements_and_checks_its_client(db: str) -> None:
+    from wad.cluster.connection import connect
+
+    conn = connect(db, 5.0, "wad-cluster probe")
+    try:
+        assert conn.autocommit
+        shown = {
+            name: conn.execute(f"SHOW {name}").fetchone()[0]  # type: ignore[index]
+            for name in ("statement_timeout", "client_connection_check_interval")
+        }
+        assert shown == {"statement_timeout": "2500ms", "client_connection_check_interval": "1s"}
+        assert conn.execute("SHOW application_name").fetchone() == ("wad-cluster probe",)
+    finally:
+        conn.close()

@@ -5,7 +5,7 @@ the locks are still held.
 psycopg's async API runs on asyncio only, so the connection is psycopg's sync one,
 used from worker threads (``trio.to_thread.run_sync``), one operation at a time.
 
-How long a lost connection takes to notice (README, Running a cluster):
+How long a lost connection takes to notice:
 
 - The node does not wait for its socket to tell it: it fences on its own clock
   (``Timing.fence_after``). What the socket settings bound is how long the *server*

@@ -85,6 +85,7 @@ class ClusterNode:
         self._rebalancing = False
         self._fences = 0
         self._reconnects = 0
+        self._registrations = 0
 
     # -- what the daemon and wadctl see ------------------------------------------
 
@@ -123,6 +124,20 @@ class ClusterNode:
         while self._owned or not self._draining_written:
             await self._wait_changed()
 
+    def wake(self) -> None:
+        """Look for work now (a session was added), not at the next pass."""
+        self._wake.set()
+
+    async def forget(self, device_id: str) -> None:
+        """The daemon stopped and deleted a session this node ran: drop its row and
+        lock (its ``sessions`` row is gone, so nothing places it again)."""
+        conn = await self._connection()
+        self._owned.discard(device_id)
+        # Not self._db: a failure here is the caller's; a lost connection is the
+        # heartbeat's to find (fencing from a caller's task would race the node's own).
+        await conn.run(ownership.forget, device_id, self.node_id)
+        self._notify()
+
     async def resume(self) -> None:
         """Take sessions again after a drain."""
         self._draining = False
@@ -147,6 +162,7 @@ class ClusterNode:
                 await trio.sleep(pause)
                 pause = min(pause * 2, self.timing.reconnect_cap)
                 continue
+            registered = self._registrations
             try:
                 await self._serve(conn, task_status)
             except* (LeaseLost, psycopg.Error) as group:
@@ -155,6 +171,8 @@ class ClusterNode:
                 log.warning("cluster: lock connection lost: %s", group.exceptions[0])
             finally:
                 await self._close(conn)
+            if self._registrations > registered:
+                pause = self.timing.reconnect  # it served: a fresh loss, a short pause
             self._reconnects += 1
             await trio.sleep(pause)
             pause = min(pause * 2, self.timing.reconnect_cap)
@@ -180,6 +198,7 @@ class ClusterNode:
         await conn.run(registry.heartbeat, self.node_id, self._incarnation, 0)
         lease.renew(sent)
         self._draining_written = True
+        self._registrations += 1
         self._fenced = False
         self._conn = conn
         self._connected.set()

@@ -52,6 +52,15 @@ def release(conn: Conn, device_id: str, node_id: str, target: str | None) -> Non
     conn.execute("SELECT pg_advisory_unlock(%s)", (session_key(device_id),))
 
 
+def forget(conn: Conn, device_id: str, node_id: str) -> None:
+    """Drop a deleted session's row (this node's, stopped) and its lock."""
+    done = conn.execute(
+        "DELETE FROM owners WHERE device_id = %s AND node_id = %s", (device_id, node_id)
+    )
+    if done.rowcount:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (session_key(device_id),))
+
+
 def targeted(conn: Conn, node_id: str) -> list[str]:
     """The sessions waiting for this node to claim them."""
     rows = conn.execute(

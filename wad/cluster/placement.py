@@ -26,6 +26,8 @@ import heapq
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+import psycopg
+
 from .connection import Conn
 from .keys import PLACEMENT_KEY
 from .registry import LIVE
@@ -33,12 +35,11 @@ from .registry import LIVE
 #: At most this many free sessions per decision (a decision holds the lock briefly).
 BATCH = 500
 
-#: Nodes that may be given sessions: live and not draining, with their loads.
-LOADS = f"""SELECT n.node_id, (SELECT count(*) FROM owners o
-        WHERE (o.node_id = n.node_id AND o.move_to IS NULL)
-        OR o.move_to = n.node_id
-        OR (o.node_id IS NULL AND o.target = n.node_id))
-    FROM nodes n WHERE {LIVE} AND NOT n.draining"""
+#: Nodes that may be given sessions: live and not draining, with their loads. A row
+#: counts where it is going: a move's target, else its owner, else its claimer.
+LOADS = f"""SELECT n.node_id, count(o.device_id) FROM nodes n
+    LEFT JOIN owners o ON coalesce(o.move_to, o.node_id, o.target) = n.node_id
+    WHERE {LIVE} AND NOT n.draining GROUP BY n.node_id"""
 
 #: Sessions that no node runs or is about to claim: no row, a row with no owner and
 #: no target that can take it, or an owner whose lease expired by the server's clock.
@@ -52,7 +53,8 @@ FREE = f"""SELECT s.device_id FROM sessions s LEFT JOIN owners o ON o.device_id 
 #: Target a free session; the guard re-checks, in the same statement, that its owner
 #: (if any) is still past its lease: only then may its row lose its owner.
 TARGET = f"""INSERT INTO owners (device_id, node_id, target, since)
-    VALUES (%(device)s, NULL, %(target)s, now())
+    SELECT device, NULL, target, now()
+    FROM unnest(%(devices)s::text[], %(targets)s::text[]) AS chosen (device, target)
     ON CONFLICT (device_id) DO UPDATE SET
         node_id = NULL, target = excluded.target, move_to = NULL, since = now()
     WHERE owners.node_id IS NULL OR NOT EXISTS (
@@ -101,12 +103,27 @@ def eligible_loads(conn: Conn, lease: float) -> dict[str, int]:
     return {r[0]: int(r[1]) for r in conn.execute(LOADS, {"lease": lease}).fetchall()}
 
 
+#: Rows of sessions that are gone (deleted) and that nobody runs.
+ORPHANS = """DELETE FROM owners o WHERE o.node_id IS NULL
+    AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.device_id = o.device_id)"""
+
+
 def write_targets(conn: Conn, targets: Mapping[str, str], lease: float) -> int:
-    placed = 0
-    for device, target in targets.items():
-        done = conn.execute(TARGET, {"device": device, "target": target, "lease": lease})
-        placed += done.rowcount
-    return placed
+    """One statement for the whole decision (the lock connection also carries the
+    heartbeat: it must not be held long)."""
+    if not targets:
+        return 0
+    params = {"devices": list(targets), "targets": list(targets.values()), "lease": lease}
+    return conn.execute(TARGET, params).rowcount
+
+
+def free_sessions(conn: Conn, eligible: list[str], lease: float) -> list[str]:
+    try:
+        rows = conn.execute(FREE, {"eligible": eligible, "limit": BATCH, "lease": lease}).fetchall()
+    except psycopg.errors.UndefinedTable:
+        return []  # the store has not created its tables yet: nothing to place
+    conn.execute(ORPHANS)
+    return [r[0] for r in rows]
 
 
 def decide(conn: Conn, me: str, lease: float, rebalance: bool, draining: bool) -> Decision:
@@ -118,11 +135,10 @@ def decide(conn: Conn, me: str, lease: float, rebalance: bool, draining: bool) -
         loads = eligible_loads(conn, lease)
         placed = 0
         if loads:
-            free = conn.execute(
-                FREE, {"eligible": list(loads), "limit": BATCH, "lease": lease}
-            ).fetchall()
-            placed = write_targets(conn, assign(loads, [r[0] for r in free]), lease)
-            loads = eligible_loads(conn, lease)
+            free = free_sessions(conn, list(loads), lease)
+            placed = write_targets(conn, assign(loads, free), lease)
+            if placed:
+                loads = eligible_loads(conn, lease)
         if draining:
             return _drain(conn, me, loads, placed)
         target = rebalance_target(me, loads) if rebalance else None
@@ -149,9 +165,11 @@ def _drain(conn: Conn, me: str, loads: Mapping[str, int], placed: int) -> Decisi
     ).fetchall()
     if mine and not loads:
         return Decision(decided=True, placed=placed, nowhere=True, loads=dict(loads))
-    for device, target in assign(loads, [r[0] for r in mine]).items():
-        conn.execute(
-            "UPDATE owners SET move_to = %s WHERE device_id = %s AND node_id = %s",
-            (target, device, me),
-        )
+    moves = assign(loads, [r[0] for r in mine])
+    conn.execute(
+        """UPDATE owners o SET move_to = chosen.target
+        FROM unnest(%s::text[], %s::text[]) AS chosen (device, target)
+        WHERE o.device_id = chosen.device AND o.node_id = %s""",
+        (list(moves), list(moves.values()), me),
+    )
     return Decision(decided=True, placed=placed, loads=dict(loads))

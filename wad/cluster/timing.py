@@ -5,7 +5,7 @@ counts it on its own monotonic clock (it fences after ``lease / 2`` without a
 successful heartbeat), the other nodes count it on the PostgreSQL server's clock
 (a session's owner is dead once its ``seen_at`` is older than ``lease``). The half
 left between the two covers clock rates, the time a fence takes and a heartbeat's
-flight; README, Running a cluster.
+flight.
 """
 
 from __future__ import annotations
