@@ -156,3 +156,49 @@ async def test_a_killed_node_s_sessions_start_elsewhere_within_15_s(db: str) -> 
         report("killed node: first of its sessions elsewhere after", first - killed_at)
         report("killed node: all of its sessions elsewhere after", took)
         execute(db, "SELECT 1")
+
+
+async def test_a_database_restart_fences_every_node_then_they_start_again() -> None:
+    """The server itself goes away (its own throwaway server, restarted): every node
+    fences, reconnects once it is back, and the sessions are placed again."""
+    import contextlib
+    import shutil
+    import subprocess
+
+    from pgserver import start_server
+
+    server = await trio.to_thread.run_sync(start_server)
+    try:
+        url = server.url()
+        execute(url, "CREATE TABLE sessions (device_id TEXT PRIMARY KEY)")
+        async with open_cluster(url, ["a", "b"]) as cluster:
+            devices = {f"dev{i}" for i in range(4)}
+            await add_sessions(url, devices)
+            await wait_until(lambda: cluster.counts() == {"a": 2, "b": 2}, 10, "2 and 2")
+            down_at = time.monotonic()
+            await trio.to_thread.run_sync(server.stop, "fast")
+
+            def fenced(node: str) -> bool:
+                return any(
+                    e.node == node and e.kind == "stop_all" and e.at >= down_at
+                    for e in cluster.timeline.entries
+                )
+
+            await wait_until(lambda: fenced("a") and fenced("b"), 5, "both fenced")
+            assert cluster.running() == 0
+            await trio.to_thread.run_sync(server.start)
+            took = await wait_until(
+                lambda: restarted(cluster, devices, down_at) and cluster.running() == 4,
+                20,
+                "the sessions running again",
+            )
+            for node in ("a", "b"):
+                fence = cluster.timeline.first(node, "stop_all", after=down_at)
+                assert all(fence.at < s.at for s in cluster.timeline.starts(after=down_at))
+            assert cluster.timeline.overlaps() == []
+            assert all(m.node.statistics().fences == 1 for m in cluster.members.values())
+            report("database restart: sessions running again after the server was back", took)
+    finally:
+        with contextlib.suppress(subprocess.CalledProcessError):  # already stopped
+            await trio.to_thread.run_sync(server.stop, "immediate")
+        shutil.rmtree(server.folder, ignore_errors=True)

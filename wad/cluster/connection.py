@@ -117,6 +117,9 @@ class LockConnection:
         self.backend = backend
         self._fd = conn.pgconn.socket
         self._turn = trio.Lock()  # one operation at a time, in order
+        # Threads of its own: a daemon busy on trio's shared limiter (40 threads)
+        # must not hold a heartbeat back. Two: the operation, and one abandoned.
+        self._threads = trio.CapacityLimiter(2)
         self._busy = threading.Lock()  # held by the thread running an operation
         self._abandoned = False
 
@@ -136,7 +139,9 @@ class LockConnection:
         """``fn(conn, *args)`` in a worker thread. Cancelling abandons the thread; the
         operation then finishes (or fails) on its own, before the next one starts."""
         async with self._turn:
-            return await trio.to_thread.run_sync(self._call, fn, args, abandon_on_cancel=True)
+            return await trio.to_thread.run_sync(
+                self._call, fn, args, abandon_on_cancel=True, limiter=self._threads
+            )
 
     def _call(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
         with self._busy:

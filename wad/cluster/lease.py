@@ -20,6 +20,11 @@ class Lease:
         self._sent = max(self._sent, sent)
 
     @property
+    def sent(self) -> float:
+        """When the last successful heartbeat was sent (-inf: none yet)."""
+        return self._sent
+
+    @property
     def deadline(self) -> float:
         """When the owner must have fenced, unless a heartbeat succeeds first."""
         return self._sent + self._fence_after

@@ -49,6 +49,8 @@ class NodeStatistics:
     owned: int
     fences: int
     reconnects: int
+    #: Seconds since the last successful heartbeat was sent (None: not connected).
+    heartbeat_age: float | None
 
 
 class ClusterNode:
@@ -72,6 +74,7 @@ class ClusterNode:
         self._draining = False
         self._draining_written = False
         self._conn: LockConnection | None = None
+        self._lease: Lease | None = None
         self._previous_backend: tuple[int, Any] | None = None
         self._fenced = True  # until a connection is registered
         self._started = False  # run() has reported ready
@@ -79,9 +82,9 @@ class ClusterNode:
         self._changed = trio.Event()
         self._wake = trio.Event()
         self._next_rebalance = -float("inf")
-        # Rebalancing follows a join (a node it had not seen among the eligible
-        # ones, itself included at its start) and ends once nothing is to move.
-        self._known: set[str] = set()
+        # Rebalancing follows a join (another node it had not seen among the
+        # eligible ones since its first decision) and ends once nothing is to move.
+        self._known: set[str] | None = None
         self._rebalancing = False
         self._fences = 0
         self._reconnects = 0
@@ -94,6 +97,7 @@ class ClusterNode:
         return frozenset(self._owned)
 
     def statistics(self) -> NodeStatistics:
+        lease = self._lease
         return NodeStatistics(
             self.node_id,
             self._conn is not None,
@@ -101,6 +105,7 @@ class ClusterNode:
             len(self._owned),
             self._fences,
             self._reconnects,
+            None if lease is None else trio.current_time() - lease.sent,
         )
 
     async def nodes(self) -> list[registry.NodeRow]:
@@ -201,6 +206,7 @@ class ClusterNode:
         self._registrations += 1
         self._fenced = False
         self._conn = conn
+        self._lease = lease
         self._connected.set()
         self._notify()
         if not self._started:
@@ -238,6 +244,7 @@ class ClusterNode:
                 log.warning("cluster: fenced (%s): stopped %d sessions", reason, len(self._owned))
         self._owned.clear()
         self._conn = None
+        self._lease = None
         if self._connected.is_set():
             self._connected = trio.Event()
         self._notify()
@@ -290,19 +297,13 @@ class ClusterNode:
             await self._db(conn, registry.set_draining, me, self._incarnation, draining)
             self._draining_written = True
             self._notify()
-        now = trio.current_time()
-        rebalance = self._rebalancing and not draining and now >= self._next_rebalance
+        rebalance = (
+            self._rebalancing and not draining and trio.current_time() >= self._next_rebalance
+        )
         decision = await self._db(
             conn, placement.decide, me, self.timing.lease, rebalance, draining
         )
-        if decision.moved is not None:
-            self._next_rebalance = now + self.timing.rebalance
-        elif rebalance and decision.decided:
-            self._rebalancing = False  # settled
-        if decision.decided:
-            if set(decision.loads) - self._known:
-                self._rebalancing = True
-            self._known = set(decision.loads)
+        self._follow_joins(decision, rebalance)
         busy = decision.placed > 0
         if not draining:
             for device in await self._db(conn, ownership.targeted, me):
@@ -315,7 +316,20 @@ class ClusterNode:
         if decision.nowhere:
             for device in sorted(self._owned):
                 await self._hand_over(conn, device, None)
+        if decision.moved is not None:
+            # Counted from the end of the handover: at most one per `rebalance` s.
+            self._next_rebalance = trio.current_time() + self.timing.rebalance
         return busy
+
+    def _follow_joins(self, decision: placement.Decision, rebalanced: bool) -> None:
+        if not decision.decided:
+            return
+        if rebalanced and decision.moved is None:
+            self._rebalancing = False  # settled
+        seen = set(decision.loads)
+        if self._known is not None and seen - self._known - {self.node_id}:
+            self._rebalancing = True
+        self._known = seen
 
     async def _start(self, device: str, lease: Lease) -> None:
         if lease.expired(trio.current_time()):
