@@ -322,3 +322,18 @@ def test_the_daemon_keeps_neonize_stores_on_its_database_server(
     log = daemon.log.read_text()
     assert "Dialing" in log  # whatsmeow's debug lines are there too
     assert SECRET not in log
+
+
+async def test_a_session_made_again_right_after_its_delete_starts_afresh(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """The drop runs in the background; a new session by that name waits for it, so
+    the drop cannot take the new one's store away."""
+    engine = NeonizeEngine(grace=5, database_url=pg_url)
+    await fails_to_dial(engine, "s1", tmp_path / "s1")
+    _plant_device(pg_url, schema_for("s1"), "15550001111:7@s.whatsapp.net")
+    engine.forget(tmp_path / "s1")
+    await fails_to_dial(engine, "s1", tmp_path / "s1")  # at once: the drop is under way
+    assert tables(pg_url, schema_for("s1")) >= CORE_TABLES
+    url = store_url(pg_url, schema_for("s1"))
+    assert await trio.to_thread.run_sync(_devices, url) == []  # the old device is gone
