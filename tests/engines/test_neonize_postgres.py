@@ -230,6 +230,9 @@ def test_the_store_url_keeps_the_options_it_had(pg_url: str) -> None:
     with psycopg.connect(store_url(given, "wad_wm_x")) as conn:
         assert conn.execute("SHOW search_path").fetchone() == ("wad_wm_x",)
         assert conn.execute("SHOW statement_timeout").fetchone() == ("4321ms",)
+    assert "connect_timeout=10" in store_url(given, "wad_wm_x")
+    assert "connect_timeout=3" in store_url(f"{given}&connect_timeout=3", "wad_wm_x")
+    assert "connect_timeout=10" not in store_url(f"{given}&connect_timeout=3", "wad_wm_x")
 
 
 def test_schema_names_are_distinct_safe_and_short() -> None:

@@ -15,6 +15,9 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsp
 #: What every session's schema name starts with (its own namespace on the server).
 SCHEMA_PREFIX = "wad_wm_"
 _UNSAFE = re.compile(r"[^a-z0-9_]")
+#: Seconds whatsmeow's driver waits for the server at each connection, unless the URL
+#: says otherwise (lib/pq's default is to wait as long as the OS does).
+CONNECT_TIMEOUT = 10
 
 
 def schema_for(device_id: str) -> str:
@@ -31,13 +34,18 @@ def store_url(database_url: str, schema: str) -> str:
     """``database_url`` with ``options=-c search_path=<schema>`` (added to any options
     it has): each of whatsmeow's connections then finds and creates its tables in the
     session's schema. Both neonize's driver (lib/pq) and libpq send ``options`` to the
-    server at connection start."""
+    server at connection start. Also a ``connect_timeout`` when it has none."""
     parts = urlsplit(database_url)
     query = parse_qsl(parts.query, keep_blank_values=True)
     mine = f"-c search_path={schema}"
     others = [value for key, value in query if key == "options"]
     query = [(key, value) for key, value in query if key != "options"]
     query.append(("options", " ".join([*others, mine])))
+    if not any(key == "connect_timeout" for key, _ in query):
+        # neonize opens the store inside its connect, while the worker's Go lock is
+        # held exclusively (wad.engines.neonize.golock): a server that does not answer
+        # must not hold the worker's other sessions for the OS's TCP timeout.
+        query.append(("connect_timeout", str(CONNECT_TIMEOUT)))
     return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
 
 
