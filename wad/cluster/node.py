@@ -9,6 +9,13 @@ Fencing comes first everywhere: whatever ends a lock connection (a failed or lat
 heartbeat, a database error, an exception, a cancellation) stops every session of
 this node (``stop_all``) before the connection is given up and before anything
 else happens on the trio thread, so no session runs here without its lock.
+
+Two guards, either enough alone: another node cannot claim while this node's lock
+connection lives (the advisory locks), nor before this node's lease ran out by the
+server's clock (``seen_at``), which is ``lease / 2`` after this node fenced by its
+own. A session could run twice only if the connection were lost AND the fence came
+more than ``lease / 2`` late: the trio thread must not stall that long (the
+daemon's loop-lag monitor watches it).
 """
 
 from __future__ import annotations
