@@ -191,3 +191,12 @@ async def wait_until(
         if time.monotonic() - began > timeout:
             raise AssertionError(f"not within {timeout} s: {what}")
         await trio.sleep(0.05)
+
+
+def with_sessions(pg_url: str) -> str:
+    """The fresh database of ``pg_url`` with the store's ``sessions`` table (the part
+    the cluster reads), as the PostgreSQL store will create it; its URL. (A helper,
+    not a fixture: a conftest.py here would shadow the tests' top-level one, which
+    other suites import as ``conftest``.)"""
+    execute(pg_url, "CREATE TABLE IF NOT EXISTS sessions (device_id TEXT PRIMARY KEY)")
+    return pg_url

@@ -8,7 +8,15 @@ import time
 
 import psycopg
 import trio
-from clusterkit import Cluster, add_sessions, execute, open_cluster, query, wait_until
+from clusterkit import (
+    Cluster,
+    add_sessions,
+    execute,
+    open_cluster,
+    query,
+    wait_until,
+    with_sessions,
+)
 
 
 def report(what: str, seconds: float) -> None:
@@ -37,7 +45,8 @@ def assert_fenced_first(cluster: Cluster, node: str, devices: set[str], since: f
     return fence.at - since
 
 
-async def test_a_terminated_lock_connection_fences_before_anyone_else_starts(db: str) -> None:
+async def test_a_terminated_lock_connection_fences_before_anyone_else_starts(pg_url: str) -> None:
+    db = with_sessions(pg_url)
     async with open_cluster(db, ["a", "b", "c"]) as cluster:
         await nine_on_three(cluster, db)
         victim = set(cluster["a"].recorder.running)
@@ -59,10 +68,11 @@ async def test_a_terminated_lock_connection_fences_before_anyone_else_starts(db:
         report("terminated lock connection: a's sessions running again after", took)
 
 
-async def test_a_stalled_heartbeat_fences_on_the_owners_own_clock(db: str) -> None:
+async def test_a_stalled_heartbeat_fences_on_the_owners_own_clock(pg_url: str) -> None:
     """The lock connection stays open but its heartbeat cannot succeed (a third
     connection holds the node's row): the owner fences within lease/2 of its last
     successful heartbeat; the others wait for the lease by the server's clock."""
+    db = with_sessions(pg_url)
     async with open_cluster(db, ["a", "b", "c"]) as cluster:
         await nine_on_three(cluster, db)
         victim = set(cluster["a"].recorder.running)
@@ -96,9 +106,10 @@ async def test_a_stalled_heartbeat_fences_on_the_owners_own_clock(db: str) -> No
         report("stalled heartbeat: all of a's sessions elsewhere after", took)
 
 
-async def test_a_killed_node_s_sessions_start_elsewhere_within_15_s(db: str) -> None:
+async def test_a_killed_node_s_sessions_start_elsewhere_within_15_s(pg_url: str) -> None:
     """A node in its own process, killed with SIGKILL: its connections vanish with it,
     nothing of it says goodbye."""
+    db = with_sessions(pg_url)
     import sys
     from pathlib import Path
 

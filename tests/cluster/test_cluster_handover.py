@@ -8,7 +8,7 @@ import time
 
 import pytest
 import trio
-from clusterkit import Entry, add_sessions, open_cluster, query, wait_until
+from clusterkit import Entry, add_sessions, open_cluster, query, wait_until, with_sessions
 
 from wad.cluster import MoveRefused
 
@@ -23,7 +23,8 @@ def handed_over(timeline_entries: list[Entry], device: str, source: str, target:
     return start.at - stop.at
 
 
-async def test_move_hands_a_session_over_without_overlap(db: str) -> None:
+async def test_move_hands_a_session_over_without_overlap(pg_url: str) -> None:
+    db = with_sessions(pg_url)
     async with open_cluster(db, ["a", "b"]) as cluster:
         await add_sessions(db, [f"dev{i}" for i in range(4)])
         await wait_until(lambda: cluster.counts() == {"a": 2, "b": 2}, 10, "2 and 2")
@@ -50,7 +51,8 @@ async def test_move_hands_a_session_over_without_overlap(db: str) -> None:
         print(f"move: done in {took:.2f} s, stop to start {gap:.2f} s")
 
 
-async def test_drain_hands_everything_over_then_claims_nothing(db: str) -> None:
+async def test_drain_hands_everything_over_then_claims_nothing(pg_url: str) -> None:
+    db = with_sessions(pg_url)
     async with open_cluster(db, ["a", "b", "c"]) as cluster:
         await add_sessions(db, [f"dev{i}" for i in range(6)])
         await wait_until(lambda: cluster.running() == 6, 10, "6 running")
@@ -79,7 +81,8 @@ async def test_drain_hands_everything_over_then_claims_nothing(db: str) -> None:
         print(f"drain: a ran nothing after {drained:.2f} s, all running after {took:.2f} s more")
 
 
-async def test_a_joining_node_gets_sessions_gradually(db: str) -> None:
+async def test_a_joining_node_gets_sessions_gradually(pg_url: str) -> None:
+    db = with_sessions(pg_url)
     async with open_cluster(db, ["a", "b"]) as cluster:
         await add_sessions(db, [f"dev{i}" for i in range(12)])
         await wait_until(lambda: cluster.counts() == {"a": 6, "b": 6}, 10, "6 and 6")

@@ -7,7 +7,7 @@ import time
 
 import pytest
 import trio
-from clusterkit import add_sessions, open_cluster, query, wait_until
+from clusterkit import add_sessions, open_cluster, query, wait_until, with_sessions
 
 from wad.cluster import ClusterNode, NodeIdInUse
 from wad.cluster.keys import session_key
@@ -30,7 +30,8 @@ async def advisory_locks(url: str) -> dict[str, set[int]]:
     return held
 
 
-async def test_nine_sessions_spread_three_by_three(db: str) -> None:
+async def test_nine_sessions_spread_three_by_three(pg_url: str) -> None:
+    db = with_sessions(pg_url)
     async with open_cluster(db, ["a", "b", "c"]) as cluster:
         devices = [f"dev{i}" for i in range(9)]
         await add_sessions(db, devices)
@@ -60,7 +61,8 @@ async def test_nine_sessions_spread_three_by_three(db: str) -> None:
         print(f"placed 9 sessions on 3 nodes in {took:.2f} s")
 
 
-async def test_a_second_process_with_the_same_node_id_is_refused(db: str) -> None:
+async def test_a_second_process_with_the_same_node_id_is_refused(pg_url: str) -> None:
+    db = with_sessions(pg_url)
     async with open_cluster(db, ["a"]) as cluster:
         await add_sessions(db, ["dev1"])
         await wait_until(lambda: cluster.running() == 1, 10, "dev1 running")
@@ -73,7 +75,8 @@ async def test_a_second_process_with_the_same_node_id_is_refused(db: str) -> Non
         assert await query(db, "SELECT device_id, node_id FROM owners") == [("dev1", "a")]
 
 
-async def test_a_planned_exit_frees_its_sessions_without_waiting_for_the_lease(db: str) -> None:
+async def test_a_planned_exit_frees_its_sessions_without_waiting_for_the_lease(pg_url: str) -> None:
+    db = with_sessions(pg_url)
     async with open_cluster(db, ["a", "b"]) as cluster:
         await add_sessions(db, [f"dev{i}" for i in range(4)])
         await wait_until(lambda: cluster.counts() == {"a": 2, "b": 2}, 10, "2 and 2")
@@ -94,10 +97,11 @@ async def test_a_planned_exit_frees_its_sessions_without_waiting_for_the_lease(d
         print(f"a planned exit: its sessions ran on b after {took:.2f} s")
 
 
-async def test_a_session_whose_lock_is_held_elsewhere_is_not_started(db: str) -> None:
+async def test_a_session_whose_lock_is_held_elsewhere_is_not_started(pg_url: str) -> None:
     """The advisory lock is the gate: while another connection holds a session's lock
     (a dead owner's backend the server has not dropped yet), no node starts it, even
     though placement targeted it."""
+    db = with_sessions(pg_url)
     import psycopg
 
     holder = await trio.to_thread.run_sync(lambda: psycopg.connect(db, autocommit=True))
@@ -126,8 +130,9 @@ async def test_a_session_whose_lock_is_held_elsewhere_is_not_started(db: str) ->
 
 
 async def test_sessions_added_later_go_to_the_least_loaded_and_deleted_ones_are_forgotten(
-    db: str,
+    pg_url: str,
 ) -> None:
+    db = with_sessions(pg_url)
     async with open_cluster(db, ["a", "b", "c"]) as cluster:
         await add_sessions(db, [f"dev{i}" for i in range(8)])
         await wait_until(lambda: cluster.running() == 8, 10, "8 running")
@@ -150,7 +155,8 @@ async def test_sessions_added_later_go_to_the_least_loaded_and_deleted_ones_are_
         assert cluster.running() == 8
 
 
-def test_a_lock_connection_bounds_its_statements_and_checks_its_client(db: str) -> None:
+def test_a_lock_connection_bounds_its_statements_and_checks_its_client(pg_url: str) -> None:
+    db = with_sessions(pg_url)
     from wad.cluster.connection import connect
 
     conn = connect(db, 5.0, "wad-cluster probe")
