@@ -11,6 +11,7 @@ shown.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import time
 from pathlib import Path
@@ -176,7 +177,9 @@ async def test_the_session_shows_the_dial_error_and_deleting_it_drops_its_schema
     try:
         failures = 0
         with rig.events.subscribe() as stream:
-            rig.supervisor.create("s1")
+            created = rig.supervisor.create("s1")
+            if inspect.isawaitable(created):  # async once the store's callers are
+                await created
             async for event in stream:  # it fails, retries (finding its store), fails
                 if event.type == "session.status" and event.payload["state"] == "failed":
                     assert DIAL_ERROR in event.payload["lastError"]
