@@ -170,3 +170,14 @@ def test_a_lock_connection_bounds_its_statements_and_checks_its_client(pg_url: s
         assert conn.execute("SHOW application_name").fetchone() == ("wad-cluster probe",)
     finally:
         conn.close()
+
+
+async def test_three_hundred_sessions_are_placed_in_a_few_decisions(pg_url: str) -> None:
+    """A decision targets a whole batch; each node claims its share."""
+    db = with_sessions(pg_url)
+    async with open_cluster(db, ["a", "b", "c"]) as cluster:
+        await add_sessions(db, [f"dev{i:03}" for i in range(300)])
+        took = await wait_until(lambda: cluster.running() == 300, 30, "300 running")
+        assert cluster.counts() == {"a": 100, "b": 100, "c": 100}
+        assert cluster.timeline.overlaps() == []
+        print(f"placed 300 sessions on 3 nodes in {took:.2f} s")

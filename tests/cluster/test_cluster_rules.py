@@ -9,6 +9,7 @@ from wad.cluster.connection import client_params, is_tcp, server_settings
 from wad.cluster.keys import PLACEMENT_KEY, SCHEMA_KEY, session_key
 from wad.cluster.lease import Lease
 from wad.cluster.placement import assign, rebalance_target
+from wad.cluster.timing import Timing
 
 
 def test_session_keys_are_stable_signed_64_bit_numbers() -> None:
@@ -127,3 +128,11 @@ def test_unix_socket_urls_get_no_tcp_settings(monkeypatch: pytest.MonkeyPatch) -
         assert params["autocommit"] is True and params["application_name"] == "wad-cluster a"
         settings = server_settings(url, 5.0)
         assert settings == {"statement_timeout": "2500", "client_connection_check_interval": "1000"}
+
+
+def test_a_heartbeat_must_fit_inside_the_owners_bound() -> None:
+    assert Timing().fence_after == 2.5
+    with pytest.raises(ValueError):
+        Timing(heartbeat=2.5)
+    with pytest.raises(ValueError):
+        Timing(lease=1.0, heartbeat=1.0)

@@ -129,7 +129,8 @@ class ClusterNode:
 
     async def drain(self) -> None:
         """Take no more sessions, hand every one over; returns once none runs here.
-        Draining is marked first, so that the node does not claim back what it gives."""
+        Draining is marked first, so that the node does not claim back what it gives.
+        With no other live node to take them, they stop and wait, unowned, for one."""
         self._draining = True
         self._draining_written = False
         self._wake.set()

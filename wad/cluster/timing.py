@@ -30,6 +30,12 @@ class Timing:
     reconnect: float = 0.5
     reconnect_cap: float = 5.0
 
+    def __post_init__(self) -> None:
+        # A heartbeat must be able to succeed inside the owner's bound, or the node
+        # would fence between two heartbeats that both succeed.
+        if not 0 < self.heartbeat < self.fence_after:
+            raise ValueError("Timing: the heartbeat must be shorter than lease / 2")
+
     @property
     def fence_after(self) -> float:
         """The owner's own bound: no successful heartbeat for this long and it fences."""
