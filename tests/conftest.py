@@ -21,8 +21,9 @@ from wad.config import load
 from wad.engines.simulator.engine import SimulatorEngine
 from wad.runtime import serve as wad_daemon
 
-# The throwaway PostgreSQL server's fixtures (pg_server, pg_url).
-pytest_plugins = ["pgserver"]
+# The throwaway PostgreSQL server's fixtures (pg_server, pg_url); the store on each
+# backend (store: the store contract's, tests/store).
+pytest_plugins = ["pgserver", "store_backends"]
 
 ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
 

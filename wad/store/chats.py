@@ -29,11 +29,14 @@ class ChatQueries(MessageQueries):
             )
             if start is None:
                 return []
+        unread = f"direction = 'in' AND status = 'received' AND type NOT IN ({_ACTION_TYPES})"
+        if self.dialect == "sqlite":
+            count, having = f"sum({unread})", "last"
+        else:  # no sum of booleans, no output names in HAVING
+            count, having = f"count(*) FILTER (WHERE {unread})", "max(rowid)"
         rows = self.db.execute(
-            "SELECT peer, max(rowid) AS last,"
-            " sum(direction = 'in' AND status = 'received'"
-            f" AND type NOT IN ({_ACTION_TYPES})) FROM messages WHERE device_id = ?"
-            " GROUP BY peer HAVING last < ? ORDER BY last DESC LIMIT ?",
+            f"SELECT peer, max(rowid) AS last, {count} FROM messages WHERE device_id = ?"
+            f" GROUP BY peer HAVING {having} < ? ORDER BY last DESC LIMIT ?",
             (device_id, start, limit),
         ).fetchall()
         chats = []

@@ -8,7 +8,8 @@ class ContactQueries(QueryBase):
     def note_contact(self, device_id: str, peer: str) -> None:
         """``peer`` wrote to the session (a repeat costs one index probe)."""
         self.db.execute(
-            "INSERT OR IGNORE INTO known_contacts (device_id, peer, first_at) VALUES (?, ?, ?)",
+            "INSERT INTO known_contacts (device_id, peer, first_at) VALUES (?, ?, ?)"
+            " ON CONFLICT DO NOTHING",
             (device_id, peer, now_iso()),
         )
 

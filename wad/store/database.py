@@ -81,6 +81,9 @@ class Store(Queries):
         with self.connection.db:
             yield
 
-    def migrate_plugin(self, name: str, migrations: list[str]) -> int:
-        """Apply a plugin's own numbered migrations; see ``Connection.migrate_plugin``."""
+    def migrate_plugin(
+        self, name: str, migrations: list[str], postgresql: list[str] | None = None
+    ) -> int:
+        """Apply a plugin's own numbered migrations; see ``Connection.migrate_plugin``
+        (``postgresql``, the same numbered for a PostgreSQL store, is not used here)."""
         return self.connection.migrate_plugin(name, migrations)

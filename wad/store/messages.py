@@ -144,9 +144,13 @@ class MessageQueries(QueryBase):
         )
 
     def edit_body(self, message_id: str, text: str) -> None:
+        edited = (
+            "json_set(coalesce(fields, '{}'), '$.edited', json('true'))"
+            if self.dialect == "sqlite"
+            else """(coalesce(fields, '{}')::jsonb || '{"edited": true}')::text"""
+        )
         self.db.execute(
-            "UPDATE messages SET body = ?, fields = json_set(coalesce(fields, '{}'),"
-            " '$.edited', json('true')), updated_at = ? WHERE id = ?",
+            f"UPDATE messages SET body = ?, fields = {edited}, updated_at = ? WHERE id = ?",
             (text, now_iso(), message_id),
         )
 
@@ -201,10 +205,18 @@ class MessageQueries(QueryBase):
 
         The sessions' ids are the index's first column: one range of
         ``messages_by_session`` per session, read without touching the rows."""
+        received, sent = (
+            "direction = 'in'",
+            "direction = 'out' AND status NOT IN ('pending', 'failed')",
+        )
+        if self.dialect == "sqlite":
+            counts, anyone = f"sum({received}), sum({sent})", "?1 IS NULL"
+        else:  # no sum of booleans; a NULL's type must be named
+            counts = f"count(*) FILTER (WHERE {received}), count(*) FILTER (WHERE {sent})"
+            anyone = "?1::text IS NULL"
         rows = self.db.execute(
-            "SELECT substr(created_at, 1, 13), sum(direction = 'in'),"
-            " sum(direction = 'out' AND status NOT IN ('pending', 'failed')) FROM messages"
-            " WHERE device_id IN (SELECT device_id FROM sessions WHERE ?1 IS NULL"
+            f"SELECT substr(created_at, 1, 13), {counts} FROM messages"
+            f" WHERE device_id IN (SELECT device_id FROM sessions WHERE {anyone}"
             " OR device_id = ?1) AND created_at >= ?2"
             f" AND type NOT IN ({_ACTION_TYPES}) GROUP BY 1 ORDER BY 1",
             (device_id, since),

@@ -1,0 +1,143 @@
+"""``PostgresStore``: wad's state on a PostgreSQL server, the store of a cluster.
+
+The same surface as the embedded :class:`wad.store.database.Store`: callers hand it
+a function of the queries, ``await store.run(fn)`` (one transaction: every write of
+``fn`` commits, or none) or ``await store.read(fn)`` (autocommit: each statement by
+itself). ``fn`` runs in a worker thread on a pooled connection (:mod:`.pool`), so
+it must not touch trio; several changes that commit together go in one ``fn``.
+
+Unlike SQLite, a statement that fails inside :meth:`run` aborts the whole
+transaction: ``fn`` cannot catch a constraint error and carry on (a ``with q.db:``
+block around the statement is a savepoint that can).
+
+No cache is kept across calls (:class:`NoCaches`): the key owner and settings
+caches of the embedded store would go stale here as soon as another node (or
+another connection of this one) writes, until LISTEN/NOTIFY invalidation exists.
+"""
+
+import select
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg import errors
+
+from wad.store.base import Caches, Dialect
+from wad.store.database import Queries
+from wad.store.postgres.connect import connect
+from wad.store.postgres.handle import DiskState, PgDb
+from wad.store.postgres.migrations import migrate, migrate_plugin
+from wad.store.postgres.pool import Pool
+
+T = TypeVar("T")
+K = TypeVar("K")
+V = TypeVar("V")
+
+#: Connections (and so worker threads) at most: each call holds one for its length.
+POOL_SIZE = 8
+
+
+class NoMigrations(RuntimeError):
+    """A plugin with tables of its own has no PostgreSQL migrations."""
+
+
+class _Forgetful(dict[K, V]):
+    """A cache that keeps nothing: whatever the queries put in is dropped."""
+
+    def __setitem__(self, key: K, value: V) -> None:
+        pass
+
+
+def no_caches() -> Caches:
+    """Caches that stay empty (see the module's docstring for why)."""
+    return Caches(key_owner=_Forgetful(), settings=_Forgetful())
+
+
+class _Lane:
+    """One pooled connection and the queries on it."""
+
+    def __init__(self, conn: psycopg.Connection[Any], disk: DiskState, caches: Caches) -> None:
+        self.conn = conn
+        self.db = PgDb(conn, disk)
+        self.queries = Queries(self.db, caches, "postgresql")
+
+    def unusable(self) -> bool:
+        """Closed or broken, or the server spoke unasked: an idle connection gets no
+        data unless the server ended it (a restart, ``pg_terminate_backend``), so a
+        readable socket means the next statement on it would fail (a poll: ~1 µs)."""
+        if self.conn.closed or self.conn.broken:
+            return True
+        readable, _, _ = select.select([self.conn.fileno()], [], [], 0)
+        return bool(readable)
+
+
+class PostgresStore:
+    dialect: Dialect = "postgresql"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        node: str = "wad",
+        pool_size: int = POOL_SIZE,
+        path: Path | None = None,
+    ) -> None:
+        """Connect (lazily, up to ``pool_size`` connections) and migrate the core tables.
+
+        ``path`` is the node's own ``wad.db`` path, where no database is: callers
+        derive the state folder from it (the settings' secret key file beside it)."""
+        self.url = url
+        self.node = node
+        self.path = path
+        self.disk = DiskState(f"PostgreSQL (node {node})")
+        self.caches = no_caches()
+        self.pool: Pool[_Lane] = Pool(
+            lambda: _Lane(connect(url, node), self.disk, self.caches),
+            pool_size,
+            broken=_Lane.unusable,
+            close=lambda lane: lane.conn.close(),
+        )
+        with self.pool.borrow() as lane:
+            self.schema_version = migrate(lane.db)
+
+    async def run(self, fn: Callable[[Queries], T]) -> T:
+        """``fn(queries)`` in one transaction: all its writes commit, or none."""
+        return await self.pool.call(lambda lane: self._in_transaction(lane, fn))
+
+    def _in_transaction(self, lane: _Lane, fn: Callable[[Queries], T]) -> T:
+        lane.db.wrote = False
+        try:
+            with lane.conn.transaction():
+                result = fn(lane.queries)
+        except errors.DiskFull as exc:  # the commit found no room; it was rolled back
+            raise self.disk.no_room() from exc
+        if lane.db.wrote:
+            self.disk.room()
+        return result
+
+    async def read(self, fn: Callable[[Queries], T]) -> T:
+        """``fn(queries)`` without a transaction of its own (reads, single statements)."""
+        return await self.pool.call(lambda lane: fn(lane.queries))
+
+    @property
+    def full(self) -> bool:
+        """The last write found the disk full, and none has committed since."""
+        return self.disk.full
+
+    def close(self) -> None:
+        self.pool.close()
+
+    def migrate_plugin(
+        self, name: str, migrations: list[str], postgresql: list[str] | None = None
+    ) -> int:
+        """Apply a plugin's own numbered PostgreSQL migrations (``postgresql``, numbered
+        as its SQLite ``migrations``); return the version reached."""
+        if postgresql is None:
+            raise NoMigrations(
+                f"plugin {name!r} has tables but no PostgreSQL migrations:"
+                " it cannot run on a PostgreSQL store (disable it, or give its"
+                " migrate_plugin call postgresql=[...])"
+            )
+        with self.pool.borrow() as lane:
+            return migrate_plugin(lane.db, name, postgresql)
