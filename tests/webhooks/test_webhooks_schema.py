@@ -34,13 +34,11 @@ async def test_bodies_and_counts_survive_migration_2_and_triggers_keep_them(
             "INSERT INTO webhook_endpoints (id, device_id, url, secret, created_at, updated_at)"
             " VALUES ('e1', 's1', 'http://x', 'sec', 't', 't')"
         )
-        for n, (event, status) in enumerate(
-            [("v1", "pending"), ("v1", "failed"), ("v2", "pending")]
-        ):
-            q.db.execute(
-                "INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, body,"
-                " status, created_at, updated_at) VALUES (?, 'e1', ?, 'message', ?, ?, 't', 't')",
-                (n + 1, event, f"body of {event}", status),
+        for event, status in [("v1", "pending"), ("v1", "failed"), ("v2", "pending")]:
+            q.db.execute(  # ids drawn: 1, 2, 3
+                "INSERT INTO webhook_deliveries (endpoint_id, event_id, event_type, body,"
+                " status, created_at, updated_at) VALUES ('e1', ?, 'message', ?, ?, 't', 't')",
+                (event, f"body of {event}", status),
             )
 
     await store.run(v1)
