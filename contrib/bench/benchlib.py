@@ -43,6 +43,9 @@ class WadProcess:
     engine: str = "simulator"
     env: dict[str, str] = field(default_factory=dict)
     log_path: Path | None = None
+    #: A command the daemon runs under (``valgrind ...``), and options of its Python.
+    wrapper: list[str] = field(default_factory=list)
+    python_args: list[str] = field(default_factory=list)
     proc: subprocess.Popen[bytes] | None = None
     url: str = ""
 
@@ -64,7 +67,9 @@ class WadProcess:
         with log_path.open("ab") as log:
             self.proc = subprocess.Popen(
                 [
+                    *self.wrapper,
                     sys.executable,
+                    *self.python_args,
                     "-m",
                     "wad.cli",
                     "serve",

@@ -43,15 +43,19 @@ DEVICE = "bench"
 BODY = json.dumps({"deviceId": DEVICE, "number": "15550002222", "message": "hello"})
 
 
-def start_bare() -> tuple[subprocess.Popen[bytes], str]:
+def start_bare(
+    wrapper: list[str] | None = None, timeout: float = 10.0
+) -> tuple[subprocess.Popen[bytes], str]:
+    """The bare app in a process of its own (under ``wrapper``, e.g. valgrind)."""
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, str(HERE / "bare_app.py"), str(port)],
+        [*(wrapper or ()), sys.executable, str(HERE / "bare_app.py"), str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
-    for _ in range(500):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         try:
             if httpx.get(url + "/healthz", timeout=1).status_code == 200:
                 return proc, url

@@ -28,6 +28,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ class _Record:
         return max(self.last, self.locked_until) + forget
 
 
+@lru_cache(maxsize=4096)  # asked on every request; parsing an address is most of a check
 def address_key(address: str) -> str:
     """What one client is: its IPv4 address, or its IPv6 /64."""
     try:
@@ -84,6 +86,8 @@ class Lockout:
 
     def locked_for(self, address: str) -> float:
         """Seconds until ``address`` may present a token again (0: now)."""
+        if not self._records:  # nobody failed lately: nothing to look up
+            return 0.0
         record = self._records.get(address_key(address))
         if record is None:
             return 0.0

@@ -69,9 +69,9 @@ async def reload(daemon: DaemonAPI) -> None:
 
 
 async def authenticate(daemon: DaemonAPI, token: str | None, request: Any = None) -> Principal:
-    answer = await resolve(
-        daemon.plugins.hook.wad_authenticate(token=token, request=request, daemon=daemon)
-    )
+    answer = daemon.plugins.hook.wad_authenticate(token=token, request=request, daemon=daemon)
+    if not isinstance(answer, Principal):  # a plugin's awaitable (or nothing)
+        answer = await resolve(answer)
     return answer if isinstance(answer, Principal) else ANONYMOUS
 
 

@@ -89,6 +89,8 @@ def load(disabled: Iterable[str] = ()) -> PluginHost:
 
 async def resolve(value: Any) -> Any:
     """A hook's answer: a value, or an awaitable that gives it."""
+    if value is None:  # most answers on the hot paths; isawaitable asks an ABC
+        return None
     if inspect.isawaitable(value):
         return await value
     return value

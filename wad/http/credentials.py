@@ -33,19 +33,20 @@ async def authenticate(token: str | None) -> Principal:
     """Who presents ``token`` (None: no token; a sign-in cookie may still stand for
     the admin); 429 while the client's address is locked out."""
     req: Any = request._get_current_object()  # type: ignore[attr-defined]
+    config = current_app.config  # one look-up through the context, not three
     address = req.remote_addr or ""
     if token:
         req.wad_token_given = True
-        wait = lockout().locked_for(address)
+        wait = config["WAD_LOCKOUT"].locked_for(address)
         if wait > 0:  # (a bearer token was refused already by wad.http.locked)
             raise WadError(
                 "rate_limited",
                 locked.message(wait),
                 headers={"Retry-After": locked.retry_after(wait)},
             )
-    who: Principal = await current_app.config["WAD_AUTHENTICATE"](token, req)
+    who: Principal = await config["WAD_AUTHENTICATE"](token, req)
     if token and who.kind == "anonymous":
-        lockout().failed(address)
+        config["WAD_LOCKOUT"].failed(address)
     return who
 
 

@@ -68,15 +68,22 @@ class GuardLimits:
 class _Exchange:
     """One request and its answer, as far as the guard follows them."""
 
-    def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __init__(self, scope: Scope, receive: Receive, send: Send, limits: GuardLimits) -> None:
         self._receive = receive
         self._send = send
-        headers = {name.lower(): value for name, value in scope["headers"]}
-        length = headers.get(b"content-length")
+        self.limits = limits
+        length = None
+        self.chunked = self.multipart = False
+        for name, value in scope["headers"]:  # one pass, no dict: this runs every request
+            name = name.lower()
+            if name == b"content-length":
+                length = value
+            elif name == b"transfer-encoding":
+                self.chunked = True
+            elif name == b"content-type":
+                self.multipart = value.lower().startswith(b"multipart/")
         # h11 has checked the header already: digits, one value.
         self.expected = int(length) if length is not None else None
-        self.chunked = b"transfer-encoding" in headers
-        self.multipart = headers.get(b"content-type", b"").lower().startswith(b"multipart/")
         self.received = 0
         self.body_done = not self.chunked and not self.expected
         self.body_settled = trio.Event()  # the whole body came, or the client left
@@ -97,19 +104,22 @@ class _Exchange:
             self.body_settled.set()
         return message
 
-    async def send(self, message: Message, limits: GuardLimits) -> None:
+    async def send(self, message: Message) -> None:
+        """The app's ``send`` (the bound method itself: no wrapper frame per message)."""
         if message["type"] == "http.response.start":
             if not self.body_done:
-                message = await self._early(message, limits)
+                message = await self._early(message)
             self.started = True
-            content_type = dict(message.get("headers", ())).get(b"content-type", b"")
-            self.endless = content_type.startswith(b"text/event-stream")
+            for name, value in message.get("headers", ()):
+                if name == b"content-type":
+                    self.endless = value.startswith(b"text/event-stream")
         elif message["type"] == "http.response.body" and not message.get("more_body", False):
             self.finished = True
         await self._send(message)
 
-    async def _early(self, message: Message, limits: GuardLimits) -> Message:
+    async def _early(self, message: Message) -> Message:
         """An answer before the whole body came: wait for a small rest, or close."""
+        limits = self.limits
         if self.expected is not None and self.expected - self.received <= limits.drain_limit:
             with trio.move_on_after(limits.drain_timeout):
                 await self.body_settled.wait()
@@ -117,35 +127,33 @@ class _Exchange:
             return message
         return {**message, "headers": [*message.get("headers", ()), CLOSE]}
 
-    async def answer(self, status: int, error: str, limits: GuardLimits) -> None:
+    async def answer(self, status: int, error: str) -> None:
         """The guard's own answer, in the API's error envelope; the connection closes.
 
         Whatever of the body comes meanwhile is received and dropped, until hypercorn
         says the exchange is over: with nobody receiving, hypercorn's reading task
         would block on the request's full queue, and so would its own closing."""
-        await self._alone(limits, self._answer, status, error, limits)
+        await self._alone(self._answer, status, error)
 
-    async def end_stream(self, limits: GuardLimits) -> None:
+    async def end_stream(self) -> None:
         """End an event stream whose app was cut off: its last, empty chunk, so that
         the client sees a stream that ended (and reconnects later), not a broken one.
         Only for streams: any other answer cut short must look cut short."""
         end = {"type": "http.response.body", "body": b"", "more_body": False}
-        await self._alone(limits, self.send, end, limits)
+        await self._alone(self.send, end)
 
-    async def _alone(
-        self, limits: GuardLimits, fn: Callable[..., Awaitable[None]], *args: Any
-    ) -> None:
+    async def _alone(self, fn: Callable[..., Awaitable[None]], *args: Any) -> None:
         """``fn(*args)`` while the request's messages are received (see :meth:`answer`)."""
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._discard_until_disconnect)
             await fn(*args)
-            nursery.cancel_scope.deadline = trio.current_time() + limits.drain_timeout
+            nursery.cancel_scope.deadline = trio.current_time() + self.limits.drain_timeout
 
     async def _discard_until_disconnect(self) -> None:
         while (await self._receive())["type"] != "http.disconnect":
             pass
 
-    async def _answer(self, status: int, error: str, limits: GuardLimits) -> None:
+    async def _answer(self, status: int, error: str) -> None:
         envelope = {"success": False, "error": error, "code": code_for_status(status)}
         body = json.dumps(envelope).encode()
         headers = [
@@ -156,8 +164,8 @@ class _Exchange:
         ]
         self.body_done = True  # nothing to wait for: the connection closes anyway
         start = {"type": "http.response.start", "status": status, "headers": headers}
-        await self.send(start, limits)
-        await self.send({"type": "http.response.body", "body": body}, limits)
+        await self.send(start)
+        await self.send({"type": "http.response.body", "body": body})
 
 
 class Guard:
@@ -195,7 +203,7 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        exchange = _Exchange(scope, receive, send)
+        exchange = _Exchange(scope, receive, send, self.limits)
         if not self._is_large(exchange, scope):
             await self._run(scope, exchange)
             return
@@ -214,7 +222,6 @@ class Guard:
                 "The daemon is stopping; try again shortly"
                 if stopping
                 else "Too many large requests at once; try again shortly",
-                self.limits,
             )
             return
         try:
@@ -230,20 +237,15 @@ class Guard:
         return exchange.expected > self.limits.large_body and self.buffered(scope)
 
     async def _run(self, scope: Scope, exchange: _Exchange) -> None:
-        limits = self.limits
-
-        async def send(message: Message) -> None:
-            await exchange.send(message, limits)
-
         with trio.CancelScope(deadline=self._stop_at) as cancel_scope:
             self._running[cancel_scope] = exchange
             try:
-                await self.app(scope, exchange.receive, send)
+                await self.app(scope, exchange.receive, exchange.send)
             finally:
                 del self._running[cancel_scope]
         if not cancel_scope.cancelled_caught:
             return
         if not exchange.started:
-            await exchange.answer(503, "The daemon is stopping; try again shortly", limits)
+            await exchange.answer(503, "The daemon is stopping; try again shortly")
         elif exchange.endless and not exchange.finished:
-            await exchange.end_stream(limits)
+            await exchange.end_stream()

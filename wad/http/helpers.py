@@ -89,11 +89,12 @@ def bearer_token() -> str | None:
 
 async def principal() -> Principal:
     """Who is calling; asked once per request and kept on the request."""
-    cached: Principal | None = getattr(request, "wad_principal", None)
+    req = request._get_current_object()  # type: ignore[attr-defined]  # once, not per use
+    cached: Principal | None = getattr(req, "wad_principal", None)
     if cached is not None:
         return cached
     who = await credentials.authenticate(bearer_token())
-    request.wad_principal = who  # type: ignore[attr-defined]
+    req.wad_principal = who
     return who
 
 

@@ -11,7 +11,8 @@ handling), in place of ``hypercorn.trio.serve``, for three things it cannot do:
 - **A connection whose client left is let go at once.** hypercorn's connection
   task waits for its keep-alive timer before it ends (trio/tcp_server.py l.60-80:
   the timer runs in the connection's task group), so a closed connection would
-  count against the cap for up to ``keep_alive_timeout``.
+  count against the cap for up to ``keep_alive_timeout``. The timer itself is
+  :class:`~wad.http.keepalive.KeepAlive`: one task a connection, not one a request.
 - **A stop in two steps.** When ``stopping`` returns: stop accepting, close idle
   connections, let open requests finish until ``shutdown_timeout``; then the
   :class:`~wad.http.guard.Guard` answers 503 to those still running, and
@@ -33,15 +34,16 @@ from typing import TYPE_CHECKING, Any, cast
 import trio
 from hypercorn.app_wrappers import ASGIWrapper
 from hypercorn.config import Config as HypercornConfig
-from hypercorn.events import Event, RawData
+from hypercorn.events import Event, RawData, Updated
 from hypercorn.trio.lifespan import Lifespan
 from hypercorn.trio.tcp_server import TCPServer
 from hypercorn.trio.worker_context import WorkerContext
-from hypercorn.typing import ConnectionState, LifespanState
+from hypercorn.typing import AppWrapper, ConnectionState, LifespanState
 from hypercorn.utils import repr_socket_addr
 
 from wad.config import Config
 from wad.http.guard import ASGIApp, Guard, GuardLimits, Scope
+from wad.http.keepalive import KeepAlive
 
 if TYPE_CHECKING:
     from hypercorn.typing import ASGIFramework
@@ -87,13 +89,33 @@ class HttpLimits:
 class _Connection(TCPServer):
     """One accepted connection, handled by hypercorn, with its bookkeeping kept whole."""
 
+    def __init__(
+        self,
+        app: AppWrapper,
+        config: HypercornConfig,
+        context: WorkerContext,
+        state: LifespanState,
+        stream: trio.SSLStream[trio.SocketStream],  # hypercorn's type: any stream serves
+    ) -> None:
+        super().__init__(app, config, context, state, stream)
+        self.keep_alive = KeepAlive(
+            self.config.keep_alive_timeout, self.context.terminated, self._initiate_server_close
+        )
+        # TCPServer.run starts its timer through this attribute (see wad.http.keepalive).
+        self.idle_task = self.keep_alive  # type: ignore[assignment]
+
     async def protocol_send(self, event: Event) -> None:
         if isinstance(event, RawData):  # hypercorn shields the write itself
             await super().protocol_send(event)
             return
-        # Closed (close the socket) and Updated (arm or stop the keep-alive timer)
-        # also run in the app's task, which quart-trio may be cancelling: never cut
-        # them half-way (wad.http.guard tells the whole story).
+        if isinstance(event, Updated):  # the keep-alive timer: a deadline, set at once
+            if event.idle:
+                self.keep_alive.idle()
+            else:
+                self.keep_alive.busy()
+            return
+        # Closed (close the socket) also runs in the app's task, which quart-trio
+        # may be cancelling: never cut it half-way (wad.http.guard tells the story).
         with trio.CancelScope(shield=True) as shielded:
             shielded.deadline = trio.current_time() + BOOKKEEPING_TIMEOUT
             await super().protocol_send(event)
@@ -101,7 +123,7 @@ class _Connection(TCPServer):
     async def _read_data(self) -> None:
         await super()._read_data()
         # The client is gone (or the connection broke): no timer keeps it open.
-        await self.idle_task.stop()
+        self.keep_alive.end()
 
 
 class HttpServer:

@@ -15,6 +15,7 @@ beside the daemon's own connection).
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import math
 import os
@@ -89,12 +90,8 @@ class Histogram:
         if series is None:
             series = self.series[key] = ([0] * (len(self.buckets) + 1), [0.0])
         counts, total = series
-        index = len(self.buckets)
-        for i, bound in enumerate(self.buckets):
-            if value <= bound:
-                index = i
-                break
-        counts[index] += 1
+        # The first bucket whose bound is >= value (len(buckets): the overflow).
+        counts[bisect.bisect_left(self.buckets, value)] += 1
         total[0] += value
 
     def count(self, **labels: str) -> int:
