@@ -17,9 +17,10 @@ task running that bookkeeping; the rest is cut at its next checkpoint
   open, the rest of the body is read, and the next request on it waits forever for
   a recycle that never comes (h11.py l.174-176: ``can_read`` is never set).
 
-:mod:`wad.http.server` shields that bookkeeping where it runs. Even then, hypercorn
-closes the connection after an early answer without saying so, and a pooled
-client that sends its next request meanwhile loses it. So :class:`Guard` lets an
+:mod:`wad.http.server` arms the timer without an await (:mod:`wad.http.keepalive`)
+and shields the close where it runs. Even then, hypercorn closes the connection
+after an early answer without saying so, and a pooled client that sends its next
+request meanwhile loses it. So :class:`Guard` lets an
 early answer wait briefly for a small body to arrive (Quart keeps reading it), so
 that hypercorn can recycle the connection; when the rest is too large or too
 slow, the answer says ``Connection: close``, and the client opens a new one.

@@ -4,8 +4,9 @@ hypercorn keeps a connection's timer as a task restarted for every request
 (``TrioSingleTask``: a lock, a new task started and waited for, the last one
 cancelled), through ``Updated`` events that run inside the app's last ``send``,
 where they must be shielded (:mod:`wad.http.guard` tells why). Per request that
-is a task started and one cancelled, two locks and two shielded scopes: as much
-work as a sixth of the bare quart-trio endpoint's whole request. Here the timer
+is a task started and one cancelled, two locks and two shielded scopes (with
+two small changes, this took a send from 4.2 to 3.5 M instructions; see
+contrib/bench/README.md). Here the timer
 is one task for the connection's life, and arming or stopping it sets a
 deadline: no checkpoint, so nothing to shield and nothing a cancellation can
 cut. It does what hypercorn's does: an idle connection closes
