@@ -8,6 +8,7 @@ answers first; this one always answers, so nothing falls through.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
 from wad import hookimpl
@@ -21,14 +22,21 @@ if TYPE_CHECKING:
 
 
 @hookimpl(trylast=True)
-def wad_authenticate(token: str | None, request: Request | None, daemon: DaemonAPI) -> Principal:
+def wad_authenticate(
+    token: str | None, request: Request | None, daemon: DaemonAPI
+) -> Principal | Awaitable[Principal]:
     if not token:
         if request is not None:
             return principal_from_cookie(daemon.logins, request) or ANONYMOUS
         return ANONYMOUS
     if daemon.services.admin.check(token):
         return ADMIN
-    device_id = daemon.services.keys.session_for_key(token)
+    return _by_key(token, daemon)
+
+
+async def _by_key(token: str, daemon: DaemonAPI) -> Principal:
+    """A session's API key: the store knows whose it is."""
+    device_id = await daemon.services.keys.session_for_key(token)
     if device_id is not None:
         return Principal("session", device_id)
     return ANONYMOUS

@@ -61,7 +61,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> tuple[list[float], int
         connected = trio.Event()
         with daemon.events.subscribe() as events:
             for device_id in ids:
-                daemon.services.sessions.create(device_id)
+                await daemon.services.sessions.create(device_id)
             waiting = set(ids)
             async for event in events:
                 if event.type == "session.status" and event.payload["state"] == "waiting_qr":

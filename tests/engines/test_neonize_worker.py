@@ -157,7 +157,7 @@ def _seconds(iso: str) -> float:
 
 async def test_a_session_shows_the_dial_error_and_retries_with_growing_delays(rig: Rig) -> None:
     with rig.events.subscribe() as stream:
-        rig.supervisor.create("s1")
+        await rig.supervisor.create("s1")
         failures = []
         async for event in stream:
             if event.type == "session.status" and event.payload["state"] == "failed":
@@ -171,7 +171,7 @@ async def test_a_session_shows_the_dial_error_and_retries_with_growing_delays(ri
     for delay, ceiling in zip(delays, [0.4, 0.8, 1.6, 1.6], strict=True):
         assert ceiling / 2 - 0.01 <= delay <= ceiling + 0.01
     assert delays[2] > delays[0]
-    row = rig.store.get_session("s1")
+    row = await rig.store.read(lambda q: q.get_session("s1"))
     assert row is not None and DIAL_ERROR in (row.last_error or "")
     assert rig.engine.statistics().workers_started >= 4
 
@@ -190,7 +190,7 @@ async def test_kill_9_of_one_worker_backs_off_only_its_sessions(
     sessions never change state."""
     per_worker = min(rig.engine.sessions_per_worker, 3)
     rig.engine.placement.per_worker = per_worker
-    sessions = [rig.supervisor.create(f"s{i}") for i in range(2 * per_worker)]
+    sessions = [await rig.supervisor.create(f"s{i}") for i in range(2 * per_worker)]
     await _all_dialing(proxy, len(sessions))
     assert {s.state for s in sessions} == {"connecting"}
     links = {s.device_id: s.link for s in sessions}
@@ -301,7 +301,7 @@ async def test_a_session_present_at_k_crashes_in_a_row_is_quarantined(
     try:
         pair = ["q1", "q2"]
         for device_id in pair:
-            rig.supervisor.create(device_id)
+            await rig.supervisor.create(device_id)
         await _all_dialing(proxy, 2)
         await _kill_and_wait_back(rig, proxy, pair)  # 1 crash: still together
         assert not engine.is_quarantined("q1") and engine.statistics().sessions_quarantined == 0
@@ -311,7 +311,7 @@ async def test_a_session_present_at_k_crashes_in_a_row_is_quarantined(
         links = [rig.supervisor.sessions[d].link for d in pair]
         assert links[0].process is not links[1].process  # type: ignore[union-attr]
         # A newcomer does not join a quarantined session's worker.
-        rig.supervisor.create("q3")
+        await rig.supervisor.create("q3")
         await _all_dialing(proxy, proxy.connections + 1)
         newcomer = rig.supervisor.sessions["q3"].link
         assert newcomer.process not in [link.process for link in links]  # type: ignore[union-attr]

@@ -91,7 +91,9 @@ async def test_live_events_then_resume_after_a_dropped_connection(wad: Running) 
                 break
     stored = list(
         reversed(
-            wad.daemon.store.recent_events("d1", ("session.status", "session.qr", "message"), 100)
+            await wad.daemon.store.read(
+                lambda q: q.recent_events("d1", ("session.status", "session.qr", "message"), 100)
+            )
         )
     )
     missed = [e.id for e in stored if e.seq > seen[0]["data"]["seq"]]
@@ -112,7 +114,7 @@ async def test_live_events_then_resume_after_a_dropped_connection(wad: Running) 
 async def test_fresh_stream_is_resumable_from_its_first_message(wad: Running) -> None:
     await create(wad, "d1")
     await wad.wait_state("d1", "waiting_qr")
-    latest = wad.daemon.store.latest_event_id()
+    latest = await wad.daemon.store.read(lambda q: q.latest_event_id())
     async with events(wad) as stream:
         opened = await stream.next()
         assert opened["id"] == latest and opened["data"]["resumed"] is False
@@ -130,7 +132,7 @@ async def test_unknown_resume_point_says_reload(wad: Running) -> None:
     async with events(wad, last_id="evt_gone") as stream:
         opened = await stream.next()
         assert opened["data"] == {"event": "stream.open", "resumed": False}
-        assert opened["id"] == wad.daemon.store.latest_event_id()
+        assert opened["id"] == await wad.daemon.store.read(lambda q: q.latest_event_id())
 
 
 async def test_session_filter(wad: Running) -> None:
@@ -144,7 +146,9 @@ async def test_session_filter(wad: Running) -> None:
             assert (await stream.next_event())["data"]["session"] == "wanted"
     wad.engine.link("other").scan("15550001111")
     await wad.wait_state("other", "connected")
-    first_wanted = wad.daemon.store.recent_events("wanted", ("session.status",), 10)[-1]
+    first_wanted = (
+        await wad.daemon.store.read(lambda q: q.recent_events("wanted", ("session.status",), 10))
+    )[-1]
     async with events(wad, "?session=wanted", last_id=first_wanted.id) as stream:
         assert (await stream.next())["data"]["resumed"] is True
         replayed = await stream.next_event()

@@ -76,10 +76,12 @@ async def test_sends_to_strangers_are_capped_a_day(capped: Running) -> None:
     # A new count (a daemon restart) reads the day's sends from the store.
     store: Store = wad.daemon.store
     fresh = NewContactCap(make_config(Path("/nonexistent"), new_contact_daily_cap=5), store)
-    assert store.sends_to_unknown_since("cap", "2000-01-01T00:00:00.000Z") == 5
-    fresh.admit("cap", f"{STRANGER}@s.whatsapp.net")  # the 6th? no: cap 0 is the session's
+    assert (
+        await store.read(lambda q: q.sends_to_unknown_since("cap", "2000-01-01T00:00:00.000Z")) == 5
+    )
+    await fresh.admit("cap", f"{STRANGER}@s.whatsapp.net")  # the 6th? no: cap 0 is the session's
     await wad.client.patch(
         "/api/sessions/cap", headers=wad.admin, json={"newContactDailyCap": None}
     )
     with pytest.raises(Exception, match="newContactDailyCap 5"):
-        fresh.admit("cap", f"{STRANGER}@s.whatsapp.net")
+        await fresh.admit("cap", f"{STRANGER}@s.whatsapp.net")

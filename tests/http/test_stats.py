@@ -139,15 +139,15 @@ async def test_admin_only(wad: Running) -> None:
     assert r.status_code == 403
 
 
-def test_one_query_reads_only_the_index_and_buckets_by_hour(tmp_path: Path) -> None:
+async def test_one_query_reads_only_the_index_and_buckets_by_hour(tmp_path: Path) -> None:
     store = Store(tmp_path / "wad.db")
     for device in ("a", "b"):
-        store.create_session(device)
+        await store.run(lambda q, d=device: q.create_session(d))
     base = datetime(2026, 12, 1, 9, tzinfo=UTC).timestamp()
 
     def message(device: str, direction: str, status: str, at: float, type_: str = "text") -> None:
         stamp = iso_at(at)
-        store.db.execute(
+        store.connection.db.execute(
             "INSERT INTO messages (id, device_id, direction, peer, type, status, created_at,"
             " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (f"m{at}{device}{direction}{status}{type_}", device, direction, PEER, type_, status)
@@ -168,14 +168,20 @@ def test_one_query_reads_only_the_index_and_buckets_by_hour(tmp_path: Path) -> N
         message("a", "in", "received", base + 61, type_)
 
     since = iso_at(base)
-    assert store.hourly_counts("a", since) == [("2026-12-01T09", 2, 1), ("2026-12-01T10", 0, 1)]
-    assert store.hourly_counts("b", since) == [("2026-12-01T10", 1, 0), ("2026-12-01T11", 0, 1)]
-    assert store.hourly_counts(None, since) == [
+    assert await store.read(lambda q: q.hourly_counts("a", since)) == [
+        ("2026-12-01T09", 2, 1),
+        ("2026-12-01T10", 0, 1),
+    ]
+    assert await store.read(lambda q: q.hourly_counts("b", since)) == [
+        ("2026-12-01T10", 1, 0),
+        ("2026-12-01T11", 0, 1),
+    ]
+    assert await store.read(lambda q: q.hourly_counts(None, since)) == [
         ("2026-12-01T09", 2, 1),
         ("2026-12-01T10", 1, 1),
         ("2026-12-01T11", 0, 1),
     ]
-    assert store.hourly_counts("nobody", since) == []
+    assert await store.read(lambda q: q.hourly_counts("nobody", since)) == []
     # One statement, one range of the covering index per session: the rows themselves
     # are never read. The statement is the one the method ran (apsw's exec trace).
     ran: list[str] = []
@@ -184,13 +190,14 @@ def test_one_query_reads_only_the_index_and_buckets_by_hour(tmp_path: Path) -> N
         ran.append(sql)
         return True
 
-    store.db.exec_trace = trace
-    store.hourly_counts("a", since)
-    store.db.exec_trace = None
+    store.connection.db.exec_trace = trace
+    await store.read(lambda q: q.hourly_counts("a", since))
+    store.connection.db.exec_trace = None
     assert len(ran) == 1
     for device in ("a", None):
         plan = " | ".join(
-            r[3] for r in store.db.execute("EXPLAIN QUERY PLAN " + ran[0], (device, since))
+            r[3]
+            for r in store.connection.db.execute("EXPLAIN QUERY PLAN " + ran[0], (device, since))
         )
         assert "SEARCH messages USING COVERING INDEX messages_by_session" in plan, plan
         assert "SCAN messages" not in plan, plan

@@ -160,23 +160,26 @@ async def test_a_message_received_while_the_disk_is_full_waits_and_is_stored_aft
                     break
     assert not wad.daemon.store.full
     assert wad.daemon.supervisor.get("d").state == "connected"  # type: ignore[union-attr]
-    stored = [m["body"] for m in wad.daemon.store.list_messages("d", "in", None, 1000)]
+    stored = [
+        m["body"]
+        for m in await wad.daemon.store.read(lambda q: q.list_messages("d", "in", None, 1000))
+    ]
     assert sorted(stored) == sorted(f"held {n}" for n in range(stored_while_full + 1))
     await wad.close()
 
 
-def test_the_watchdog_probe_keeps_feeding_on_a_full_disk(disk: SmallDisk) -> None:
+async def test_the_watchdog_probe_keeps_feeding_on_a_full_disk(disk: SmallDisk) -> None:
     """Under systemd, a store that takes no write stops the watchdog's pings (systemd
     then restarts the daemon); a full disk is not that: a restart frees no space."""
     store = Store(disk.path / "wad.db")
     store.migrate_plugin("systemd", HEARTBEAT_MIGRATIONS)
-    store.create_session("d")
+    await store.run(lambda q: q.create_session("d"))
     probe = StoreProbe(store.path, timeout_ms=50)
     assert probe.writable()
     disk.fill()
     with contextlib.suppress(StorageFull):  # the write-ahead log's own room, then none
         for i in range(10_000):
-            store.insert_incoming("d", f"W{i}", "p", "text", "x" * 500)
+            await store.run(lambda q, i=i: q.insert_incoming("d", f"W{i}", "p", "text", "x" * 500))
     assert store.full
     assert probe.writable()  # alive: 507s meanwhile, and resumes by itself
     probe.close()

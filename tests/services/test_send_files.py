@@ -32,7 +32,7 @@ async def test_refused_and_failed_sends_leave_no_file(wad: Running) -> None:
     # The engine refuses it after the file was saved: not on WhatsApp.
     r = await wad.client.post(send, headers=auth, json=image(to="15550000000"))
     assert r.status_code == 400 and files(wad) == []
-    (failed,) = wad.daemon.store.list_messages("d", "out", None, 10)
+    (failed,) = await wad.daemon.store.read(lambda q: q.list_messages("d", "out", None, 10))
     assert failed["status"] == "failed" and failed["hasMedia"] is False
     r = await wad.client.get(f"/api/sessions/d/messages/{failed['id']}/media", headers=auth)
     assert r.status_code == 404

@@ -54,7 +54,7 @@ async def deliver_and_check(messages: list[dict[str, Any]], receipt_ids: list[An
         )
         async with trio.open_nursery() as nursery:
             await nursery.start(supervisor.run)
-            supervisor.create("p")
+            await supervisor.create("p")
             await wait_state(events, supervisor, "p", "waiting_qr")
             engine.link("p").scan("15550001111")
             await wait_state(events, supervisor, "p", "connected")
@@ -72,13 +72,15 @@ async def deliver_and_check(messages: list[dict[str, Any]], receipt_ids: list[An
             faults = supervisor.faults.counts
             assert faults["session"] == faults["event"] == faults["message"] == 0, faults
             nursery.cancel_scope.cancel()
-        stored = store.list_messages("p", "in", None, 1000)
+        stored = await store.read(lambda q: q.list_messages("p", "in", None, 1000))
         assert len(stored) == len(messages) + 1
         for row in stored:
             utf8(row["body"])
-        for (payload,) in store.db.execute("SELECT payload FROM events"):
+        payloads = await store.read(lambda q: q.db.execute("SELECT payload FROM events").fetchall())
+        for (payload,) in payloads:
             utf8(payload)
-        for (fields,) in store.db.execute("SELECT fields FROM messages WHERE fields IS NOT NULL"):
+        with_fields = "SELECT fields FROM messages WHERE fields IS NOT NULL"
+        for (fields,) in await store.read(lambda q: q.db.execute(with_fields).fetchall()):
             utf8(fields)
         store.close()
 

@@ -117,7 +117,7 @@ async def test_a_session_whose_row_vanished_fails_alone(wad: Running) -> None:
     messages are dropped and counted, another session and the daemon carry on."""
     await wad.connected_key("a")
     await wad.connected_key("b")
-    wad.daemon.store.delete_session("a")
+    await wad.daemon.store.run(lambda q: q.delete_session("a"))
     wad.engine.link("a").deliver("15550003333", "into the void")
     with wad.daemon.events.subscribe() as stream:
         wad.engine.link("b").deliver("15550003333", "to b")

@@ -48,7 +48,7 @@ class Rig:
         await wait_state(self.events, self.supervisor, device_id, state)
 
     async def connected(self, device_id: str = "s1") -> Session:
-        session = self.supervisor.create(device_id)
+        session = await self.supervisor.create(device_id)
         assert session is not None
         await self.wait_state(device_id, "waiting_qr")
         self.engine.link(device_id).scan("15550001111")
@@ -72,7 +72,7 @@ async def test_replaced_rests_in_conflict_without_reconnecting(
     await rig.wait_state("s1", "conflict")
     await trio.sleep(3600)  # an hour later: still there, and no attempt was made
     assert session.state == "conflict" and rig.engine.attempts["s1"] == 1
-    row = rig.store.get_session("s1")
+    row = await rig.store.read(lambda q: q.get_session("s1"))
     assert row is not None and row.connection_state == "conflict"
     assert "another client" in (row.last_error or "") and row.next_retry_at is None
     assert rig.statuses[-1]["cause"] == "replaced"
@@ -89,7 +89,7 @@ async def test_a_ban_waits_for_its_end_then_connects_once(
     start = trio.current_time()
     lifecycle.ban(rig.engine.link("s1"), 600, "SEND_TO_TOO_MANY_PEOPLE")
     await rig.wait_state("s1", "banned")
-    row = rig.store.get_session("s1")
+    row = await rig.store.read(lambda q: q.get_session("s1"))
     assert row is not None and row.next_retry_at is not None
     assert "SEND_TO_TOO_MANY_PEOPLE" in (row.last_error or "")
     assert rig.statuses[-1]["bannedUntil"] == row.next_retry_at
@@ -173,7 +173,7 @@ async def test_an_outdated_client_fails_once_and_rests(
     await rig.wait_state("s1", "failed")
     await trio.sleep(3600)
     assert session.state == "failed" and rig.engine.attempts["s1"] == 1
-    row = rig.store.get_session("s1")
+    row = await rig.store.read(lambda q: q.get_session("s1"))
     assert row is not None and "client version" in (row.last_error or "")
     assert row.next_retry_at is None
     assert rig.metrics.reconnects.values[(("cause", "outdated"),)] == 1

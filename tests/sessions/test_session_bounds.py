@@ -27,5 +27,5 @@ async def test_sessions_beyond_max_sessions_are_refused_with_a_clear_error(
     await running.client.delete("/api/sessions/b", headers=running.admin)
     r = await create("/api/sessions", json={"deviceId": "c"}, headers=running.admin)
     assert r.status_code == 201
-    assert running.daemon.store.get_session("c") is not None
+    assert await running.daemon.store.read(lambda q: q.get_session("c")) is not None
     await running.close()

@@ -43,14 +43,14 @@ async def rig(tmp_path: Path, nursery: trio.Nursery) -> AsyncIterator[Rig]:
 
 
 async def test_qr_rotates_and_scan_connects(rig: Rig, autojump_clock: trio.abc.Clock) -> None:
-    session = rig.supervisor.create("s1")
+    session = await rig.supervisor.create("s1")
     await rig.wait_state("s1", "waiting_qr")
     first = session.qr
     await trio.sleep(20.5)
     assert session.qr is not None and session.qr != first  # rotated
     rig.engine.link("s1").scan("15550001111")
     await rig.wait_state("s1", "connected")
-    row = rig.store.get_session("s1")
+    row = await rig.store.read(lambda q: q.get_session("s1"))
     assert row is not None and row.phone_number == "15550001111"
     assert row.connection_state == "connected"
 
@@ -58,12 +58,12 @@ async def test_qr_rotates_and_scan_connects(rig: Rig, autojump_clock: trio.abc.C
 async def test_pairing_timeout_stops_then_restart_pairs_again(
     rig: Rig, autojump_clock: trio.abc.Clock
 ) -> None:
-    session = rig.supervisor.create("s1")
+    session = await rig.supervisor.create("s1")
     await rig.wait_state("s1", "waiting_qr")
     start = trio.current_time()
     await rig.wait_state("s1", "stopped")
     assert 120.0 <= trio.current_time() - start < 121.0
-    row = rig.store.get_session("s1")
+    row = await rig.store.read(lambda q: q.get_session("s1"))
     assert row is not None and "no phone linked" in (row.last_error or "")
     await trio.sleep(1000)
     assert session.state == "stopped"  # rests
@@ -72,20 +72,20 @@ async def test_pairing_timeout_stops_then_restart_pairs_again(
 
 
 async def test_drop_reconnects_without_qr(rig: Rig, autojump_clock: trio.abc.Clock) -> None:
-    session = rig.supervisor.create("s1")
+    session = await rig.supervisor.create("s1")
     await rig.wait_state("s1", "waiting_qr")
     rig.engine.link("s1").scan("15550001111")
     await rig.wait_state("s1", "connected")
     rig.engine.link("s1").drop()
     await rig.wait_state("s1", "disconnected")
-    row = rig.store.get_session("s1")
+    row = await rig.store.read(lambda q: q.get_session("s1"))
     assert row is not None and row.next_retry_at is not None
     await rig.wait_state("s1", "connected")
     assert session.qr is None
 
 
 async def test_unlink_logs_out_and_rests(rig: Rig, autojump_clock: trio.abc.Clock) -> None:
-    session = rig.supervisor.create("s1")
+    session = await rig.supervisor.create("s1")
     await rig.wait_state("s1", "waiting_qr")
     rig.engine.link("s1").scan("15550001111")
     await rig.wait_state("s1", "connected")
@@ -103,7 +103,7 @@ async def test_failures_back_off_with_growing_capped_delays(
     rig = Rig(tmp_path, TIMING)
     rig.engine.offline = True
     await nursery.start(rig.supervisor.run)
-    rig.supervisor.create("s1")
+    await rig.supervisor.create("s1")
     attempts: list[float] = []
     with rig.events.subscribe() as events:
         async for event in events:
@@ -126,8 +126,8 @@ async def test_restore_after_restart_reconnects_paired_session(
     async with trio.open_nursery() as nursery:
         rig = Rig(tmp_path, TIMING)
         await nursery.start(rig.supervisor.run)
-        rig.supervisor.create("paired")
-        rig.supervisor.create("unpaired")
+        await rig.supervisor.create("paired")
+        await rig.supervisor.create("unpaired")
         await rig.wait_state("paired", "waiting_qr")
         rig.engine.link("paired").scan("15550001111")
         await rig.wait_state("paired", "connected")
@@ -149,7 +149,7 @@ async def test_restore_after_restart_reconnects_paired_session(
 
 
 async def test_delete_removes_everything(rig: Rig, autojump_clock: trio.abc.Clock) -> None:
-    rig.supervisor.create("s1")
+    await rig.supervisor.create("s1")
     await rig.wait_state("s1", "waiting_qr")
     rig.engine.link("s1").scan("15550001111")
     await rig.wait_state("s1", "connected")
@@ -157,8 +157,8 @@ async def test_delete_removes_everything(rig: Rig, autojump_clock: trio.abc.Cloc
     assert any(folder.iterdir())
     assert await rig.supervisor.delete("s1")
     assert not folder.exists()
-    assert rig.store.get_session("s1") is None
-    assert rig.store.recent_events("s1", ("session.status",), 10) == []
+    assert await rig.store.read(lambda q: q.get_session("s1")) is None
+    assert await rig.store.read(lambda q: q.recent_events("s1", ("session.status",), 10)) == []
 
 
 async def test_pending_sends_go_again_with_the_same_id(
@@ -166,26 +166,30 @@ async def test_pending_sends_go_again_with_the_same_id(
 ) -> None:
     """A send accepted before a crash and never acknowledged is resent on reconnect;
     the network already has it, so the phone still sees it once."""
-    rig.supervisor.create("s1")
+    await rig.supervisor.create("s1")
     await rig.wait_state("s1", "waiting_qr")
     rig.engine.link("s1").scan("15550001111")
     await rig.wait_state("s1", "connected")
     folder = rig.supervisor.folder("s1")
     # The network received "one" but the daemon died before recording it as sent;
     # "two" never left.
-    rig.store.insert_outgoing("3EB0AAA", "s1", "15550002222@s.whatsapp.net", "text", "one")
+    await rig.store.run(
+        lambda q: q.insert_outgoing("3EB0AAA", "s1", "15550002222@s.whatsapp.net", "text", "one")
+    )
     rig.engine.phone(folder).receive(
         {"id": "3EB0AAA", "to": "15550002222@s.whatsapp.net", "text": "one"}
     )
-    rig.store.insert_outgoing("3EB0BBB", "s1", "15550002222@s.whatsapp.net", "text", "two")
+    await rig.store.run(
+        lambda q: q.insert_outgoing("3EB0BBB", "s1", "15550002222@s.whatsapp.net", "text", "two")
+    )
     rig.engine.link("s1").drop()
     await rig.wait_state("s1", "disconnected")
     await rig.wait_state("s1", "connected")
     await trio.testing.wait_all_tasks_blocked()
     received = [m["text"] for m in rig.engine.sent(folder)]
     assert received == ["one", "two"]
-    assert rig.store.pending_outgoing("s1") == []
-    assert rig.store.get_message("s1", "3EB0BBB")["status"] == "sent"
+    assert await rig.store.read(lambda q: q.pending_outgoing("s1")) == []
+    assert (await rig.store.read(lambda q: q.get_message("s1", "3EB0BBB")))["status"] == "sent"
 
 
 async def test_messages_that_arrive_together_commit_together(
@@ -193,17 +197,17 @@ async def test_messages_that_arrive_together_commit_together(
 ) -> None:
     """A run of messages already waiting on the link is stored in one transaction, in
     order, a repeated WhatsApp id once; an event of another kind ends the run."""
-    rig.supervisor.create("s1")
+    await rig.supervisor.create("s1")
     await rig.wait_state("s1", "waiting_qr")
     link = rig.engine.link("s1")
     link.scan("15550001111")
     await rig.wait_state("s1", "connected")
     await trio.testing.wait_all_tasks_blocked()
     commits: list[int] = []
-    rig.store.db.setcommithook(lambda: commits.append(1) or False)
+    rig.store.connection.db.setcommithook(lambda: commits.append(1) or False)
     seen_in_transaction: list[bool] = []
     rig.events.in_transaction.append(
-        lambda store, event: seen_in_transaction.append(store.db.in_transaction)
+        lambda q, event: seen_in_transaction.append(q.db.in_transaction)
     )
     with rig.events.subscribe() as stream:
         first = link.deliver("15550002222", "one")
@@ -223,7 +227,7 @@ async def test_messages_that_arrive_together_commit_together(
     assert [e.seq for e in events] == list(range(events[0].seq, events[0].seq + 4))
     assert commits == [1, 1]  # "one" to "three" together, then "four"
     assert seen_in_transaction == [True] * 4
-    listed = rig.store.list_messages("s1", "in", None, 10)
+    listed = await rig.store.read(lambda q: q.list_messages("s1", "in", None, 10))
     assert [m["body"] for m in reversed(listed)] == ["one", "two", "three", "four"]
 
 

@@ -14,50 +14,55 @@ import trio.testing
 from wad.config import ConfigError, load
 from wad.runtime import retention
 from wad.sessions.faults import Faults
-from wad.store import Store
+from wad.store import Queries, Store
 
 OLD = "2020-01-01T00:00:00.000Z"
 
 
-def age(store: Store, table: str, rows: int) -> None:
+async def age(store: Store, table: str, rows: int) -> None:
     """Make the first ``rows`` of ``table`` (by rowid, as they were written) old."""
     # The table names are this test's own.
     oldest = f"SELECT rowid FROM {table} ORDER BY rowid LIMIT ?"  # noqa: S608
-    store.db.execute(f"UPDATE {table} SET created_at = ? WHERE rowid IN ({oldest})", (OLD, rows))  # noqa: S608
+    update = f"UPDATE {table} SET created_at = ? WHERE rowid IN ({oldest})"  # noqa: S608
+    await store.run(lambda q: q.db.execute(update, (OLD, rows)))
 
 
-def count(store: Store, table: str) -> int:
-    return int(store.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # noqa: S608
+async def count(store: Store, table: str) -> int:
+    query = f"SELECT count(*) FROM {table}"  # noqa: S608
+    return int(await store.read(lambda q: q.db.execute(query).fetchone()[0]))
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
+async def store(tmp_path: Path) -> Store:
     store = Store(tmp_path / "wad.db")
-    store.create_session("d")
+    await store.run(lambda q: q.create_session("d"))
     media = tmp_path / "media"
     media.mkdir()
-    with store.transaction():
+
+    def fill(q: Queries) -> None:
         for i in range(1200):
             path = media / f"in-{i}"
             path.write_bytes(b"x")
-            store.insert_incoming("d", f"W{i}", "p@s.whatsapp.net", "image", None, {}, str(path))
-            store.append_event("d", "message", {"n": i})
-            store.idempotency_claim("d", f"key-{i}", "hash")
+            q.insert_incoming("d", f"W{i}", "p@s.whatsapp.net", "image", None, {}, str(path))
+            q.append_event("d", "message", {"n": i})
+            q.idempotency_claim("d", f"key-{i}", "hash")
+
+    await store.run(fill)
     return store
 
 
 async def test_old_rows_and_their_files_go_in_batches_the_rest_stays(
     store: Store, tmp_path: Path
 ) -> None:
-    age(store, "messages", 1100)
-    age(store, "idempotency", 1100)
-    assert count(store, "events") == 1000  # a session's newest 1000 are kept anyway
-    age(store, "events", 900)
+    await age(store, "messages", 1100)
+    await age(store, "idempotency", 1100)
+    assert await count(store, "events") == 1000  # a session's newest 1000 are kept anyway
+    await age(store, "events", 900)
     pruned = await retention.prune_once(store, time.time(), days=30, batch=500)
     assert pruned.rows["messages"] == 1100 and pruned.rows["idempotency"] == 1100
     assert pruned.rows["events"] == 900
-    assert count(store, "messages") == 100 and count(store, "idempotency") == 100
-    assert count(store, "events") == 100
+    assert await count(store, "messages") == 100 and await count(store, "idempotency") == 100
+    assert await count(store, "events") == 100
     assert pruned.files == 1100
     left = sorted(p.name for p in (tmp_path / "media").iterdir())
     assert left == sorted(f"in-{i}" for i in range(1100, 1200))
@@ -71,8 +76,8 @@ async def test_the_cutoff_is_the_age_asked(store: Store) -> None:
     assert sum((await retention.prune_once(store, now, days=30)).rows.values()) == 0
     # Ninety days on, everything is older than thirty.
     later = await retention.prune_once(store, now + 90 * 86400, days=30)
-    assert later.rows["messages"] == 1200 and count(store, "messages") == 0
-    assert later.rows["idempotency"] == 1200 and count(store, "events") == 0
+    assert later.rows["messages"] == 1200 and await count(store, "messages") == 0
+    assert later.rows["idempotency"] == 1200 and await count(store, "events") == 0
 
 
 async def test_the_background_task_prunes_each_period_and_zero_keeps_all(
@@ -97,11 +102,11 @@ async def test_the_background_task_prunes_each_period_and_zero_keeps_all(
         )
         first = await done.receive()
         assert trio.current_time() >= retention.FIRST_PASS_AFTER
-        assert sum(first.rows.values()) == 0 and count(store, "messages") == 1200
+        assert sum(first.rows.values()) == 0 and await count(store, "messages") == 1200
         now[0] += 31 * 86400  # a month later
         second = await done.receive()
         assert trio.current_time() >= retention.FIRST_PASS_AFTER + 3600  # the next period
-        assert second.rows["messages"] == 1200 and count(store, "messages") == 0
+        assert second.rows["messages"] == 1200 and await count(store, "messages") == 0
         nursery.cancel_scope.cancel()
     assert faults.counts["retention"] == 0
 

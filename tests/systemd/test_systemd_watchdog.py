@@ -125,7 +125,7 @@ def test_probe_sees_a_held_write_lock(tmp_path: Path) -> None:
     assert time.monotonic() - started < 1.0  # gave up after its short wait
     other.execute("ROLLBACK")
     assert probe.writable()
-    assert store.db.execute("SELECT count(*) FROM watchdog_heartbeat").fetchone() == (1,)
+    assert store.connection.db.execute("SELECT count(*) FROM watchdog_heartbeat").fetchone() == (1,)
     probe.close()
     other.close()
     store.close()

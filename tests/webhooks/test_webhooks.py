@@ -397,7 +397,7 @@ async def test_deleting_a_session_deletes_its_webhooks(hooked: Running, receiver
     SimulatorOperations(hooked.daemon.services).incoming("dev1", PHONE, "hello")
     with trio.fail_after(10):
         await receiver.wait_until(lambda: receiver.answered())
-    db = hooked.daemon.store.db
+    db = hooked.daemon.store.connection.db
     assert db.execute("SELECT count(*) FROM webhook_deliveries").fetchone()[0] > 0
     r = await hooked.client.delete("/api/sessions/dev1", headers=hooked.admin)
     assert r.status_code == 200

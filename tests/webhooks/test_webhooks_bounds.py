@@ -37,7 +37,7 @@ async def incoming(wad: Running, texts: list[str], device_id: str = "dev1") -> l
 
 def webhook_bytes(wad: Running) -> int:
     """Bytes of wad.db's pages that hold the webhook tables and their indexes."""
-    return wad.daemon.store.db.execute(
+    return wad.daemon.store.connection.db.execute(
         "SELECT coalesce(sum(pgsize), 0) FROM dbstat WHERE name LIKE 'webhook%'"
     ).fetchone()[0]
 
@@ -53,7 +53,7 @@ async def settled(wad: Running) -> None:
         return bool(
             figures["inFlight"]
             or figures["unrecorded"]
-            or wad.daemon.store.db.execute(untried).fetchone()[0]
+            or wad.daemon.store.connection.db.execute(untried).fetchone()[0]
         )
 
     with trio.fail_after(20):
@@ -74,7 +74,7 @@ async def test_a_body_is_stored_once_for_all_its_endpoints(
     texts = [f"{i:04d} " + "x" * 1000 for i in range(300)]
     await incoming(wad, texts)
     await settled(wad)
-    db = wad.daemon.store.db
+    db = wad.daemon.store.connection.db
     count = "SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'"
     assert db.execute(count).fetchone()[0] == 3000
     used = webhook_bytes(wad)

@@ -22,7 +22,7 @@ from webhook_receiver import Receiver
 
 from wad.config import ConfigError
 from wad.engines.simulator.operations import SimulatorOperations
-from wad.store import Store
+from wad.store import Queries, Store
 
 PHONE = "15550002222"
 
@@ -59,13 +59,13 @@ async def test_no_secret_in_the_database_files(tmp_path: Path, nursery: trio.Nur
     await wad.close()
 
 
-def old_database(state: Path, url: str) -> tuple[str, str]:
+async def old_database(state: Path, url: str) -> tuple[str, str]:
     """A wad.db as the plugin's first schema wrote it: plain secrets, a body per delivery,
     one pending delivery due now, and the secret of a deleted endpoint left in its free
     space. Returns the live secret and the deleted one."""
     state.mkdir(parents=True)
     store = Store(state / "wad.db")
-    store.create_session("dev1")
+    await store.run(lambda q: q.create_session("dev1"))
     store.migrate_plugin("webhooks", migrations.MIGRATIONS[:1])
     live, deleted = signing.new_secret(), signing.new_secret()
     stamp = "2026-01-01T00:00:00.000Z"
@@ -75,20 +75,25 @@ def old_database(state: Path, url: str) -> tuple[str, str]:
     )
     rows = [("wh_" + "1" * 24, url, live)]  # then enough deleted ones to free whole pages
     rows += [(f"wh_{i:024x}", f"{url}/{'x' * 400}", deleted) for i in range(40)]
-    with store.transaction():
+
+    def write(q: Queries) -> None:
         for endpoint_id, target, secret in rows:
-            store.db.execute(
+            q.db.execute(
                 "INSERT INTO webhook_endpoints (id, device_id, url, events, secret, created_at,"
                 " updated_at) VALUES (?, 'dev1', ?, '[\"message\"]', ?, ?, ?)",
                 (endpoint_id, target, secret, stamp, stamp),
             )
-        store.db.execute(
+        q.db.execute(
             "INSERT INTO webhook_deliveries (endpoint_id, event_id, event_type, body, status,"
             " next_attempt_at, created_at, updated_at)"
             " VALUES (?, 'evt_old', 'message', ?, 'pending', ?, ?, ?)",
             ("wh_" + "1" * 24, body, time.time(), stamp, stamp),
         )
-    store.db.execute("DELETE FROM webhook_endpoints WHERE secret = ?", (deleted,))
+
+    await store.run(write)
+    await store.run(
+        lambda q: q.db.execute("DELETE FROM webhook_endpoints WHERE secret = ?", (deleted,))
+    )
     store.close()
     raw = database_bytes(state)
     assert live.encode() in raw and deleted.encode() in raw  # the test means something
@@ -101,7 +106,7 @@ async def test_plain_secrets_from_before_are_sealed_and_still_sign(
     receiver = Receiver()
     await nursery.start(receiver.serve)
     state = tmp_path / "state"
-    live, deleted = old_database(state, receiver.url)
+    live, deleted = await old_database(state, receiver.url)
     wad = await start(tmp_path, nursery)
     for secret in (live, deleted):
         assert_nowhere(state, secret)

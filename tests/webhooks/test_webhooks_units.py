@@ -114,7 +114,9 @@ def test_plugin_migrations_apply_once(tmp_path: Path) -> None:
     store = Store(tmp_path / "wad.db")  # the version is kept in the database
     assert store.migrate_plugin("webhooks", later) == n + 1
     assert (
-        store.db.execute("SELECT version FROM plugin_schema WHERE name = 'webhooks'").fetchone()[0]
+        store.connection.db.execute(
+            "SELECT version FROM plugin_schema WHERE name = 'webhooks'"
+        ).fetchone()[0]
         == n + 1
     )
     store.close()

@@ -8,6 +8,7 @@ an unknown or missing one is a ``bad_request``, so a typo never passes silently.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from wad.config import ConfigError
@@ -64,13 +65,13 @@ def core(daemon: DaemonAPI) -> dict[str, Spec]:
 
     return {
         "status": Spec(lambda p: svc.status.report()),
-        "sessions.list": Spec(lambda p: {"sessions": svc.sessions.list_all()}),
-        "sessions.get": Spec(lambda p: {"session": svc.sessions.get(p["deviceId"])}, dev),
+        "sessions.list": Spec(lambda p: _named("sessions", svc.sessions.list_all())),
+        "sessions.get": Spec(lambda p: _named("session", svc.sessions.get(p["deviceId"])), dev),
         "sessions.create": Spec(
             lambda p: svc.sessions.create(p["deviceId"], _settings(p)), dev, tuple(SETTINGS)
         ),
         "sessions.update": Spec(
-            lambda p: {"session": svc.sessions.update(p["deviceId"], _settings(p))},
+            lambda p: _named("session", svc.sessions.update(p["deviceId"], _settings(p))),
             dev,
             tuple(SETTINGS),
         ),
@@ -94,7 +95,9 @@ def core(daemon: DaemonAPI) -> dict[str, Spec]:
             ("direction", "before", "limit"),
         ),
         "keys.set": Spec(
-            lambda p: {"apiKey": svc.keys.set(p["deviceId"], p.get("apiKey"))}, dev, ("apiKey",)
+            lambda p: _named("apiKey", svc.keys.set(p["deviceId"], p.get("apiKey"))),
+            dev,
+            ("apiKey",),
         ),
         "keys.revoke": Spec(lambda p: svc.keys.revoke(p["deviceId"]), dev),
         "admin_token.rotate": Spec(lambda p: {"adminToken": svc.status.rotate_admin_token()}),
@@ -102,6 +105,11 @@ def core(daemon: DaemonAPI) -> dict[str, Spec]:
         "reload": Spec(reload),
         "plugins.list": Spec(lambda p: {"plugins": daemon.plugins.describe()}),
     }
+
+
+async def _named(name: str, value: Awaitable[Any]) -> dict[str, Any]:
+    """A method's answer: ``value``'s, under ``name``."""
+    return {name: await value}
 
 
 def _settings(params: dict[str, Any]) -> dict[str, Any]:

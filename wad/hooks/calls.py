@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from wad.auth.rate import RateDecision
     from wad.hooks.api import DaemonAPI, PluginsAPI
     from wad.hooks.commands import CtlCommand
-    from wad.store import Store, StoredEvent
+    from wad.store import Queries, StoredEvent
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +32,8 @@ def connect_events(daemon: DaemonAPI) -> None:
     """Route every stored event through ``wad_event_stored`` and ``wad_event``."""
     hook = daemon.plugins.hook
 
-    def in_transaction(store: Store, event: StoredEvent) -> None:
-        hook.wad_event_stored(store=store, event=event)
+    def in_transaction(q: Queries, event: StoredEvent) -> None:
+        hook.wad_event_stored(store=q, event=event)
 
     def after_commit(event: StoredEvent) -> None:
         for answer in hook.wad_event(event=event, daemon=daemon):

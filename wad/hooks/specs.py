@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from wad.auth.rate import RateDecision
     from wad.hooks.api import DaemonAPI
     from wad.hooks.commands import CtlCommand
-    from wad.store import Store, StoredEvent
+    from wad.store import Queries, StoredEvent
 
 hookspec = pluggy.HookspecMarker("wad")
 
@@ -63,8 +63,10 @@ def wad_before_send(
 
 
 @hookspec
-def wad_event_stored(store: Store, event: StoredEvent) -> None:
-    """Inside the event's transaction: write what must be durable with it (synchronous)."""
+def wad_event_stored(store: Queries, event: StoredEvent) -> None:
+    """Inside the event's transaction: write what must be durable with it (synchronous),
+    through ``store``, the queries of that transaction (on PostgreSQL it runs in the
+    store's worker thread: touch nothing of the daemon's besides ``store``)."""
 
 
 @hookspec

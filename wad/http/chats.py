@@ -36,4 +36,5 @@ async def chat_messages(device_id: str, chat: str) -> Response:
     """One chat's messages, newest first; `?before=<time>&limit=` pages back in time."""
     await require_admin_or_key(valid_device_id(device_id))
     args = request.args
-    return ok(**services().chats.messages(device_id, chat, args.get("before"), args.get("limit")))
+    chats = services().chats
+    return ok(**await chats.messages(device_id, chat, args.get("before"), args.get("limit")))

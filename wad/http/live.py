@@ -34,7 +34,7 @@ from wad.http.params import (
     SessionEventsQuery,
 )
 from wad.sessions.event_types import EVENT_TYPES
-from wad.store import StoredEvent
+from wad.store import Queries, StoredEvent
 
 if TYPE_CHECKING:
     from wad.hooks import DaemonAPI
@@ -79,16 +79,21 @@ async def _stream(
     daemon: DaemonAPI, device_id: str | None, resume_from: str | None
 ) -> AsyncIterator[bytes]:
     """The stream's body; it runs after the handler returned, outside the app context."""
-    store = daemon.store
-    # Subscribing and reading the backlog happen with no checkpoint between them,
-    # so no event falls in a gap or comes twice.
-    with daemon.events.subscribe() as live:
+    # Subscribed before the backlog is read, so no event falls in a gap. On SQLite no
+    # checkpoint lies between them; where the read is one (PostgreSQL's thread), an
+    # event stored meanwhile may be in both: it is sent once (``sent``).
+
+    def opening(q: Queries) -> tuple[list[StoredEvent] | None, str | None]:
         backlog: list[StoredEvent] | None = None
         if resume_from is not None:
-            backlog = store.events_after(resume_from, device_id, BACKLOG + 1)
+            backlog = q.events_after(resume_from, device_id, BACKLOG + 1)
             if backlog is not None and len(backlog) > BACKLOG:
                 backlog = None
-        latest = store.latest_event_id()
+        return backlog, q.latest_event_id()
+
+    with daemon.events.subscribe() as live:
+        backlog, latest = await daemon.store.read(opening)
+        sent = {event.id for event in backlog or ()}
         resumed = backlog is not None
         # A fresh stream's id is the newest event's, so that even a stream that
         # saw nothing yet resumes from the right place.
@@ -109,7 +114,7 @@ async def _stream(
                     return  # cut off as too slow: the client resumes from its last id
             if idle.cancelled_caught:
                 yield b": keep-alive\n\n"
-            elif device_id is None or event.device_id == device_id:
+            elif (device_id is None or event.device_id == device_id) and event.id not in sent:
                 yield _event(event)
             else:
                 continue
@@ -138,7 +143,7 @@ async def session_events(device_id: str) -> Response:
     """A session's recent events, newest first: `?types=session.status,session.qr`
     (default all) and `?limit=50` (1-500) (admin)."""
     await require_admin()
-    row = services().sessions.get(device_id)
+    row = await services().sessions.get(device_id)
     types = tuple(t for t in (request.args.get("types") or "").split(",") if t) or EVENT_TYPES
     unknown = [t for t in types if t not in EVENT_TYPES]
     if unknown:
@@ -151,5 +156,7 @@ async def session_events(device_id: str) -> Response:
         raise bad_request(f"limit must be a number from 1 to {EVENTS_PAGE_MAX}") from None
     if not 1 <= limit <= EVENTS_PAGE_MAX:
         raise bad_request(f"limit must be a number from 1 to {EVENTS_PAGE_MAX}")
-    events = current_daemon().store.recent_events(row["deviceId"], types, limit)
+    events = await current_daemon().store.read(
+        lambda q: q.recent_events(row["deviceId"], types, limit)
+    )
     return ok(events=[e.to_json() for e in events])

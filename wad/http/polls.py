@@ -36,7 +36,7 @@ async def send_poll(device_id: str) -> Response:
 async def tally(device_id: str, message_id: str) -> Response:
     """A poll's options with their counts, and each voter's latest vote."""
     await require_admin_or_key(valid_device_id(device_id))
-    return ok(poll=services().polls.tally(device_id, message_id))
+    return ok(poll=await services().polls.tally(device_id, message_id))
 
 
 @bp.post("/status")

@@ -123,7 +123,7 @@ async def mark_read(device_id: str, message_id: str) -> Response:
 async def download(device_id: str, message_id: str) -> Response:
     """The media of a message, streamed as a download (the session's key or the admin)."""
     await require_admin_or_key(valid_device_id(device_id))
-    path, mimetype, file_name = services().messages.media_file(device_id, message_id)
+    path, mimetype, file_name = await services().messages.media_file(device_id, message_id)
     size = path.stat().st_size
     return downloads.attachment(media.read_chunks(path), size, mimetype, file_name, message_id)
 

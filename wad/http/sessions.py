@@ -20,7 +20,7 @@ bp = Blueprint("sessions", __name__, url_prefix="/api/sessions")
 async def list_sessions() -> Response:
     """List every session (admin)."""
     await require_admin()
-    return ok(sessions=services().sessions.list_all())
+    return ok(sessions=await services().sessions.list_all())
 
 
 @bp.post("")
@@ -32,7 +32,7 @@ async def create_session() -> Response:
     await require_admin()
     data = await body(schemas.CreateSession)
     settings = data.model_dump(exclude_unset=True, exclude={"deviceId"})
-    created = services().sessions.create(data.deviceId, settings)
+    created = await services().sessions.create(data.deviceId, settings)
     return ok(201, message="Session created", **created)
 
 
@@ -42,7 +42,7 @@ async def create_session() -> Response:
 async def get_session(device_id: str) -> Response:
     """One session, with its masked API key (admin)."""
     await require_admin()
-    return ok(session=services().sessions.get(device_id))
+    return ok(session=await services().sessions.get(device_id))
 
 
 @bp.patch("/<device_id>")
@@ -53,7 +53,8 @@ async def update_session(device_id: str) -> Response:
     """Change a session's settings (those named; null: back to the default) (admin)."""
     await require_admin()
     data = await body(schemas.SessionPatch)
-    return ok(session=services().sessions.update(device_id, data.model_dump(exclude_unset=True)))
+    changes = data.model_dump(exclude_unset=True)
+    return ok(session=await services().sessions.update(device_id, changes))
 
 
 @bp.delete("/<device_id>")
@@ -72,7 +73,7 @@ async def delete_session(device_id: str) -> Response:
 async def get_qr(device_id: str) -> Response:
     """The current QR code while the session is `waiting_qr` (admin)."""
     await require_admin()
-    return ok(**services().sessions.qr(device_id))
+    return ok(**await services().sessions.qr(device_id))
 
 
 @bp.put("/<device_id>/api-key")
@@ -84,7 +85,7 @@ async def set_api_key(device_id: str) -> Response:
     """Set a custom key or generate one; the full key is shown only here (admin)."""
     await require_admin()
     data = await body(schemas.SetApiKey, empty_ok=True)
-    key = services().keys.set(device_id, data.apiKey)
+    key = await services().keys.set(device_id, data.apiKey)
     return ok(message="API key updated", apiKey=key)
 
 
@@ -94,7 +95,7 @@ async def set_api_key(device_id: str) -> Response:
 async def revoke_api_key(device_id: str) -> Response:
     """Revoke the session's key: sending stops working until a new one is set (admin)."""
     await require_admin()
-    services().keys.revoke(device_id)
+    await services().keys.revoke(device_id)
     return ok(message="API key revoked")
 
 
@@ -114,7 +115,7 @@ async def logout(device_id: str) -> Response:
 async def restart(device_id: str) -> Response:
     """Drop the connection and connect again now, also from `stopped`/`logged_out` (admin)."""
     await require_admin()
-    services().sessions.restart(device_id)
+    await services().sessions.restart(device_id)
     return ok(message="Restarting")
 
 
@@ -128,7 +129,7 @@ async def list_messages(device_id: str) -> Response:
     await require_admin_or_key(device_id)
     args = request.args
     return ok(
-        **services().messages.page(
+        **await services().messages.page(
             device_id, args.get("direction"), args.get("before"), args.get("limit", 50)
         )
     )

@@ -48,4 +48,4 @@ async def message_stats() -> Response:
     session (`?session=<deviceId>`) or of all (admin)."""
     await require_admin()
     args = request.args
-    return ok(**services().messages.hourly(args.get("session"), args.get("hours", 24)))
+    return ok(**await services().messages.hourly(args.get("session"), args.get("hours", 24)))

@@ -10,6 +10,7 @@ counted (``wad_faults_total{cause="retention"}``) and tried again at the next pe
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -19,9 +20,9 @@ import trio
 
 from wad.services import media
 from wad.sessions.faults import Faults
-from wad.store import Store
+from wad.store import Queries, Store
 from wad.store.clock import iso_at
-from wad.store.retention import PRUNED
+from wad.store.retention import PRUNED, Batch
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ async def prune_once(store: Store, now: float, days: float, batch: int = BATCH) 
     pruned = Pruned()
     for table in PRUNED:
         while True:
-            done = store.prune_batch(table, cutoff, batch)
+            done = await store.run(functools.partial(_prune_batch, table, cutoff, batch))
             pruned.batches += 1
             pruned.rows[table] += done.deleted
             if done.files:
@@ -54,6 +55,10 @@ async def prune_once(store: Store, now: float, days: float, batch: int = BATCH) 
             if not done.more:
                 break
     return pruned
+
+
+def _prune_batch(table: str, cutoff: str, batch: int, q: Queries) -> Batch:
+    return q.prune_batch(table, cutoff, batch)
 
 
 def _remove(paths: list[str]) -> None:

@@ -98,10 +98,6 @@ def _build(config: Config, engine: Engine | None, lock: FolderLock) -> Daemon:
         max_sessions=config.max_sessions,
     )
     services = Services.build(config, store, supervisor, events, admin)
-    # Idempotency-Keys a killed daemon left open are settled before anything is sent
-    # (the lock proves that daemon is gone); on a full disk, each is at its next retry.
-    with contextlib.suppress(StorageFull):
-        services.sending.claims.settle_interrupted()
     plugins = host.load(config.disable_plugins)
     # Rotating the admin token ends every dashboard sign-in.
     logins = DashboardLogins(generation=lambda: admin.generation)
@@ -127,6 +123,10 @@ async def serve(
     daemon.reread = reread
     daemon.systemd = sd
     try:
+        # Idempotency-Keys a killed daemon left open are settled before anything is sent
+        # (the lock proves that daemon is gone); on a full disk, each is at its next retry.
+        with contextlib.suppress(StorageFull):
+            await daemon.services.sending.claims.settle_interrupted()
         async with trio.open_nursery() as nursery:
             daemon.nursery = nursery
             nursery.start_soon(_signals, daemon)

@@ -7,13 +7,14 @@ gets its own row with an id fixed before the engine is called.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from wad import validation
 from wad.errors import bad_request, conflict
 from wad.services import calls, outbound
 from wad.services.lookup import Lookup
-from wad.store import Store
+from wad.store import Queries, Store
 
 __all__ = ["Actions"]
 
@@ -31,10 +32,12 @@ class Actions:
         command: str,
         params: dict[str, Any],
         own: bool | None = None,
+        then: Callable[[Queries, str], object] | None = None,
     ) -> dict[str, Any]:
-        row = self.lookup.row(device_id)
+        """``then(q, target id)``: the target's own change, committed with the action's."""
+        row = await self.lookup.row(device_id)
         session = self.lookup.live(row.device_id)
-        target = self.lookup.message(row.device_id, message_id)
+        target = await self.lookup.message(row.device_id, message_id)
         if own is True and target["direction"] != "out":
             raise bad_request(f"only your own messages can get a {type_}")
         if own is False and target["direction"] != "in":
@@ -43,13 +46,11 @@ class Actions:
             raise conflict("Session not connected")
         action_id = calls.new_message_id()
         fields = {"targetId": target["id"], **params}
-        self.store.insert_outgoing(
-            action_id,
-            row.device_id,
-            target["peer"],
-            type_,
-            params.get("text") or params.get("emoji"),
-            fields,
+        body = params.get("text") or params.get("emoji")
+        await self.store.run(
+            lambda q: q.insert_outgoing(
+                action_id, row.device_id, target["peer"], type_, body, fields
+            )
         )
         full = {
             "id": action_id,
@@ -60,7 +61,14 @@ class Actions:
             **params,
         }
         result = await calls.call(self.store, session, command, full, action_id)
-        self.store.mark_sent(action_id, str(result.get("id") or action_id))
+        wa_id, target_id = str(result.get("id") or action_id), target["id"]
+
+        def sent(q: Queries) -> None:
+            q.mark_sent(action_id, wa_id)
+            if then is not None:
+                then(q, target_id)
+
+        await self.store.run(sent)
         return {"status": "sent", "id": action_id, "target": target["id"], "type": type_}
 
     async def react(self, device_id: object, message_id: object, emoji: object) -> dict[str, Any]:
@@ -70,19 +78,31 @@ class Actions:
 
     async def edit(self, device_id: object, message_id: object, text: object) -> dict[str, Any]:
         valid = validation.message_text(text, "text")
-        result = await self._act(device_id, message_id, "edit", "edit", {"text": valid}, own=True)
-        self.store.edit_body(result["target"], valid)
-        return result
+        return await self._act(
+            device_id,
+            message_id,
+            "edit",
+            "edit",
+            {"text": valid},
+            own=True,
+            then=lambda q, target: q.edit_body(target, valid),
+        )
 
     async def revoke(self, device_id: object, message_id: object) -> dict[str, Any]:
-        result = await self._act(device_id, message_id, "revoke", "revoke", {}, own=True)
-        self.store.set_status(result["target"], "revoked")
-        return result
+        return await self._act(
+            device_id,
+            message_id,
+            "revoke",
+            "revoke",
+            {},
+            own=True,
+            then=lambda q, target: q.set_status(target, "revoked"),
+        )
 
     async def mark_read(self, device_id: object, message_id: object) -> dict[str, Any]:
-        row = self.lookup.row(device_id)
+        row = await self.lookup.row(device_id)
         session = self.lookup.live(row.device_id)
-        target = self.lookup.message(row.device_id, message_id)
+        target = await self.lookup.message(row.device_id, message_id)
         if target["direction"] != "in":
             raise bad_request("only received messages can be marked as read")
         await calls.call(
@@ -95,13 +115,13 @@ class Actions:
                 "ids": [target["waId"]],
             },
         )
-        self.store.set_status(target["id"], "read")
+        await self.store.run(lambda q: q.set_status(target["id"], "read"))
         return {"status": "read", "id": target["id"]}
 
     async def presence(self, device_id: object, to: object, state: object) -> dict[str, Any]:
         if state not in ("typing", "recording", "paused"):
             raise bad_request("state must be typing, recording or paused")
         jid = outbound.recipient(to)
-        session = self.lookup.session(device_id)
+        session = await self.lookup.session(device_id)
         await calls.call(self.store, session, "presence", {"to": jid, "state": state})
         return {"to": jid, "state": state}

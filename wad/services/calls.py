@@ -52,9 +52,11 @@ async def call(
             return await session.call(command, params)
     except EngineError as exc:
         if message_id:
-            store.mark_failed(message_id, str(exc))
+            failed, error = message_id, str(exc)
+            await store.run(lambda q: q.mark_failed(failed, error))
         raise engine_failure(exc) from None
     except trio.TooSlowError:
         if message_id:
-            store.mark_failed(message_id, "timed out waiting for WhatsApp")
+            failed = message_id
+            await store.run(lambda q: q.mark_failed(failed, "timed out waiting for WhatsApp"))
         raise WadError("unavailable", "timed out waiting for WhatsApp") from None

@@ -34,21 +34,24 @@ class NewContactCap:
         self.settings = SessionSettings(store)
         self._counts: dict[str, tuple[int, int]] = {}  # device id -> (UTC day, sends)
 
-    def cap(self, device_id: str) -> int:
-        own = self.settings.value(device_id, "newContactDailyCap")
+    async def cap(self, device_id: str) -> int:
+        own = await self.settings.value(device_id, "newContactDailyCap")
         return self.config.new_contact_daily_cap if own is None else int(own)
 
-    def admit(self, device_id: str, to: str) -> None:
+    async def admit(self, device_id: str, to: str) -> None:
         """Count a send to ``to``, or refuse it (429) when the day's cap is reached."""
         if to.endswith(("@g.us", "@broadcast", "@newsletter")):
             return
-        cap = self.cap(device_id)
-        if cap == 0 or self.store.is_known_contact(device_id, to):
+        cap = await self.cap(device_id)
+        if cap == 0 or await self.store.read(lambda q: q.is_known_contact(device_id, to)):
             return
         now = time.time()
         day = int(now // DAY)
         held = self._counts.get(device_id)
-        sent = held[1] if held is not None and held[0] == day else self._read(device_id, day)
+        if held is not None and held[0] == day:
+            sent = held[1]
+        else:
+            sent = await self._read(device_id, day)
         if sent >= cap:
             resets = (day + 1) * DAY
             raise WadError(
@@ -59,8 +62,9 @@ class NewContactCap:
             )
         self._counts[device_id] = (day, sent + 1)
 
-    def _read(self, device_id: str, day: int) -> int:
-        return self.store.sends_to_unknown_since(device_id, iso_at(day * DAY))
+    async def _read(self, device_id: str, day: int) -> int:
+        since = iso_at(day * DAY)
+        return await self.store.read(lambda q: q.sends_to_unknown_since(device_id, since))
 
     def forget(self, device_id: str) -> None:
         self._counts.pop(device_id, None)

@@ -39,7 +39,7 @@ class Channels:
         self.events = events
 
     async def _call(self, device_id: object, command: str, **params: Any) -> dict[str, Any]:
-        return await calls.call(self.store, self.lookup.session(device_id), command, params)
+        return await calls.call(self.store, await self.lookup.session(device_id), command, params)
 
     async def followed(self, device_id: object) -> list[dict[str, Any]]:
         return list((await self._call(device_id, "channels")).get("channels", []))
@@ -80,19 +80,20 @@ class Channels:
         """Post a text to a channel the account owns or administers."""
         jid = channel_id(channel)
         body = validation.message_text(text, "text")
-        session = self.lookup.session(device_id)
+        session = await self.lookup.session(device_id)
         if session.state != "connected":
             raise conflict("Session not connected")
         message_id = calls.new_message_id()
-        self.store.insert_outgoing(message_id, session.device_id, jid, "text", body)
+        sid = session.device_id
+        await self.store.run(lambda q: q.insert_outgoing(message_id, sid, jid, "text", body))
         params = {"id": message_id, "to": jid, "type": "text", "text": body}
         result = await calls.call(self.store, session, "send", params, message_id)
         wa_id = str(result.get("id") or message_id)
-        self.events.emit(
+        await self.events.emit(
             session.device_id,
             "message.sent",
             {"id": message_id, "waId": wa_id, "to": jid, "type": "text"},
-            also=lambda: self.store.mark_sent(message_id, wa_id),
+            also=lambda q: q.mark_sent(message_id, wa_id),
         )
         timestamp = int(result.get("timestamp") or time.time())
         return {

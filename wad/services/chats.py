@@ -12,7 +12,7 @@ from wad.errors import WadError, bad_request
 from wad.services import calls, outbound
 from wad.services.contacts import page_limit
 from wad.services.lookup import Lookup
-from wad.store import Store
+from wad.store import Queries, Store
 from wad.store.chats import CHAT_MIGRATIONS
 from wad.store.clock import iso_at
 
@@ -58,11 +58,12 @@ class Chats:
         self, device_id: object, limit: object = 50, cursor: object = None
     ) -> dict[str, Any]:
         """Chats, the one with the newest message first; ``nextCursor`` for more."""
-        row = self.lookup.row(device_id)
+        row = await self.lookup.row(device_id)
         count = page_limit(limit, CHATS_PAGE_MAX)
         if cursor is not None and (not isinstance(cursor, str) or len(cursor) > 128):
             raise bad_request("cursor must be a nextCursor from an earlier page")
-        found = self.store.list_chats(row.device_id, cursor or None, count + 1)
+        after = cursor or None
+        found = await self.store.read(lambda q: q.list_chats(row.device_id, after, count + 1))
         page, more = found[:count], len(found) > count
         settings = await self._settings(row.device_id, [c["jid"] for c in page])
         chats = [{**c, **settings.get(c["jid"], UNKNOWN_SETTINGS)} for c in page]
@@ -84,22 +85,25 @@ class Chats:
         found: dict[str, dict[str, Any]] = answer.get("settings", {})
         return {jid: {k: found[jid].get(k) for k in UNKNOWN_SETTINGS} for jid in found}
 
-    def messages(
+    async def messages(
         self, device_id: object, chat: object, before: object = None, limit: object = 50
     ) -> dict[str, Any]:
         """A chat's messages newest first, those stored before ``before``; the page never
         splits one millisecond, so ``nextBefore`` (the oldest's time) loses nothing."""
-        row = self.lookup.row(device_id)
+        row = await self.lookup.row(device_id)
         peer = chat_jid(chat)
         count = page_limit(limit, CHAT_MESSAGES_MAX)
-        items = self.store.chat_messages(row.device_id, peer, moment(before), count + 1)
-        if len(items) <= count:
-            return {"chat": peer, "messages": items, "nextBefore": None}
-        page = items[:count]
-        boundary = page[-1]["createdAt"]
-        if items[count]["createdAt"] == boundary:
-            same = self.store.chat_messages(
-                row.device_id, peer, boundary, CHAT_MESSAGES_MAX, at=True
-            )
-            page = [m for m in page if m["createdAt"] != boundary] + same
-        return {"chat": peer, "messages": page, "nextBefore": boundary}
+        until = moment(before)
+
+        def page_of(q: Queries) -> dict[str, Any]:
+            items = q.chat_messages(row.device_id, peer, until, count + 1)
+            if len(items) <= count:
+                return {"chat": peer, "messages": items, "nextBefore": None}
+            page = items[:count]
+            boundary = page[-1]["createdAt"]
+            if items[count]["createdAt"] == boundary:
+                same = q.chat_messages(row.device_id, peer, boundary, CHAT_MESSAGES_MAX, at=True)
+                page = [m for m in page if m["createdAt"] != boundary] + same
+            return {"chat": peer, "messages": page, "nextBefore": boundary}
+
+        return await self.store.read(page_of)

@@ -19,12 +19,13 @@ process is sending), so the daemon settles them all before it serves.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from datetime import datetime
 from typing import Any
 
 from wad.errors import StorageFull, conflict
-from wad.store import Store
+from wad.store import Queries, Store
 
 __all__ = ["Claims", "answer_of"]
 
@@ -45,17 +46,23 @@ def answer_of(message: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _free(device_id: str, key: str, q: Queries) -> None:
+    q.idempotency_finish(device_id, key, None)
+
+
 class Claims:
     def __init__(self, store: Store) -> None:
         self.store = store
         # The claims of this process's sends in progress (device id, key).
         self._held: set[tuple[str, str]] = set()
 
-    def claim(self, device_id: str, key: str, body_hash: str) -> dict[str, Any] | None:
+    async def claim(self, device_id: str, key: str, body_hash: str) -> dict[str, Any] | None:
         """The earlier answer of ``key``, or None when this request now holds its claim
         (and must :meth:`release` or :meth:`finish` it). 409 when the key was used with
         another body, or its send is still under way."""
-        outcome, found = self.store.idempotency_claim(device_id, key, body_hash)
+        outcome, found = await self.store.run(
+            lambda q: q.idempotency_claim(device_id, key, body_hash)
+        )
         if outcome == "mismatch":
             raise conflict("This Idempotency-Key was used with a different request body")
         if outcome == "done":
@@ -63,7 +70,7 @@ class Claims:
         if outcome == "open":
             if (device_id, key) in self._held:
                 raise conflict("A request with this Idempotency-Key is still being sent")
-            earlier = self._settle(device_id, key, found)
+            earlier = await self._settle(device_id, key, found)
             if earlier is not None:
                 return earlier
             if found is not None and found["status"] == "pending":
@@ -71,20 +78,20 @@ class Claims:
                     "A request with this Idempotency-Key is still being sent: it was cut short"
                     " and goes again, with the same message id, when the session connects"
                 )
-            self.store.idempotency_retake(device_id, key)
+            await self.store.run(lambda q: q.idempotency_retake(device_id, key))
         self._held.add((device_id, key))
         return None
 
-    def finish(self, device_id: str, key: str, answer: dict[str, Any]) -> None:
+    async def finish(self, device_id: str, key: str, answer: dict[str, Any]) -> None:
         """Store the answer of a held claim. A full disk leaves the claim open, naming
         its sent message: a retry gets the answer rebuilt from it."""
         self._held.discard((device_id, key))
         try:
-            self.store.idempotency_finish(device_id, key, answer)
+            await self.store.run(lambda q: q.idempotency_finish(device_id, key, answer))
         except StorageFull:
             log.warning("the answer of an Idempotency-Key could not be stored: the disk is full")
 
-    def release(self, device_id: str, key: str, keep: bool) -> None:
+    async def release(self, device_id: str, key: str, keep: bool) -> None:
         """A held claim's send failed: free the key (the retry sends again), or, with
         ``keep`` (its message is pending and goes again at the next connect), leave the
         claim open for a retry to find that message."""
@@ -94,9 +101,9 @@ class Claims:
         # On a full disk the claim stays open, naming nothing that goes out: a retry
         # takes it over.
         with contextlib.suppress(StorageFull):
-            self.store.idempotency_finish(device_id, key, None)
+            await self.store.run(lambda q: q.idempotency_finish(device_id, key, None))
 
-    def _settle(
+    async def _settle(
         self, device_id: str, key: str, message: dict[str, Any] | None
     ) -> dict[str, Any] | None:
         """Settle a claim cut short: the answer when its message went out (stored now),
@@ -105,20 +112,22 @@ class Claims:
             return None
         if message["status"] in SENT:
             answer = answer_of(message)
-            self.store.idempotency_finish(device_id, key, answer)
+            await self.store.run(lambda q: q.idempotency_finish(device_id, key, answer))
             return answer
         return None
 
-    def settle_interrupted(self) -> int:
+    async def settle_interrupted(self) -> int:
         """At start: settle every open claim (each was cut short by the daemon's end);
         return how many were. A pending message keeps its claim, for the resend."""
         settled = 0
-        for device_id, key, message_id in self.store.idempotency_open():
-            message = self.store.claimed_message(message_id)
+        claims = await self.store.read(
+            lambda q: [(d, k, q.claimed_message(m)) for d, k, m in q.idempotency_open()]
+        )
+        for device_id, key, message in claims:
             if message is not None and message["status"] == "pending":
                 continue
-            if self._settle(device_id, key, message) is None:
-                self.store.idempotency_finish(device_id, key, None)
+            if await self._settle(device_id, key, message) is None:
+                await self.store.run(functools.partial(_free, device_id, key))
             settled += 1
         if settled:
             log.info("settled %d Idempotency-Key(s) left open by a daemon that stopped", settled)

@@ -79,7 +79,7 @@ class Contacts:
         self.store = store
 
     async def _call(self, device_id: object, command: str, **params: Any) -> dict[str, Any]:
-        return await calls.call(self.store, self.lookup.session(device_id), command, params)
+        return await calls.call(self.store, await self.lookup.session(device_id), command, params)
 
     async def page(
         self,

@@ -25,17 +25,17 @@ class Directory:
         if not isinstance(numbers, list) or not 1 <= len(numbers) <= CHECK_MAX:
             raise bad_request(f"numbers must be a list of 1-{CHECK_MAX} phone numbers")
         clean = [validation.phone_number(n, "numbers[]") for n in numbers]
-        session = self.lookup.session(device_id)
+        session = await self.lookup.session(device_id)
         result = await calls.call(self.store, session, "check_numbers", {"numbers": clean})
         return list(result.get("results", []))
 
     async def groups(self, device_id: object) -> list[dict[str, Any]]:
-        session = self.lookup.session(device_id)
+        session = await self.lookup.session(device_id)
         return list((await calls.call(self.store, session, "groups", {})).get("groups", []))
 
     async def group(self, device_id: object, group_id: object) -> dict[str, Any]:
         jid = outbound.recipient(group_id, "groupId")
         if not outbound.is_group(jid):
             raise bad_request("groupId must be a group JID (...@g.us)")
-        session = self.lookup.session(device_id)
+        session = await self.lookup.session(device_id)
         return dict((await calls.call(self.store, session, "group", {"id": jid})).get("group", {}))

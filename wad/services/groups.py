@@ -66,7 +66,7 @@ class Groups:
         self.store = store
 
     async def _call(self, device_id: object, command: str, params: dict[str, Any]) -> Any:
-        session: Session = self.lookup.session(device_id)
+        session: Session = await self.lookup.session(device_id)
         return await calls.call(self.store, session, command, params)
 
     async def create(self, device_id: object, subject: object, participants: object) -> Any:
@@ -88,7 +88,7 @@ class Groups:
     async def set_picture(self, device_id: object, group_id: object, data: object) -> Any:
         """A JPEG, as base64; kept in the session's folder only for the call."""
         jid = _group(group_id)
-        session = self.lookup.session(device_id)
+        session = await self.lookup.session(device_id)
         if not isinstance(data, str) or not data.startswith(_JPEG_BASE64):
             raise bad_request("data must be a JPEG image, base64")
         dest = media.media_dir(session.folder) / f"picture-{secrets.token_hex(8)}"

@@ -26,6 +26,6 @@ class Ids:
             raise bad_request(
                 "jid must name a person (a phone number, user JID or LID), not a group"
             )
-        session = self.lookup.session(device_id)
+        session = await self.lookup.session(device_id)
         result = await calls.call(self.store, session, "resolve_ids", {"jid": target})
         return {k: result.get(k) for k in ("jid", "phone", "lid", "phoneNumber")}

@@ -16,20 +16,22 @@ class Keys:
         self.lookup = lookup
         self.store = store
 
-    def set(self, device_id: object, custom: object = None) -> str:
+    async def set(self, device_id: object, custom: object = None) -> str:
         """Set or replace a session's key; the only time the full key is returned."""
-        row = self.lookup.row(device_id)
+        row = await self.lookup.row(device_id)
         key = keys.generate_api_key() if custom in (None, "") else validation.custom_key(custom)
         key_hash = keys.hash_key(key)
-        if self.store.key_in_use(key_hash, row.device_id):
+        if await self.store.read(lambda q: q.key_in_use(key_hash, row.device_id)):
             raise conflict("That API key is already used by another session")
-        self.store.set_api_key(row.device_id, key_hash, key[:8])
+        await self.store.run(lambda q: q.set_api_key(row.device_id, key_hash, key[:8]))
         return key
 
-    def revoke(self, device_id: object) -> None:
-        if not self.store.revoke_api_key(self.lookup.row(device_id).device_id):
+    async def revoke(self, device_id: object) -> None:
+        row = await self.lookup.row(device_id)
+        if not await self.store.run(lambda q: q.revoke_api_key(row.device_id)):
             raise not_found("The session has no API key")
 
-    def session_for_key(self, key: str) -> str | None:
+    async def session_for_key(self, key: str) -> str | None:
         # A lookup by the key's SHA-256 digest: timing reveals nothing of the key.
-        return self.store.session_for_key(keys.hash_key(key))
+        key_hash = keys.hash_key(key)
+        return await self.store.read(lambda q: q.session_for_key(key_hash))

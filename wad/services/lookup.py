@@ -20,10 +20,10 @@ class Lookup:
         self.store = store
         self.supervisor = supervisor
 
-    def row(self, device_id: object) -> SessionRow:
+    async def row(self, device_id: object) -> SessionRow:
         """A session's stored row (one query)."""
         valid = validation.device_id(device_id)
-        row = self.store.get_session(valid)
+        row = await self.store.read(lambda q: q.get_session(valid))
         if row is None:
             raise not_found("Session not found")
         return row
@@ -37,16 +37,17 @@ class Lookup:
             raise not_found("Session not found")
         return session
 
-    def session(self, device_id: object) -> Session:
+    async def session(self, device_id: object) -> Session:
         """A session that is both stored and live: its row first (one query), then its
         task. The admin's operations ask this; only the send path skips the query."""
-        return self.live(self.row(device_id).device_id)
+        return self.live((await self.row(device_id)).device_id)
 
-    def message(self, device_id: str, message_id: object) -> dict[str, Any]:
+    async def message(self, device_id: str, message_id: object) -> dict[str, Any]:
         """A message of this session that reached WhatsApp (it has a WhatsApp id)."""
         if not isinstance(message_id, str) or not 1 <= len(message_id) <= 128:
             raise bad_request("message id must be a string")
-        found = self.store.get_message(device_id, message_id)
+        valid = message_id
+        found = await self.store.read(lambda q: q.get_message(device_id, valid))
         if found is None or not found["waId"]:
             raise not_found("No such message in this session")
         return found

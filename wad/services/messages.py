@@ -23,11 +23,11 @@ class Messages:
         self.lookup = lookup
         self.store = store
 
-    def page(
+    async def page(
         self, device_id: object, direction: object = None, before: object = None, limit: object = 50
     ) -> dict[str, Any]:
         """A page of messages in and out, newest first, and where the next page starts."""
-        row = self.lookup.row(device_id)
+        row = await self.lookup.row(device_id)
         if direction not in (None, "", "in", "out"):
             raise bad_request("direction must be 'in' or 'out'")
         try:
@@ -40,22 +40,27 @@ class Messages:
             raise bad_request("before must be a message id")
         # One more than asked: whether a next page exists, without a count query.
         which = str(direction) if direction else None
-        items = self.store.list_messages(row.device_id, which, before, count + 1)
+        start = before
+        items = await self.store.read(
+            lambda q: q.list_messages(row.device_id, which, start, count + 1)
+        )
         more = len(items) > count
         items = items[:count]
         return {"messages": items, "nextBefore": items[-1]["id"] if more else None}
 
-    def media_file(self, device_id: object, message_id: object) -> tuple[Path, str, str | None]:
+    async def media_file(
+        self, device_id: object, message_id: object
+    ) -> tuple[Path, str, str | None]:
         """A message's media on disk: its path, mimetype and file name."""
-        row = self.lookup.row(device_id)
-        target = self.lookup.message(row.device_id, message_id)
-        path = self.store.media_path(row.device_id, target["id"])
-        if path is None or not Path(path).exists():
+        row = await self.lookup.row(device_id)
+        target = await self.lookup.message(row.device_id, message_id)
+        path = await self.store.read(lambda q: q.media_path(row.device_id, target["id"]))
+        if path is None or not Path(path).exists():  # noqa: ASYNC240  # one stat, as before
             raise not_found("This message has no media")
         meta = target["fields"].get("media", {})
         return Path(path), meta.get("mimetype") or "application/octet-stream", meta.get("fileName")
 
-    def hourly(self, device_id: object, hours: object = 24) -> dict[str, Any]:
+    async def hourly(self, device_id: object, hours: object = 24) -> dict[str, Any]:
         """Messages received and sent per UTC hour, the last ``hours`` of them (the current
         one last, so far), of one session or of all (``device_id`` None or empty)."""
         if isinstance(hours, bool):
@@ -66,14 +71,12 @@ class Messages:
             count = 0
         if not 1 <= count <= HOURS_MAX:
             raise bad_request(f"hours must be a number from 1 to {HOURS_MAX}")
-        session = None if device_id in (None, "") else self.lookup.row(device_id).device_id
+        session = None if device_id in (None, "") else (await self.lookup.row(device_id)).device_id
         first = (int(time.time()) // 3600 - count + 1) * 3600
         starts = [iso_at(first + 3600 * n, "seconds") for n in range(count)]
-        found = {
-            hour: (received, sent)
-            # The stored form (milliseconds): "...:00Z" sorts after "...:00.000Z".
-            for hour, received, sent in self.store.hourly_counts(session, iso_at(first))
-        }
+        since = iso_at(first)  # the stored form (milliseconds): "...:00Z" sorts after "...:00.000Z"
+        counts = await self.store.read(lambda q: q.hourly_counts(session, since))
+        found = {hour: (received, sent) for hour, received, sent in counts}
         buckets = []
         for start in starts:
             received, sent = found.get(start[:13], (0, 0))

@@ -30,9 +30,9 @@ class Polls:
             message["replyTo"] = spec["replyTo"]
         return await self.sending.send(device_id, message, None, idempotency_key)
 
-    def tally(self, device_id: object, message_id: object) -> dict[str, Any]:
-        row = self.lookup.row(device_id)
-        message = self.lookup.message(row.device_id, message_id)
+    async def tally(self, device_id: object, message_id: object) -> dict[str, Any]:
+        row = await self.lookup.row(device_id)
+        message = await self.lookup.message(row.device_id, message_id)
         if message["type"] != "poll":
             raise bad_request("that message is not a poll")
         poll = message["fields"].get("poll") or {}

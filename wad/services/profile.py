@@ -33,11 +33,11 @@ class Profile:
         self.store = store
 
     async def _call(self, device_id: object, command: str, **params: Any) -> dict[str, Any]:
-        return await calls.call(self.store, self.lookup.session(device_id), command, params)
+        return await calls.call(self.store, await self.lookup.session(device_id), command, params)
 
     async def get(self, device_id: object) -> dict[str, Any]:
         found = await self._call(device_id, "profile")
-        row = self.lookup.row(device_id)
+        row = await self.lookup.row(device_id)
         phone = row.phone_number
         return {
             "jid": found.get("jid") or (f"{phone}@s.whatsapp.net" if phone else None),
@@ -65,7 +65,7 @@ class Profile:
         # A JPEG starts with FF D8 FF, which base64 writes "/9j/".
         if isinstance(data, str) and not data.startswith("/9j/"):
             raise bad_request("data must be a JPEG image")
-        session = self.lookup.session(device_id)
+        session = await self.lookup.session(device_id)
         dest = media.media_dir(session.folder) / f"profile-{secrets.token_hex(8)}"
         saved = media.save_base64(data, dest, "image/jpeg", PICTURE_MAX)
         try:
@@ -89,7 +89,7 @@ class Profile:
             problem = privacy_problem(name, value)
             if problem:
                 raise bad_request(problem)
-        session = self.lookup.session(device_id)
+        session = await self.lookup.session(device_id)
         found: dict[str, Any] = {}
         for name, value in changes.items():
             answer = await calls.call(

@@ -34,7 +34,7 @@ from wad.services.lookup import Lookup
 from wad.services.outbound import MediaFile
 from wad.sessions.events import EventLog
 from wad.sessions.session import Session
-from wad.store import Store
+from wad.store import Queries, Store
 
 __all__ = ["BeforeSend", "Sending"]
 
@@ -88,37 +88,38 @@ class Sending:
             to = STATUS_JID if to_status else outbound.recipient(spec.get("to"))
             type_ = fields["type"]
             if spec.get("replyTo") is not None:
-                fields["replyTo"] = self._quoted(sid, spec["replyTo"])
-            earlier = None if key is None else self._claim(sid, key, spec, upload)
+                fields["replyTo"] = await self._quoted(sid, spec["replyTo"])
+            earlier = None if key is None else await self._claim(sid, key, spec, upload)
         except BaseException:
-            self._discard(upload, None)
+            await self._discard(upload, None)
             raise
         if earlier is not None:
-            self._discard(upload, None)
+            await self._discard(upload, None)
             return earlier
         message_id = calls.new_message_id()
         stored = upload
         try:
             if session.state != "connected":
                 raise conflict("Session not connected")
-            self.caps.admit(sid, to)  # refused before any work: nothing to undo
+            await self.caps.admit(sid, to)  # refused before any work: nothing to undo
             stored = await self._media(session.folder, type_, spec, upload)
             await self.before_send(sid, {"to": to, **fields})
             if session.state != "connected":  # it may have dropped while waiting its turn
                 raise conflict("Session not connected")
             result = await self._deliver(session, to, fields, stored, message_id, key)
         except BaseException:
-            pending = self.store.message_status(message_id) == "pending"
+            status = await self.store.read(lambda q: q.message_status(message_id))
+            pending = status == "pending"
             if key is not None:
-                self.claims.release(sid, key, keep=pending)
+                await self.claims.release(sid, key, keep=pending)
             if not pending:
-                self._discard(stored, message_id)
+                await self._discard(stored, message_id)
             raise
         if key is not None:
-            self.claims.finish(sid, key, result)
+            await self.claims.finish(sid, key, result)
         return result
 
-    def _claim(
+    async def _claim(
         self, device_id: str, key: str, spec: dict[str, Any], upload: MediaFile | None
     ) -> dict[str, Any] | None:
         if not isinstance(key, str) or not 1 <= len(key) <= 255 or not key.isprintable():
@@ -130,22 +131,24 @@ class Sending:
                 "upload": upload and upload.sha256,
             }
         )
-        return self.claims.claim(device_id, key, body_hash)
+        return await self.claims.claim(device_id, key, body_hash)
 
-    def _discard(self, stored: MediaFile | None, message_id: str | None) -> None:
+    async def _discard(self, stored: MediaFile | None, message_id: str | None) -> None:
         """Delete the file of a send that will not go; its failed row forgets it."""
         if stored is None:
             return
         media.discard(stored.path)
         if message_id is not None:
             # On a full disk the row still names the file that is gone: 404 for it.
+            forgotten = message_id
             with contextlib.suppress(StorageFull):
-                self.store.forget_media(message_id)
+                await self.store.run(lambda q: q.forget_media(forgotten))
 
-    def _quoted(self, device_id: str, message_id: object) -> dict[str, Any]:
+    async def _quoted(self, device_id: str, message_id: object) -> dict[str, Any]:
         if not isinstance(message_id, str):
             raise bad_request("replyTo must be a message id")
-        quoted = self.store.get_message(device_id, message_id)
+        valid = message_id
+        quoted = await self.store.read(lambda q: q.get_message(device_id, valid))
         if quoted is None or not quoted["waId"]:
             raise not_found("replyTo: no such message in this session")
         return {
@@ -201,18 +204,14 @@ class Sending:
         extra = {k: v for k, v in fields.items() if k not in ("type", "text")}
         if stored is not None:
             extra["media"] = {k: v for k, v in stored.to_json().items() if k != "path"}
-        with self.store.transaction():  # the row, and the key's claim naming it: one commit
-            self.store.insert_outgoing(
-                message_id,
-                device_id,
-                to,
-                type_,
-                body,
-                extra or None,
-                stored.path if stored else None,
-            )
+        media_path = stored.path if stored else None
+
+        def store_it(q: Queries) -> None:  # the row, and the key's claim naming it: one commit
+            q.insert_outgoing(message_id, device_id, to, type_, body, extra or None, media_path)
             if key is not None:
-                self.store.idempotency_attach(device_id, key, message_id)
+                q.idempotency_attach(device_id, key, message_id)
+
+        await self.store.run(store_it)
         params: dict[str, Any] = {"id": message_id, "to": to, **fields}
         if stored is not None:
             params["media"] = stored.to_json()
@@ -220,11 +219,11 @@ class Sending:
         wa_id = str(result.get("id") or message_id)
         timestamp = int(result.get("timestamp") or time.time())
         # The row's update and its event in one transaction (one commit, not two).
-        self.events.emit(
+        await self.events.emit(
             device_id,
             "message.sent",
             {"id": message_id, "waId": wa_id, "to": to, "type": type_},
-            also=lambda: self.store.mark_sent(message_id, wa_id),
+            also=lambda q: q.mark_sent(message_id, wa_id),
         )
         return {"status": "sent", "id": message_id, "to": to, "type": type_, "timestamp": timestamp}
 

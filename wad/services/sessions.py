@@ -41,7 +41,8 @@ class Sessions:
         supervisor.link_options = self.settings.engine_options
         self._qr_images: dict[str, str] = {}
 
-    def _json(self, row: SessionRow, detail: bool) -> dict[str, Any]:
+    def _json(self, row: SessionRow, stored: Mapping[str, Any], detail: bool) -> dict[str, Any]:
+        """A session as the API shows it: its row and ``stored``, its settings."""
         session = self.supervisor.get(row.device_id)
         state = session.state if session is not None else row.connection_state
         data: dict[str, Any] = {
@@ -56,7 +57,7 @@ class Sessions:
             "updatedAt": row.updated_at,
             "degraded": session is not None and session.degraded,
             "bannedUntil": row.next_retry_at if state == State.BANNED else None,
-            **self.settings.shown(row.device_id),
+            **self.settings.shown_of(row.device_id, stored),
         }
         if detail:
             data["apiKeyMasked"] = keys.mask(row.key_prefix) if row.key_prefix else None
@@ -65,52 +66,57 @@ class Sessions:
             data["quarantined"] = bool(quarantined and quarantined(row.device_id))
         return data
 
-    def list_all(self) -> list[dict[str, Any]]:
-        return [self._json(row, detail=False) for row in self.store.list_sessions()]
+    async def list_all(self) -> list[dict[str, Any]]:
+        listed = await self.store.read(
+            lambda q: [(row, q.session_settings(row.device_id)) for row in q.list_sessions()]
+        )
+        return [self._json(row, stored, detail=False) for row, stored in listed]
 
-    def get(self, device_id: object) -> dict[str, Any]:
-        return self._json(self.lookup.row(device_id), detail=True)
+    async def get(self, device_id: object) -> dict[str, Any]:
+        row = await self.lookup.row(device_id)
+        stored = await self.store.read(lambda q: q.session_settings(row.device_id))
+        return self._json(row, stored, detail=True)
 
-    def create(
+    async def create(
         self, device_id: object, settings: Mapping[str, object] | None = None
     ) -> dict[str, Any]:
         valid = validation.device_id(device_id)
         values = self.settings.validate(settings or {})
-        # Stored before the session's task first runs (it starts on the next
-        # checkpoint), so its first connection already has them.
-        if self.supervisor.create(valid) is None:
+        # Stored with the session's row, before its task first runs, so its first
+        # connection already has them.
+        stored = self.settings.sealed(valid, values)
+        also = (lambda q: q.set_session_settings(valid, stored)) if stored else None
+        if await self.supervisor.create(valid, also=also) is None:
             raise conflict("Session already exists")
-        if values:
-            self.settings.apply(valid, values)
         return {"deviceId": valid}
 
-    def update(self, device_id: object, changes: Mapping[str, object]) -> dict[str, Any]:
+    async def update(self, device_id: object, changes: Mapping[str, object]) -> dict[str, Any]:
         """Change some of a session's settings; the session as :meth:`get` shows it."""
-        row = self.lookup.row(device_id)
+        row = await self.lookup.row(device_id)
         if not changes:
             raise bad_request(f"nothing to change; settings: {', '.join(SETTINGS)}")
         values = self.settings.validate(changes)
-        if self.settings.apply(row.device_id, values):
-            self.lookup.session(row.device_id).restart()
-        return self.get(row.device_id)
+        if await self.settings.apply(row.device_id, values):
+            (await self.lookup.session(row.device_id)).restart()
+        return await self.get(row.device_id)
 
     async def delete(self, device_id: object) -> None:
-        row = self.lookup.row(device_id)
+        row = await self.lookup.row(device_id)
         await self.supervisor.delete(row.device_id)
-        self.store.forget_settings(row.device_id)
+        await self.store.read(lambda q: q.forget_settings(row.device_id))
 
     async def logout(self, device_id: object) -> None:
-        session = self.lookup.session(device_id)
+        session = await self.lookup.session(device_id)
         try:
             await session.logout()
         except EngineError as exc:
             raise engine_failure(exc) from None
 
-    def restart(self, device_id: object) -> None:
-        self.lookup.session(device_id).restart()
+    async def restart(self, device_id: object) -> None:
+        (await self.lookup.session(device_id)).restart()
 
-    def qr(self, device_id: object) -> dict[str, Any]:
-        session = self.lookup.session(device_id)
+    async def qr(self, device_id: object) -> dict[str, Any]:
+        session = await self.lookup.session(device_id)
         if session.qr is None:
             raise conflict(f"No QR code available: the session is {session.state}")
         return {"qrCode": session.qr, "qrImage": self.qr_image(session.qr)}
@@ -132,7 +138,7 @@ class Sessions:
     async def pair_code(self, device_id: object, phone_number: object) -> dict[str, Any]:
         """Link by phone number: the 8-character code to type on the phone."""
         phone = validation.phone_number(phone_number, "phoneNumber")
-        session = self.lookup.session(device_id)
+        session = await self.lookup.session(device_id)
         if session.state != "waiting_qr":
             raise conflict(f"Pairing needs a session waiting to be linked (it is {session.state})")
         try:
@@ -140,5 +146,5 @@ class Sessions:
         except EngineError as exc:
             raise engine_failure(exc) from None
         code = str(result.get("code", ""))
-        self.events.emit(session.device_id, "session.qr", {"pairCode": code})
+        await self.events.emit(session.device_id, "session.qr", {"pairCode": code})
         return {"code": code, "phoneNumber": phone}

@@ -116,18 +116,31 @@ class SessionSettings:
             )
         return {name: SETTINGS[name].validate(value) for name, value in changes.items()}
 
-    def values(self, device_id: str) -> dict[str, Any]:
+    async def values(self, device_id: str) -> dict[str, Any]:
         """Every setting of a session, its default where it has none."""
-        stored = self.store.session_settings(device_id)
+        stored = await self._stored(device_id)
         return {name: self._open(device_id, name, stored) for name in SETTINGS}
 
-    def value(self, device_id: str, name: str) -> Any:
-        return self._open(device_id, name, self.store.session_settings(device_id))
+    async def value(self, device_id: str, name: str) -> Any:
+        return self._open(device_id, name, await self._stored(device_id))
 
-    def engine_options(self, device_id: str) -> dict[str, Any]:
+    async def engine_options(self, device_id: str) -> dict[str, Any]:
         """What the session's engine is given with each connection (a proxy opened)."""
-        values = self.values(device_id)
+        values = await self.values(device_id)
         return {name: values[name] for name, s in SETTINGS.items() if s.for_engine}
+
+    def sealed(self, device_id: str, valid: Mapping[str, Any]) -> dict[str, Any]:
+        """Validated values as they are stored (``set_session_settings``): sealed ones
+        encrypted."""
+        return {
+            name: self.box.seal(f"{device_id}/{name}", json.dumps(value))
+            if SETTINGS[name].sealed and value is not None
+            else value
+            for name, value in valid.items()
+        }
+
+    async def _stored(self, device_id: str) -> dict[str, Any]:
+        return await self.store.read(lambda q: q.session_settings(device_id))
 
     def _open(self, device_id: str, name: str, stored: Mapping[str, Any]) -> Any:
         setting = SETTINGS[name]
@@ -139,10 +152,13 @@ class SessionSettings:
             return json.loads(self.box.open(f"{device_id}/{name}", value))
         return value
 
-    def shown(self, device_id: str) -> dict[str, Any]:
+    async def shown(self, device_id: str) -> dict[str, Any]:
         """The settings as the session's JSON shows them; a sealed one this key does not
         open (``secrets.key`` lost or replaced) is shown as such, never as unset."""
-        stored = self.store.session_settings(device_id)
+        return self.shown_of(device_id, await self._stored(device_id))
+
+    def shown_of(self, device_id: str, stored: Mapping[str, Any]) -> dict[str, Any]:
+        """:meth:`shown` of the settings as stored (``session_settings``)."""
         shown: dict[str, Any] = {}
         for name, setting in SETTINGS.items():
             try:
@@ -151,16 +167,11 @@ class SessionSettings:
                 shown[name] = UNREADABLE
         return shown
 
-    def apply(self, device_id: str, valid: Mapping[str, Any]) -> bool:
+    async def apply(self, device_id: str, valid: Mapping[str, Any]) -> bool:
         """Store validated values; True when a changed one needs the session to reconnect."""
-        before = self.values(device_id)
-        stored = {
-            name: self.box.seal(f"{device_id}/{name}", json.dumps(value))
-            if SETTINGS[name].sealed and value is not None
-            else value
-            for name, value in valid.items()
-        }
-        self.store.set_session_settings(device_id, stored)
+        before = await self.values(device_id)
+        stored = self.sealed(device_id, valid)
+        await self.store.run(lambda q: q.set_session_settings(device_id, stored))
         return any(
             SETTINGS[name].restarts and before[name] != value for name, value in valid.items()
         )

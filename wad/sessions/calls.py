@@ -46,13 +46,13 @@ class Calls:
         self.session = session
         self._ended: OrderedDict[str, None] = OrderedDict()
 
-    def offer(self, link: Link, data: dict[str, Any]) -> None:
+    async def offer(self, link: Link, data: dict[str, Any]) -> None:
         """A call rings: tell, and reject it when the session is set to."""
         session = self.session
-        settings = session.store.session_settings(session.device_id)
+        settings = await session.store.read(lambda q: q.session_settings(session.device_id))
         reject = bool(settings.get("rejectCalls", False))
         call_id, caller = str(data.get("id", "")), str(data.get("from", ""))
-        session.events.emit(
+        await session.events.emit(
             session.device_id,
             "call.offer",
             {
@@ -71,17 +71,19 @@ class Calls:
             creator = str(data.get("callCreator") or caller)
             session.tasks.start_soon(self._reject, link, call_id, caller, creator, reply)
 
-    def ended(self, data: dict[str, Any]) -> None:
+    async def ended(self, data: dict[str, Any]) -> None:
         call_id = str(data.get("id", ""))
         if call_id in self._ended:
             return  # wad reported it when it rejected the call
-        self._report_end(call_id, str(data.get("from", "")), str(data.get("reason") or "ended"))
+        await self._report_end(
+            call_id, str(data.get("from", "")), str(data.get("reason") or "ended")
+        )
 
-    def _report_end(self, call_id: str, caller: str, reason: str) -> None:
+    async def _report_end(self, call_id: str, caller: str, reason: str) -> None:
         self._ended[call_id] = None
         while len(self._ended) > ENDED_KEPT:
             self._ended.popitem(last=False)
-        self.session.events.emit(
+        await self.session.events.emit(
             self.session.device_id,
             "call.ended",
             {"callId": call_id, "from": caller, "reason": reason},
@@ -107,7 +109,7 @@ class Calls:
             log.warning("session %s: could not reject call %s: %s", device_id, call_id, exc)
             return
         log.info("session %s: rejected call %s", device_id, call_id)
-        self._report_end(call_id, caller, "rejected")
+        await self._report_end(call_id, caller, "rejected")
         if reply:
             await self._reply(link, caller, reply)
 
@@ -120,18 +122,23 @@ class Calls:
         user, _, server = caller.partition("@")
         to = f"{user.split(':')[0]}@{server or 's.whatsapp.net'}"
         message_id = f"3EB0{id_bits(80):020X}"
-        store.insert_outgoing(message_id, device_id, to, "text", text, {"callReply": True})
+        await store.run(
+            lambda q: q.insert_outgoing(
+                message_id, device_id, to, "text", text, {"callReply": True}
+            )
+        )
         params = {"id": message_id, "to": to, "type": "text", "text": text}
         try:
             result = await link.call("send", params)
         except EngineError as exc:
-            store.mark_failed(message_id, str(exc))
+            error = str(exc)
+            await store.run(lambda q: q.mark_failed(message_id, error))
             log.warning("session %s: could not answer a rejected call: %s", device_id, exc)
             return
         wa_id = str(result.get("id") or message_id)
-        events.emit(
+        await events.emit(
             device_id,
             "message.sent",
             {"id": message_id, "waId": wa_id, "to": to, "type": "text"},
-            also=lambda: store.mark_sent(message_id, wa_id),
+            also=lambda q: q.mark_sent(message_id, wa_id),
         )

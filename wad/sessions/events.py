@@ -17,11 +17,13 @@ from typing import Any
 
 import trio
 
-from wad.store import Store, StoredEvent, new_id, now_iso
+from wad.store import Queries, Store, StoredEvent, new_id, now_iso
 
 log = logging.getLogger(__name__)
 
-InTransaction = Callable[[Store, StoredEvent], None]
+# Runs inside the event's transaction, on its queries (``q``): on PostgreSQL in the
+# store's worker thread, so a listener only writes through ``q``.
+InTransaction = Callable[[Queries, StoredEvent], None]
 AfterCommit = Callable[[StoredEvent], None]
 
 
@@ -33,29 +35,33 @@ class EventLog:
         self._subscribers: set[trio.MemorySendChannel[StoredEvent]] = set()
         self._buffer = subscriber_buffer
 
-    def emit(
+    async def emit(
         self,
         device_id: str,
         type_: str,
         payload: dict[str, Any],
-        also: Callable[[], object] | None = None,
+        also: Callable[[Queries], object] | None = None,
     ) -> StoredEvent:
         """Store an event (and run ``also``, a write of the caller's, in the same
         transaction: a change and the event that reports it commit together)."""
-        with self.store.transaction():
+
+        def write(q: Queries) -> StoredEvent:
             if also is not None:
-                also()
-            event = self.store.append_event(device_id, type_, payload)
+                also(q)
+            event = q.append_event(device_id, type_, payload)
             for listener in self.in_transaction:
-                listener(self.store, event)
+                listener(q, event)
+            return event
+
+        event = await self.store.run(write)
         self._fan_out(event)
         return event
 
-    def emit_many(
+    async def emit_many(
         self,
         device_id: str,
         type_: str,
-        writes: list[Callable[[], dict[str, Any] | None]],
+        writes: list[Callable[[Queries], dict[str, Any] | None]],
         type_of: Callable[[dict[str, Any]], str] | None = None,
     ) -> list[StoredEvent]:
         """Run several changes in ONE transaction (messages that arrived together), each
@@ -63,17 +69,21 @@ class EventLog:
         None: nothing changed) and what listeners add, in order; the events are handed
         out after the commit, in the same order. ``type_of`` names an event's type from
         its payload (a received status is a ``status``), else ``type_``."""
-        stored: list[StoredEvent] = []
-        with self.store.transaction():
+
+        def write_all(q: Queries) -> list[StoredEvent]:
+            stored: list[StoredEvent] = []
             for write in writes:
-                payload = write()
+                payload = write(q)
                 if payload is None:
                     continue
                 named = type_ if type_of is None else type_of(payload)
-                event = self.store.append_event(device_id, named, payload)
+                event = q.append_event(device_id, named, payload)
                 for listener in self.in_transaction:
-                    listener(self.store, event)
+                    listener(q, event)
                 stored.append(event)
+            return stored
+
+        stored = await self.store.run(write_all)
         for event in stored:
             self._fan_out(event)
         return stored

@@ -11,7 +11,7 @@ from typing import Any
 from wad.engines.contract import EngineEvent
 from wad.engines.group_events import GROUP_EVENT_KINDS
 from wad.sessions.events import EventLog
-from wad.store import Store
+from wad.store import Queries, Store
 
 __all__ = ["KINDS", "handle"]
 
@@ -19,20 +19,20 @@ KINDS = frozenset(GROUP_EVENT_KINDS)
 _TYPES = {"group_participants": "group.participants", "group_update": "group.update"}
 
 
-def handle(store: Store, events: EventLog, device_id: str, event: EngineEvent) -> None:
+async def handle(store: Store, events: EventLog, device_id: str, event: EngineEvent) -> None:
     if event.kind == "poll_vote":
-        _vote(store, events, device_id, event.data)
+        await _vote(store, events, device_id, event.data)
     else:
-        events.emit(device_id, _TYPES[event.kind], dict(event.data))
+        await events.emit(device_id, _TYPES[event.kind], dict(event.data))
 
 
-def _vote(store: Store, events: EventLog, device_id: str, data: dict[str, Any]) -> None:
+async def _vote(store: Store, events: EventLog, device_id: str, data: dict[str, Any]) -> None:
     wa_id = str(data.get("pollId") or "")
     raw_voter = data.get("voter")
     voter: dict[str, Any] = raw_voter if isinstance(raw_voter, dict) else {}
     hashes = [str(h).lower() for h in data.get("selectedHashes") or []]
     timestamp = data.get("timestamp") if isinstance(data.get("timestamp"), int) else 0
-    poll = store.poll_by_wa_id(device_id, wa_id) if wa_id else None
+    poll = await store.read(lambda q: q.poll_by_wa_id(device_id, wa_id)) if wa_id else None
     options: list[str] = list(((poll or {}).get("fields", {}).get("poll") or {}).get("options", []))
     by_hash = {hashlib.sha256(o.encode()).hexdigest(): o for o in options}
     chosen = [by_hash[h] for h in hashes if h in by_hash]
@@ -48,10 +48,10 @@ def _vote(store: Store, events: EventLog, device_id: str, data: dict[str, Any]) 
         payload["unknownOptions"] = [h for h in hashes if h not in by_hash]
     key = str(voter.get("phone") or voter.get("jid") or "")
 
-    def keep() -> None:
+    def keep(q: Queries) -> None:
         if poll is not None and key:
-            store.record_vote(
+            q.record_vote(
                 poll["id"], key, {"voter": voter, "options": chosen, "timestamp": timestamp}
             )
 
-    events.emit(device_id, "poll.vote", payload, also=keep)
+    await events.emit(device_id, "poll.vote", payload, also=keep)

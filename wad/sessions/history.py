@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from wad.sessions.events import EventLog
-from wad.store import Store
+from wad.store import Queries
 
 #: What a history.batch event tells of its batch, as the engine gave it.
 _HEAD = ("syncType", "chunkOrder", "progress", "conversations", "part", "parts")
@@ -21,7 +21,7 @@ _COLUMNS = ("id", "chat", "type", "text", "timestamp")
 
 
 def row(data: dict[str, Any]) -> dict[str, Any]:
-    """A history message's data as the row :meth:`Store.insert_history` takes."""
+    """A history message's data as the row :meth:`Queries.insert_history` takes."""
     body = data.get("text") or data.get("caption")
     fields = {k: v for k, v in data.items() if k not in ("id", "chat", "type", "text")}
     fields["history"] = True
@@ -34,7 +34,7 @@ def row(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def keep(store: Store, events: EventLog, device_id: str, mode: str, data: dict[str, Any]) -> None:
+async def keep(events: EventLog, device_id: str, mode: str, data: dict[str, Any]) -> None:
     """Store a batch's messages (unless ``mode`` is ``none``) and emit ``history.batch``;
     both commit together."""
     raw = data.get("messages")
@@ -43,13 +43,13 @@ def keep(store: Store, events: EventLog, device_id: str, mode: str, data: dict[s
     stamps = [m["timestamp"] for m in messages if isinstance(m.get("timestamp"), int)]
     payload: dict[str, Any] = {k: data[k] for k in _HEAD if k in data}
 
-    def write() -> None:
+    def write(q: Queries) -> None:
         # Runs in the event's transaction, before the payload is stored: the counts
         # are those of what this transaction wrote.
-        stored = store.insert_history(device_id, [row(m) for m in messages]) if kept else []
+        stored = q.insert_history(device_id, [row(m) for m in messages]) if kept else []
         payload.update(_counts(kept, len(messages), len(stored), stamps))
 
-    events.emit(device_id, "history.batch", payload, also=write)
+    await events.emit(device_id, "history.batch", payload, also=write)
 
 
 def _counts(kept: bool, received: int, stored: int, stamps: list[int]) -> dict[str, Any]:

@@ -9,15 +9,13 @@ from typing import Any
 
 from wad.engines import text
 from wad.engines.group_events import STATUS_JID
-from wad.store import Store
+from wad.store import Queries
 
 # The fields a reduced message keeps (the rest goes, as JSON, into its raw payload).
 _KEPT = ("id", "chat", "from", "type", "timestamp", "text", "caption")
 
 
-def write(
-    store: Store, device_id: str, data: dict[str, Any]
-) -> Callable[[], dict[str, Any] | None]:
+def write(device_id: str, data: dict[str, Any]) -> Callable[[Queries], dict[str, Any] | None]:
     """The write of one received message of any type, stored once; its event's payload,
     without file paths (None for a repeat)."""
     peer = str(data.get("chat") or data.get("from") or "")
@@ -33,8 +31,8 @@ def write(
     }
     body = data.get("text") or data.get("caption")
 
-    def store_it() -> dict[str, Any] | None:
-        stored = store.insert_incoming(
+    def store_it(q: Queries) -> dict[str, Any] | None:
+        stored = q.insert_incoming(
             device_id,
             str(data.get("id", "")),
             peer,
@@ -46,7 +44,7 @@ def write(
         if stored is None:
             return None
         if peer and not data.get("fromMe") and not peer.endswith(("@g.us", "@broadcast")):
-            store.note_contact(device_id, peer)  # it wrote: the new-contact cap spares it
+            q.note_contact(device_id, peer)  # it wrote: the new-contact cap spares it
         return {**public, "id": stored, "waId": data.get("id")}
 
     return store_it

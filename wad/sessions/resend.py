@@ -28,12 +28,13 @@ class Session(Protocol):
     events: EventLog
     faults: Faults
 
-    def until_stored(self, write: Callable[[], T]) -> Awaitable[T]: ...
+    def until_stored(self, write: Callable[[], Awaitable[T]]) -> Awaitable[T]: ...
 
 
 async def resend_pending(session: Session, link: Link) -> None:
     """Resend every pending message of the session; one that fails costs only itself."""
-    for pending in session.store.pending_outgoing(session.device_id):
+    device_id = session.device_id
+    for pending in await session.store.read(lambda q: q.pending_outgoing(device_id)):
         try:
             if not await _resend(session, link, pending):
                 return
@@ -49,7 +50,9 @@ async def _resend(session: Session, link: Link, pending: dict[str, Any]) -> bool
     params = resend_params(pending)
     if params is None:  # an interrupted reaction/edit/revoke is not replayed
         await session.until_stored(
-            functools.partial(store.mark_failed, message_id, "interrupted by a daemon restart")
+            functools.partial(
+                store.run, lambda q: q.mark_failed(message_id, "interrupted by a daemon restart")
+            )
         )
         return True
     try:
@@ -57,7 +60,10 @@ async def _resend(session: Session, link: Link, pending: dict[str, Any]) -> bool
     except EngineError as exc:
         if exc.code == "not_connected":
             return False
-        await session.until_stored(functools.partial(store.mark_failed, message_id, str(exc)))
+        error = str(exc)
+        await session.until_stored(
+            functools.partial(store.run, lambda q: q.mark_failed(message_id, error))
+        )
         return True
     wa_id = str(result.get("id") or message_id)
     log.info("session %s: resent message %s after a restart", session.device_id, message_id)
@@ -68,7 +74,7 @@ async def _resend(session: Session, link: Link, pending: dict[str, Any]) -> bool
             session.device_id,
             "message.sent",
             payload,
-            also=functools.partial(store.mark_sent, message_id, wa_id),
+            also=lambda q: q.mark_sent(message_id, wa_id),
         )
     )
     return True

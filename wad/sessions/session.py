@@ -26,7 +26,7 @@ import logging
 import math
 import shutil
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -56,6 +56,10 @@ FULL_RETRY_INITIAL = 0.5
 FULL_RETRY_CAP = 5.0
 
 T = TypeVar("T")
+
+
+async def _no_options() -> Mapping[str, Any]:
+    return {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +102,7 @@ class Session:
         self.finished = trio.Event()
         # What the engine is given with each connection (proxy, history...): read at
         # every connect, so a changed setting applies at the next one.
-        self.options: Callable[[], Mapping[str, Any]] = dict
+        self.options: Callable[[], Awaitable[Mapping[str, Any]]] = _no_options
         self.inbound = Inbound()  # the supervisor's, shared by its sessions
         self.degraded = False  # keep-alives failing (see wad.sessions.liveness)
         self.tasks: trio.Nursery | None = None  # the live connection's own tasks
@@ -240,7 +244,7 @@ class Session:
         self._link_scope = scope = trio.CancelScope()
         outcome: tuple[str, str | None] = ("failed", "the engine ended the connection")
         with scope:
-            options = self.options()
+            options = await self.options()
             async with self.engine.open_link(self.device_id, self.folder, options) as link:
                 self.link = link
                 try:
@@ -366,14 +370,14 @@ class Session:
             self.faults.record(self.device_id, "message", f"message {wa_id} was dropped", exc)
             self.inbound.add("dropped")
 
-    async def until_stored(self, write: Callable[[], T]) -> T:
+    async def until_stored(self, write: Callable[[], Awaitable[T]]) -> T:
         """Run one write of the session's; while the disk is full, wait and run it again.
         What was received meanwhile waits in the engine's buffers: nothing is dropped
         for want of room, and the session goes on once space is freed."""
         delay, counted = FULL_RETRY_INITIAL, False
         while True:
             try:
-                return write()
+                return await write()
             except StorageFull:
                 if not counted:
                     self.faults.record(self.device_id, "storage_full", "a write found no room")
@@ -384,7 +388,9 @@ class Session:
     async def _state(self, state: str, **fields: Any) -> None:
         await self.until_stored(functools.partial(self._set_state, state, **fields))
 
-    def _handle(self, event: EngineEvent, scope: trio.CancelScope) -> tuple[str, str | None] | None:
+    async def _handle(
+        self, event: EngineEvent, scope: trio.CancelScope
+    ) -> tuple[str, str | None] | None:
         data = event.data
         match event.kind:
             case "qr":
@@ -393,16 +399,16 @@ class Session:
                 self.qr = str(data.get("code", ""))
                 self.qr_expires_at = None
                 if self.state != "waiting_qr":
-                    self._set_state("waiting_qr")
-                self.events.emit(self.device_id, "session.qr", {"qrCode": self.qr})
+                    await self._set_state("waiting_qr")
+                await self.events.emit(self.device_id, "session.qr", {"qrCode": self.qr})
             case "pair_code":
-                self.events.emit(self.device_id, "session.qr", {"pairCode": data.get("code")})
+                await self.events.emit(self.device_id, "session.qr", {"pairCode": data.get("code")})
             case "connected":
                 scope.deadline = math.inf
                 self.qr = None
                 self.backoff.reset()
                 phone = str(data.get("phoneNumber") or "") or None
-                self._set_state(
+                await self._set_state(
                     "connected", phone_number=phone, last_error=None, next_retry_at=None
                 )
                 if self.tasks is not None and self.link is not None and self._watchdog is None:
@@ -416,7 +422,7 @@ class Session:
                 if self._watchdog is not None and self._watchdog.degrade():
                     self.degraded = True
                     count = data.get("errorCount")
-                    self._set_state(
+                    await self._set_state(
                         self.state,
                         last_error="WhatsApp's keep-alives are failing"
                         + (f" ({count} in a row)" if count else ""),
@@ -424,21 +430,21 @@ class Session:
             case "keepalive_restored":
                 if self._watchdog is not None and self._watchdog.restore():
                     self.degraded = False
-                    self._set_state(self.state, last_error=None)
+                    await self._set_state(self.state, last_error=None)
             case "call_offer":
                 if self.link is not None:
-                    self.calls.offer(self.link, data)
+                    await self.calls.offer(self.link, data)
             case "call_ended":
-                self.calls.ended(data)
+                await self.calls.ended(data)
             case "receipt":
-                self._receipt(data)
+                await self._receipt(data)
             case "history":
-                mode = str(self.options().get("history") or "none")
-                history.keep(self.store, self.events, self.device_id, mode, data)
+                mode = str((await self.options()).get("history") or "none")
+                await history.keep(self.events, self.device_id, mode, data)
             case "presence":
                 found = presence.payload(data)
                 if found is not None:
-                    self.events.emit(self.device_id, "presence", found)
+                    await self.events.emit(self.device_id, "presence", found)
             case "disconnected":
                 return "dropped", str(data.get("reason", "disconnected"))
             case "logged_out":
@@ -446,7 +452,7 @@ class Session:
             case "error":
                 return "failed", str(data.get("message", "engine error"))
             case kind if kind in group_events.KINDS:
-                group_events.handle(self.store, self.events, self.device_id, event)
+                await group_events.handle(self.store, self.events, self.device_id, event)
             case "fault":
                 cause = data.get("cause")
                 if cause == "undecryptable":
@@ -471,32 +477,31 @@ class Session:
             f"temporarily banned by WhatsApp ({code}) until {iso_at(time.time() + self._ban_left)}"
         )
 
-    def _incoming_many(self, messages: list[dict[str, Any]], stage: str = "stored") -> None:
+    async def _incoming_many(self, messages: list[dict[str, Any]], stage: str = "stored") -> None:
         """Store received messages in one transaction: each row, its event and the webhook
         deliveries commit together (one commit for the lot), in arrival order."""
-        stored = self.events.emit_many(
+        stored = await self.events.emit_many(
             self.device_id,
             "message",
-            [incoming.write(self.store, self.device_id, data) for data in messages],
+            [incoming.write(self.device_id, data) for data in messages],
             type_of=incoming.event_type,
         )
         self.inbound.add(stage, len(stored))
         self.inbound.add("duplicate", len(messages) - len(stored))
 
-    def _receipt(self, data: dict[str, Any]) -> None:
+    async def _receipt(self, data: dict[str, Any]) -> None:
         status = str(data.get("status", "delivered"))
         if status not in ("delivered", "read", "played"):
             return
-        moved = self.store.apply_receipt(
-            self.device_id, [str(i) for i in data.get("ids", [])], status
-        )
+        ids = [str(i) for i in data.get("ids", [])]
+        moved = await self.store.run(lambda q: q.apply_receipt(self.device_id, ids, status))
         who = {k: data[k] for k in ("from", "fromPhone", "fromLid") if data.get(k)}
         for message_id in moved:
-            self.events.emit(
+            await self.events.emit(
                 self.device_id, "message.ack", {"id": message_id, "status": status, **who}
             )
 
-    def _set_state(self, state: str, *, cause: str | None = None, **fields: Any) -> None:
+    async def _set_state(self, state: str, *, cause: str | None = None, **fields: Any) -> None:
         """Move to ``state``: the row and its ``session.status`` event commit together,
         and nothing changes (in memory either) when they cannot be stored. ``cause``
         names why a connection ended (``/metrics`` counts it)."""
@@ -504,7 +509,7 @@ class Session:
         fields.setdefault("next_retry_at", None)
         retry_at = fields.get("next_retry_at")
         try:
-            self.events.emit(
+            await self.events.emit(
                 self.device_id,
                 "session.status",
                 {
@@ -517,9 +522,7 @@ class Session:
                     "bannedUntil": retry_at if state == State.BANNED else None,
                     "cause": cause,
                 },
-                also=functools.partial(
-                    self.store.update_session, self.device_id, connection_state=state, **fields
-                ),
+                also=lambda q: q.update_session(self.device_id, connection_state=state, **fields),
             )
         except BaseException:
             self.state = previous

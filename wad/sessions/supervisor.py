@@ -11,7 +11,7 @@ import functools
 import logging
 import shutil
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +24,14 @@ from wad.sessions.faults import Faults
 from wad.sessions.inbound import Inbound
 from wad.sessions.session import Session, SessionTiming
 from wad.sessions.states import RESTING, State
-from wad.store import Store
+from wad.store import Queries, Store
 from wad.store.clock import seconds_until
 
 log = logging.getLogger(__name__)
+
+
+async def _no_options(device_id: str) -> Mapping[str, Any]:
+    return {}
 
 
 class Supervisor:
@@ -51,7 +55,7 @@ class Supervisor:
         self.inbound = Inbound()  # received messages by stage, every session's
         self.sessions: dict[str, Session] = {}
         #: A session's options for its engine (set by the services: its settings).
-        self.link_options: Callable[[str], Mapping[str, Any]] = lambda device_id: {}
+        self.link_options: Callable[[str], Awaitable[Mapping[str, Any]]] = _no_options
         self._nursery: trio.Nursery | None = None
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -59,7 +63,7 @@ class Supervisor:
         self.sessions_dir.mkdir(parents=True, mode=0o700, exist_ok=True)
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
-            rows = self.store.list_sessions()
+            rows = await self.store.read(lambda q: q.list_sessions())
             for row in rows:
                 self._start(row.device_id, row.connection_state, row.next_retry_at)
             log.info("restored %d session(s)", len(rows))
@@ -92,8 +96,8 @@ class Supervisor:
         self._nursery.start_soon(self._run, session, name=f"session {device_id}")
         return session
 
-    def _options(self, device_id: str) -> Mapping[str, Any]:
-        return self.link_options(device_id)
+    async def _options(self, device_id: str) -> Mapping[str, Any]:
+        return await self.link_options(device_id)
 
     async def _run(self, session: Session) -> None:
         try:
@@ -109,8 +113,11 @@ class Supervisor:
     def get(self, device_id: str) -> Session | None:
         return self.sessions.get(device_id)
 
-    def create(self, device_id: str) -> Session | None:
-        """Store and start a new session; None when the deviceId is taken. Beyond
+    async def create(
+        self, device_id: str, also: Callable[[Queries], object] | None = None
+    ) -> Session | None:
+        """Store and start a new session (with ``also``, a write committed with its row);
+        None when the deviceId is taken. Beyond
         :attr:`max_sessions` it is refused (``too_many_sessions``); sessions restored at
         start are never refused, so lowering the cap stops only new ones."""
         full = self.max_sessions and len(self.sessions) >= self.max_sessions
@@ -120,7 +127,14 @@ class Supervisor:
                 f"This daemon already holds {len(self.sessions)} sessions, the most allowed"
                 f" (max_sessions {self.max_sessions}): delete one, or raise WAD_MAX_SESSIONS",
             )
-        if not self.store.create_session(device_id):
+
+        def store_it(q: Queries) -> bool:
+            created = q.create_session(device_id)
+            if created and also is not None:
+                also(q)
+            return created
+
+        if not await self.store.run(store_it):
             return None
         return self._start(device_id, "disconnected")
 
@@ -131,7 +145,7 @@ class Supervisor:
             session.stop()
             with trio.CancelScope(shield=True):
                 await session.wait_stopped()
-        deleted = self.store.delete_session(device_id)
+        deleted = await self.store.run(lambda q: q.delete_session(device_id))
         folder = self.folder(device_id)
         forget = getattr(self.engine, "forget", None)
         if forget is not None:

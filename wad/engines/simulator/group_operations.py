@@ -27,15 +27,18 @@ class GroupOperations(SimulatorOperations):
         except EngineError as exc:
             raise engine_failure(exc) from None
 
-    def vote(self, device_id: object, number: object, message_id: object, options: object) -> None:
+    async def vote(
+        self, device_id: object, number: object, message_id: object, options: object
+    ) -> None:
         """A virtual contact votes in a poll of the session's (sent or received)."""
         jid = validation.user_jid(validation.phone_number(number, "from"))
         if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
             raise bad_request("options must be a list of the chosen options' texts")
-        row = self.lookup.row(device_id)
+        row = self.lookup.live(device_id)
         if not isinstance(message_id, str):
             raise bad_request("messageId must be a string")
-        poll = self.store.get_message(row.device_id, message_id)
+        found = message_id
+        poll = await self.store.read(lambda q: q.get_message(row.device_id, found))
         if poll is None or poll["type"] != "poll" or not poll["waId"]:
             raise not_found("No poll with that id")
         try:

@@ -62,7 +62,7 @@ async def vote(device_id: str) -> Response:
     """A virtual contact votes in one of the session's polls."""
     await require_admin()
     data = await body(ContactVote)
-    contacts().vote(device_id, data.from_, data.messageId, data.options)
+    await contacts().vote(device_id, data.from_, data.messageId, data.options)
     return ok(message="Voted")
 
 

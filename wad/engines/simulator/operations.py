@@ -37,7 +37,7 @@ class SimulatorOperations:
 
     def _call(self, device_id: object, action: str, *args: Any, **kwargs: Any) -> Any:
         engine = self.engine()
-        row = self.lookup.row(device_id)
+        row = self.lookup.live(device_id)
         try:
             link = engine.link(row.device_id)
             return getattr(link, action)(*args, **kwargs)
@@ -46,7 +46,7 @@ class SimulatorOperations:
 
     def scan(self, device_id: object, phone_number: object) -> None:
         phone = validation.phone_number(phone_number, "phoneNumber")
-        session = self.lookup.session(device_id)
+        session = self.lookup.live(device_id)
         if session.state != "waiting_qr":
             raise conflict(f"The session is not waiting for a QR scan (it is {session.state})")
         self._call(device_id, "scan", phone)
@@ -77,7 +77,7 @@ class SimulatorOperations:
                 said["mentions"] = outbound.fields(checked)["mentions"]
             return {"waId": self._call(device_id, "deliver", number, text, addressing, **said)}
         fields = outbound.fields(spec)
-        row = self.lookup.row(device_id)
+        row = self.lookup.live(device_id)
         extra: dict[str, Any] = {k: v for k, v in fields.items() if k != "type"}
         if type_ in outbound.MEDIA_TYPES:
             source = spec.get("media")
@@ -105,7 +105,7 @@ class SimulatorOperations:
         if not isinstance(participants, list) or not 1 <= len(participants) <= 1024:
             raise bad_request("participants must be a list of phone numbers")
         jids = [outbound.recipient(p, "participants[]") for p in participants]
-        row = self.lookup.row(device_id)
+        row = self.lookup.live(device_id)
         return self.engine().add_group(self.supervisor.folder(row.device_id), name, jids)
 
     def enter_code(self, device_id: object, code: object) -> None:
@@ -113,13 +113,14 @@ class SimulatorOperations:
             raise bad_request("code must be the 8-character pairing code")
         self._call(device_id, "enter_code", code)
 
-    def receipt(self, device_id: object, message_id: object, status: object) -> None:
+    async def receipt(self, device_id: object, message_id: object, status: object) -> None:
         if status not in RECEIPTS:
             raise bad_request("status must be delivered, read or played")
-        row = self.lookup.row(device_id)
+        row = self.lookup.live(device_id)
         if not isinstance(message_id, str):
             raise bad_request("messageId must be a string")
-        message = self.store.get_message(row.device_id, message_id)
+        found = message_id
+        message = await self.store.read(lambda q: q.get_message(row.device_id, found))
         if message is None or message["direction"] != "out" or not message["waId"]:
             raise not_found("No sent message with that id")
         self._call(device_id, "receipt", [message["waId"]], status, message["peer"])
@@ -133,7 +134,7 @@ class SimulatorOperations:
     def _act(self, device_id: object, action: Any, *args: Any) -> Any:
         """A network-side scenario (:mod:`.lifecycle`, :mod:`.calls`) on the session's link."""
         engine = self.engine()
-        row = self.lookup.row(device_id)
+        row = self.lookup.live(device_id)
         try:
             return action(engine.link(row.device_id), *args)
         except EngineError as exc:
@@ -166,11 +167,11 @@ class SimulatorOperations:
 
     def attempts(self, device_id: object) -> int:
         """How many connections the session opened so far (a reconnect storm shows)."""
-        row = self.lookup.row(device_id)
+        row = self.lookup.live(device_id)
         return self.engine().attempts[row.device_id]
 
     def sent(self, device_id: object) -> list[dict[str, Any]]:
         """What the session sent, as the phones on the other end received it."""
         engine = self.engine()
-        row = self.lookup.row(device_id)
+        row = self.lookup.live(device_id)
         return engine.sent(self.supervisor.folder(row.device_id))

@@ -50,7 +50,7 @@ class People:
     def _folder(self, device_id: object) -> Path:
         if not isinstance(self.supervisor.engine, SimulatorEngine):
             raise not_found("The simulator controls exist only with --engine simulator")
-        return self.supervisor.folder(self.lookup.row(device_id).device_id)
+        return self.supervisor.folder(self.lookup.live(device_id).device_id)
 
     def add_contact(self, device_id: object, number: object, **profile: Any) -> dict[str, Any]:
         phone = validation.phone_number(number, "phoneNumber")
@@ -111,7 +111,7 @@ class People:
         engine = self.supervisor.engine
         assert isinstance(engine, SimulatorEngine)
         try:
-            engine.link(self.lookup.row(device_id).device_id).tell(events)
+            engine.link(self.lookup.live(device_id).device_id).tell(events)
         except EngineError as exc:
             raise engine_failure(exc) from None
 

@@ -75,7 +75,7 @@ async def receipt(device_id: str) -> Response:
     """The recipient's phone reports a sent message delivered, read or played."""
     await require_admin()
     data = await body(schemas.PhoneReceipt)
-    phone().receipt(device_id, data.messageId, data.status)
+    await phone().receipt(device_id, data.messageId, data.status)
     return ok(message="Receipt delivered")
 
 
