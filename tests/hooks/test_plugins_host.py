@@ -56,7 +56,7 @@ async def test_send_pace_holds_interval(
     config.plugin_settings["ratelimit"]["send_interval"] = 2.0
     daemon = await nursery.start(serve, config, SimulatorEngine())
     svc = daemon.services
-    svc.sessions.create("dev1")
+    await svc.sessions.create("dev1")
     await wait_state(daemon.events, daemon.supervisor, "dev1", "waiting_qr")
     daemon.supervisor.engine.link("dev1").scan("15550001111")
     await wait_state(daemon.events, daemon.supervisor, "dev1", "connected")
