@@ -25,6 +25,7 @@ quart and the HTTP client to list a session's webhooks.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -36,10 +37,10 @@ if TYPE_CHECKING:
     from quart import Quart
 
     from wad.hooks import CtlCommand, DaemonAPI
-    from wad.store import StoredEvent
+    from wad.store import Queries, StoredEvent
 
     from .delivery import DeliveryWorker
-    from .service import Webhooks
+    from .service import Enqueued, Webhooks
 
 log = logging.getLogger(__name__)
 
@@ -48,15 +49,22 @@ class WebhookPlugin:
     def __init__(self) -> None:
         self.webhooks: Webhooks | None = None
         self.worker: DeliveryWorker | None = None
-        self._woken: set[str] = set()  # endpoints given deliveries, not yet committed
+        # What events' transactions wrote, for the worker once they committed. Appended
+        # inside a transaction (on PostgreSQL in the store's thread), taken after the
+        # commit on trio's: a deque, whose append and popleft are atomic.
+        self._enqueued: deque[Enqueued] = deque()
 
     @hookimpl
-    def wad_startup(self, daemon: DaemonAPI) -> Callable[[], Awaitable[None]]:
+    def wad_startup(self, daemon: DaemonAPI) -> Awaitable[Callable[[], Awaitable[None]]]:
+        return self._start(daemon)
+
+    async def _start(self, daemon: DaemonAPI) -> Callable[[], Awaitable[None]]:
+        """Ready before the sessions start (their first events have deliveries); the
+        worker is the life-long task."""
         from wad.net.guard import Guard
 
         from .db import WebhookDb
         from .delivery import DeliveryWorker
-        from .outbox import Outbox
         from .sealing import KEY_FILE, SecretBox
         from .service import Webhooks
         from .settings import Settings
@@ -65,20 +73,21 @@ class WebhookPlugin:
         db = WebhookDb(daemon.store)
         db.migrate()
         box = SecretBox.load(daemon.config.db_path.parent / KEY_FILE)
-        if sealed := db.seal_plain_secrets(box):
+        if sealed := await db.seal_plain_secrets(box):
             log.warning("webhooks: %d signing secrets are now stored encrypted", sealed)
         reason = f"its signing secret cannot be decrypted with {box.path}"
-        if unreadable := db.disable_unreadable(box, reason):
+        if unreadable := await db.disable_unreadable(box, reason):
             log.error("webhooks: %d webhooks disabled: %s", len(unreadable), reason)
         guard = Guard(settings.allow_networks)
-        outbox = Outbox(db)
-        self.worker = DeliveryWorker(db, outbox, box, settings, guard)
-        self.webhooks = Webhooks(daemon.store, db, outbox, box, self.worker, guard)
-        self.webhooks.enforce_cap()  # the cap may be lower than at the last run
+        self.worker = DeliveryWorker(db, box, settings, guard)
+        webhooks = Webhooks(daemon.store, db, box, self.worker, guard)
+        await webhooks.load()
+        await webhooks.enforce_cap()  # the cap may be lower than at the last run
+        self.webhooks = webhooks
         return self.worker.run
 
     @hookimpl
-    def wad_reload(self, daemon: DaemonAPI) -> None:
+    async def wad_reload(self, daemon: DaemonAPI) -> None:
         from .settings import Settings
 
         if self.worker is None or self.webhooks is None:
@@ -86,18 +95,19 @@ class WebhookPlugin:
         settings = Settings.load(daemon.config)
         self.worker.reconfigure(settings)
         self.webhooks.guard.allow = settings.allow_networks
-        self.webhooks.enforce_cap()
+        await self.webhooks.enforce_cap()
 
     @hookimpl
-    def wad_event_stored(self, event: StoredEvent) -> None:
+    def wad_event_stored(self, store: Queries, event: StoredEvent) -> None:
         if self.webhooks is not None:
-            self._woken.update(self.webhooks.event_stored(event))
+            enqueued = self.webhooks.event_stored(store, event)
+            if enqueued is not None:
+                self._enqueued.append(enqueued)
 
     @hookimpl
     def wad_event(self, event: StoredEvent) -> None:
-        if self._woken and self.worker is not None:
-            woken, self._woken = self._woken, set()
-            self.worker.wake(woken)
+        while self._enqueued and self.webhooks is not None:
+            self.webhooks.committed(self._enqueued.popleft())
 
     @hookimpl
     def wad_http_routes(self, app: Quart) -> None:

@@ -24,7 +24,7 @@ def methods(get_webhooks: Callable[[], Webhooks | None]) -> dict[str, Method]:
         return service
 
     async def list_(params: dict[str, Any]) -> Any:
-        return {"webhooks": webhooks().list_webhooks(params.get("deviceId"))}
+        return {"webhooks": await webhooks().list_webhooks(params.get("deviceId"))}
 
     async def create(params: dict[str, Any]) -> Any:
         return {
@@ -35,17 +35,17 @@ def methods(get_webhooks: Callable[[], Webhooks | None]) -> dict[str, Method]:
 
     async def update(params: dict[str, Any]) -> Any:
         return {
-            "webhook": webhooks().set_enabled(
+            "webhook": await webhooks().set_enabled(
                 params.get("deviceId"), params.get("webhookId"), params.get("enabled")
             )
         }
 
     async def delete(params: dict[str, Any]) -> Any:
-        webhooks().delete(params.get("deviceId"), params.get("webhookId"))
+        await webhooks().delete(params.get("deviceId"), params.get("webhookId"))
         return {}
 
     async def deliveries(params: dict[str, Any]) -> Any:
-        return webhooks().deliveries(
+        return await webhooks().deliveries(
             params.get("deviceId"),
             params.get("webhookId"),
             params.get("status"),
@@ -55,7 +55,7 @@ def methods(get_webhooks: Callable[[], Webhooks | None]) -> dict[str, Method]:
 
     async def redeliver(params: dict[str, Any]) -> Any:
         return {
-            "delivery": webhooks().redeliver(
+            "delivery": await webhooks().redeliver(
                 params.get("deviceId"), params.get("webhookId"), params.get("deliveryId")
             )
         }

@@ -1,6 +1,10 @@
 """The webhook plugin's SQL for endpoints and the delivery log, in wad.db beside the core's
 tables (the tables themselves: :mod:`.migrations`; the deliveries' hot path: :mod:`.outbox`).
 
+:class:`WebhookQueries` is every webhook query on one connection's handle; the plugin
+runs them through :class:`WebhookDb`, the store's ``run`` (one transaction) and
+``read`` (none), as the core runs its own: ``await db.run(lambda w: w.enable(...))``.
+
 A delivery is one event for one endpoint; the event's body is stored once
 (``webhook_bodies``), whatever the number of its deliveries. ``next_attempt_at``
 is Unix time; a pending delivery with no next attempt is parked (its endpoint is
@@ -12,22 +16,21 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import apsw
 
-from wad.store import Store, new_id, now_iso
-from wad.store.clock import iso_at
+from wad.store import Queries, Store, new_id, now_iso
 
+from . import pg_migrations
 from .migrations import MIGRATIONS
+from .outbox import Outbox, iso
 from .sealing import PLAIN, SecretBox
 
 log = logging.getLogger(__name__)
-
-
-def iso(epoch: float | None) -> str | None:
-    return None if epoch is None else iso_at(epoch)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,12 +103,76 @@ def _delivery(row: Any) -> dict[str, Any]:
 
 
 class WebhookDb:
+    """The plugin's way to its tables: its queries run by the store, as the core's are."""
+
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.db = store.db
 
     def migrate(self) -> None:
-        self.store.migrate_plugin("webhooks", MIGRATIONS)
+        self.store.migrate_plugin("webhooks", MIGRATIONS, postgresql=pg_migrations.MIGRATIONS)
+
+    async def run(self, fn: Callable[[WebhookQueries], T]) -> T:
+        """``fn`` of the webhook queries in one transaction (all or nothing)."""
+        return await self.store.run(lambda q: fn(WebhookQueries.of(q)))
+
+    async def read(self, fn: Callable[[WebhookQueries], T]) -> T:
+        """``fn`` of the webhook queries without a transaction of its own."""
+        return await self.store.read(lambda q: fn(WebhookQueries.of(q)))
+
+    # -- secrets at rest ----------------------------------------------------------------
+
+    async def seal_plain_secrets(self, box: SecretBox) -> int:
+        """Seal every secret stored in the clear (from before secrets were sealed), then,
+        on SQLite, rewrite wad.db and empty its WAL, so that no page, free or not, keeps
+        a plain copy. Returns how many were sealed (0: nothing was written)."""
+        plain = await self.read(lambda w: w.plain_secrets())
+        if not plain:
+            return 0
+        sealed = [(box.seal(e, secret), e) for e, secret in plain]
+        if self.store.dialect != "sqlite":
+            await self.run(lambda w: w.set_secrets(sealed))
+            return len(plain)
+        # SQLite's own maintenance, on the store's connection: the pages themselves.
+        db = self.store.connection.db
+        db.pragma("secure_delete", True)  # the replaced values' bytes are zeroed
+        try:
+            await self.run(lambda w: w.set_secrets(sealed))
+        finally:
+            db.pragma("secure_delete", False)
+        # Once, at the first start after the upgrade: VACUUM copies only live rows into a
+        # new file (a deleted endpoint's secret may still sit in a free page otherwise).
+        try:
+            db.execute("VACUUM")
+        except apsw.Error as exc:  # e.g. no room for the copy: the secrets are sealed anyway
+            log.warning("webhooks: wad.db could not be rewritten after sealing: %s", exc)
+        busy = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if busy is None or busy[0]:
+            log.warning("webhooks: wad.db-wal could not be emptied yet (another reader)")
+        return len(plain)
+
+    async def disable_unreadable(self, box: SecretBox, reason: str) -> list[str]:
+        """Disable the enabled endpoints whose secret ``box`` cannot open (wad.db restored
+        without its key); returns their ids."""
+        enabled = await self.read(lambda w: w.enabled_secrets())
+        unreadable = [e for e, stored in enabled if not box.opens(e, stored)]
+
+        def disable_all(w: WebhookQueries) -> None:
+            for endpoint_id in unreadable:
+                w.disable(endpoint_id, reason)
+
+        if unreadable:
+            await self.run(disable_all)
+        return unreadable
+
+
+class WebhookQueries(Outbox):
+    """Every webhook table's queries on one connection's handle (the deliveries' hot
+    path: :class:`.outbox.Outbox`)."""
+
+    @classmethod
+    def of(cls, q: Queries) -> WebhookQueries:
+        """The webhook queries on the handle of the core's ``q`` (its transaction)."""
+        return cls(q.db, q.caches, q.dialect)
 
     # -- endpoints ----------------------------------------------------------------------
 
@@ -147,9 +214,9 @@ class WebhookDb:
         return None if row is None else _endpoint(row)
 
     def count_endpoints(self, device_id: str) -> int:
-        count: int = self.db.execute(
+        count: int = self._one(
             "SELECT count(*) FROM webhook_endpoints WHERE device_id = ?", (device_id,)
-        ).get
+        )
         return count
 
     def sessions_with_endpoints(self) -> set[str]:
@@ -164,89 +231,52 @@ class WebhookDb:
 
     def enable(self, endpoint_id: str, now: float) -> None:
         """Enable an endpoint, its failure run forgotten; its parked deliveries are due
-        at once."""
-        with self.store.transaction():
-            self.db.execute(
-                "UPDATE webhook_endpoints SET enabled = 1, failures = 0, failing_since = NULL,"
-                " disabled_reason = NULL, updated_at = ? WHERE id = ?",
-                (now_iso(), endpoint_id),
-            )
-            self.db.execute(
-                "UPDATE webhook_deliveries SET next_attempt_at = ? WHERE"
-                " endpoint_id = ? AND status = 'pending' AND next_attempt_at IS NULL",
-                (now, endpoint_id),
-            )
-
-    def disable(self, endpoint_id: str, reason: str) -> None:
-        """Disable an endpoint and park its pending deliveries (call in a transaction)."""
+        at once (call in a transaction)."""
         self.db.execute(
-            "UPDATE webhook_endpoints SET enabled = 0, disabled_reason = ?,"
-            " updated_at = ? WHERE id = ?",
-            (reason, now_iso(), endpoint_id),
+            "UPDATE webhook_endpoints SET enabled = 1, failures = 0, failing_since = NULL,"
+            " disabled_reason = NULL, updated_at = ? WHERE id = ?",
+            (now_iso(), endpoint_id),
         )
         self.db.execute(
-            "UPDATE webhook_deliveries SET next_attempt_at = NULL WHERE"
-            " endpoint_id = ? AND status = 'pending'",
-            (endpoint_id,),
+            "UPDATE webhook_deliveries SET next_attempt_at = ? WHERE"
+            " endpoint_id = ? AND status = 'pending' AND next_attempt_at IS NULL",
+            (now, endpoint_id),
         )
 
     def pending(self, endpoint_id: str) -> int:
         """How many deliveries of the endpoint are pending (a count kept by triggers)."""
-        pending: int | None = self.db.execute(
+        pending: int | None = self._one(
             "SELECT pending FROM webhook_endpoints WHERE id = ?", (endpoint_id,)
-        ).get
+        )
         return pending or 0
 
     def signing_target(self, endpoint_id: str) -> tuple[str, str] | None:
         """An endpoint's URL and sealed secret, for the delivery worker."""
-        return self.db.execute(
+        row = self.db.execute(
             "SELECT url, secret FROM webhook_endpoints WHERE id = ?", (endpoint_id,)
         ).fetchone()
+        return None if row is None else (str(row[0]), str(row[1]))
 
     # -- secrets at rest ----------------------------------------------------------------
 
-    def seal_plain_secrets(self, box: SecretBox) -> int:
-        """Seal every secret stored in the clear (from before secrets were sealed), then
-        rewrite wad.db and empty its WAL, so that no page, free or not, keeps a plain
-        copy. Returns how many were sealed (0: nothing was written)."""
-        plain = [
+    def plain_secrets(self) -> list[tuple[str, str]]:
+        """The endpoints whose secret is stored in the clear (from before sealing)."""
+        return [
             (str(endpoint_id), str(secret))
             for endpoint_id, secret in self.db.execute(
                 "SELECT id, secret FROM webhook_endpoints WHERE substr(secret, 1, ?) = ?",
                 (len(PLAIN), PLAIN),
             )
         ]
-        if not plain:
-            return 0
-        self.db.pragma("secure_delete", True)  # the replaced values' bytes are zeroed
-        try:
-            with self.store.transaction():
-                self.db.executemany(
-                    "UPDATE webhook_endpoints SET secret = ? WHERE id = ?",
-                    [(box.seal(e, secret), e) for e, secret in plain],
-                )
-        finally:
-            self.db.pragma("secure_delete", False)
-        # Once, at the first start after the upgrade: VACUUM copies only live rows into a
-        # new file (a deleted endpoint's secret may still sit in a free page otherwise).
-        try:
-            self.db.execute("VACUUM")
-        except apsw.Error as exc:  # e.g. no room for the copy: the secrets are sealed anyway
-            log.warning("webhooks: wad.db could not be rewritten after sealing: %s", exc)
-        busy = self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-        if busy is None or busy[0]:
-            log.warning("webhooks: wad.db-wal could not be emptied yet (another reader)")
-        return len(plain)
 
-    def disable_unreadable(self, box: SecretBox, reason: str) -> list[str]:
-        """Disable the enabled endpoints whose secret ``box`` cannot open (wad.db restored
-        without its key); returns their ids."""
+    def set_secrets(self, sealed: list[tuple[str, str]]) -> None:
+        """Store each (sealed secret, endpoint id)."""
+        self.db.executemany("UPDATE webhook_endpoints SET secret = ? WHERE id = ?", sealed)
+
+    def enabled_secrets(self) -> list[tuple[str, str]]:
+        """The enabled endpoints' ids and sealed secrets."""
         rows = self.db.execute("SELECT id, secret FROM webhook_endpoints WHERE enabled = 1")
-        unreadable = [e for e, stored in rows if not box.opens(e, stored)]
-        with self.store.transaction():
-            for endpoint_id in unreadable:
-                self.disable(endpoint_id, reason)
-        return unreadable
+        return [(str(endpoint_id), str(secret)) for endpoint_id, secret in rows]
 
     def prune(self, endpoint_id: str, keep: int) -> None:
         """Forget finished deliveries of an endpoint older than its newest ``keep``."""

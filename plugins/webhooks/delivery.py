@@ -36,7 +36,7 @@ from . import signing
 from .client import DeliveryError, PostClient
 from .db import WebhookDb
 from .fairness import DueQueues, Slots
-from .outbox import Disabled, Due, Limits, Outbox, Outcome
+from .outbox import Disabled, Due, Limits, Outcome
 from .overflow import Overflow
 from .sealing import SecretBox, Unreadable
 from .settings import Settings
@@ -59,14 +59,12 @@ class DeliveryWorker:
     def __init__(
         self,
         db: WebhookDb,
-        outbox: Outbox,
         box: SecretBox,
         settings: Settings,
         guard: Guard,
         rng: random.Random | None = None,
     ) -> None:
         self.db = db
-        self.outbox = outbox
         self.box = box
         self.settings = settings
         self.guard = guard
@@ -148,36 +146,38 @@ class DeliveryWorker:
             finally:
                 await client.aclose()
         finally:
-            self._record()  # what finished before the stop is not sent twice
+            with trio.CancelScope(shield=True):  # what finished before the stop is not
+                await self._record()  # sent twice
 
     async def _dispatch(self, nursery: trio.Nursery, client: PostClient) -> None:
         while True:
             self._wake = trio.Event()
             now = time.time()
-            self._note_due(now)
-            self._fetch(now)
-            self._start_queued(nursery, client)
-            self._prune()
-            next_at = self.outbox.next_due(now)
+            await self._note_due(now)
+            await self._fetch(now)
+            await self._start_queued(nursery, client)
+            await self._prune()
+            next_at = await self._next_due(now)
             deadline = math.inf
             if next_at is not None:
                 deadline = trio.current_time() + min(max(next_at - time.time(), 0), LONGEST_WAIT)
             with trio.move_on_at(deadline):
                 await self._wake.wait()
 
-    def _note_due(self, now: float) -> None:
+    async def _note_due(self, now: float) -> None:
         """Mark the endpoints whose retries fell due since the last look."""
         if self._look_all or now < self._checked_until:  # at start, or the clock went back
             self._look_all = False
-            self._dirty |= self.outbox.with_pending()
+            self._dirty |= await self.db.read(lambda w: w.with_pending())
         elif now > self._checked_until:
-            self._dirty |= self.outbox.fell_due(self._checked_until, now)
+            after = self._checked_until
+            self._dirty |= await self.db.read(lambda w: w.fell_due(after, now))
         self._checked_until = now
 
     def _active(self) -> int:
         return len(self.queues.endpoints() | self.slots.busy_endpoints())
 
-    def _fetch(self, now: float) -> None:
+    async def _fetch(self, now: float) -> None:
         """Queue the due deliveries of each marked endpoint that may start one now; an
         endpoint with a queue is asked again once the queue is empty."""
         active = self._active()
@@ -185,18 +185,19 @@ class DeliveryWorker:
             if endpoint_id in self.queues or self.slots.room(endpoint_id, active) <= 0:
                 continue  # still marked: asked once its queue is empty, or a send of it ends
             limit = min(FETCH, max(16, 8 * self.slots.allowance(endpoint_id)))
-            busy = self._busy.get(endpoint_id, ())
-            rows = self.outbox.due_for(endpoint_id, now, busy, limit)
+            # A copy: the query may run in the store's thread while sends finish.
+            busy = tuple(self._busy.get(endpoint_id, ()))
+            rows = await self._due_for(endpoint_id, now, busy, limit)
             self.queues.extend(endpoint_id, rows)
             if len(rows) < limit:
                 self._dirty.discard(endpoint_id)
             if rows and endpoint_id not in self.slots.busy_endpoints():
                 active += 1
 
-    def _start_queued(self, nursery: trio.Nursery, client: PostClient) -> None:
+    async def _start_queued(self, nursery: trio.Nursery, client: PostClient) -> None:
         active = self._active()
         for due in self.queues.take(lambda endpoint_id: self.slots.room(endpoint_id, active)):
-            target = self._target(due.endpoint_id)
+            target = await self._target(due.endpoint_id)
             if target is None:
                 self.forget(due.endpoint_id)
                 continue
@@ -204,18 +205,17 @@ class DeliveryWorker:
             self.slots.start(due.endpoint_id)
             nursery.start_soon(self._attempt, client, due, target)
 
-    def _target(self, endpoint_id: str) -> Target | None:
+    async def _target(self, endpoint_id: str) -> Target | None:
         target = self._targets.get(endpoint_id)
         if target is None:
-            row = self.db.signing_target(endpoint_id)
+            row = await self.db.read(lambda w: w.signing_target(endpoint_id))
             if row is None:
                 return None
             try:
                 secret = self.box.open(endpoint_id, row[1])
             except Unreadable:  # checked at start: only a key swapped while running
                 reason = "its signing secret cannot be decrypted"
-                with self.db.store.transaction():
-                    self.db.disable(endpoint_id, reason)
+                await self.db.run(lambda w: w.disable(endpoint_id, reason))
                 log.error("webhook %s disabled: %s", endpoint_id, reason)
                 return None
             target = self._targets[endpoint_id] = Target(row[0], signing.secret_key(secret))
@@ -285,18 +285,17 @@ class DeliveryWorker:
         while True:
             await self._results_ready.wait()
             self._results_ready = trio.Event()
-            self._record()
+            await self._record()
             self._wake.set()
 
-    def _record(self) -> None:
+    async def _record(self) -> None:
         batch, self._results = self._results, []
         if not batch:
             return
         s = self.settings
         try:
-            disabled = self.outbox.record(
-                batch, Limits(s.disable_after, s.disable_after_time), time.time()
-            )
+            limits, now = Limits(s.disable_after, s.disable_after_time), time.time()
+            disabled = await self.db.run(lambda w: w.record(batch, limits, now))
         except StorageFull:  # logged once by the store; no traceback for each batch
             disabled = []
         except Exception:
@@ -323,8 +322,8 @@ class DeliveryWorker:
         for gone in disabled:
             self._disabled(gone)
         for endpoint_id in delivered & self.overflow.dropping():
-            self.overflow.check(endpoint_id, self.db.pending(endpoint_id), s.max_pending)
-        self._prune()
+            self.overflow.check(endpoint_id, await self._pending(endpoint_id), s.max_pending)
+        await self._prune()
 
     def _count_finished(self, endpoint_id: str, count: int) -> None:
         self._finished[endpoint_id] += count
@@ -332,19 +331,35 @@ class DeliveryWorker:
             self._to_prune.add(endpoint_id)
             self._prune_waits = False
 
-    def _prune(self) -> None:
+    async def _prune(self) -> None:
         """Trim the logs of the endpoints that finished (or dropped) enough since their
         last trim: a tenth of ``log_keep`` at a time, not a statement per delivery."""
         if self._prune_waits:
             return
         for endpoint_id in list(self._to_prune):
             try:
-                self.db.prune(endpoint_id, self.settings.log_keep)
+                await self._prune_log(endpoint_id, self.settings.log_keep)
             except StorageFull:  # logged once by the store; tried again at the next count
                 self._prune_waits = True
                 return
             self._to_prune.discard(endpoint_id)
             self._finished.pop(endpoint_id, None)
+
+    # -- one query each (what a loop asks, bound to its values) ---------------------------
+
+    async def _next_due(self, after: float) -> float | None:
+        return await self.db.read(lambda w: w.next_due(after))
+
+    async def _due_for(
+        self, endpoint_id: str, now: float, busy: tuple[int, ...], limit: int
+    ) -> list[Due]:
+        return await self.db.read(lambda w: w.due_for(endpoint_id, now, busy, limit))
+
+    async def _pending(self, endpoint_id: str) -> int:
+        return await self.db.read(lambda w: w.pending(endpoint_id))
+
+    async def _prune_log(self, endpoint_id: str, keep: int) -> None:
+        await self.db.run(lambda w: w.prune(endpoint_id, keep))
 
     def _disabled(self, disabled: Disabled) -> None:
         log.warning(

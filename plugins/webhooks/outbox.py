@@ -1,5 +1,9 @@
 """The deliveries' hot path in SQL: written with their event, bounded, fetched, recorded.
 
+:class:`Outbox` is a mixin of queries on one connection's handle (``self.db``), as
+the core's are (:class:`wad.store.base.QueryBase`); it runs inside the store's
+``run``/``read`` (:meth:`.db.WebhookDb.run`), never on a connection held apart.
+
 - :meth:`Outbox.enqueue` runs inside the event's transaction: one delivery per
   endpoint that wants the event, the body once, and the cap on each endpoint's
   pending deliveries (the oldest beyond it are ``dropped``).
@@ -18,8 +22,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from wad.store import StoredEvent, now_iso
+from wad.store.base import QueryBase
+from wad.store.clock import iso_at
 
-from .db import WebhookDb, iso
+
+def iso(epoch: float | None) -> str | None:
+    return None if epoch is None else iso_at(epoch)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,23 +74,18 @@ class Disabled:
 _WANTS = "device_id = ? AND enabled = 1 AND (events IS NULL OR instr(events, ?) > 0)"
 
 
-class Outbox:
-    def __init__(self, endpoints: WebhookDb) -> None:
-        self.endpoints = endpoints
-        self.store = endpoints.store
-        self.db = endpoints.db
-
+class Outbox(QueryBase):
     # -- inside the event's transaction --------------------------------------------------
 
     def enqueue(self, event: StoredEvent, body: str, now: float) -> list[str]:
         """The body once, when an enabled endpoint of the session wants this event type,
         then one delivery per such endpoint (two statements). Returns their endpoints."""
         wanted = (event.device_id, json.dumps(event.type))
-        body_id = self.db.execute(
+        body_id = self._one(
             "INSERT INTO webhook_bodies (body) SELECT ? WHERE EXISTS (SELECT 1 FROM"
             f" webhook_endpoints WHERE {_WANTS}) RETURNING id",
             (body, *wanted),
-        ).get
+        )
         if body_id is None:
             return []
         stamp = now_iso()
@@ -162,16 +165,17 @@ class Outbox:
         }
 
     def next_due(self, after: float) -> float | None:
-        due: float | None = self.db.execute(
+        due: float | None = self._one(
             "SELECT min(next_attempt_at) FROM webhook_deliveries"
             " WHERE status = 'pending' AND next_attempt_at > ?",
             (after,),
-        ).get
+        )
         return due
 
     def record(self, outcomes: list[Outcome], limits: Limits, now: float) -> list[Disabled]:
-        """Write a batch of attempts in one transaction; returns the endpoints it disabled.
-        A delivery dropped while it was in flight stays dropped unless it was delivered."""
+        """Write a batch of attempts (in the caller's transaction: one for the batch);
+        returns the endpoints it disabled. A delivery dropped while it was in flight
+        stays dropped unless it was delivered."""
         stamp = now_iso()
         done, retry, failed = [], [], []
         for o in outcomes:
@@ -181,33 +185,45 @@ class Outbox:
                 retry.append((o.status_code, o.error, o.retry_at, stamp, o.delivery_id))
             else:
                 failed.append((o.status_code, o.error, stamp, o.delivery_id))
-        with self.store.transaction():
-            self.db.executemany(
-                "UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1,"
-                " last_status_code = ?, last_error = NULL, next_attempt_at = NULL,"
-                " updated_at = ? WHERE id = ?",
-                done,
-            )
-            # A retry of a delivery whose endpoint was disabled meanwhile stays parked.
-            self.db.executemany(
-                "UPDATE webhook_deliveries SET attempts = attempts + 1, last_status_code = ?,"
-                " last_error = ?, next_attempt_at = CASE WHEN status = 'pending' AND (SELECT"
-                " enabled FROM webhook_endpoints e WHERE e.id = endpoint_id) THEN ? END,"
-                " updated_at = ? WHERE id = ?",
-                retry,
-            )
-            self.db.executemany(
-                "UPDATE webhook_deliveries SET status = CASE status WHEN 'pending'"
-                " THEN 'failed' ELSE status END, attempts = attempts + 1,"
-                " last_status_code = ?, last_error = ?, next_attempt_at = NULL, updated_at = ?"
-                " WHERE id = ?",
-                failed,
-            )
-            return [
-                disabled
-                for endpoint_id, run in _failure_runs(outcomes).items()
-                if (disabled := self._judge(endpoint_id, run, limits, now)) is not None
-            ]
+        self.db.executemany(
+            "UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1,"
+            " last_status_code = ?, last_error = NULL, next_attempt_at = NULL,"
+            " updated_at = ? WHERE id = ?",
+            done,
+        )
+        # A retry of a delivery whose endpoint was disabled meanwhile stays parked.
+        self.db.executemany(
+            "UPDATE webhook_deliveries SET attempts = attempts + 1, last_status_code = ?,"
+            " last_error = ?, next_attempt_at = CASE WHEN status = 'pending' AND (SELECT"
+            " enabled FROM webhook_endpoints e WHERE e.id = endpoint_id) THEN ? END,"
+            " updated_at = ? WHERE id = ?",
+            retry,
+        )
+        self.db.executemany(
+            "UPDATE webhook_deliveries SET status = CASE status WHEN 'pending'"
+            " THEN 'failed' ELSE status END, attempts = attempts + 1,"
+            " last_status_code = ?, last_error = ?, next_attempt_at = NULL, updated_at = ?"
+            " WHERE id = ?",
+            failed,
+        )
+        return [
+            disabled
+            for endpoint_id, run in _failure_runs(outcomes).items()
+            if (disabled := self._judge(endpoint_id, run, limits, now)) is not None
+        ]
+
+    def disable(self, endpoint_id: str, reason: str) -> None:
+        """Disable an endpoint and park its pending deliveries (call in a transaction)."""
+        self.db.execute(
+            "UPDATE webhook_endpoints SET enabled = 0, disabled_reason = ?,"
+            " updated_at = ? WHERE id = ?",
+            (reason, now_iso(), endpoint_id),
+        )
+        self.db.execute(
+            "UPDATE webhook_deliveries SET next_attempt_at = NULL WHERE"
+            " endpoint_id = ? AND status = 'pending'",
+            (endpoint_id,),
+        )
 
     def _judge(self, endpoint_id: str, run: _Run, limits: Limits, now: float) -> Disabled | None:
         """Count an endpoint's failure run; disable it when it is gone or failed too long."""
@@ -239,7 +255,7 @@ class Outbox:
             )
         else:
             return None
-        self.endpoints.disable(endpoint_id, reason)
+        self.disable(endpoint_id, reason)
         return Disabled(endpoint_id, device_id, reason)
 
 

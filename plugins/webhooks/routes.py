@@ -144,7 +144,7 @@ def blueprint(get_webhooks: Callable[[], Webhooks | None]) -> Blueprint:
     async def list_webhooks(device_id: str) -> Response:
         """A session's webhooks, without their secrets (admin)."""
         await require_admin()
-        return ok(webhooks=webhooks().list_webhooks(device_id))
+        return ok(webhooks=await webhooks().list_webhooks(device_id))
 
     @bp.get(PATH + "/stats")
     @api("getWebhookStats", "Webhooks", "admin", errors=[503])
@@ -153,7 +153,7 @@ def blueprint(get_webhooks: Callable[[], Webhooks | None]) -> Blueprint:
         """Each webhook's health: its deliveries in the log that were delivered, failed
         or are pending, and the newest error recorded (admin)."""
         await require_admin()
-        return ok(stats=webhooks().stats(device_id))
+        return ok(stats=await webhooks().stats(device_id))
 
     @bp.get(PATH + "/<webhook_id>")
     @api("getWebhook", "Webhooks", "admin", errors=[503])
@@ -161,7 +161,7 @@ def blueprint(get_webhooks: Callable[[], Webhooks | None]) -> Blueprint:
     async def get_webhook(device_id: str, webhook_id: str) -> Response:
         """One webhook, without its secret (admin)."""
         await require_admin()
-        return ok(webhook=webhooks().get(device_id, webhook_id))
+        return ok(webhook=await webhooks().get(device_id, webhook_id))
 
     @bp.patch(PATH + "/<webhook_id>")
     @api("updateWebhook", "Webhooks", "admin", errors=[503])
@@ -171,7 +171,7 @@ def blueprint(get_webhooks: Callable[[], Webhooks | None]) -> Blueprint:
         """Enable a webhook again (its parked deliveries go at once), or disable it (admin)."""
         await require_admin()
         data = await body(UpdateWebhook)
-        return ok(webhook=webhooks().set_enabled(device_id, webhook_id, data.enabled))
+        return ok(webhook=await webhooks().set_enabled(device_id, webhook_id, data.enabled))
 
     @bp.delete(PATH + "/<webhook_id>")
     @api("deleteWebhook", "Webhooks", "admin", errors=[503])
@@ -179,7 +179,7 @@ def blueprint(get_webhooks: Callable[[], Webhooks | None]) -> Blueprint:
     async def delete_webhook(device_id: str, webhook_id: str) -> Response:
         """Remove a webhook and its delivery log (admin)."""
         await require_admin()
-        webhooks().delete(device_id, webhook_id)
+        await webhooks().delete(device_id, webhook_id)
         return ok(message="Webhook deleted")
 
     @bp.get(PATH + "/<webhook_id>/deliveries")
@@ -192,7 +192,7 @@ def blueprint(get_webhooks: Callable[[], Webhooks | None]) -> Blueprint:
         await require_admin()
         args = request.args
         return ok(
-            **webhooks().deliveries(
+            **await webhooks().deliveries(
                 device_id, webhook_id, args.get("status"), args.get("before"), args.get("limit", 50)
             )
         )
@@ -204,6 +204,6 @@ def blueprint(get_webhooks: Callable[[], Webhooks | None]) -> Blueprint:
         """Send a delivery's event again, now, as a new delivery with the same `webhook-id`
         (admin)."""
         await require_admin()
-        return ok(202, delivery=webhooks().redeliver(device_id, webhook_id, delivery_id))
+        return ok(202, delivery=await webhooks().redeliver(device_id, webhook_id, delivery_id))
 
     return bp

@@ -9,22 +9,21 @@ from __future__ import annotations
 import json
 import re
 import time
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import apsw
 import httpx
 
 from wad import validation
 from wad.errors import WadError, bad_request, conflict, not_found
 from wad.net.guard import AddressRefused, Guard
 from wad.sessions.event_types import EVENT_TYPES
-from wad.store import Store, StoredEvent
+from wad.store import Queries, Store, StoredEvent
 
 from . import signing
-from .db import Endpoint, WebhookDb
+from .db import Endpoint, WebhookDb, WebhookQueries
 from .delivery import DeliveryWorker
-from .outbox import Outbox
 from .sealing import SecretBox
 
 URL_MAX = 2048
@@ -92,59 +91,85 @@ def _public(endpoint: Endpoint) -> dict[str, Any]:
     return data
 
 
+@dataclass(frozen=True, slots=True)
+class Enqueued:
+    """What an event's transaction wrote for the webhooks, for the worker to learn once
+    it committed: the endpoints given a delivery, the deliveries dropped over the cap."""
+
+    endpoints: list[str]
+    dropped: dict[str, list[int]]
+
+
 class Webhooks:
     def __init__(
         self,
         store: Store,
         db: WebhookDb,
-        outbox: Outbox,
         box: SecretBox,
         worker: DeliveryWorker,
         guard: Guard,
     ) -> None:
         self.store = store
         self.db = db
-        self.outbox = outbox
         self.box = box
         self.worker = worker
         self.guard = guard
         # Sessions that have (or may have) endpoints: the others skip the hot path.
         # It may say yes wrongly (a session was deleted), never no wrongly.
-        self.with_endpoints = db.sessions_with_endpoints()
+        self.with_endpoints: set[str] = set()
+
+    async def load(self) -> None:
+        """Learn which sessions have endpoints (before any event is stored)."""
+        self.with_endpoints = await self.db.read(lambda w: w.sessions_with_endpoints())
 
     # -- the event path --------------------------------------------------------------------
 
-    def event_stored(self, event: StoredEvent) -> list[str]:
-        """Write the event's deliveries (inside its transaction), keep its session's
-        endpoints under their cap; returns the endpoints that got one."""
+    def event_stored(self, q: Queries, event: StoredEvent) -> Enqueued | None:
+        """Write the event's deliveries (inside its transaction, on its queries ``q``),
+        keep its session's endpoints under their cap. SQL only: on PostgreSQL this runs
+        in the store's thread; the worker learns of it after the commit
+        (:meth:`committed`)."""
         if event.device_id not in self.with_endpoints:
-            return []
+            return None
+        w = WebhookQueries.of(q)
         body = json.dumps(event.to_json(), separators=(",", ":"), ensure_ascii=False)
-        endpoints = self.outbox.enqueue(event, body, time.time())
-        if endpoints:
-            self.enforce_cap(event.device_id)
-        return endpoints
+        endpoints = w.enqueue(event, body, time.time())
+        if not endpoints:
+            return None
+        return Enqueued(endpoints, w.drop_over(self.worker.settings.max_pending, event.device_id))
 
-    def enforce_cap(self, device_id: str | None = None) -> None:
+    def committed(self, enqueued: Enqueued) -> None:
+        """An event's deliveries were committed: the worker forgets the dropped ones and
+        looks at the endpoints given one."""
+        self._dropped(enqueued.dropped)
+        self.worker.wake(enqueued.endpoints)
+
+    async def enforce_cap(self, device_id: str | None = None) -> None:
         """Drop the oldest pending deliveries beyond ``max_pending`` (of one session's
         endpoints, or of all)."""
         cap = self.worker.settings.max_pending
-        for endpoint_id, ids in self.outbox.drop_over(cap, device_id).items():
+        self._dropped(await self.db.run(lambda w: w.drop_over(cap, device_id)))
+
+    def _dropped(self, dropped: dict[str, list[int]]) -> None:
+        cap = self.worker.settings.max_pending
+        for endpoint_id, ids in dropped.items():
             self.worker.dropped(endpoint_id, ids, cap)
 
     # -- lookups --------------------------------------------------------------------------
 
-    def _session(self, device_id: object) -> str:
+    async def _session(self, device_id: object) -> str:
         device_id = validation.device_id(device_id)
-        if self.store.get_session(device_id) is None:
+        valid = device_id
+        if await self.store.read(lambda q: q.get_session(valid)) is None:
             raise not_found("Session not found")
         return device_id
 
-    def _endpoint(self, device_id: object, webhook_id: object) -> Endpoint:
-        session = self._session(device_id)
+    async def _endpoint(self, device_id: object, webhook_id: object) -> Endpoint:
+        session = await self._session(device_id)
         endpoint = None
         if isinstance(webhook_id, str) and _WEBHOOK_ID.fullmatch(webhook_id):
-            endpoint = self.db.get_endpoint(webhook_id, session)
+            wanted = webhook_id
+            endpoint = await self.db.read(lambda w: w.get_endpoint(wanted, session))
         if endpoint is None:
             raise not_found("Webhook not found")
         return endpoint
@@ -153,61 +178,80 @@ class Webhooks:
 
     async def create(self, device_id: object, url: object, events: object = None) -> dict[str, Any]:
         """Add an endpoint; the answer carries its signing secret, shown this once."""
-        session = self._session(device_id)
+        session = await self._session(device_id)
         url = check_url(url)
         wanted = check_events(events)
         try:
             await self.guard.check_url(url)
         except AddressRefused as exc:
             raise bad_request(f"url: {exc} (WAD_WEBHOOK_ALLOW_NETWORKS)") from None
-        if self.db.count_endpoints(session) >= PER_SESSION:
-            raise conflict(f"A session has at most {PER_SESSION} webhooks")
         secret = signing.new_secret()
-        try:
-            endpoint = self.db.create_endpoint(session, url, wanted, secret, self.box)
-        except apsw.ConstraintError:  # the session was deleted while the host resolved
-            raise not_found("Session not found") from None
+
+        def add(q: Queries) -> Endpoint | str:
+            # In one transaction: the cap is counted with the new one, and a session
+            # deleted while the host resolved is seen here.
+            w = WebhookQueries.of(q)
+            if w.count_endpoints(session) >= PER_SESSION:
+                return "full"
+            if q.get_session(session) is None:
+                return "gone"
+            return w.create_endpoint(session, url, wanted, secret, self.box)
+
+        endpoint = await self.store.run(add)
+        if endpoint == "full":
+            raise conflict(f"A session has at most {PER_SESSION} webhooks")
+        if not isinstance(endpoint, Endpoint):
+            raise not_found("Session not found")
         self.with_endpoints.add(session)
         return {**_public(endpoint), "secret": secret}
 
-    def list_webhooks(self, device_id: object) -> list[dict[str, Any]]:
-        return [_public(e) for e in self.db.list_endpoints(self._session(device_id))]
+    async def list_webhooks(self, device_id: object) -> list[dict[str, Any]]:
+        session = await self._session(device_id)
+        return [_public(e) for e in await self.db.read(lambda w: w.list_endpoints(session))]
 
-    def stats(self, device_id: object) -> list[dict[str, Any]]:
+    async def stats(self, device_id: object) -> list[dict[str, Any]]:
         """Each webhook's health: deliveries delivered, failed and pending, the last error."""
-        return self.db.endpoint_stats(self._session(device_id))
+        session = await self._session(device_id)
+        return await self.db.read(lambda w: w.endpoint_stats(session))
 
-    def get(self, device_id: object, webhook_id: object) -> dict[str, Any]:
-        return _public(self._endpoint(device_id, webhook_id))
+    async def get(self, device_id: object, webhook_id: object) -> dict[str, Any]:
+        return _public(await self._endpoint(device_id, webhook_id))
 
-    def delete(self, device_id: object, webhook_id: object) -> None:
-        endpoint = self._endpoint(device_id, webhook_id)
-        self.db.delete_endpoint(endpoint.device_id, endpoint.id)
+    async def delete(self, device_id: object, webhook_id: object) -> None:
+        endpoint = await self._endpoint(device_id, webhook_id)
+
+        def delete(w: WebhookQueries) -> int:
+            w.delete_endpoint(endpoint.device_id, endpoint.id)
+            return w.count_endpoints(endpoint.device_id)
+
+        left = await self.db.run(delete)
         self.worker.forget(endpoint.id)
-        if not self.db.count_endpoints(endpoint.device_id):
+        if not left:
             self.with_endpoints.discard(endpoint.device_id)
 
-    def set_enabled(self, device_id: object, webhook_id: object, enabled: object) -> dict[str, Any]:
+    async def set_enabled(
+        self, device_id: object, webhook_id: object, enabled: object
+    ) -> dict[str, Any]:
         """Enable (its parked deliveries go at once) or disable an endpoint."""
         if not isinstance(enabled, bool):
             raise bad_request("enabled must be true or false")
-        endpoint = self._endpoint(device_id, webhook_id)
+        endpoint = await self._endpoint(device_id, webhook_id)
         if enabled and not endpoint.enabled:
             if not self.box.opens(endpoint.id, endpoint.sealed_secret):
                 raise conflict(
                     f"The webhook's signing secret cannot be decrypted with {self.box.path}"
                     " (wad.db restored without its key?): delete the webhook and add it again"
                 )
-            self.db.enable(endpoint.id, time.time())
+            now = time.time()
+            await self.db.run(lambda w: w.enable(endpoint.id, now))
             self.worker.forget(endpoint.id)  # its failure run and slots start afresh
             self.worker.wake([endpoint.id])
         elif not enabled and endpoint.enabled:
-            with self.store.transaction():
-                self.db.disable(endpoint.id, "disabled by an administrator")
+            await self.db.run(lambda w: w.disable(endpoint.id, "disabled by an administrator"))
             self.worker.forget(endpoint.id)
-        return self.get(endpoint.device_id, endpoint.id)
+        return await self.get(endpoint.device_id, endpoint.id)
 
-    def deliveries(
+    async def deliveries(
         self,
         device_id: object,
         webhook_id: object,
@@ -216,32 +260,36 @@ class Webhooks:
         limit: object = 50,
     ) -> dict[str, Any]:
         """The endpoint's delivery log, newest first, a page at a time."""
-        endpoint = self._endpoint(device_id, webhook_id)
+        endpoint = await self._endpoint(device_id, webhook_id)
         if status in (None, ""):
             status = None
         elif status not in DELIVERY_STATUSES:
             raise bad_request(f"status must be one of {', '.join(DELIVERY_STATUSES)}")
+        which = None if status is None else str(status)
         count = _int(limit, "limit", 1, PAGE_MAX)
         cursor = None if before in (None, "") else _int(before, "before", 1, 2**63 - 1)
-        items = self.db.list_deliveries(endpoint.id, status, cursor, count + 1)
+        items = await self.db.read(
+            lambda w: w.list_deliveries(endpoint.id, which, cursor, count + 1)
+        )
         more = len(items) > count
         items = items[:count]
         return {"deliveries": items, "nextBefore": items[-1]["id"] if more else None}
 
-    def redeliver(
+    async def redeliver(
         self, device_id: object, webhook_id: object, delivery_id: object
     ) -> dict[str, Any]:
         """Queue the delivery's event again, now, as a new delivery (same webhook-id)."""
-        endpoint = self._endpoint(device_id, webhook_id)
+        endpoint = await self._endpoint(device_id, webhook_id)
         try:
             number = _int(delivery_id, "deliveryId", 1, 2**63 - 1)
         except WadError:
             raise not_found("Delivery not found") from None
         if not endpoint.enabled:
             raise conflict("The webhook is disabled; enable it first")
-        delivery = self.db.redeliver(endpoint.id, number, time.time())
+        now = time.time()
+        delivery = await self.db.run(lambda w: w.redeliver(endpoint.id, number, now))
         if delivery is None:
             raise not_found("Delivery not found")
-        self.enforce_cap(endpoint.device_id)
+        await self.enforce_cap(endpoint.device_id)
         self.worker.wake([endpoint.id])
         return delivery

@@ -4,7 +4,7 @@ the delivery log, disabling, redelivery, the REST and control doors."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -70,16 +70,23 @@ def webhooks(wad: Running):
     return wad.daemon.plugins.get_plugin("webhooks").webhooks
 
 
-async def until(wad: Running, condition: Callable[[], object]) -> None:
-    """Wait until ``condition()`` holds; it can only change when attempts are recorded."""
+async def until(wad: Running, condition: Callable[[], Awaitable[object]]) -> None:
+    """Wait until ``await condition()`` holds; it can only change when attempts are
+    recorded (on SQLite the store's reads never wait: no batch is recorded between the
+    check and the wait)."""
     worker = wad.daemon.plugins.get_plugin("webhooks").worker
     with trio.fail_after(10):
-        while not condition():
+        while not await condition():
             await worker.wait_recorded()
 
 
-def log(wad: Running, hook: dict, **query: object) -> list[dict]:
-    return webhooks(wad).deliveries("dev1", hook["id"], limit=200, **query)["deliveries"]
+async def log(wad: Running, hook: dict, **query: object) -> list[dict]:
+    page = await webhooks(wad).deliveries("dev1", hook["id"], limit=200, **query)
+    return page["deliveries"]
+
+
+async def disabled(wad: Running, hook: dict) -> bool:
+    return not (await webhooks(wad).get("dev1", hook["id"]))["enabled"]
 
 
 def verified(secret: str, request: Received) -> dict:
@@ -195,8 +202,12 @@ async def test_every_event_arrives_when_every_third_request_fails(
         statuses[-1] == 204 and set(statuses[:-1]) <= {500} for statuses in tries.values()
     ), dict(tries)
     assert any(statuses == [500, 204] for statuses in tries.values())
+
     # The log agrees once the last attempts are written.
-    await until(hooked, lambda: all(d["status"] == "delivered" for d in log(hooked, hook)))
+    async def all_delivered() -> bool:
+        return all(d["status"] == "delivered" for d in await log(hooked, hook))
+
+    await until(hooked, all_delivered)
     url = f"/api/sessions/dev1/webhooks/{hook['id']}/deliveries?limit=200"
     entries = (await hooked.client.get(url, headers=hooked.admin)).json()["deliveries"]
     assert len(entries) == 30
@@ -230,8 +241,12 @@ async def test_redirects_are_not_followed(hooked: Running, receiver: Receiver) -
     with trio.fail_after(10):
         await receiver.wait_until(lambda: len(receiver.requests) == 6)  # 1 + 5 retries
     assert {r.target for r in receiver.requests} == {"/"}
-    await until(hooked, lambda: log(hooked, hook)[0]["status"] != "pending")
-    (entry,) = log(hooked, hook)
+
+    async def finished() -> bool:
+        return bool((await log(hooked, hook))[0]["status"] != "pending")
+
+    await until(hooked, finished)
+    (entry,) = await log(hooked, hook)
     assert entry["status"] == "failed" and entry["attempts"] == 6
     assert entry["lastStatusCode"] == 302
     assert "redirects are not followed" in entry["lastError"]
@@ -243,7 +258,7 @@ async def test_gone_stops_and_disables(hooked: Running, receiver: Receiver) -> N
     hook = await add_webhook(hooked, receiver.url, events=["message"])
     base = f"/api/sessions/dev1/webhooks/{hook['id']}"
     SimulatorOperations(hooked.daemon.services).incoming("dev1", PHONE, "first")
-    await until(hooked, lambda: not webhooks(hooked).get("dev1", hook["id"])["enabled"])
+    await until(hooked, lambda: disabled(hooked, hook))
     webhook = (await hooked.client.get(base, headers=hooked.admin)).json()["webhook"]
     assert webhook["disabledReason"] == "the endpoint answered 410 Gone"
     (entry,) = (await hooked.client.get(base + "/deliveries", headers=hooked.admin)).json()[
@@ -284,7 +299,7 @@ async def test_consecutive_failures_disable_endpoint(
     base = f"/api/sessions/dev1/webhooks/{hook['id']}"
     for i in range(3):
         SimulatorOperations(wad.daemon.services).incoming("dev1", PHONE, f"m{i}")
-    await until(wad, lambda: not webhooks(wad).get("dev1", hook["id"])["enabled"])
+    await until(wad, lambda: disabled(wad, hook))
     webhook = (await wad.client.get(base, headers=wad.admin)).json()["webhook"]
     assert webhook["consecutiveFailures"] == 3
     assert webhook["disabledReason"] == "3 deliveries in a row failed after every retry"
@@ -302,11 +317,14 @@ async def test_success_resets_the_failure_run(
     hook = await add_webhook(wad, receiver.url, events=["message"])
     for count, text in enumerate(texts, start=1):  # one at a time: the order matters
         SimulatorOperations(wad.daemon.services).incoming("dev1", PHONE, text)
-        await until(
-            wad,
-            lambda: len(log(wad, hook, status="pending")) == 0 and len(log(wad, hook)) == count,  # noqa: B023
-        )
-    webhook = webhooks(wad).get("dev1", hook["id"])
+
+        async def done(count: int = count) -> bool:
+            return len(await log(wad, hook, status="pending")) == 0 and (
+                len(await log(wad, hook)) == count
+            )
+
+        await until(wad, done)
+    webhook = await webhooks(wad).get("dev1", hook["id"])
     assert webhook["enabled"] is True and webhook["consecutiveFailures"] == 1
     await wad.close()
 
@@ -593,7 +611,7 @@ async def test_disabling_drops_what_the_worker_had_queued(
     await until(wad, lambda: log(wad, hook, status="delivered"))
     await trio.testing.wait_all_tasks_blocked()
     assert [r.json["payload"]["text"] for r in receiver.requests] == ["one"]
-    parked = log(wad, hook, status="pending")
+    parked = await log(wad, hook, status="pending")
     assert len(parked) == 2 and all(d["nextAttemptAt"] is None for d in parked)
     r = await wad.client.patch(base, headers=wad.admin, json={"enabled": True})
     with trio.fail_after(10):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import trio
 from conftest import Running, free_port
-from test_webhooks import add_webhook, connected, log, start, until, webhooks
+from test_webhooks import add_webhook, connected, disabled, log, start, until, webhooks
 from webhook_receiver import Receiver
 
 from wad.engines.simulator.operations import SimulatorOperations
@@ -98,9 +98,9 @@ async def test_pending_deliveries_are_capped_per_endpoint(
     ids = await incoming(wad, [f"m{i}" for i in range(50)])
     await settled(wad)
     for hook in hooks:
-        pending = log(wad, hook, status="pending")
+        pending = await log(wad, hook, status="pending")
         assert sorted(d["eventId"] for d in pending) == sorted(ids[-20:])  # the newest kept
-        dropped = log(wad, hook, status="dropped")
+        dropped = await log(wad, hook, status="dropped")
         assert sorted(d["eventId"] for d in dropped) == sorted(ids[:30])
         assert all(d["lastError"].startswith("dropped: more than 20") for d in dropped)
     r = await wad.client.get("/metrics", headers=wad.admin)
@@ -114,7 +114,7 @@ async def test_pending_deliveries_are_capped_per_endpoint(
     base = f"/api/sessions/dev1/webhooks/{hooks[-1]['id']}/deliveries"
     r = await wad.client.post(f"{base}/{dropped[0]['id']}/redeliver", headers=wad.admin)
     assert r.status_code == 202
-    pending = log(wad, hooks[-1], status="pending")
+    pending = await log(wad, hooks[-1], status="pending")
     assert len(pending) == 20 and dropped[0]["eventId"] in {d["eventId"] for d in pending}
     await wad.close()
 
@@ -132,9 +132,13 @@ async def test_a_burst_of_drops_ends_when_the_endpoint_catches_up(
     ids = await incoming(wad, [f"m{i}" for i in range(15)])
     await settled(wad)  # each tried once (and refused) before the receiver comes back
     mode["answer"] = 200
-    await until(wad, lambda: not log(wad, hook, status="pending"))
-    delivered = {d["eventId"] for d in log(wad, hook, status="delivered")}
-    assert delivered == set(ids[5:]) and len(log(wad, hook, status="dropped")) == 5
+
+    async def none_pending() -> bool:
+        return not await log(wad, hook, status="pending")
+
+    await until(wad, none_pending)
+    delivered = {d["eventId"] for d in await log(wad, hook, status="delivered")}
+    assert delivered == set(ids[5:]) and len(await log(wad, hook, status="dropped")) == 5
     messages = [r.getMessage() for r in caplog.records if r.name.endswith("overflow")]
     assert len(messages) == 2 and "dropping the oldest" in messages[0]
     assert messages[1] == f"webhook {hook['id']} caught up; 5 deliveries were dropped"
@@ -152,7 +156,7 @@ async def test_the_cap_is_applied_to_a_backlog_from_before(
         await settled(wad)
         await wad.close()
     again = await start(tmp_path, nursery, retry_schedule="1h", max_pending=10)
-    pending = webhooks(again).deliveries("dev1", hook["id"], status="pending", limit=200)
+    pending = await webhooks(again).deliveries("dev1", hook["id"], status="pending", limit=200)
     assert sorted(d["eventId"] for d in pending["deliveries"]) == sorted(ids[-10:])
     await again.close()
 
@@ -176,14 +180,14 @@ async def test_an_endpoint_failing_for_too_long_is_disabled(
     hook = await add_webhook(wad, receiver.url, events=["message"])
     base = f"/api/sessions/dev1/webhooks/{hook['id']}"
     await incoming(wad, ["first"])
-    await until(wad, lambda: not webhooks(wad).get("dev1", hook["id"])["enabled"])
+    await until(wad, lambda: disabled(wad, hook))
     webhook = (await wad.client.get(base, headers=wad.admin)).json()["webhook"]
     assert webhook["disabledReason"].startswith("every attempt failed for 0.")
     assert "(since 20" in webhook["disabledReason"] and webhook["failingSince"]
     assert len(receiver.requests) < 20  # well before the retries ran out
     lines = [r.getMessage() for r in caplog.records if "disabled" in r.getMessage()]
     assert lines == [f"webhook {hook['id']} of session dev1 disabled: {webhook['disabledReason']}"]
-    (parked,) = log(wad, hook, status="pending")
+    (parked,) = await log(wad, hook, status="pending")
     assert parked["nextAttemptAt"] is None
     receiver.answer = lambda n, request: 200
     r = await wad.client.patch(base, headers=wad.admin, json={"enabled": True})

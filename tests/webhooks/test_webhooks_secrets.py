@@ -115,7 +115,7 @@ async def test_plain_secrets_from_before_are_sealed_and_still_sign(
     (request,) = receiver.requests
     payload = Webhook(live).verify(request.body, request.headers)  # the old secret signs
     assert payload["payload"] == {"text": "from before"} and payload["id"] == "evt_old"
-    (hook,) = webhooks(wad).list_webhooks("dev1")
+    (hook,) = await webhooks(wad).list_webhooks("dev1")
     assert hook["enabled"] and hook["failingSince"] is None
     await wad.close()
 

@@ -50,7 +50,9 @@ async def test_each_endpoint_counts_its_deliveries_and_keeps_its_last_error(
         """Wait until the figures (read synchronously: no batch can be recorded between
         the check and the wait) satisfy ``condition``."""
         with trio.fail_after(10):
-            while not condition({made_path(s["id"]): s for s in plugin.webhooks.stats("dev1")}):
+            while not condition(
+                {made_path(s["id"]): s for s in await plugin.webhooks.stats("dev1")}
+            ):
                 await plugin.worker.wait_recorded()
 
     for text in ("good 1", "bad 1", "good 2"):

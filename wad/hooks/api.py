@@ -60,7 +60,9 @@ class DaemonAPI(Protocol):
 
     @property
     def store(self) -> Store:
-        """``wad.db``; short statements only, on the trio thread."""
+        """The store: ``await store.run(fn)`` (one transaction) or ``await store.read(fn)``,
+        ``fn`` a function of the queries (short statements: on SQLite it runs on the trio
+        thread)."""
         ...
 
     @property

@@ -51,9 +51,12 @@ async def _guarded(awaitable: Awaitable[object], hook_name: str) -> None:
         log.exception("a plugin's %s failed", hook_name)
 
 
-def startup(daemon: DaemonAPI) -> None:
-    """Start each plugin's life-long task (``wad_startup``) in the daemon's nursery."""
-    for task in daemon.plugins.hook.wad_startup(daemon=daemon):
+async def startup(daemon: DaemonAPI) -> None:
+    """Start each plugin's life-long task (``wad_startup``) in the daemon's nursery; an
+    answer that is an awaitable (a plugin's setup on the store) is awaited first, so the
+    plugin is ready before the sessions start."""
+    for answer in daemon.plugins.hook.wad_startup(daemon=daemon):
+        task = await resolve(answer)
         if task is not None:
             daemon.start_soon(task)
 

@@ -27,8 +27,12 @@ hookspec = pluggy.HookspecMarker("wad")
 
 
 @hookspec
-def wad_startup(daemon: DaemonAPI) -> Callable[[], Awaitable[None]] | None:
-    """The store and sessions are up: an async callable to run for the daemon's life, or None."""
+def wad_startup(
+    daemon: DaemonAPI,
+) -> Callable[[], Awaitable[None]] | Awaitable[Callable[[], Awaitable[None]] | None] | None:
+    """The store and sessions are up: an async callable to run for the daemon's life, or
+    None; or an awaitable giving one (awaited before the sessions start: a setup that
+    reads or writes the store)."""
 
 
 @hookspec

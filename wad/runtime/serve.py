@@ -132,7 +132,7 @@ async def serve(
             nursery.start_soon(_signals, daemon)
             nursery.start_soon(sd.watchdog, daemon)
             await nursery.start(looplag.monitor, daemon.metrics.observe_lag)
-            hooks.startup(daemon)
+            await hooks.startup(daemon)
             await nursery.start(daemon.supervisor.run)
             nursery.start_soon(
                 retention.prune_forever,

@@ -8,14 +8,13 @@ atomic by itself). Another backend (PostgreSQL) offers the same two calls and ru
 the function on a pooled connection in a thread.
 """
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
 from wad.store.base import Caches, Dialect
 from wad.store.chats import ChatQueries
-from wad.store.connection import Connection, Database
+from wad.store.connection import Connection
 from wad.store.contacts import ContactQueries
 from wad.store.events import EventQueries
 from wad.store.history import HistoryQueries
@@ -44,29 +43,29 @@ class Queries(
     """Every table's queries on one connection's handle, one module a table."""
 
 
-class Store(Queries):
+class Store:
     """The embedded store: one apsw connection to ``wad.db`` (``wad.store.connection``).
 
-    Callers use :meth:`run` and :meth:`read`; the queries called on the store itself
-    are a transition that ends when every caller has moved to them."""
+    Callers hand it a function of the queries (:meth:`run`, :meth:`read`); it holds
+    no query of its own. ``connection`` is SQLite's alone (its pragmas, VACUUM, the
+    online backup): touch it only where ``dialect == "sqlite"``."""
 
     dialect: Dialect = "sqlite"
-    db: Database  # the transition's callers use apsw's own calls (pragma, VACUUM)
 
     def __init__(self, path: Path) -> None:
         self.connection = Connection(path)
         self.path = path
-        super().__init__(self.connection.db, Caches(), "sqlite")
+        self._queries = Queries(self.connection.db, Caches(), "sqlite")
 
     async def run(self, fn: Callable[[Queries], T]) -> T:
         """``fn(queries)`` in one transaction: all its writes commit, or none."""
         with self.connection.db:
-            result = fn(self)
+            result = fn(self._queries)
         return result
 
     async def read(self, fn: Callable[[Queries], T]) -> T:
         """``fn(queries)`` without a transaction of its own (reads, single statements)."""
-        return fn(self)
+        return fn(self._queries)
 
     @property
     def full(self) -> bool:
@@ -75,11 +74,6 @@ class Store(Queries):
 
     def close(self) -> None:
         self.connection.close()
-
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        with self.connection.db:
-            yield
 
     def migrate_plugin(
         self, name: str, migrations: list[str], postgresql: list[str] | None = None
