@@ -26,13 +26,13 @@ if TYPE_CHECKING:
 hookspec = pluggy.HookspecMarker("wad")
 
 
+# An awaitable answer (a setup that reads or writes the store) is awaited before the
+# sessions start; None: no task.
 @hookspec
 def wad_startup(
     daemon: DaemonAPI,
 ) -> Callable[[], Awaitable[None]] | Awaitable[Callable[[], Awaitable[None]] | None] | None:
-    """The store and sessions are up: an async callable to run for the daemon's life, or
-    None; or an awaitable giving one (awaited before the sessions start: a setup that
-    reads or writes the store)."""
+    """The store is up: an async callable to run for the daemon's life (or an awaitable of it)."""
 
 
 @hookspec
@@ -66,11 +66,11 @@ def wad_before_send(
     """A message is about to go: a reason to refuse it, an awaitable to hold it, or None."""
 
 
+# ``store`` is the queries of the event's transaction (``wad.store.Queries``), synchronous;
+# on PostgreSQL the hook runs in the store's worker thread: it touches nothing else.
 @hookspec
 def wad_event_stored(store: Queries, event: StoredEvent) -> None:
-    """Inside the event's transaction: write what must be durable with it (synchronous),
-    through ``store``, the queries of that transaction (on PostgreSQL it runs in the
-    store's worker thread: touch nothing of the daemon's besides ``store``)."""
+    """Inside the event's transaction: write what must be durable with it, through ``store``."""
 
 
 @hookspec
