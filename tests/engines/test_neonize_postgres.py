@@ -11,7 +11,6 @@ shown.
 from __future__ import annotations
 
 import contextlib
-import inspect
 import os
 import time
 from pathlib import Path
@@ -177,9 +176,7 @@ async def test_the_session_shows_the_dial_error_and_deleting_it_drops_its_schema
     try:
         failures = 0
         with rig.events.subscribe() as stream:
-            created = rig.supervisor.create("s1")
-            if inspect.isawaitable(created):  # async once the store's callers are
-                await created
+            await rig.supervisor.create("s1")
             async for event in stream:  # it fails, retries (finding its store), fails
                 if event.type == "session.status" and event.payload["state"] == "failed":
                     assert DIAL_ERROR in event.payload["lastError"]
