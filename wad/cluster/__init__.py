@@ -11,6 +11,7 @@ Modules, one concern each, lowest first:
 - ``ownership``: claim, release, move (the advisory lock and the ``owners`` row);
 - ``placement``: free sessions to the least loaded node, gentle rebalancing;
 - ``lease``: the owner's own clock for fencing;
+- ``owners``: which node runs each session, read through the store (the lists);
 - ``node``: ``ClusterNode``, the task that ties them together.
 
 The guarantee: a session runs on one node at a time. An owner fences (stops all its

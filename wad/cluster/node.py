@@ -321,6 +321,10 @@ class ClusterNode:
         for device, target in await self._db(conn, ownership.move_requests, me):
             busy = True
             await self._hand_over(conn, device, target)
+        if self._owned:
+            for device in await self._db(conn, ownership.deleted, me):
+                busy = True
+                await self._drop_deleted(conn, device)
         if decision.nowhere:
             for device in sorted(self._owned):
                 await self._hand_over(conn, device, None)
@@ -356,6 +360,15 @@ class ClusterNode:
             await self.runner.stop(device)
         await self._db(conn, ownership.release, device, self.node_id, target)
         log.info("cluster: handed %s over to %s", device, target or "placement")
+        self._notify()
+
+    async def _drop_deleted(self, conn: LockConnection, device: str) -> None:
+        """A session of this node was deleted through another: stop it, drop its row."""
+        if device in self._owned:
+            self._owned.discard(device)
+            await self.runner.stop(device)
+        await self._db(conn, ownership.forget, device, self.node_id)
+        log.info("cluster: %s was deleted; stopped it", device)
         self._notify()
 
     # -- waiting -----------------------------------------------------------------

@@ -61,6 +61,18 @@ def forget(conn: Conn, device_id: str, node_id: str) -> None:
         conn.execute("SELECT pg_advisory_unlock(%s)", (session_key(device_id),))
 
 
+def deleted(conn: Conn, node_id: str) -> list[str]:
+    """This node's sessions whose ``sessions`` row is gone (deleted through another
+    node): it stops them and drops their rows."""
+    rows = conn.execute(
+        """SELECT o.device_id FROM owners o WHERE o.node_id = %s
+        AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.device_id = o.device_id)
+        ORDER BY o.device_id""",
+        (node_id,),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
 def targeted(conn: Conn, node_id: str) -> list[str]:
     """The sessions waiting for this node to claim them."""
     rows = conn.execute(

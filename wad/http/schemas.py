@@ -112,6 +112,12 @@ class SessionSummary(SettingsShown):
     bannedUntil: Timestamp | None = Field(
         description="while `banned`: when the ban ends and the session connects again"
     )
+    node: str | None = Field(
+        None,
+        description="in a cluster (WAD_DATABASE_URL) only: the node that runs the session"
+        " (null while it is handed over); the state of a session another node runs is"
+        " its stored one",
+    )
 
 
 class SessionDetail(SessionSummary):

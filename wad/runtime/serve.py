@@ -6,6 +6,12 @@ store, supervisor (restores sessions), control socket, HTTP server, then
 the HTTP server stops accepting and lets open requests finish (until
 ``shutdown_timeout``; those still running then are answered 503:
 :mod:`wad.http.server`), then sessions stop their engines, then the store closes.
+
+With ``database_url`` the daemon is a node of a cluster (issue 20): the store is
+PostgreSQL's, and a :class:`wad.cluster.ClusterNode` starts after the supervisor
+(which then restores nothing itself: the node starts the sessions it owns). A
+planned stop leaves the cluster: the node stops its sessions and frees them in the
+database, so the other nodes take them over at their next pass (about 1 s).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import functools
 import logging
 import signal
 from collections.abc import Callable
+from typing import cast
 
 import trio
 from hypercorn.config import Config as HypercornConfig
@@ -77,8 +84,20 @@ def build(config: Config, engine: Engine | None = None) -> Daemon:
         raise
 
 
+def open_store(config: Config) -> Store:
+    """The embedded SQLite store, or with ``database_url`` the PostgreSQL one."""
+    if config.database_url is None:
+        return Store(config.db_path)
+    from wad.store.postgres import PostgresStore  # the postgresql extra
+
+    store = PostgresStore(config.database_url, node=config.node, path=config.db_path)
+    # It offers what Store offers (run, read, full, close, migrate_plugin, path);
+    # the callers' annotations name the embedded one.
+    return cast(Store, store)
+
+
 def _build(config: Config, engine: Engine | None, lock: FolderLock) -> Daemon:
-    store = Store(config.db_path)
+    store = open_store(config)
     admin = AdminToken.load(config.admin_token, config.admin_token_file)
     events = EventLog(store)
     timing = SessionTiming(
@@ -101,6 +120,12 @@ def _build(config: Config, engine: Engine | None, lock: FolderLock) -> Daemon:
     plugins = host.load(config.disable_plugins)
     # Rotating the admin token ends every dashboard sign-in.
     logins = DashboardLogins(generation=lambda: admin.generation)
+    if config.database_url is not None:
+        from wad.cluster import ClusterNode  # psycopg: the postgresql extra
+
+        supervisor.cluster = ClusterNode(
+            config.database_url, config.node, supervisor, node_url=config.node_url or ""
+        )
     daemon = Daemon(config, store, events, supervisor, services, plugins, logins)
     daemon.state_lock = lock
     services.sending.before_send = lambda device_id, message: hooks.before_send(
@@ -134,6 +159,10 @@ async def serve(
             await nursery.start(looplag.monitor, daemon.metrics.observe_lag)
             await hooks.startup(daemon)
             await nursery.start(daemon.supervisor.run)
+            if daemon.supervisor.cluster is not None:
+                # Registered and beating when this returns; it then starts the
+                # sessions it is given. Cancelled at the stop, it leaves the cluster.
+                await nursery.start(daemon.supervisor.cluster.run)
             nursery.start_soon(
                 retention.prune_forever,
                 daemon.store,

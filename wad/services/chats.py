@@ -52,7 +52,8 @@ class Chats:
     def __init__(self, lookup: Lookup, store: Store) -> None:
         self.lookup = lookup
         self.store = store
-        store.migrate_plugin("chats", CHAT_MIGRATIONS)
+        # The index is spelled alike in PostgreSQL.
+        store.migrate_plugin("chats", CHAT_MIGRATIONS, postgresql=CHAT_MIGRATIONS)
 
     async def page(
         self, device_id: object, limit: object = 50, cursor: object = None

@@ -21,7 +21,7 @@ from wad.services.settings import SETTINGS, SessionSettings
 from wad.sessions.events import EventLog
 from wad.sessions.states import State
 from wad.sessions.supervisor import Supervisor
-from wad.store import SessionRow, Store
+from wad.store import Queries, SessionRow, Store
 
 __all__ = ["Sessions"]
 
@@ -41,8 +41,15 @@ class Sessions:
         supervisor.link_options = self.settings.engine_options
         self._qr_images: dict[str, str] = {}
 
-    def _json(self, row: SessionRow, stored: Mapping[str, Any], detail: bool) -> dict[str, Any]:
-        """A session as the API shows it: its row and ``stored``, its settings."""
+    def _json(
+        self,
+        row: SessionRow,
+        stored: Mapping[str, Any],
+        detail: bool,
+        owners: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """A session as the API shows it: its row and ``stored``, its settings; in a
+        cluster (``owners``: each running session's node) also ``node``, its node."""
         session = self.supervisor.get(row.device_id)
         state = session.state if session is not None else row.connection_state
         data: dict[str, Any] = {
@@ -64,18 +71,38 @@ class Sessions:
             # Engines that isolate sessions say which run alone after crashes (neonize).
             quarantined = getattr(self.supervisor.engine, "is_quarantined", None)
             data["quarantined"] = bool(quarantined and quarantined(row.device_id))
+        if owners is not None:  # None while it is being handed over
+            data["node"] = owners.get(row.device_id)
         return data
 
+    def _owners(self, q: Queries, device_id: str | None = None) -> dict[str, str] | None:
+        """Each running session's node in a cluster (lists are cluster-wide: every row
+        is in the shared database), or only ``device_id``'s; None for one daemon."""
+        if self.supervisor.cluster is None:
+            return None
+        from wad.cluster import owners  # psycopg: the postgresql extra
+
+        if device_id is None:
+            return owners.owners(q)
+        node = owners.owner_of(q, device_id)
+        return {} if node is None else {device_id: node}
+
     async def list_all(self) -> list[dict[str, Any]]:
-        listed = await self.store.read(
-            lambda q: [(row, q.session_settings(row.device_id)) for row in q.list_sessions()]
-        )
-        return [self._json(row, stored, detail=False) for row, stored in listed]
+        def listing(
+            q: Queries,
+        ) -> tuple[list[tuple[SessionRow, dict[str, Any]]], dict[str, str] | None]:
+            rows = [(row, q.session_settings(row.device_id)) for row in q.list_sessions()]
+            return rows, self._owners(q)
+
+        listed, owners = await self.store.read(listing)
+        return [self._json(row, stored, False, owners) for row, stored in listed]
 
     async def get(self, device_id: object) -> dict[str, Any]:
         row = await self.lookup.row(device_id)
-        stored = await self.store.read(lambda q: q.session_settings(row.device_id))
-        return self._json(row, stored, detail=True)
+        stored, owners = await self.store.read(
+            lambda q: (q.session_settings(row.device_id), self._owners(q, row.device_id))
+        )
+        return self._json(row, stored, True, owners)
 
     async def create(
         self, device_id: object, settings: Mapping[str, object] | None = None
@@ -86,7 +113,7 @@ class Sessions:
         # connection already has them.
         stored = self.settings.sealed(valid, values)
         also = (lambda q: q.set_session_settings(valid, stored)) if stored else None
-        if await self.supervisor.create(valid, also=also) is None:
+        if not await self.supervisor.add(valid, also=also):
             raise conflict("Session already exists")
         return {"deviceId": valid}
 

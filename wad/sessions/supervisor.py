@@ -3,6 +3,12 @@
 No failure of one session leaves it: a session contains its own (see
 :meth:`Session.run`), and a task that still ends with an exception is logged and
 counted here, never raised into the nursery that holds the others (and the daemon).
+
+One daemon runs every stored session (restored at start). A node of a cluster
+(``cluster`` set: :class:`wad.cluster.ClusterNode`) runs those the cluster gives it:
+the supervisor is its :class:`wad.cluster.SessionRunner` (``start``, ``stop``,
+``stop_all``); a new session is stored and the cluster woken to place it, here or on
+another node.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import shutil
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -26,6 +32,9 @@ from wad.sessions.session import Session, SessionTiming
 from wad.sessions.states import RESTING, State
 from wad.store import Queries, Store
 from wad.store.clock import seconds_until
+
+if TYPE_CHECKING:
+    from wad.cluster import ClusterNode
 
 log = logging.getLogger(__name__)
 
@@ -57,16 +66,24 @@ class Supervisor:
         #: A session's options for its engine (set by the services: its settings).
         self.link_options: Callable[[str], Awaitable[Mapping[str, Any]]] = _no_options
         self._nursery: trio.Nursery | None = None
+        #: In a cluster, the node that decides what runs here (set before :meth:`run`).
+        self.cluster: ClusterNode | None = None
+        # Sessions stopped at once (stop_all) whose tasks are still ending: a new
+        # start of one waits for its old task.
+        self._ending: dict[str, Session] = {}
+        self._fences = 0  # stop_all calls: a start under way across one starts nothing
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Restore every stored session, report ready, and hold them until cancelled."""
+        """Restore every stored session (in a cluster: none, the cluster starts those
+        it gives this node), report ready, and hold them until cancelled."""
         self.sessions_dir.mkdir(parents=True, mode=0o700, exist_ok=True)
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
-            rows = await self.store.read(lambda q: q.list_sessions())
-            for row in rows:
-                self._start(row.device_id, row.connection_state, row.next_retry_at)
-            log.info("restored %d session(s)", len(rows))
+            if self.cluster is None:
+                rows = await self.store.read(lambda q: q.list_sessions())
+                for row in rows:
+                    self._start(row.device_id, row.connection_state, row.next_retry_at)
+                log.info("restored %d session(s)", len(rows))
             task_status.started()
             await trio.sleep_forever()
 
@@ -106,6 +123,9 @@ class Supervisor:
             self.faults.record(
                 session.device_id, "session", "the session's task ended; restart it", exc
             )
+        finally:
+            if self._ending.get(session.device_id) is session:
+                del self._ending[session.device_id]
 
     def folder(self, device_id: str) -> Path:
         return self.sessions_dir / device_id
@@ -138,24 +158,90 @@ class Supervisor:
             return None
         return self._start(device_id, "disconnected")
 
+    async def add(self, device_id: str, also: Callable[[Queries], object] | None = None) -> bool:
+        """Store a new session and have it run (as :meth:`create`); False when the
+        deviceId is taken. In a cluster the row is stored and the cluster woken: its
+        placement starts the session on the least loaded node, maybe this one.
+        (``max_sessions`` counts this daemon's sessions: in a cluster it is not applied.)"""
+        if self.cluster is None:
+            return await self.create(device_id, also) is not None
+
+        def store_it(q: Queries) -> bool:
+            created = q.create_session(device_id)
+            if created and also is not None:
+                also(q)
+            return created
+
+        if not await self.store.run(store_it):
+            return False
+        self.cluster.wake()
+        return True
+
     async def delete(self, device_id: str) -> bool:
-        """Stop a session and remove every trace of it, its whatsmeow file included."""
+        """Stop a session and remove every trace of it, its whatsmeow file included.
+        In a cluster, a session another node runs is stopped there: its owner finds
+        its row gone at its next pass (``ClusterNode``) and stops it."""
         session = self.sessions.pop(device_id, None)
         if session is not None:
             session.stop()
             with trio.CancelScope(shield=True):
                 await session.wait_stopped()
         deleted = await self.store.run(lambda q: q.delete_session(device_id))
+        await self._remove_files(device_id)
+        if self.cluster is not None:
+            await self.cluster.forget(device_id)
+        if deleted or session is not None:
+            self.events.announce(device_id, "session.deleted", {"deviceId": device_id})
+            return True
+        return False
+
+    async def _remove_files(self, device_id: str) -> None:
         folder = self.folder(device_id)
         forget = getattr(self.engine, "forget", None)
         if forget is not None:
             forget(folder)
         if folder.exists():
             await trio.to_thread.run_sync(shutil.rmtree, folder)
-        if deleted or session is not None:
-            self.events.announce(device_id, "session.deleted", {"deviceId": device_id})
-            return True
-        return False
+
+    # -- the cluster's SessionRunner ------------------------------------------------------
+
+    async def start(self, device_id: str) -> None:
+        """Run a session the cluster gave this node, as its row stands."""
+        fences = self._fences
+        ending = self._ending.get(device_id)
+        if ending is not None:  # its previous run here is still ending
+            await ending.wait_stopped()
+        row = await self.store.read(lambda q: q.get_session(device_id))
+        # A fence while this waited (the node no longer owns it), a row deleted
+        # meanwhile, or already running: nothing to start.
+        if fences != self._fences or row is None or device_id in self.sessions:
+            return
+        self._start(row.device_id, row.connection_state, row.next_retry_at)
+
+    async def stop(self, device_id: str) -> None:
+        """Stop a session (a handover, or its row was deleted through another node:
+        then its files here go too); returns once its engine connection is closed."""
+        session = self.sessions.pop(device_id, None) or self._ending.get(device_id)
+        if session is not None:
+            session.stop()
+            with trio.CancelScope(shield=True):
+                await session.wait_stopped()
+        if await self.store.read(lambda q: q.get_session(device_id)) is None:
+            await self._remove_files(device_id)
+
+    def stop_all(self) -> None:
+        """Fencing: every session's engine connection ends now, synchronously. The
+        engine severs its links (``sever``: the simulator closes them, neonize kills
+        its workers), then each session's task is cancelled (it ends at its next
+        checkpoint, without another word to the engine)."""
+        self._fences += 1
+        sever = getattr(self.engine, "sever", None)
+        if sever is not None:
+            sever()
+        for device_id, session in self.sessions.items():
+            session.stop()
+            self._ending[device_id] = session
+        self.sessions.clear()
 
     def counts(self) -> dict[str, int]:
         return dict(Counter(s.state for s in self.sessions.values()))

@@ -389,6 +389,17 @@ class NeonizeEngine:
         if self.stores is not None:
             self.stores.forget(folder.name)
 
+    def sever(self) -> None:
+        """Fencing (the daemon's ``SessionRunner.stop_all``): kill every worker now,
+        synchronously, which ends each session's WhatsApp connection at once; the
+        workers' own tasks then reap them and end their links."""
+        for slot in self.placement.slots:
+            worker = slot.worker
+            worker.closing = True  # asked: no crash to count, no quarantine
+            if worker.process.returncode is None:
+                with suppress(ProcessLookupError):
+                    worker.process.kill()
+
     def worker_command(self, fd: int) -> list[str]:
         level = logging.getLevelName(logging.getLogger("wad").getEffectiveLevel())
         return [self.python, "-m", "wad.worker", "--fd", str(fd), "--log-level", str(level)]

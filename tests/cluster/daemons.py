@@ -1,0 +1,159 @@
+"""Three (or more) real ``wad serve`` processes on loopback forming one cluster on a
+test's PostgreSQL database: the simulator engine, each node its own state folder
+(as if on its own machine), ``WAD_DATABASE_URL``, ``WAD_NODE_ID``, ``WAD_NODE_URL``
+and ``WAD_CLUSTER_SECRET``.
+
+What is waited for is decided by other processes on the database (a placement, a
+lease running out on the server's clock), so the kit polls the cluster-wide session
+list; each poll is one GET.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import trio
+from conftest import ADMIN_TOKEN, free_port, serve_command
+
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+SECRET = "cluster-secret-for-the-tests-0123456789"
+
+
+@dataclass
+class Node:
+    name: str
+    url: str
+    folder: Path
+    proc: subprocess.Popen[bytes]
+    client: httpx.AsyncClient = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.client = httpx.AsyncClient(base_url=self.url, headers=ADMIN, timeout=30)
+
+    @property
+    def log(self) -> Path:
+        return self.folder / "wad.log"
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def terminate(self) -> None:
+        self.proc.terminate()
+
+    async def sessions(self) -> dict[str, dict[str, Any]]:
+        """The cluster-wide session list as this node answers it, by device id."""
+        r = await self.client.get("/api/sessions")
+        r.raise_for_status()
+        return {s["deviceId"]: s for s in r.json()["sessions"]}
+
+
+def spawn(folder: Path, name: str, database_url: str, *args: str) -> Node:
+    folder.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "WAD_ADMIN_TOKEN": ADMIN_TOKEN,
+        "WAD_NEW_CONTACT_DAILY_CAP": "0",
+        "WAD_DATABASE_URL": database_url,
+        "WAD_NODE_ID": name,
+        "WAD_NODE_URL": url,
+        "WAD_CLUSTER_SECRET": SECRET,
+    }
+    command = serve_command(folder / "state", f"127.0.0.1:{port}", folder / "wad.sock", *args)
+    with (folder / "wad.log").open("ab") as log:
+        proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    return Node(name, url, folder, proc)
+
+
+async def ready(node: Node, timeout: float = 60) -> None:
+    """Until the node answers /healthz (it listens once its cluster part is up)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not node.alive:
+            raise RuntimeError(f"node {node.name} exited: {node.log.read_text()}")
+        try:
+            if (await node.client.get("/healthz", timeout=1)).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        await trio.sleep(0.1)
+    raise RuntimeError(f"node {node.name} did not answer: {node.log.read_text()}")
+
+
+async def start_nodes(folder: Path, database_url: str, names: Iterable[str]) -> list[Node]:
+    nodes = [spawn(folder / name, name, database_url) for name in names]
+    async with trio.open_nursery() as nursery:
+        for node in nodes:
+            nursery.start_soon(ready, node)
+    return nodes
+
+
+async def stop_nodes(nodes: Iterable[Node]) -> None:
+    for node in nodes:
+        if node.alive:
+            node.terminate()
+    for node in nodes:
+        try:
+            await trio.to_thread.run_sync(node.proc.wait, 15)
+        except subprocess.TimeoutExpired:
+            node.kill()
+        await node.client.aclose()
+
+
+async def until(condition: Any, timeout: float, what: str, nodes: Iterable[Node] = ()) -> float:
+    """Poll the async ``condition`` until it holds; the seconds it took."""
+    began = time.monotonic()
+    while True:
+        if await condition():
+            return time.monotonic() - began
+        if time.monotonic() - began > timeout:
+            logs = "\n".join(f"--- {n.name}\n{n.log.read_text()[-3000:]}" for n in nodes)
+            raise AssertionError(f"not within {timeout} s: {what}\n{logs}")
+        await trio.sleep(0.1)
+
+
+async def link_all(nodes: list[Node], devices: list[str]) -> None:
+    """Create the sessions round-robin through the nodes, then scan each one's QR code
+    on the node that runs it (the simulator's phone is that node's)."""
+    by_name = {n.name: n for n in nodes}
+    for i, device in enumerate(devices):
+        r = await nodes[i % len(nodes)].client.post("/api/sessions", json={"deviceId": device})
+        assert r.status_code == 201, r.text
+
+    async def waiting() -> bool:
+        listed = await nodes[0].sessions()
+        return all(listed.get(d, {}).get("connectionState") == "waiting_qr" for d in devices)
+
+    await until(waiting, 30, "every session waiting for its QR scan", nodes)
+    listed = await nodes[0].sessions()
+    for i, device in enumerate(devices):
+        owner = by_name[listed[device]["node"]]
+        r = await owner.client.post(
+            f"/api/simulator/sessions/{device}/scan", json={"phoneNumber": f"1555000{i:04d}"}
+        )
+        assert r.status_code == 200, r.text
+
+    async def connected() -> bool:
+        listed = await nodes[0].sessions()
+        return all(listed[d]["connectionState"] == "connected" for d in devices)
+
+    await until(connected, 30, "every session connected", nodes)
+
+
+def spread(listed: dict[str, dict[str, object]]) -> Counter[object]:
+    return Counter(s["node"] for s in listed.values())
