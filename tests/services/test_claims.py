@@ -80,3 +80,14 @@ async def test_cut_short_with_a_failed_message_frees_the_key(store: Store) -> No
     await store.run(lambda q: q.mark_failed("3EB0CCCC", "not on WhatsApp"))
     restarted = Claims(store)
     assert await restarted.claim("d", "k", "hash") is None  # settled lazily: the retry sends
+
+
+async def test_in_a_cluster_only_the_session_taken_over_is_settled(store: Store) -> None:
+    # Another node's session is sending under its claim: a node taking "d" over
+    # settles d's claims only.
+    await store.run(lambda q: q.create_session("elsewhere"))
+    assert await Claims(store).claim("d", "k", "hash") is None
+    assert await Claims(store).claim("elsewhere", "k", "hash") is None
+    taker = Claims(store)
+    assert await taker.settle_interrupted("d") == 1
+    assert [d for d, _, _ in await store.read(lambda q: q.idempotency_open())] == ["elsewhere"]

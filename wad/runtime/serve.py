@@ -42,6 +42,7 @@ from wad.lockfile import FolderLock
 from wad.runtime import looplag, retention
 from wad.runtime.daemon import Daemon
 from wad.services import Services
+from wad.services.claims import Claims
 from wad.sessions.events import EventLog
 from wad.sessions.liveness import LivenessTiming
 from wad.sessions.session import SessionTiming
@@ -150,8 +151,14 @@ async def serve(
     try:
         # Idempotency-Keys a killed daemon left open are settled before anything is sent
         # (the lock proves that daemon is gone); on a full disk, each is at its next retry.
-        with contextlib.suppress(StorageFull):
-            await daemon.services.sending.claims.settle_interrupted()
+        # In a cluster the other nodes are sending: a session's are settled when this
+        # node takes the session over (the cluster has stopped its previous owner).
+        claims = daemon.services.sending.claims
+        if daemon.supervisor.cluster is None:
+            with contextlib.suppress(StorageFull):
+                await claims.settle_interrupted()
+        else:
+            daemon.supervisor.before_start = functools.partial(_settle_claims, claims)
         async with trio.open_nursery() as nursery:
             daemon.nursery = nursery
             nursery.start_soon(_signals, daemon)
@@ -197,6 +204,11 @@ async def serve(
         if daemon.state_lock is not None:
             daemon.state_lock.release()
         log.info("stopped")
+
+
+async def _settle_claims(claims: Claims, device_id: str) -> None:
+    with contextlib.suppress(StorageFull):
+        await claims.settle_interrupted(device_id)
 
 
 async def _serve_http(

@@ -116,12 +116,18 @@ class Claims:
             return answer
         return None
 
-    async def settle_interrupted(self) -> int:
+    async def settle_interrupted(self, only: str | None = None) -> int:
         """At start: settle every open claim (each was cut short by the daemon's end);
-        return how many were. A pending message keeps its claim, for the resend."""
+        return how many were. A pending message keeps its claim, for the resend. In a
+        cluster, ``only`` one session's, when a node takes the session over (its
+        previous owner has stopped; the other sessions' senders are still at work)."""
         settled = 0
         claims = await self.store.read(
-            lambda q: [(d, k, q.claimed_message(m)) for d, k, m in q.idempotency_open()]
+            lambda q: [
+                (d, k, q.claimed_message(m))
+                for d, k, m in q.idempotency_open()
+                if only is None or d == only
+            ]
         )
         for device_id, key, message in claims:
             if message is not None and message["status"] == "pending":

@@ -72,6 +72,9 @@ class Supervisor:
         # start of one waits for its old task.
         self._ending: dict[str, Session] = {}
         self._fences = 0  # stop_all calls: a start under way across one starts nothing
+        #: In a cluster, what to do before a session taken over here starts (settle
+        #: the Idempotency-Keys its previous owner left open).
+        self.before_start: Callable[[str], Awaitable[object]] | None = None
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Restore every stored session (in a cluster: none, the cluster starts those
@@ -216,6 +219,10 @@ class Supervisor:
         # meanwhile, or already running: nothing to start.
         if fences != self._fences or row is None or device_id in self.sessions:
             return
+        if self.before_start is not None:
+            await self.before_start(device_id)
+            if fences != self._fences or device_id in self.sessions:
+                return
         self._start(row.device_id, row.connection_state, row.next_retry_at)
 
     async def stop(self, device_id: str) -> None:
