@@ -61,11 +61,13 @@ class Node:
         return {s["deviceId"]: s for s in r.json()["sessions"]}
 
 
-def spawn(folder: Path, name: str, database_url: str, *args: str) -> Node:
+def spawn(
+    folder: Path, name: str, database_url: str, *args: str, env: dict[str, str] | None = None
+) -> Node:
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {
+    full_env = {
         **os.environ,
         "WAD_ADMIN_TOKEN": ADMIN_TOKEN,
         "WAD_NEW_CONTACT_DAILY_CAP": "0",
@@ -73,10 +75,11 @@ def spawn(folder: Path, name: str, database_url: str, *args: str) -> Node:
         "WAD_NODE_ID": name,
         "WAD_NODE_URL": url,
         "WAD_CLUSTER_SECRET": SECRET,
+        **(env or {}),
     }
     command = serve_command(folder / "state", f"127.0.0.1:{port}", folder / "wad.sock", *args)
     with (folder / "wad.log").open("ab") as log:
-        proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(command, env=full_env, stdout=log, stderr=subprocess.STDOUT)
     return Node(name, url, folder, proc)
 
 

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import trio
 from clusterkit import query
-from daemons import link_all, spread, start_nodes, stop_nodes, until
+from daemons import link_all, spawn, spread, start_nodes, stop_nodes, until
+from systemd_manager import FakeManager
 
 NAMES = ("a", "b", "c")
 
@@ -61,3 +63,18 @@ async def test_a_session_deleted_through_another_node_stops_where_it_ran(
         await until(fresh, 10, "dev0 waiting for a QR scan again", nodes)
     finally:
         await stop_nodes(nodes)
+
+
+async def test_a_node_under_systemd_s_watchdog_is_fed(tmp_path: Path, pg_url: str) -> None:
+    """The watchdog's store probe is SQLite's: on PostgreSQL the node still starts
+    and feeds the watchdog (wad.service sets WatchdogSec)."""
+    manager = FakeManager()
+    env = {"NOTIFY_SOCKET": manager.address, "WATCHDOG_USEC": "1000000"}
+    node = spawn(tmp_path / "a", "a", pg_url, env=env)
+    try:
+        await trio.to_thread.run_sync(manager.wait_for, "READY")
+        await trio.to_thread.run_sync(manager.wait_for, "WATCHDOG")
+        assert node.alive
+    finally:
+        await stop_nodes([node])
+        manager.close()

@@ -123,6 +123,11 @@ class Systemd:
         interval = self.notifier.watchdog_interval
         if interval is None:
             return
+        if daemon.store.dialect != "sqlite":
+            # A cluster's store is a server's: its health is the cluster's heartbeat
+            # (a node that cannot write fences); the ping proves the loop runs.
+            await ping_while_healthy(self.notifier, lambda: True, interval)
+            return
         daemon.store.migrate_plugin("systemd", HEARTBEAT_MIGRATIONS)
         probe = StoreProbe(daemon.store.path)
         try:
