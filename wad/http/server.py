@@ -19,7 +19,8 @@ handling), in place of ``hypercorn.trio.serve``, for three things it cannot do:
   ``CLOSE_GRACE`` later whatever is left is cancelled. ``serve`` returns when the
   last connection is closed, so the daemon stops its sessions and store after it.
 
-Per request, :mod:`wad.http.guard` fixes hypercorn's keep-alive bookkeeping.
+Per request, :mod:`wad.http.guard` fixes hypercorn's keep-alive bookkeeping, and an
+answer's headers go out in the same write as its body (:func:`_sized_head`).
 """
 
 from __future__ import annotations
@@ -86,6 +87,25 @@ class HttpLimits:
         )
 
 
+def _sized_head(data: bytes) -> bool:
+    """Whether ``data`` is an answer's status line and headers with a body of a known,
+    non-zero length to follow: those wait for the body's first bytes, so that both go
+    in one write. (hypercorn writes them apart: two system calls, and on the send's
+    own path a lock, a shielded scope and a scheduling round more, for every answer.
+    An answer whose length is unknown, a stream of events, goes at once, as does an
+    interim 1xx.)"""
+    if not (data.startswith(b"HTTP/1.1 ") and data.endswith(b"\r\n\r\n")):
+        return False
+    if data.startswith(b"HTTP/1.1 1"):
+        return False
+    lowered = data.lower()
+    at = lowered.find(b"\r\ncontent-length:")
+    if at < 0:
+        return False
+    end = lowered.find(b"\r\n", at + 2)
+    return lowered[at + len(b"\r\ncontent-length:") : end].strip() not in (b"", b"0")
+
+
 class _Connection(TCPServer):
     """One accepted connection, handled by hypercorn, with its bookkeeping kept whole."""
 
@@ -103,9 +123,16 @@ class _Connection(TCPServer):
         )
         # TCPServer.run starts its timer through this attribute (see wad.http.keepalive).
         self.idle_task = self.keep_alive  # type: ignore[assignment]
+        self._head: bytes | None = None  # an answer's status line and headers, held back
 
     async def protocol_send(self, event: Event) -> None:
         if isinstance(event, RawData):  # hypercorn shields the write itself
+            if self._head is not None:
+                event = RawData(data=self._head + event.data)
+                self._head = None
+            elif _sized_head(event.data):
+                self._head = event.data
+                return
             await super().protocol_send(event)
             return
         if isinstance(event, Updated):  # the keep-alive timer: a deadline, set at once
@@ -118,6 +145,9 @@ class _Connection(TCPServer):
         # may be cancelling: never cut it half-way (wad.http.guard tells the story).
         with trio.CancelScope(shield=True) as shielded:
             shielded.deadline = trio.current_time() + BOOKKEEPING_TIMEOUT
+            if self._head is not None:  # what was written before the close goes out
+                head, self._head = self._head, None
+                await super().protocol_send(RawData(data=head))
             await super().protocol_send(event)
 
     async def _read_data(self) -> None:
