@@ -10,7 +10,7 @@ bare quart-trio endpoint), each driven with a fixed number of sends over
 (the default) each server runs under valgrind with its instrumentation off until
 the warm-up is done, and the figure is the instructions it executed for the
 measured sends, divided by their number: whatever else loads the machine, the
-count is the same (about ±1 % run to run), so a change of a few per cent shows.
+count is the same (within about 2 % run to run), so a change of a few per cent shows.
 The ratio of the two counts estimates the throughput ratio of ``send.py`` on a
 quiet machine. With ``cprofile`` only wad runs, under cProfile, and the top of
 its profile is printed (cumulative and own time; the profiler's overhead

@@ -101,6 +101,25 @@ async def test_served_connections_close_after_the_keep_alive_timeout(
             await stream.aclose()
 
 
+async def test_a_request_outlasting_the_keep_alive_timeout_is_answered(
+    short_keep_alive: Running,
+) -> None:
+    """The timer runs only while a connection waits for its next request: a request
+    whose body is still coming after the keep-alive timeout is answered, and the
+    connection serves the next one."""
+    wad = short_keep_alive
+    stream = await connect(wad.url)
+    try:
+        await stream.send_all(
+            b"POST /api/nothing/here HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\n"
+        )
+        await trio.sleep(KEEP_ALIVE * 1.5)  # the server's timer runs on its own clock
+        assert (await request(stream, b"{}")).startswith(b"HTTP/1.1 404")
+        assert (await request(stream)).startswith(b"HTTP/1.1 200")
+    finally:
+        await stream.aclose()
+
+
 async def test_a_connection_whose_client_left_is_released_at_once(
     short_keep_alive: Running,
 ) -> None:
