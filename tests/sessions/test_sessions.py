@@ -176,7 +176,7 @@ async def test_pending_sends_go_again_with_the_same_id(
     await rig.store.run(
         lambda q: q.insert_outgoing("3EB0AAA", "s1", "15550002222@s.whatsapp.net", "text", "one")
     )
-    rig.engine.phone(folder).receive(
+    await rig.engine.phone(folder).receive(
         {"id": "3EB0AAA", "to": "15550002222@s.whatsapp.net", "text": "one"}
     )
     await rig.store.run(

@@ -117,6 +117,10 @@ def _build(config: Config, engine: Engine | None, lock: FolderLock) -> Daemon:
         timing,
         max_sessions=config.max_sessions,
     )
+    # The simulator keeps its network's memory in the store when that is PostgreSQL.
+    attach_store = getattr(supervisor.engine, "attach_store", None)
+    if attach_store is not None:
+        attach_store(store, store.dialect)
     services = Services.build(config, store, supervisor, events, admin)
     plugins = host.load(config.disable_plugins)
     # Rotating the admin token ends every dashboard sign-in.

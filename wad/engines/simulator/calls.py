@@ -42,13 +42,13 @@ def hang_up(link: SimLink, call_id: str) -> None:
     link.emit("call_ended", id=call_id, **{"from": caller}, reason="timeout")
 
 
-def reject(link: SimLink, params: dict[str, Any]) -> dict[str, Any]:
+async def reject(link: SimLink, params: dict[str, Any]) -> dict[str, Any]:
     """The device rejects a ringing call: the caller's phone sees it declined."""
     call_id = str(params.get("id", ""))
     caller = link.ringing.pop(call_id, None)
     if caller is None:
         raise EngineError("no such ringing call", "not_found")
-    link.engine.phone(link.folder).note(
+    await link.engine.phone(link.folder).note(
         {"command": "reject_call", "callId": call_id, "to": caller, "from": params.get("from")}
     )
     return {}

@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import math
 import os
 import secrets
@@ -41,12 +42,15 @@ import trio
 from wad.engines import directory
 from wad.engines.contract import TERMINAL_KINDS, EngineError, EngineEvent
 from wad.engines.link import take_ready
-from wad.engines.simulator import calls, contacts, history, lifecycle
+from wad.engines.simulator import accounts, calls, contacts, history, lifecycle
 from wad.engines.simulator import groups as virtual_groups
+from wad.engines.simulator.accounts import Device
 from wad.engines.simulator.address_book import Directory
+from wad.engines.simulator.memory import CREDENTIALS, FileMemory, StoreMemory
 from wad.files import PRIVATE, write_private
 
-CREDENTIALS = "simulator-device.json"
+__all__ = ["CREDENTIALS", "SENT_LOG", "SimLink", "SimulatorEngine", "VirtualPhone"]
+log = logging.getLogger(__name__)
 SENT_LOG = "simulator-sent.jsonl"
 GROUPS = "simulator-groups.json"
 NOT_ON_WHATSAPP_SUFFIX = "0000"
@@ -109,6 +113,9 @@ class SimLink:
         self.keepalive_failing: trio.CancelScope | None = None
         self.ringing: dict[str, str] = {}  # call id -> the caller's JID
         self.nursery: trio.Nursery  # set by open_link, for the link's own tasks
+        self.name = accounts.link_name()  # this connection's, for the network
+        self.device: Device | None = None  # the linked device, once known
+        self._paired: Device | None = None  # what a scan linked
 
     # -- Link -----------------------------------------------------------------------
 
@@ -160,12 +167,12 @@ class SimLink:
             if to.endswith("@g.us") and to not in self.engine.groups(self.folder):
                 raise EngineError(f"not a member of group {to}", "not_found")
             Directory(self.folder).outgoing(to, {"command": command, **params})
-            return phone.receive({"command": command, **params})
+            return await phone.receive({"command": command, **params})
         if command in ("mark_read", "presence"):
-            phone.note({"command": command, **params})
+            await phone.note({"command": command, **params})
             return {}
         if command == "reject_call":
-            return calls.reject(self, params)
+            return await calls.reject(self, params)
         if command == "groups":
             return {
                 "groups": [
@@ -209,34 +216,35 @@ class SimLink:
                 "network is offline (no such host)",
             )
             return
-        credentials = self.folder / CREDENTIALS
-        if not credentials.exists():
+        memory = self.engine.memory
+        device = await memory.device(self)
+        if device is None:
             self.state = "waiting_qr"
             while not self._scanned.is_set():
                 self.emit("qr", code=_qr_code())
                 with trio.move_on_after(self.engine.qr_interval):
                     await self._scanned.wait()
+            assert self._paired is not None
+            device = self._paired
+            await memory.save(self, device)  # linked before it says so
         if lifecycle.banned(self):
             return
-        device = json.loads(credentials.read_text())
+        await memory.connected(self)
+        self.device = device
         self.state = "connected"
-        self.emit("connected", phoneNumber=device["phoneNumber"], jid=device["jid"])
-        if device.pop("historyPending", False):  # the first connection after pairing
-            write_private(credentials, json.dumps(device))
+        self.emit("connected", phoneNumber=device.phone_number, jid=device.jid)
+        if device.history_pending:  # the first connection after pairing
+            self.device = Device(device.phone_number, device.jid)
+            await memory.save(self, self.device)
             mode = str(self.options.get("history") or "none")
-            for event in history.after_pairing(device["phoneNumber"], mode):
+            for event in history.after_pairing(device.phone_number, mode):
                 self.emit(event.kind, **event.data)
 
     def scan(self, phone_number: str) -> None:
         if self.state != "waiting_qr":
             raise EngineError("the session is not showing a QR code", "conflict")
-        device = {
-            "phoneNumber": phone_number,
-            "jid": f"{phone_number}:7@s.whatsapp.net",
-            "historyPending": True,
-        }
-        write_private(self.folder / CREDENTIALS, json.dumps(device))
-        self._scanned.set()
+        self._paired = Device(phone_number, f"{phone_number}:7@s.whatsapp.net", True)
+        self._scanned.set()  # the link stores it (run) before it connects
 
     def enter_code(self, code: str) -> None:
         """The phone's user types the pairing code shown by ``pair_phone``."""
@@ -283,7 +291,8 @@ class SimLink:
         self.emit("disconnected", reason="connection dropped by the simulator")
 
     def unlink(self, reason: str = "the phone removed this linked device") -> None:
-        (self.folder / CREDENTIALS).unlink(missing_ok=True)
+        self.device = None
+        self.engine.memory.unlink(self)
         self.emit("logged_out", reason=reason)
 
     def tell(self, events: list[tuple[str, dict[str, Any]]]) -> None:
@@ -292,10 +301,9 @@ class SimLink:
             self.emit(kind, **data)
 
     def jid(self) -> str | None:
-        credentials = self.folder / CREDENTIALS
-        if not credentials.exists():
+        if self.device is None:
             return None
-        return str(json.loads(credentials.read_text())["jid"]).replace(":7@", "@")
+        return self.device.jid.replace(":7@", "@")
 
     def require_connected(self) -> None:
         if self.state != "connected" or self.silenced:
@@ -303,10 +311,12 @@ class SimLink:
 
 
 class VirtualPhone:
-    """What the phones on the other end received from one device, on disk."""
+    """What the phones on the other end received from one device: on disk, or in the
+    store (``store``: then :meth:`load` first)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, store: StoreMemory | None = None) -> None:
         self.folder = folder
+        self.store = store
         self.path = folder / SENT_LOG
         self.received: list[dict[str, Any]] = []
         self._ids: set[str] = set()
@@ -314,7 +324,7 @@ class VirtualPhone:
         self._closer: weakref.finalize[[int], VirtualPhone] | None = (
             None  # closes the fd once, even unasked
         )
-        if self.path.exists():
+        if store is None and self.path.exists():
             for line in self.path.read_text().splitlines():
                 try:
                     item = json.loads(line)
@@ -324,7 +334,13 @@ class VirtualPhone:
                 if "id" in item:
                     self._ids.add(item["id"])
 
-    def receive(self, params: dict[str, Any]) -> dict[str, Any]:
+    async def load(self) -> None:
+        """What the store holds (another node may have run the session)."""
+        if self.store is not None:
+            self.received = await self.store.received(self.folder.name)
+            self._ids = {str(item["id"]) for item in self.received if "id" in item}
+
+    async def receive(self, params: dict[str, Any]) -> dict[str, Any]:
         """The network takes a message (or a reaction, edit, revoke) from the device.
 
         Media bytes are copied to the phone's side, so what arrives can be compared
@@ -344,12 +360,18 @@ class VirtualPhone:
                 item["toPhone"] = contacts.phone_jid(number)
             if params.get("media"):
                 item["media"] = self._keep_media(message_id, params["media"])
-            self.note(item)
+            await self.note(item, message_id)
             self._ids.add(message_id)
         return {"id": message_id, "timestamp": int(time.time())}
 
-    def note(self, item: dict[str, Any]) -> None:
+    async def note(self, item: dict[str, Any], message_id: str | None = None) -> None:
         item = {**item, "timestamp": int(time.time())}
+        if self.store is not None:
+            # The network's memory is shared: a message id another node sent already
+            # is not received again.
+            if await self.store.receive(self.folder.name, message_id, item):
+                self.received.append(item)
+            return
         line = (json.dumps(item) + "\n").encode()
         if self._fd is None:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE)
@@ -385,6 +407,9 @@ class SimulatorEngine:
     def __init__(self, qr_interval: float = 20.0, connect_delay: float = 0.0) -> None:
         self.qr_interval = qr_interval
         self.connect_delay = connect_delay
+        # Where linked devices and the phones' lists live: the session folders, or
+        # the store when it is PostgreSQL (attach_store; .memory).
+        self.memory: FileMemory | StoreMemory = FileMemory()
         # Offline, every connection fails as neonize's does on a machine that
         # cannot reach WhatsApp: for demos and tests of backoff.
         self.offline = False
@@ -396,6 +421,13 @@ class SimulatorEngine:
         # Connection attempts by session: a test counts them (no reconnect storm).
         self.attempts: Counter[str] = Counter()
 
+    def attach_store(self, store: accounts.Store, dialect: str) -> None:
+        """The daemon's store: on PostgreSQL (a cluster), the network's memory is
+        there (.accounts); on SQLite it stays in the session folders, as before."""
+        if dialect == "postgresql":
+            accounts.migrate(store)
+            self.memory = StoreMemory(store)
+
     @asynccontextmanager
     async def open_link(
         self, device_id: str, folder: Path, options: Mapping[str, Any] | None = None
@@ -403,6 +435,9 @@ class SimulatorEngine:
         link = SimLink(self, device_id, folder, options or {})
         self._links[device_id] = link
         self.attempts[device_id] += 1
+        if isinstance(self.memory, StoreMemory) and folder not in self._phones:
+            phone = self._phones[folder] = VirtualPhone(folder, self.memory)
+            await phone.load()
         try:
             async with trio.open_nursery() as nursery:
                 link.nursery = nursery
@@ -415,17 +450,30 @@ class SimulatorEngine:
             link._send.close()
             if self._links.get(device_id) is link:
                 del self._links[device_id]
+            with trio.CancelScope(shield=True):
+                await self.memory.flush(link)
 
     def phone(self, folder: Path) -> VirtualPhone:
         if folder not in self._phones:
-            self._phones[folder] = VirtualPhone(folder)
+            store = self.memory if isinstance(self.memory, StoreMemory) else None
+            self._phones[folder] = VirtualPhone(folder, store)
         return self._phones[folder]
 
     def forget(self, folder: Path) -> None:
-        """Drop what is cached of a deleted session's folder."""
+        """Drop what is cached of a deleted session's folder (and, in the store, what
+        the network kept of its account: in the background)."""
         phone = self._phones.pop(folder, None)
         if phone is not None:
             phone.close()
+        if isinstance(self.memory, StoreMemory):
+            trio.lowlevel.spawn_system_task(self._forget, self.memory, folder.name)
+
+    @staticmethod
+    async def _forget(memory: StoreMemory, device_id: str) -> None:
+        try:
+            await memory.forget(device_id)
+        except Exception:  # a system task must not raise; the rows stay, harmless
+            log.exception("session %s: the simulator's rows were left", device_id)
 
     def live_links(self) -> list[SimLink]:
         return [link for link in self._links.values() if link.state == "connected"]

@@ -42,6 +42,8 @@ class SimLink(Protocol):
 
     def emit_event(self, kind: str, **data: Any) -> None: ...
 
+    def jid(self) -> str | None: ...
+
 
 class Devices(Protocol):
     """The simulator engine: its devices that are connected now."""
@@ -50,7 +52,6 @@ class Devices(Protocol):
 
 
 GROUPS = "simulator-groups.json"  # the same file the engine's add_group writes
-CREDENTIALS = "simulator-device.json"
 PRIVACY_SUFFIX = "403"
 NOT_ON_WHATSAPP_SUFFIX = "0000"
 COMMANDS = frozenset(GROUP_COMMANDS)
@@ -87,9 +88,12 @@ def _save(folder: Path, groups: dict[str, dict[str, Any]]) -> None:
     write_private(folder / GROUPS, json.dumps(groups))
 
 
-def me(folder: Path) -> str:
-    device = json.loads((folder / CREDENTIALS).read_text())
-    return f"{device['phoneNumber']}@s.whatsapp.net"
+def me(link: SimLink) -> str:
+    """The account's own JID (its linked device's, without the device number)."""
+    jid = link.jid()
+    if jid is None:
+        raise EngineError("the device is not linked", "not_connected")
+    return jid
 
 
 def public(group: dict[str, Any]) -> dict[str, Any]:
@@ -116,7 +120,7 @@ class Network:
         return result
 
     def create(self, link: SimLink, params: dict[str, Any]) -> dict[str, Any]:
-        own = me(link.folder)
+        own = me(link)
         jid = f"1203630{secrets.randbelow(10**11):011d}@g.us"
         results, members = [], [{"jid": own, "isAdmin": True, "isSuperAdmin": True}]
         for p in params.get("participants") or []:
@@ -228,7 +232,7 @@ class Network:
         return {"link": INVITE_PREFIX + group["inviteCode"], "code": group["inviteCode"]}
 
     def _leave(self, link: SimLink, group: dict[str, Any], params: dict[str, Any]) -> Any:
-        own = me(link.folder)
+        own = me(link)
         group["participants"] = [p for p in group["participants"] if p["jid"] != own]
         self._broadcast(link, group, "leave", [own], by=own)
         groups = _load(link.folder)
@@ -267,7 +271,7 @@ class Network:
 
     def join_by_link(self, link: SimLink, code: str) -> dict[str, Any]:
         group = self._by_code(code)
-        own = me(link.folder)
+        own = me(link)
         if any(p["jid"] == own for p in group["participants"]):
             raise EngineError("already a member of this group", "conflict")
         group["participants"].append({"jid": own, "isAdmin": False, "isSuperAdmin": False})
@@ -327,7 +331,7 @@ class Network:
         return group
 
     def _need_rights(self, link: SimLink, group: dict[str, Any], what: str) -> None:
-        own = me(link.folder)
+        own = me(link)
         mine = next((p for p in group["participants"] if p["jid"] == own), None)
         is_admin = mine is not None and (mine["isAdmin"] or mine["isSuperAdmin"])
         if what == "info" and not group["locked"] and mine is not None:
@@ -337,7 +341,7 @@ class Network:
 
     def _changed(self, link: SimLink, group: dict[str, Any], **changes: Any) -> dict[str, Any]:
         self._write_all(link, group)
-        by = someone(me(link.folder))
+        by = someone(me(link))
         for other in self._member_links(group, also=link):
             other.emit_event("group_update", group=group["id"], by=by, **changes)
         return {}
@@ -353,7 +357,7 @@ class Network:
     ) -> None:
         if link is not None:
             self._write_all(link, group)
-            by = by or me(link.folder)
+            by = by or me(link)
         else:
             for other in self._member_links(group):
                 self._write(other.folder, group)
@@ -374,7 +378,7 @@ class Network:
         found = []
         for other in self.engine.live_links():
             try:
-                if other is also or me(other.folder) in members:
+                if other is also or me(other) in members:
                     found.append(other)
             except FileNotFoundError:  # not paired yet: no account, no groups
                 continue
