@@ -300,6 +300,13 @@ class SimLink:
         for kind, data in events:
             self.emit(kind, **data)
 
+    def sever(self) -> None:
+        """End the connection now, without a checkpoint (the node fenced): nothing
+        more arrives or is answered."""
+        self.closed = True
+        self.state = "severed"
+        self._send.close()
+
     def jid(self) -> str | None:
         if self.device is None:
             return None
@@ -474,6 +481,12 @@ class SimulatorEngine:
             await memory.forget(device_id)
         except Exception:  # a system task must not raise; the rows stay, harmless
             log.exception("session %s: the simulator's rows were left", device_id)
+
+    def sever(self) -> None:
+        """Fencing (the daemon's ``SessionRunner.stop_all``): end every connection
+        now, synchronously."""
+        for link in list(self._links.values()):
+            link.sever()
 
     def live_links(self) -> list[SimLink]:
         return [link for link in self._links.values() if link.state == "connected"]
