@@ -129,7 +129,7 @@ class PostgresStore:
         self.pool.close()
 
     def migrate_plugin(
-        self, name: str, migrations: list[str], postgresql: list[str] | None = None
+        self, name: str, migrations: list[str], *, postgresql: list[str] | None = None
     ) -> int:
         """Apply a plugin's own numbered PostgreSQL migrations (``postgresql``, numbered
         as its SQLite ``migrations``); return the version reached."""
