@@ -21,7 +21,9 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AnyStore]:
     if request.param == "sqlite":
         opened = Store(tmp_path / "wad.db")
     else:
-        opened = PostgresStore(request.getfixturevalue("pg_url"), node="test")
+        opened = PostgresStore(
+            request.getfixturevalue("pg_url"), path=tmp_path / "wad.db", node="test"
+        )
     try:
         yield opened
     finally:

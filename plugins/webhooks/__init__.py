@@ -128,7 +128,7 @@ class WebhookPlugin:
 
         if self.worker is None:
             return None  # not started: no log to count yet
-        return metrics.families(daemon.config.db_path, self.worker.statistics())
+        return metrics.families(daemon.store, self.worker.statistics())
 
     @hookimpl
     def wad_ctl_commands(self) -> list[CtlCommand]:

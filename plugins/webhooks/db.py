@@ -208,7 +208,7 @@ class WebhookQueries(Outbox):
     def get_endpoint(self, endpoint_id: str, device_id: str | None = None) -> Endpoint | None:
         row = self.db.execute(
             f"SELECT {_ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = ?"
-            " AND (? IS NULL OR device_id = ?)",
+            " AND (CAST(? AS TEXT) IS NULL OR device_id = ?)",  # PostgreSQL: a typed NULL
             (endpoint_id, device_id, device_id),
         ).fetchone()
         return None if row is None else _endpoint(row)
@@ -297,7 +297,7 @@ class WebhookQueries(Outbox):
         which = "endpoint_id = ?" if status is None else "endpoint_id = ? AND status = ?"
         rows = self.db.execute(
             f"SELECT {_DELIVERY_COLUMNS} FROM webhook_deliveries WHERE {which}"
-            " AND (? IS NULL OR id < ?) ORDER BY id DESC LIMIT ?",
+            " AND (CAST(? AS BIGINT) IS NULL OR id < ?) ORDER BY id DESC LIMIT ?",
             (endpoint_id, *(() if status is None else (status,)), before, before, limit),
         )
         return [_delivery(row) for row in rows]
@@ -306,13 +306,15 @@ class WebhookQueries(Outbox):
         """Each endpoint of a session with its deliveries in the log by status, and the
         newest error any of them recorded (with its status code and time)."""
         rows = self.db.execute(
-            "SELECT e.id, coalesce(sum(d.status = 'delivered'), 0),"
-            " coalesce(sum(d.status = 'failed'), 0), coalesce(sum(d.status = 'pending'), 0),"
+            # Written for both dialects: no sum of booleans; l's columns grouped by its key.
+            "SELECT e.id, count(*) FILTER (WHERE d.status = 'delivered'),"
+            " count(*) FILTER (WHERE d.status = 'failed'),"
+            " count(*) FILTER (WHERE d.status = 'pending'),"
             " l.last_error, l.last_status_code, l.updated_at FROM webhook_endpoints e"
             " LEFT JOIN webhook_deliveries d ON d.endpoint_id = e.id"
             " LEFT JOIN webhook_deliveries l ON l.id = (SELECT id FROM webhook_deliveries"
             " WHERE endpoint_id = e.id AND last_error IS NOT NULL ORDER BY id DESC LIMIT 1)"
-            " WHERE e.device_id = ? GROUP BY e.id ORDER BY e.created_at, e.id",
+            " WHERE e.device_id = ? GROUP BY e.id, l.id ORDER BY e.created_at, e.id",
             (device_id,),
         )
         keys = (

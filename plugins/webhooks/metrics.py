@@ -13,6 +13,8 @@ from pathlib import Path
 import trio
 
 from wad.metrics import registry
+from wad.store import Store
+from wad.store.base import Db
 
 Counts = dict[str, tuple[int, int]]  # status -> (deliveries, retries)
 
@@ -21,19 +23,26 @@ def count_deliveries(db_path: Path) -> Counts:
     """Deliveries by status, with their retries (attempts after the first)."""
     db = registry.read_only(db_path)
     try:
-        return {
-            status: (n, retries)
-            for status, n, retries in db.execute(
-                "SELECT status, count(*), coalesce(sum(max(attempts - 1, 0)), 0)"
-                " FROM webhook_deliveries GROUP BY status"
-            )
-        }
+        return delivery_counts(db)
     finally:
         db.close()
 
 
-async def families(db_path: Path, worker_figures: dict[str, int]) -> list[str]:
-    deliveries = await trio.to_thread.run_sync(count_deliveries, db_path)
+def delivery_counts(db: Db) -> Counts:
+    """The same on any store's handle (PostgreSQL's store counts through its ``read``)."""
+    rows = db.execute(
+        "SELECT status, count(*),"
+        " coalesce(sum(CASE WHEN attempts > 1 THEN attempts - 1 ELSE 0 END), 0)"
+        " FROM webhook_deliveries GROUP BY status"
+    )
+    return {status: (n, retries) for status, n, retries in rows}
+
+
+async def families(store: Store, worker_figures: dict[str, int]) -> list[str]:
+    if store.dialect == "sqlite":  # on a connection of its own, in a thread
+        deliveries = await trio.to_thread.run_sync(count_deliveries, store.path)
+    else:
+        deliveries = await store.read(lambda q: delivery_counts(q.db))
     figures = {k: v for k, v in worker_figures.items() if k != "dropped"}
     return [
         registry.family(

@@ -72,6 +72,7 @@ class Disabled:
 
 # The endpoints that take an event: (session, the event type as a JSON string).
 _WANTS = "device_id = ? AND enabled = 1 AND (events IS NULL OR instr(events, ?) > 0)"
+_WANTS_PG = _WANTS.replace("instr(", "strpos(")  # PostgreSQL's name for it
 
 
 class Outbox(QueryBase):
@@ -81,9 +82,10 @@ class Outbox(QueryBase):
         """The body once, when an enabled endpoint of the session wants this event type,
         then one delivery per such endpoint (two statements). Returns their endpoints."""
         wanted = (event.device_id, json.dumps(event.type))
+        wants = _WANTS if self.dialect == "sqlite" else _WANTS_PG
         body_id = self._one(
             "INSERT INTO webhook_bodies (body) SELECT ? WHERE EXISTS (SELECT 1 FROM"
-            f" webhook_endpoints WHERE {_WANTS}) RETURNING id",
+            f" webhook_endpoints WHERE {wants}) RETURNING id",
             (body, *wanted),
         )
         if body_id is None:
@@ -94,7 +96,7 @@ class Outbox(QueryBase):
             for row in self.db.execute(
                 "INSERT INTO webhook_deliveries (endpoint_id, event_id, body_id, event_type,"
                 " status, next_attempt_at, created_at, updated_at)"
-                f" SELECT id, ?, ?, ?, 'pending', ?, ?, ? FROM webhook_endpoints WHERE {_WANTS}"
+                f" SELECT id, ?, ?, ?, 'pending', ?, ?, ? FROM webhook_endpoints WHERE {wants}"
                 " RETURNING endpoint_id",
                 (event.id, body_id, event.type, now, stamp, stamp, *wanted),
             )
@@ -134,12 +136,17 @@ class Outbox(QueryBase):
     def due_for(self, endpoint_id: str, now: float, busy: Iterable[int], limit: int) -> list[Due]:
         """An endpoint's deliveries due by ``now``, oldest first, but those already being
         sent (``busy``)."""
+        busy_ids = (
+            "SELECT value FROM json_each(?)"
+            if self.dialect == "sqlite"
+            else "SELECT value::bigint FROM json_array_elements_text(?::json)"
+        )
         rows = self.db.execute(
             "SELECT d.id, d.endpoint_id, d.event_id, b.body, d.attempts"
             " FROM webhook_deliveries d"
             " JOIN webhook_bodies b ON b.id = d.body_id"
             " WHERE d.endpoint_id = ? AND d.status = 'pending' AND d.next_attempt_at <= ?"
-            " AND d.id NOT IN (SELECT value FROM json_each(?)) ORDER BY d.id LIMIT ?",
+            f" AND d.id NOT IN ({busy_ids}) ORDER BY d.id LIMIT ?",
             (endpoint_id, now, json.dumps(list(busy)), limit),
         )
         return [Due(*row) for row in rows]
@@ -195,7 +202,7 @@ class Outbox(QueryBase):
         self.db.executemany(
             "UPDATE webhook_deliveries SET attempts = attempts + 1, last_status_code = ?,"
             " last_error = ?, next_attempt_at = CASE WHEN status = 'pending' AND (SELECT"
-            " enabled FROM webhook_endpoints e WHERE e.id = endpoint_id) THEN ? END,"
+            " enabled FROM webhook_endpoints e WHERE e.id = endpoint_id) = 1 THEN ? END,"
             " updated_at = ? WHERE id = ?",
             retry,
         )

@@ -24,8 +24,8 @@ from wad.store.postgres import PostgresStore
 
 class Rig:
     def __init__(self, tmp_path: Path, pg_url: str) -> None:
-        self.pg = PostgresStore(pg_url, node="test")
-        store: Store = self.pg  # type: ignore[assignment]  # Store's surface
+        self.pg = PostgresStore(pg_url, node="test", path=tmp_path / "wad.db")
+        store: Store = self.pg
         self.store = store
         self.events = EventLog(store)
         self.engine = SimulatorEngine(qr_interval=20.0)

@@ -23,8 +23,8 @@ TO = "15550002222@s.whatsapp.net"
 
 
 @pytest.fixture
-def nodes(pg_url: str) -> Iterator[tuple[SimulatorEngine, SimulatorEngine]]:
-    stores = [PostgresStore(pg_url, node=name) for name in ("a", "b")]
+def nodes(pg_url: str, tmp_path: Path) -> Iterator[tuple[SimulatorEngine, SimulatorEngine]]:
+    stores = [PostgresStore(pg_url, node=n, path=tmp_path / n / "wad.db") for n in ("a", "b")]
     engines = []
     for store in stores:
         engine = SimulatorEngine(qr_interval=60)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import trio
@@ -23,8 +24,8 @@ from wad.store.postgres.store import POOL_SIZE
 
 
 @pytest.fixture
-def pg(pg_url: str) -> Iterator[PostgresStore]:
-    store = PostgresStore(pg_url, node="test")
+def pg(pg_url: str, tmp_path: Path) -> Iterator[PostgresStore]:
+    store = PostgresStore(pg_url, path=tmp_path / "wad.db", node="test")
     try:
         yield store
     finally:
@@ -61,9 +62,9 @@ async def test_many_tasks_run_at_once_each_in_its_own_transaction(pg: PostgresSt
 
 
 async def test_the_pool_holds_as_many_transactions_at_once_as_it_has_connections(
-    pg_url: str,
+    pg_url: str, tmp_path: Path
 ) -> None:
-    store = PostgresStore(pg_url, node="test", pool_size=4)
+    store = PostgresStore(pg_url, path=tmp_path / "wad.db", node="test", pool_size=4)
     await store.run(lambda q: q.create_session("s1"))
     together = threading.Barrier(4, timeout=20)  # broken unless 4 are in flight at once
 
@@ -193,11 +194,15 @@ def test_a_plugin_without_postgresql_migrations_is_refused(pg: PostgresStore) ->
         pg.migrate_plugin("plug", ["CREATE TABLE plug (id INTEGER) STRICT"])
 
 
-async def test_nodes_starting_at_once_migrate_the_schema_once(pg_url: str) -> None:
+async def test_nodes_starting_at_once_migrate_the_schema_once(pg_url: str, tmp_path: Path) -> None:
     stores: list[PostgresStore] = []
 
     async def start() -> None:
-        stores.append(await trio.to_thread.run_sync(lambda: PostgresStore(pg_url, node="n")))
+        stores.append(
+            await trio.to_thread.run_sync(
+                lambda: PostgresStore(pg_url, path=tmp_path / "wad.db", node="n")
+            )
+        )
 
     async with trio.open_nursery() as nursery:
         for _ in range(4):

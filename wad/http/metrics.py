@@ -63,7 +63,10 @@ async def scrape() -> Response:
 
 
 async def collect(daemon: DaemonAPI) -> str:
-    store_counts = await trio.to_thread.run_sync(metrics.count_messages, daemon.config.db_path)
+    if daemon.store.dialect == "sqlite":  # on a connection of its own, in a thread
+        store_counts = await trio.to_thread.run_sync(metrics.count_messages, daemon.config.db_path)
+    else:
+        store_counts = await daemon.store.read(lambda q: metrics.message_counts(q.db))
     parts = [
         metrics.family(
             "wad_info",

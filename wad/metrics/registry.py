@@ -27,6 +27,7 @@ from typing import Any
 import apsw
 
 from wad.store import StoredEvent
+from wad.store.base import Db
 
 Labels = tuple[tuple[str, str], ...]
 
@@ -185,14 +186,16 @@ def count_messages(db_path: Path) -> dict[tuple[str, str], int]:
     """Messages by direction and status: run it in a worker thread."""
     db = read_only(db_path)
     try:
-        return {
-            (d, s): n
-            for d, s, n in db.execute(
-                "SELECT direction, status, count(*) FROM messages GROUP BY 1, 2"
-            )
-        }
+        return message_counts(db)
     finally:
         db.close()
+
+
+def message_counts(db: Db) -> dict[tuple[str, str], int]:
+    """Messages by direction and status, on any store's handle (PostgreSQL's store
+    counts through its own ``read``: it has no file to open)."""
+    rows = db.execute("SELECT direction, status, count(*) FROM messages GROUP BY 1, 2")
+    return {(d, s): n for d, s, n in rows}
 
 
 def render_messages(messages: dict[tuple[str, str], int]) -> str:

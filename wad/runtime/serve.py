@@ -21,7 +21,6 @@ import functools
 import logging
 import signal
 from collections.abc import Callable
-from typing import cast
 
 import trio
 from hypercorn.config import Config as HypercornConfig
@@ -91,10 +90,9 @@ def open_store(config: Config) -> Store:
         return Store(config.db_path)
     from wad.store.postgres import PostgresStore  # the postgresql extra
 
-    store = PostgresStore(config.database_url, node=config.node, path=config.db_path)
-    # It offers what Store offers (run, read, full, close, migrate_plugin, path);
-    # the callers' annotations name the embedded one.
-    return cast(Store, store)
+    # A Store by type: it offers what Store offers (run, read, full, close,
+    # migrate_plugin, path), which the callers' annotations name.
+    return PostgresStore(config.database_url, node=config.node, path=config.db_path)
 
 
 def _build(config: Config, engine: Engine | None, lock: FolderLock) -> Daemon:

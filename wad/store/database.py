@@ -76,7 +76,7 @@ class Store:
         self.connection.close()
 
     def migrate_plugin(
-        self, name: str, migrations: list[str], postgresql: list[str] | None = None
+        self, name: str, migrations: list[str], *, postgresql: list[str] | None = None
     ) -> int:
         """Apply a plugin's own numbered migrations; see ``Connection.migrate_plugin``
         (``postgresql``, the same numbered for a PostgreSQL store, is not used here)."""

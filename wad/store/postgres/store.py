@@ -24,7 +24,7 @@ import psycopg
 from psycopg import errors
 
 from wad.store.base import Caches, Dialect
-from wad.store.database import Queries
+from wad.store.database import Queries, Store
 from wad.store.postgres.connect import connect
 from wad.store.postgres.handle import DiskState, PgDb
 from wad.store.postgres.migrations import migrate, migrate_plugin
@@ -72,16 +72,20 @@ class _Lane:
         return bool(readable)
 
 
-class PostgresStore:
+# A Store by type: callers are written against the embedded store's surface (run,
+# read, full, close, migrate_plugin, path, dialect), which this one offers whole. It
+# shares none of SQLite's state (Store.__init__ is not called): ``connection`` is
+# SQLite's alone, and callers touch it only where ``dialect == "sqlite"``.
+class PostgresStore(Store):
     dialect: Dialect = "postgresql"
 
     def __init__(
         self,
         url: str,
         *,
+        path: Path,
         node: str = "wad",
         pool_size: int = POOL_SIZE,
-        path: Path | None = None,
     ) -> None:
         """Connect (lazily, up to ``pool_size`` connections) and migrate the core tables.
 
