@@ -18,6 +18,9 @@ HTTP_STATUS = {
     "too_large": 413,
     "rate_limited": 429,
     "unavailable": 503,
+    # A cluster: the session runs on no node right now (failing over, being handed
+    # over, not placed yet); Retry-After says when to ask again.
+    "no_owner": 503,
     "storage_full": 507,
     "internal": 500,
     "bad_gateway": 502,

@@ -12,7 +12,7 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from wad.config import ConfigError
-from wad.control import backup, contacts, group_methods
+from wad.control import backup, cluster, contacts, group_methods
 from wad.control.protocol import ControlError, Method
 from wad.control.spec import Spec
 from wad.engines.simulator import control as simulator
@@ -33,6 +33,7 @@ def build(daemon: DaemonAPI) -> dict[str, Method]:
     """Every method this daemon answers: core, simulator (when active), plugins'."""
     table: dict[str, Method] = dict(core(daemon))
     table.update(backup.methods(daemon))
+    table.update(cluster.methods(daemon))
     table.update(contacts.methods(daemon.services))
     table.update(group_methods.methods(daemon.services))
     if daemon.config.engine == "simulator":

@@ -44,6 +44,7 @@ ERROR_CODES: dict[str, str] = {
     "timeout": "a time limit was reached (fetching media by URL)",
     "bad_gateway": "a server the daemon fetched from failed (media by URL)",
     "unavailable": "the daemon cannot do it now",
+    "no_owner": "a cluster's session runs on no node right now (failing over); try again",
     "internal": "an unexpected error in the daemon (logged)",
 }
 

@@ -22,7 +22,7 @@ import sys
 from collections.abc import Sequence
 
 from wad import __version__
-from wad.ctl import contacts, plugins, render
+from wad.ctl import cluster, contacts, plugins, render
 from wad.ctl.backup import cmd_backup
 from wad.ctl.client import ClientError
 from wad.ctl.commands import (
@@ -217,6 +217,7 @@ def parser(commands: Sequence[CtlCommand] | None = None) -> argparse.ArgumentPar
         simple("admin_token.rotate", lambda r: r["adminToken"]),
         "replace the REST admin token; the new one is printed once",
     )
+    cluster.add(cmd)
     cmd(
         "backup",
         cmd_backup,

@@ -86,14 +86,25 @@ def create_app(daemon: DaemonAPI) -> Quart:
         app.register_blueprint(simulator_groups.bp)
     _routes(app)
     _errors(app)
+    cluster_url = daemon.config.database_url
+    if cluster_url is not None:  # a cluster: a session of another node's goes there
+        from wad.http import forward  # psycopg: only a cluster needs it
+
+        forward.install(app, daemon, cluster_url)  # before the rate limits: the owner's
     around.install(app, daemon)  # timing and rate limit: one hook before, one after
     hooks.http_routes(daemon, app)
     # A locked-out address's tokens are refused before Quart (cheaply); inside the
     # proxies' middleware, so that the address is the real client's.
     app.asgi_app = locked.LockedOut(app.asgi_app, app.config["WAD_LOCKOUT"])  # type: ignore[method-assign]
+    inner = app.asgi_app
     if daemon.config.trusted_proxies:  # outermost: everything sees the real client
         proxies = forwarded.TrustedProxies(app.asgi_app, daemon.config.trusted_proxies)
         app.asgi_app = proxies  # type: ignore[method-assign]
+    if cluster_url is not None:  # a node's claim of the client, checked before the proxies'
+        from wad.http import peers
+
+        nodes = peers.FromNodes(app.asgi_app, inner, daemon.config.cluster_secret)
+        app.asgi_app = nodes  # type: ignore[method-assign]
     return app
 
 

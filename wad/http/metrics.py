@@ -126,6 +126,10 @@ async def collect(daemon: DaemonAPI) -> str:
                 http.statistics(),
             )
         )
+    if daemon.config.database_url is not None:  # a node of a cluster
+        from wad.http import cluster_metrics
+
+        parts += cluster_metrics.render(daemon)
     parts += await hooks.metrics(daemon)
     parts.append(metrics.render_process(daemon.metrics.started))
     return metrics.render(parts)

@@ -90,7 +90,7 @@ class Services:
         events: EventLog,
         admin: AdminToken,
     ) -> Services:
-        lookup = Lookup(store, supervisor)
+        lookup = Lookup(store, supervisor, clustered=config.database_url is not None)
         sending = Sending(config, lookup, store, events)
         return cls(
             config=config,

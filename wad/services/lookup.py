@@ -1,24 +1,45 @@
 """The one way a service finds what a request names: a session by its deviceId, a
 message by its id. Each answer is validated first and raises ``not_found`` when
-there is nothing, with the same message whichever door asked."""
+there is nothing, with the same message whichever door asked.
+
+In a cluster a stored session may run on another node: then :meth:`Lookup.live`
+raises :class:`OwnedElsewhere`, which the HTTP app forwards to that node
+(:mod:`wad.http.forward`) and the control socket answers as an error."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from wad import validation
-from wad.errors import bad_request, not_found
+from wad.errors import WadError, bad_request, not_found
 from wad.sessions.session import Session
 from wad.sessions.supervisor import Supervisor
 from wad.store import SessionRow, Store
 
-__all__ = ["Lookup"]
+__all__ = ["Lookup", "OwnedElsewhere"]
+
+
+class OwnedElsewhere(WadError):
+    """A cluster's session that this node does not run (another node does, or none
+    right now). The HTTP app forwards the request to its owner; the control socket
+    answers this (a node's control socket acts on that node's sessions)."""
+
+    def __init__(self, device_id: str) -> None:
+        super().__init__(
+            "unavailable",
+            f"Session {device_id} does not run on this node: ask the node that runs it"
+            " (wadctl cluster lists them) or the REST API of any node",
+            {"Retry-After": "1"},
+        )
+        self.device_id = device_id
 
 
 class Lookup:
-    def __init__(self, store: Store, supervisor: Supervisor) -> None:
+    def __init__(self, store: Store, supervisor: Supervisor, *, clustered: bool = False) -> None:
         self.store = store
         self.supervisor = supervisor
+        # A node of a cluster: a session missing from the supervisor may run elsewhere.
+        self.clustered = clustered
 
     async def row(self, device_id: object) -> SessionRow:
         """A session's stored row (one query)."""
@@ -31,10 +52,12 @@ class Lookup:
     def live(self, device_id: object) -> Session:
         """A session by its id, from memory: the supervisor holds one for every stored
         session (added after its row is written, dropped before its row is deleted),
-        so the send path needs no query to know that the session exists."""
-        session = self.supervisor.get(validation.device_id(device_id))
+        so the send path needs no query to know that the session exists. (In a
+        cluster: every session that this node runs.)"""
+        valid = validation.device_id(device_id)
+        session = self.supervisor.get(valid)
         if session is None:
-            raise not_found("Session not found")
+            raise OwnedElsewhere(valid) if self.clustered else not_found("Session not found")
         return session
 
     async def session(self, device_id: object) -> Session:
