@@ -30,7 +30,7 @@ CONNECTION_WAIT = 10.0
 
 def methods(daemon: DaemonAPI) -> dict[str, Spec]:
     def node() -> ClusterNode:
-        cluster: ClusterNode | None = getattr(daemon, "cluster", None)
+        cluster: ClusterNode | None = daemon.supervisor.cluster
         if cluster is None:
             raise ControlError("unavailable", NOT_A_CLUSTER)
         return cluster

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from quart import current_app
 
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 def render(daemon: DaemonAPI) -> list[str]:
     parts: list[str] = []
-    cluster: Any = getattr(daemon, "cluster", None)
+    cluster = daemon.supervisor.cluster
     if cluster is not None:
         stats = cluster.statistics()
         parts.append(

@@ -28,7 +28,6 @@ its body streamed as it comes (a media download is never held whole).
 
 from __future__ import annotations
 
-import inspect
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -166,9 +165,7 @@ class Forwarder:
             if is_multipart(request.content_type or ""):
                 raise no_owner(exc.device_id)  # its body is gone; a retry goes by path
             # The send path names a session without reading its row: is it one?
-            found: Any = self.daemon.services.lookup.row(exc.device_id)  # 404 if none
-            if inspect.isawaitable(found):  # the store's callers turning async
-                await found
+            await self.daemon.services.lookup.row(exc.device_id)  # 404 if none
             body = await request.get_data(cache=True, as_text=False, parse_form_data=False)
             answer = await self._forward(exc.device_id, body, unplaced=True)
             if answer is None:  # this node's after all: it is (re)starting it here
