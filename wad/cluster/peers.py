@@ -95,7 +95,7 @@ def route(conn: Conn, device_id: str, lease: float) -> Route | None:
     its store: not a session at all, or one not placed yet). An owner whose heartbeat
     is older than the lease by the server's clock runs nothing: it has fenced."""
     row = conn.execute(
-        """SELECT o.node_id, n.url FROM owners o
+        """SELECT o.node_id, n.url, n.node_id IS NOT NULL FROM owners o
         LEFT JOIN nodes n ON n.node_id = o.node_id
             AND n.seen_at > now() - make_interval(secs => %s)
         WHERE o.device_id = %s""",
@@ -103,8 +103,9 @@ def route(conn: Conn, device_id: str, lease: float) -> Route | None:
     ).fetchone()
     if row is None:
         return None
-    node, url = row
-    return Route(node, url) if node is not None and url else Route(None, None)
+    node, url, live = row
+    # A live owner without a node_url (a node alone) is still the owner.
+    return Route(node, url or None) if node is not None and live else Route(None, None)
 
 
 class Directory:

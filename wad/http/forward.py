@@ -192,6 +192,11 @@ class Forwarder:
                 route = peers.Route(None, None)  # stored, not placed yet: wait for it
             if route.node_id == self.node_id:
                 return None  # this node's (it is starting it)
+            if route.node_id is not None and not route.url:
+                raise WadError(
+                    "unavailable",
+                    f"This session runs on node {route.node_id}, which has no node_url",
+                )
             if route.node_id is not None and route.url:
                 try:
                     return await self._send(route, body)
