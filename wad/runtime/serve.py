@@ -47,6 +47,7 @@ from wad.sessions.liveness import LivenessTiming
 from wad.sessions.session import SessionTiming
 from wad.sessions.supervisor import Supervisor
 from wad.store import Store
+from wad.store.checkpoint import Checkpointer
 from wad.systemd.integration import Systemd
 
 log = logging.getLogger(__name__)
@@ -166,6 +167,9 @@ async def serve(
             nursery.start_soon(_signals, daemon)
             nursery.start_soon(sd.watchdog, daemon)
             await nursery.start(looplag.monitor, daemon.metrics.observe_lag)
+            if daemon.store.dialect == "sqlite":  # its fsyncs off the event loop
+                store = daemon.store
+                await nursery.start(Checkpointer(store.connection.db, store.path).run)
             await hooks.startup(daemon)
             await nursery.start(daemon.supervisor.run)
             if daemon.supervisor.cluster is not None:
