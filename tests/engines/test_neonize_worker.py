@@ -321,6 +321,33 @@ async def test_a_session_present_at_k_crashes_in_a_row_is_quarantined(
         rig.store.close()
 
 
+async def test_a_deleted_session_leaves_its_quarantine_behind(
+    tmp_path: Path, nursery: trio.Nursery, proxy: SilentProxy
+) -> None:
+    """A quarantined session deleted and created again under its id starts afresh:
+    neither its quarantine nor its crash count carries over to the new session."""
+    engine = NeonizeEngine(grace=1.0, sessions_per_worker=2, quarantine_after=1)
+    rig = Rig(tmp_path, engine, SessionTiming(backoff_initial=0.1, backoff_cap=0.2))
+    await nursery.start(rig.supervisor.run)
+    try:
+        pair = ["r1", "r2"]
+        for device_id in pair:
+            await rig.supervisor.create(device_id)
+        await _all_dialing(proxy, 2)
+        await _kill_and_wait_back(rig, proxy, pair)
+        assert engine.is_quarantined("r1") and engine.statistics().sessions_quarantined == 2
+        await rig.supervisor.delete("r1")
+        assert not engine.is_quarantined("r1") and "r1" not in engine.placement.crashes
+        assert engine.statistics().sessions_quarantined == 1
+        await rig.supervisor.create("r1")
+        await _all_dialing(proxy, proxy.connections + 1)
+        assert not engine.is_quarantined("r1")
+    finally:
+        for device_id in list(rig.supervisor.sessions):
+            await rig.supervisor.delete(device_id)
+        rig.store.close()
+
+
 def test_the_daemon_shows_a_quarantined_session(tmp_path: Path) -> None:
     """Two sessions share a worker; one kill -9 (WAD_QUARANTINE_AFTER=1) puts each alone:
     GET /api/sessions/{id} says ``quarantined: true``, /metrics counts them."""

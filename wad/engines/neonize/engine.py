@@ -385,7 +385,10 @@ class NeonizeEngine:
         return device_id in self.placement.quarantined
 
     def forget(self, folder: Path) -> None:
-        """A session was deleted (its folder goes): on PostgreSQL its schema goes too."""
+        """A session was deleted (its folder goes): on PostgreSQL its schema goes too.
+        Its crash count and quarantine go with it: a new session created under the
+        same id is not the poison the old one may have been."""
+        self.placement.forget(folder.name)
         if self.stores is not None:
             self.stores.forget(folder.name)
 
