@@ -24,6 +24,8 @@ import logging
 from datetime import datetime
 from typing import Any
 
+import trio
+
 from wad.errors import StorageFull, conflict
 from wad.store import Queries, Store
 
@@ -55,11 +57,33 @@ class Claims:
         self.store = store
         # The claims of this process's sends in progress (device id, key).
         self._held: set[tuple[str, str]] = set()
+        # A lock a key while a request claims it (:meth:`claim`).
+        self._turns: dict[tuple[str, str], trio.Lock] = {}
 
     async def claim(self, device_id: str, key: str, body_hash: str) -> dict[str, Any] | None:
         """The earlier answer of ``key``, or None when this request now holds its claim
         (and must :meth:`release` or :meth:`finish` it). 409 when the key was used with
         another body, or its send is still under way."""
+        # One claim of a key at a time in this process: where the store's call is a
+        # thread hop (PostgreSQL), requests with the same key would otherwise all ask
+        # at once, and each but one would find the winner's claim open before the
+        # winner holds it (here), so take it as cut short and send again.
+        held = (device_id, key)
+        turn = self._turns.get(held)
+        if turn is None:
+            turn = self._turns[held] = trio.Lock()
+        if turn.locked():
+            await turn.acquire()
+        else:
+            turn.acquire_nowait()  # no checkpoint: SQLite's path stays as it was
+        try:
+            return await self._claim(device_id, key, body_hash)
+        finally:
+            turn.release()
+            if not turn.locked() and not turn.statistics().tasks_waiting:
+                self._turns.pop(held, None)
+
+    async def _claim(self, device_id: str, key: str, body_hash: str) -> dict[str, Any] | None:
         outcome, found = await self.store.run(
             lambda q: q.idempotency_claim(device_id, key, body_hash)
         )

@@ -17,19 +17,36 @@ class IdempotencyQueries(QueryBase):
     def idempotency_claim(self, device_id: str, key: str, body_hash: str) -> tuple[str, Any]:
         """Claim a key for a send: ("new", None), ("done", response), ("mismatch", None),
         or ("open", message) when a claim without an answer exists: ``message`` is the
-        one its send stored (:meth:`claimed_message`), or None when it stored none."""
-        row = self.db.execute(
-            "SELECT body_hash, response, message_id FROM idempotency"
-            " WHERE device_id = ? AND key = ?",
-            (device_id, key),
-        ).fetchone()
-        if row is None:
-            self.db.execute(
-                "INSERT INTO idempotency (device_id, key, body_hash, created_at)"
-                " VALUES (?, ?, ?, ?)",
-                (device_id, key, body_hash, now_iso()),
-            )
-            return "new", None
+        one its send stored (:meth:`claimed_message`), or None when it stored none.
+
+        On PostgreSQL two requests (or nodes) may claim the same key at once: the
+        INSERT is the claim, so exactly one gets "new" (ON CONFLICT waits for the
+        other's transaction, then does nothing; a read before it would see no row
+        for both). SQLite runs one transaction at a time: its read-then-insert
+        stays as it was (one statement for a known key)."""
+        row = None
+        while row is None:
+            if self.dialect == "postgresql":
+                claimed = self.db.execute(
+                    "INSERT INTO idempotency (device_id, key, body_hash, created_at)"
+                    " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING 1",
+                    (device_id, key, body_hash, now_iso()),
+                ).fetchone()
+                if claimed is not None:
+                    return "new", None
+            row = self.db.execute(
+                "SELECT body_hash, response, message_id FROM idempotency"
+                " WHERE device_id = ? AND key = ?",
+                (device_id, key),
+            ).fetchone()
+            if row is None and self.dialect == "sqlite":
+                self.db.execute(
+                    "INSERT INTO idempotency (device_id, key, body_hash, created_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    (device_id, key, body_hash, now_iso()),
+                )
+                return "new", None
+            # (PostgreSQL, no row: the claim it met was released since; claim again.)
         if row[0] != body_hash:
             return "mismatch", None
         if row[1] is None:
