@@ -85,3 +85,24 @@ async def test_the_same_idempotency_key_claimed_at_once_is_new_for_one_only(
     await _a_backend_waits_on_a_lock(pg_url)  # its INSERT, on the first's row
     assert await first.commit() == ("new", None)
     assert await second.commit() == ("open", None)
+
+
+async def test_an_event_committed_late_with_a_smaller_number_is_not_passed_over(
+    pg: PostgresStore, nursery: trio.Nursery
+) -> None:
+    """The first transaction stores its event first and commits last: a reader that
+    saw the second's event and resumes after it still gets the first's."""
+    await pg.run(lambda q: [q.create_session(d) for d in ("s1", "s2")])
+    start = await pg.run(lambda q: q.append_event("s1", "t", {"n": 0}))
+    late = Held(pg, lambda q: q.append_event("s1", "t", {"n": 1}))
+    await late.opened(nursery)
+    early = await pg.run(lambda q: q.append_event("s2", "t", {"n": 2}))
+    seen = await pg.read(lambda q: q.events_after(start.id, None, 10))
+    assert [e.id for e in seen or ()] == [early.id]
+    assert await pg.read(lambda q: q.latest_event_id()) == early.id
+    committed = await late.commit()
+    resumed = await pg.read(lambda q: q.events_after(early.id, None, 10))
+    assert [e.id for e in resumed or ()] == [committed.id]
+    assert await pg.read(lambda q: q.latest_event_id()) == committed.id
+    everything = await pg.read(lambda q: q.events_after(start.id, None, 10))
+    assert [e.id for e in everything or ()] == [early.id, committed.id]

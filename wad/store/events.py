@@ -79,8 +79,11 @@ class EventQueries(QueryBase):
         self, event_id: str, device_id: str | None, limit: int
     ) -> list[StoredEvent] | None:
         """Events stored after ``event_id``, oldest first (optionally of one session);
-        ``None`` when that event is gone (pruned or its session deleted). Rows are
-        inserted on one connection in commit order, so rowid order is event order."""
+        ``None`` when that event is gone (pruned or its session deleted). rowid order
+        is commit order: on SQLite rows are inserted on one connection, one
+        transaction at a time; on PostgreSQL an event is numbered again as its
+        transaction commits (:mod:`wad.store.postgres.migrations`, 7), so no event
+        committed later can have a smaller rowid than one a reader has seen."""
         after = self._one("SELECT rowid FROM events WHERE id = ?", (event_id,))
         if after is None:
             return None
