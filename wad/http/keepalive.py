@@ -13,6 +13,14 @@ cut. It does what hypercorn's does: an idle connection closes
 ``keep_alive_timeout`` after its last answer (or after it opened), and at once
 when the server stops; a busy one finishes its request (hypercorn then closes
 it instead of recycling it).
+
+One thing more: when the time is up but the client's next request already
+waits unread in the socket (the event loop was behind: under load, the timer
+and the reader become ready in the same turn), the connection gets one more
+``keep_alive_timeout`` for hypercorn to read it. Closing then would drop a
+request the client sent in time (clients see a reset, and a POST is not
+retried). Once an idle period: bytes trickled in at each deadline do not keep a
+connection open.
 """
 
 from __future__ import annotations
@@ -37,11 +45,18 @@ class KeepAlive:
     first ``restart``; the connection calls :meth:`idle` and :meth:`busy` itself."""
 
     def __init__(
-        self, timeout: float, terminated: Terminated, close: Callable[[], Awaitable[None]]
+        self,
+        timeout: float,
+        terminated: Terminated,
+        close: Callable[[], Awaitable[None]],
+        unread: Callable[[], bool] = lambda: False,
     ) -> None:
         """``close``: what hypercorn's own timer does when it fires (its
-        ``TCPServer._initiate_server_close``)."""
+        ``TCPServer._initiate_server_close``); ``unread``: whether bytes from the
+        client wait in the socket."""
         self._timeout = timeout
+        self._unread = unread
+        self._grace = True
         self._terminated = terminated
         self._close = close
         self._deadline = math.inf
@@ -64,6 +79,7 @@ class KeepAlive:
     def idle(self) -> None:
         """The connection waits for its next request: it closes if none comes in time."""
         self._busy = False
+        self._grace = True
         self._set_deadline(trio.current_time() + self._timeout)
         if self._idle_again is not None:
             self._idle_again.set()
@@ -95,6 +111,10 @@ class KeepAlive:
             if self._ended:
                 return
             if not self._busy:
+                if self._grace and not self._terminated.is_set() and self._unread():
+                    self._grace = False  # a request came in time: let hypercorn read it
+                    self._deadline = trio.current_time() + self._timeout
+                    continue
                 break  # idle: its time is up, or the server stops
             if not self._terminated.is_set():
                 continue  # the deadline passed just as a request came: it runs untimed

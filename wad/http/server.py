@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import math
+import select
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
@@ -119,7 +120,10 @@ class _Connection(TCPServer):
     ) -> None:
         super().__init__(app, config, context, state, stream)
         self.keep_alive = KeepAlive(
-            self.config.keep_alive_timeout, self.context.terminated, self._initiate_server_close
+            self.config.keep_alive_timeout,
+            self.context.terminated,
+            self._initiate_server_close,
+            partial(_unread, stream),
         )
         # TCPServer.run starts its timer through this attribute (see wad.http.keepalive).
         self.idle_task = self.keep_alive  # type: ignore[assignment]
@@ -260,6 +264,21 @@ class HttpServer:
                 self.refused,
             )
         self._last_refusal = now
+
+
+def _unread(stream: trio.SocketStream | trio.SSLStream[trio.SocketStream]) -> bool:
+    """Whether bytes from the client wait in the socket, not yet read."""
+    while isinstance(stream, trio.SSLStream):
+        stream = stream.transport_stream
+    try:
+        fd = stream.socket.fileno()
+    except AttributeError:
+        return False
+    if fd < 0:
+        return False
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 async def _refuse(stream: trio.SocketStream) -> None:
