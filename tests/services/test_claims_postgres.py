@@ -1,7 +1,7 @@
-"""The same Idempotency-Key sent by several clients at once, to a real daemon on
-PostgreSQL (its store's calls run in threads, so the claims race there as they never
-do on SQLite): exactly one of them sends, the others hear that it is being sent or
-get its answer, none fails."""
+"""Idempotency-Key claims on PostgreSQL, where the store's calls are thread hops (so
+claims race there as they never do on SQLite, and a call made after a cancellation
+is cancelled at the hop): the same key sent by several clients at once sends once;
+a keyed send cancelled while it waits still releases its claim."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-from conftest import ADMIN_TOKEN, spawn_daemon
+import trio
+import trio.testing
+from conftest import ADMIN_TOKEN, make_config, spawn_daemon, start_daemon
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 CLIENTS = 12
@@ -71,3 +73,36 @@ def test_one_key_sent_at_once_by_many_clients_sends_once(tmp_path: Path, pg_url:
     with psycopg.connect(pg_url) as conn:
         rows = conn.execute("SELECT count(*) FROM messages WHERE direction = 'out'").fetchone()
     assert rows == (ROUNDS,)
+
+
+async def test_a_keyed_send_cancelled_while_it_waits_releases_its_claim(
+    tmp_path: Path, pg_url: str, nursery: trio.Nursery
+) -> None:
+    """Its cleanup (the message's status read, the claim's release) runs after the
+    cancellation: on PostgreSQL each store call there is shielded, else it is itself
+    cancelled at the thread hop and the claim stays open (held: "still being sent")
+    for the daemon's life."""
+    config = make_config(tmp_path, database_url=pg_url)
+    config.plugin_settings["ratelimit"] = {"send_interval": 3600, "send_queue": 1}
+    wad = await start_daemon(nursery, config)
+    try:
+        await wad.connected_key("d")
+        sending = wad.daemon.services.sending
+        text = {"to": "15550002222", "type": "text", "text": "paced"}
+        assert (await sending.send("d", text, None, "first"))["status"] == "sent"
+        scope, done = trio.CancelScope(), trio.Event()
+
+        async def send_paced() -> None:
+            with scope:
+                await sending.send("d", text, None, "second")
+            done.set()
+
+        nursery.start_soon(send_paced)
+        await trio.testing.wait_all_tasks_blocked(cushion=0.2)  # it waits for its slot
+        assert len(await wad.daemon.store.read(lambda q: q.idempotency_open())) == 1
+        scope.cancel()
+        with trio.fail_after(10):
+            await done.wait()
+        assert await wad.daemon.store.read(lambda q: q.idempotency_open()) == []
+    finally:
+        await wad.close()

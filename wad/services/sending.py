@@ -35,6 +35,7 @@ from wad.services.outbound import MediaFile
 from wad.sessions.events import EventLog
 from wad.sessions.session import Session
 from wad.store import Queries, Store
+from wad.store.shielded import shielded
 
 __all__ = ["BeforeSend", "Sending"]
 
@@ -108,12 +109,19 @@ class Sending:
                 raise conflict("Session not connected")
             result = await self._deliver(session, to, fields, stored, message_id, key)
         except BaseException:
-            status = await self.store.read(lambda q: q.message_status(message_id))
+            # Maybe a cancellation (the client gone, the daemon stopping): the cleanup
+            # must still run (wad.store.shielded). A status not read in time counts as
+            # pending: the claim stays open, the file kept, for a retry to settle.
+            status: str | None = "pending"
+            with shielded():
+                status = await self.store.read(lambda q: q.message_status(message_id))
             pending = status == "pending"
             if key is not None:
-                await self.claims.release(sid, key, keep=pending)
+                with shielded():
+                    await self.claims.release(sid, key, keep=pending)
             if not pending:
-                await self._discard(stored, message_id)
+                with shielded():
+                    await self._discard(stored, message_id)
             raise
         if key is not None:
             await self.claims.finish(sid, key, result)
