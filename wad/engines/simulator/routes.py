@@ -1,17 +1,33 @@
-"""The virtual phone's controls; registered only with ``--engine simulator`` (admin)."""
+"""The virtual phone's controls; registered only with ``--engine simulator`` (admin).
+
+Each control is one line of :func:`control`: the admin's request on a session, its
+body parsed into a model, one call on the phone (:class:`SimulatorOperations`), and
+the fields of the answer (or just a message). The docstring given becomes the
+operation's description in ``/openapi.json``, as a handler's docstring does.
+"""
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel
 from quart import Blueprint, Response
 from quart_schema import document_request, document_response
 
 from wad.engines.simulator.operations import SimulatorOperations
-from wad.http import lifecycle_schemas, schemas
+from wad.http import lifecycle_schemas as life
+from wad.http import schemas
 from wad.http.context import services
 from wad.http.helpers import body, ok, require_admin
 from wad.http.openapi import ENGINE, api
 
 bp = Blueprint("simulator", __name__, url_prefix="/api/simulator/sessions")
+
+#: One control's work: the phone, the session's id, the parsed body (None without
+#: one) -> the answer's fields, None for the control's message (or an awaitable).
+Act = Callable[[SimulatorOperations, str, Any], Any]
 
 
 def phone() -> SimulatorOperations:
@@ -19,168 +35,169 @@ def phone() -> SimulatorOperations:
     return SimulatorOperations(services())
 
 
-@bp.post("/<device_id>/scan")
-@api("simulatorScan", "Simulator", "admin", errors=ENGINE)
-@document_request(schemas.PhoneScan)
-@document_response(schemas.Ok)
-async def scan(device_id: str) -> Response:
-    """The phone scans the current QR code; 409 unless the session is `waiting_qr`."""
-    await require_admin()
-    data = await body(schemas.PhoneScan)
-    phone().scan(device_id, str(data.phoneNumber))
-    return ok(message="Scanned")
+def control(
+    name: str,
+    operation_id: str,
+    doc: str,
+    act: Act,
+    *,
+    request: type[BaseModel] | None = None,
+    response: type[BaseModel] = schemas.Ok,
+    message: str = "",
+    method: str = "POST",
+    status: int = 200,
+    errors: tuple[int, ...] = ENGINE,
+) -> None:
+    """Register ``/api/simulator/sessions/<device_id>/<name>`` (``_`` spelt ``-``)."""
+
+    async def handler(device_id: str) -> Response:
+        await require_admin()
+        data = None if request is None else await body(request)
+        fields = act(phone(), device_id, data)
+        if inspect.isawaitable(fields):
+            fields = await fields
+        return ok(status, **(fields if fields is not None else {"message": message}))
+
+    handler.__name__ = handler.__qualname__ = name
+    handler.__doc__ = doc
+    view: Any = document_response(response, status)(handler)
+    if request is not None:
+        view = document_request(request)(view)
+    view = api(operation_id, "Simulator", "admin", errors=errors)(view)
+    bp.route(f"/<device_id>/{name.replace('_', '-')}", methods=[method])(view)
 
 
-@bp.post("/<device_id>/incoming")
-@api("simulatorIncoming", "Simulator", "admin", errors=ENGINE)
-@document_request(schemas.PhoneIncoming)
-@document_response(schemas.IncomingAccepted)
-async def incoming(device_id: str) -> Response:
-    """A phone sends the session a text."""
-    await require_admin()
-    data = await body(schemas.PhoneIncoming)
-    spec = data.model_dump(exclude_none=True, exclude={"from_", "message"})
-    delivered = phone().incoming(device_id, str(data.from_), data.message, spec)
-    return ok(waId=delivered["waId"])
+control(
+    "scan",
+    "simulatorScan",
+    "The phone scans the current QR code; 409 unless the session is `waiting_qr`.",
+    lambda p, d, b: p.scan(d, str(b.phoneNumber)),
+    request=schemas.PhoneScan,
+    message="Scanned",
+)
+control(
+    "incoming",
+    "simulatorIncoming",
+    "A phone sends the session a text.",
+    lambda p, d, b: {
+        "waId": p.incoming(
+            d,
+            str(b.from_),
+            b.message,
+            b.model_dump(exclude_none=True, exclude={"from_", "message"}),
+        )["waId"]
+    },
+    request=schemas.PhoneIncoming,
+    response=schemas.IncomingAccepted,
+)
+control(
+    "groups",
+    "simulatorAddGroup",
+    "The session's account is added to a new group.",
+    lambda p, d, b: {"group": p.group(d, b.name, b.participants)},
+    request=schemas.PhoneGroup,
+    response=schemas.GroupOne,
+    status=201,
+    errors=(),
+)
+control(
+    "enter_code",
+    "simulatorEnterCode",
+    "The phone's user types the pairing code from `POST .../pair-code`.",
+    lambda p, d, b: p.enter_code(d, b.code),
+    request=schemas.PhoneCode,
+    message="Linked",
+)
+control(
+    "receipt",
+    "simulatorReceipt",
+    "The recipient's phone reports a sent message delivered, read or played.",
+    lambda p, d, b: p.receipt(d, b.messageId, b.status),
+    request=schemas.PhoneReceipt,
+    message="Receipt delivered",
+)
+control(
+    "drop",
+    "simulatorDrop",
+    "The connection drops; the session reconnects by itself.",
+    lambda p, d, _: p.drop(d),
+    message="Dropped",
+)
+control(
+    "unlink",
+    "simulatorUnlink",
+    "The phone removes the linked device; the session becomes `logged_out`.",
+    lambda p, d, _: p.unlink(d),
+    message="Unlinked",
+)
+control(
+    "sent",
+    "simulatorSent",
+    "What the session sent, in order, as the phones on the other end received it.",
+    lambda p, d, _: {"messages": p.sent(d)},
+    response=schemas.SimulatedDeliveries,
+    method="GET",
+    errors=(),
+)
+control(
+    "replace",
+    "simulatorReplace",
+    "Another client connects with the device's credentials: the session goes to\n"
+    "    `conflict` and stays there until restarted.",
+    lambda p, d, _: p.replace(d),
+    message="Replaced",
+)
+control(
+    "ban",
+    "simulatorBan",
+    "WhatsApp bans the account for `seconds`: `banned`, connecting again once it ends.",
+    lambda p, d, b: p.ban(d, b.seconds, b.code),
+    request=life.PhoneBan,
+    message="Banned",
+)
+control(
+    "silence",
+    "simulatorSilence",
+    "The connection goes dead without closing: no event, no answer (a zombie).",
+    lambda p, d, _: p.silence(d),
+    message="Silenced",
+)
 
 
-@bp.post("/<device_id>/groups")
-@api("simulatorAddGroup", "Simulator", "admin")
-@document_request(schemas.PhoneGroup)
-@document_response(schemas.GroupOne, 201)
-async def add_group(device_id: str) -> Response:
-    """The session's account is added to a new group."""
-    await require_admin()
-    data = await body(schemas.PhoneGroup)
-    return ok(201, group=phone().group(device_id, data.name, data.participants))
+def _keepalive(p: SimulatorOperations, device_id: str, data: Any) -> dict[str, str]:
+    p.keepalive(device_id, data.failing)
+    return {"message": "Keep-alives failing" if data.failing else "Keep-alives restored"}
 
 
-@bp.post("/<device_id>/enter-code")
-@api("simulatorEnterCode", "Simulator", "admin", errors=ENGINE)
-@document_request(schemas.PhoneCode)
-@document_response(schemas.Ok)
-async def enter_code(device_id: str) -> Response:
-    """The phone's user types the pairing code from `POST .../pair-code`."""
-    await require_admin()
-    data = await body(schemas.PhoneCode)
-    phone().enter_code(device_id, data.code)
-    return ok(message="Linked")
-
-
-@bp.post("/<device_id>/receipt")
-@api("simulatorReceipt", "Simulator", "admin", errors=ENGINE)
-@document_request(schemas.PhoneReceipt)
-@document_response(schemas.Ok)
-async def receipt(device_id: str) -> Response:
-    """The recipient's phone reports a sent message delivered, read or played."""
-    await require_admin()
-    data = await body(schemas.PhoneReceipt)
-    await phone().receipt(device_id, data.messageId, data.status)
-    return ok(message="Receipt delivered")
-
-
-@bp.post("/<device_id>/drop")
-@api("simulatorDrop", "Simulator", "admin", errors=ENGINE)
-@document_response(schemas.Ok)
-async def drop(device_id: str) -> Response:
-    """The connection drops; the session reconnects by itself."""
-    await require_admin()
-    phone().drop(device_id)
-    return ok(message="Dropped")
-
-
-@bp.post("/<device_id>/unlink")
-@api("simulatorUnlink", "Simulator", "admin", errors=ENGINE)
-@document_response(schemas.Ok)
-async def unlink(device_id: str) -> Response:
-    """The phone removes the linked device; the session becomes `logged_out`."""
-    await require_admin()
-    phone().unlink(device_id)
-    return ok(message="Unlinked")
-
-
-@bp.get("/<device_id>/sent")
-@api("simulatorSent", "Simulator", "admin")
-@document_response(schemas.SimulatedDeliveries)
-async def sent(device_id: str) -> Response:
-    """What the session sent, in order, as the phones on the other end received it."""
-    await require_admin()
-    return ok(messages=phone().sent(device_id))
-
-
-@bp.post("/<device_id>/replace")
-@api("simulatorReplace", "Simulator", "admin", errors=ENGINE)
-@document_response(schemas.Ok)
-async def replace(device_id: str) -> Response:
-    """Another client connects with the device's credentials: the session goes to
-    `conflict` and stays there until restarted."""
-    await require_admin()
-    phone().replace(device_id)
-    return ok(message="Replaced")
-
-
-@bp.post("/<device_id>/ban")
-@api("simulatorBan", "Simulator", "admin", errors=ENGINE)
-@document_request(lifecycle_schemas.PhoneBan)
-@document_response(schemas.Ok)
-async def ban(device_id: str) -> Response:
-    """WhatsApp bans the account for `seconds`: `banned`, connecting again once it ends."""
-    await require_admin()
-    data = await body(lifecycle_schemas.PhoneBan)
-    phone().ban(device_id, data.seconds, data.code)
-    return ok(message="Banned")
-
-
-@bp.post("/<device_id>/silence")
-@api("simulatorSilence", "Simulator", "admin", errors=ENGINE)
-@document_response(schemas.Ok)
-async def silence(device_id: str) -> Response:
-    """The connection goes dead without closing: no event, no answer (a zombie)."""
-    await require_admin()
-    phone().silence(device_id)
-    return ok(message="Silenced")
-
-
-@bp.post("/<device_id>/keepalive")
-@api("simulatorKeepalive", "Simulator", "admin", errors=ENGINE)
-@document_request(lifecycle_schemas.PhoneKeepalive)
-@document_response(schemas.Ok)
-async def keepalive(device_id: str) -> Response:
-    """WhatsApp's keep-alives start failing (`degraded`) or get through again."""
-    await require_admin()
-    data = await body(lifecycle_schemas.PhoneKeepalive)
-    phone().keepalive(device_id, data.failing)
-    return ok(message="Keep-alives failing" if data.failing else "Keep-alives restored")
-
-
-@bp.post("/<device_id>/call")
-@api("simulatorCall", "Simulator", "admin", errors=ENGINE)
-@document_request(lifecycle_schemas.PhoneCall)
-@document_response(lifecycle_schemas.CallPlaced)
-async def call(device_id: str) -> Response:
-    """A phone calls the session (`call.offer`)."""
-    await require_admin()
-    data = await body(lifecycle_schemas.PhoneCall)
-    placed = phone().ring(device_id, str(data.from_), data.video)
-    return ok(callId=placed["callId"])
-
-
-@bp.post("/<device_id>/hang-up")
-@api("simulatorHangUp", "Simulator", "admin", errors=ENGINE)
-@document_request(lifecycle_schemas.PhoneHangUp)
-@document_response(schemas.Ok)
-async def hang_up(device_id: str) -> Response:
-    """The caller gives up (`call.ended`)."""
-    await require_admin()
-    data = await body(lifecycle_schemas.PhoneHangUp)
-    phone().hang_up(device_id, data.callId)
-    return ok(message="Hung up")
-
-
-@bp.get("/<device_id>/attempts")
-@api("simulatorAttempts", "Simulator", "admin")
-@document_response(lifecycle_schemas.Attempts)
-async def attempts(device_id: str) -> Response:
-    """How many connections the session opened: a reconnect storm shows here."""
-    await require_admin()
-    return ok(attempts=phone().attempts(device_id))
+control(
+    "keepalive",
+    "simulatorKeepalive",
+    "WhatsApp's keep-alives start failing (`degraded`) or get through again.",
+    _keepalive,
+    request=life.PhoneKeepalive,
+)
+control(
+    "call",
+    "simulatorCall",
+    "A phone calls the session (`call.offer`).",
+    lambda p, d, b: {"callId": p.ring(d, str(b.from_), b.video)["callId"]},
+    request=life.PhoneCall,
+    response=life.CallPlaced,
+)
+control(
+    "hang_up",
+    "simulatorHangUp",
+    "The caller gives up (`call.ended`).",
+    lambda p, d, b: p.hang_up(d, b.callId),
+    request=life.PhoneHangUp,
+    message="Hung up",
+)
+control(
+    "attempts",
+    "simulatorAttempts",
+    "How many connections the session opened: a reconnect storm shows here.",
+    lambda p, d, _: {"attempts": p.attempts(d)},
+    response=life.Attempts,
+    method="GET",
+    errors=(),
+)
