@@ -8,7 +8,9 @@ limits lifted, the store, the simulator engine, events) and a bare quart-trio
 endpoint that parses the same JSON and answers the same shape.
 
 - throughput: wrk (``apt-get install wrk``), ``--connections`` connections for
-  ``--duration`` seconds, else a closed-loop Python generator;
+  ``--duration`` seconds, else a closed-loop Python generator; ``--rounds``
+  rounds alternate bare and wad, and the ratio is the median of the rounds'
+  (one run of each swung with what else the machine did: 0.46 to 0.67);
 - latency: an open-loop generator at a fixed ``--rate`` (200 requests/s), p50
   and p99 counted from when each request was due.
 """
@@ -19,6 +21,7 @@ import argparse
 import json
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -122,7 +125,8 @@ def throughput(url: str, headers: dict[str, str], args: argparse.Namespace, work
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--duration", type=float, default=10.0, help="seconds per throughput run")
+    p.add_argument("--duration", type=float, default=5.0, help="seconds per throughput run")
+    p.add_argument("--rounds", type=int, default=5, help="throughput rounds, bare then wad")
     p.add_argument("--connections", type=int, default=16)
     p.add_argument("--rate", type=float, default=200.0, help="offered requests/s")
     p.add_argument("--latency-duration", type=float, default=15.0)
@@ -146,13 +150,20 @@ def main() -> int:
                     {"Content-Type": "application/json", "Authorization": f"Bearer {key}"},
                 ),
             }
-            rps = {}
-            for name, (url, headers) in targets.items():
-                rps[name] = throughput(url, headers, args, workdir)
+            # Rounds alternate bare and wad, so that what else the machine does
+            # weighs on both alike; each round gives a ratio, the median is shown.
+            runs: dict[str, list[float]] = {name: [] for name in targets}
+            ratios = []
+            for round_ in range(1, args.rounds + 1):
+                for name, (url, headers) in targets.items():
+                    runs[name].append(throughput(url, headers, args, workdir))
+                ratios.append(runs["wad"][-1] / runs["bare"][-1])
                 print(
-                    f"{name}: {rps[name]:.0f} requests/s ({generator},"
-                    f" {args.connections} connections, {args.duration:g} s)"
+                    f"round {round_}: bare {runs['bare'][-1]:.0f}, wad {runs['wad'][-1]:.0f}"
+                    f" requests/s ({generator}, {args.connections} connections,"
+                    f" {args.duration:g} s each): ratio {ratios[-1]:.2f}"
                 )
+            rps = {name: statistics.median(values) for name, values in runs.items()}
             lat = {}
             for name, (url, headers) in targets.items():
                 result = loadgen(
@@ -176,9 +187,11 @@ def main() -> int:
             wad.stop()
             bare.terminate()
             bare.wait()
-    ratio = rps["wad"] / rps["bare"]
+    ratio = statistics.median(ratios)
+    each = ", ".join(f"{r:.2f}" for r in ratios)
     print(
-        f"send: wad {rps['wad']:.0f} req/s, bare {rps['bare']:.0f} req/s, ratio {ratio:.2f}"
+        f"send: wad {rps['wad']:.0f} req/s, bare {rps['bare']:.0f} req/s (medians),"
+        f" ratio {ratio:.2f} (median of {len(ratios)} rounds: {each})"
         f" (target >= 0.5); at {args.rate:g} req/s wad p50 {lat['wad'][0]:.2f} ms"
         f" p99 {lat['wad'][1]:.2f} ms (target < 20), bare p50 {lat['bare'][0]:.2f} ms"
         f" p99 {lat['bare'][1]:.2f} ms"
