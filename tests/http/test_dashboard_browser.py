@@ -91,6 +91,9 @@ def test_link_a_phone_send_and_receive_live(daemon: Process, browser: Browser) -
     expect(row.locator(".badge")).to_have_text("Waiting for scan")
     assert api.post("/api/sessions", json={"deviceId": "support"}).status_code == 201
     expect(page.locator("tr[data-device='support']")).to_be_visible()
+    # One daemon, no cluster: its answers name no node, and the list has no Node column.
+    expect(page.locator("table.sessions thead th")).to_have_count(6)
+    expect(page.locator("table.sessions thead th", has_text="Node")).to_have_count(0)
     row.get_by_role("link", name="sales-phone").click()
 
     # The phone scans: the page turns connected without a reload.

@@ -11,6 +11,7 @@ import { keyCard } from "./keys.js";
 import { messagesCard } from "./messages.js";
 import { linkPanel } from "./qr.js";
 import { sendCard } from "./send.js";
+import { nodeOf } from "./sessions.js";
 import { webhooksCard } from "./webhooks.js";
 
 export function sessionView(main, deviceId, info) {
@@ -48,7 +49,8 @@ export function sessionView(main, deviceId, info) {
       // Shown masked by the daemon (socks5://user:***@host:port): never the password.
       h("div", {}, h("dt", {}, "Proxy"), h("dd", { class: "proxy" }, session.proxy || "none")),
       h("div", {}, h("dt", {}, "History"), h("dd", { class: "history-mode" },
-        session.history || "none")));
+        session.history || "none")),
+      "node" in session ? h("div", {}, h("dt", {}, "Node"), h("dd", {}, nodeOf(session))) : null);
     renderAlert();
   }
 

@@ -86,23 +86,33 @@ function createForm() {
       h("div", { class: "field" }, submit)));
 }
 
+// In a cluster every session the API lists carries ``node`` (null while it is handed
+// over): the table then says which node runs each; one daemon's answers have none.
 function table(sessions) {
+  const clustered = sessions.some((s) => "node" in s);
   const rows = sessions.map((s) => h("tr", { dataset: { device: s.deviceId } },
     h("th", { scope: "row", "data-label": "Device" },
       h("a", { href: `#/s/${encodeURIComponent(s.deviceId)}`, class: "device-link" },
         s.deviceId)),
     h("td", { "data-label": "State" }, sessionBadges(s)),
+    clustered ? h("td", { "data-label": "Node", class: "node-cell" }, nodeOf(s)) : null,
     h("td", { "data-label": "Phone" }, phone(s.phoneNumber) || h("span", { class: "muted" }, "—")),
     h("td", { "data-label": "API key" }, s.hasApiKey ? "Yes" : h("span", { class: "muted" }, "No")),
     h("td", { "data-label": "Created" }, timeTag(s.createdAt)),
     h("td", { "data-label": "Last error", class: "error-cell" },
       s.lastError ? h("span", { class: "error-text", title: s.lastError }, s.lastError)
         : h("span", { class: "muted" }, "—"))));
+  const columns = ["Device", "State", clustered ? "Node" : null, "Phone", "API key", "Created",
+    "Last error"].filter(Boolean);
   return h("table", { class: "sessions" },
-    h("thead", {}, h("tr", {},
-      ["Device", "State", "Phone", "API key", "Created", "Last error"].map(
-        (name) => h("th", { scope: "col" }, name)))),
+    h("thead", {}, h("tr", {}, columns.map((name) => h("th", { scope: "col" }, name)))),
     h("tbody", {}, rows));
+}
+
+// A session's node, or a muted note while no node runs it (a handover, a failover).
+export function nodeOf(session) {
+  return session.node ? h("span", { class: "node" }, session.node)
+    : h("span", { class: "muted" }, "handing over");
 }
 
 function empty() {
