@@ -2,6 +2,10 @@
 accepted message is lost and none is delivered twice.
 
     .venv/bin/python contrib/bench/crash.py --kills 25
+    .venv-test/bin/python contrib/bench/crash.py --cluster --kills 3
+
+``--cluster``: three nodes on one throwaway PostgreSQL server, one killed at a time
+(contrib/bench/crash_cluster.py says how). Without it:
 
 A real ``wad serve --engine simulator`` process; client tasks send texts as fast as
 it answers: half through ``POST /api/messages/send`` (the seed's), half through
@@ -307,8 +311,13 @@ def main() -> int:
     p.add_argument("--senders", type=int, default=8, help="concurrent client tasks")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--keep", action="store_true", help="keep the state folder")
+    p.add_argument(
+        "--cluster", action="store_true", help="three nodes on PostgreSQL, one killed at a time"
+    )
     args = p.parse_args()
     print(f"machine: {machine()}")
+    if args.cluster:
+        return cluster_main(args.kills, args.senders if args.senders != 8 else 6, args.seed)
     with tempfile.TemporaryDirectory(prefix="wad-crash-") as tmp:
         report = trio.run(run, args.kills, Path(tmp), args.senders, args.seed)
         if args.keep:
@@ -320,6 +329,20 @@ def main() -> int:
         if getattr(report, name):
             print(f"{name}: {getattr(report, name)[:20]}")
     print(f"other answers: {dict(report.refused)}")
+    print(report.summary())
+    return 0 if report.ok else 1
+
+
+def cluster_main(kills: int, senders: int, seed: int | None) -> int:
+    import crash_cluster  # the test kit and psycopg: only this mode needs them
+
+    with tempfile.TemporaryDirectory(prefix="wad-crash-cluster-") as tmp:
+        report = trio.run(crash_cluster.run, kills, Path(tmp), senders, seed)
+    assert report.found is not None and report.load is not None
+    for name in ("lost", "duplicated", "not_sent", "violations"):
+        if getattr(report.found, name):
+            print(f"{name}: {getattr(report.found, name)[:20]}")
+    print(f"other answers: {report.load.tally.non_2xx()}")
     print(report.summary())
     return 0 if report.ok else 1
 

@@ -88,6 +88,11 @@ class Route:
 
     node_id: str | None
     url: str | None
+    #: A planned handover of it was asked (``wadctl move``, a drain): its owner is
+    #: about to stop it.
+    moving: bool = False
+    #: Seconds since its owner took it (by the server's clock; None: no owner).
+    held_for: float | None = None
 
 
 def route(conn: Conn, device_id: str, lease: float) -> Route | None:
@@ -95,7 +100,8 @@ def route(conn: Conn, device_id: str, lease: float) -> Route | None:
     its store: not a session at all, or one not placed yet). An owner whose heartbeat
     is older than the lease by the server's clock runs nothing: it has fenced."""
     row = conn.execute(
-        """SELECT o.node_id, n.url, n.node_id IS NOT NULL FROM owners o
+        """SELECT o.node_id, n.url, n.node_id IS NOT NULL, o.move_to IS NOT NULL,
+            extract(epoch FROM now() - o.since)::float8 FROM owners o
         LEFT JOIN nodes n ON n.node_id = o.node_id
             AND n.seen_at > now() - make_interval(secs => %s)
         WHERE o.device_id = %s""",
@@ -103,9 +109,11 @@ def route(conn: Conn, device_id: str, lease: float) -> Route | None:
     ).fetchone()
     if row is None:
         return None
-    node, url, live = row
+    node, url, live, moving, held_for = row
+    if node is None or not live:
+        return Route(None, None)
     # A live owner without a node_url (a node alone) is still the owner.
-    return Route(node, url or None) if node is not None and live else Route(None, None)
+    return Route(node, url or None, bool(moving), held_for)
 
 
 class Directory:

@@ -75,6 +75,10 @@ class Supervisor:
         #: In a cluster, what to do before a session taken over here starts (settle
         #: the Idempotency-Keys its previous owner left open).
         self.before_start: Callable[[str], Awaitable[object]] | None = None
+        #: In a cluster, what to do before a session handed over stops (let the
+        #: requests under way on it finish: wad.http.forward).
+        self.before_stop: Callable[[str], Awaitable[object]] | None = None
+        self._settling: dict[str, Session] = {}  # out, waiting for before_stop
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Restore every stored session (in a cluster: none, the cluster starts those
@@ -228,7 +232,14 @@ class Supervisor:
     async def stop(self, device_id: str) -> None:
         """Stop a session (a handover, or its row was deleted through another node:
         then its files here go too); returns once its engine connection is closed."""
-        session = self.sessions.pop(device_id, None) or self._ending.get(device_id)
+        session = self.sessions.pop(device_id, None)
+        if session is not None and self.before_stop is not None:
+            self._settling[device_id] = session  # a fence meanwhile stops it too
+            try:
+                await self.before_stop(device_id)
+            finally:
+                del self._settling[device_id]
+        session = session or self._ending.get(device_id)
         if session is not None:
             session.stop()
             with trio.CancelScope(shield=True):
@@ -249,6 +260,9 @@ class Supervisor:
             session.stop()
             self._ending[device_id] = session
         self.sessions.clear()
+        for device_id, session in self._settling.items():
+            session.stop()
+            self._ending[device_id] = session
 
     def counts(self) -> dict[str, int]:
         return dict(Counter(s.state for s in self.sessions.values()))

@@ -1,0 +1,148 @@
+"""The cluster under load (issue 20): three real ``wad serve`` processes with the
+simulator on one PostgreSQL database, client tasks sending and reading through
+every node (tests/cluster/underload.py) while
+
+- a node is killed with SIGKILL: its sessions are connected on the others within
+  15 s; every send answered 200 reached its phone exactly once, none twice (texts
+  are unique: a text received twice is a duplicate, whatever its message id), the
+  sends cut off by the kill were answered by nobody (their outcome unknown, never
+  twice); no device was connected from two nodes at once;
+- a session is moved (``wadctl move``) and a node drained (``wadctl drain``): every
+  request is answered 2xx during the handover, nothing lost or duplicated.
+
+Times and counts are printed (``pytest -s``)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import trio
+from daemons import ADMIN, Node, link_all, ready, spawn, stop_nodes, until
+from underload import HOOKS, Load, api_keys, check, failover, pending, start_cluster
+
+NAMES = ("a", "b", "c")
+
+
+async def wadctl(node: Node, *args: str) -> subprocess.CompletedProcess[str]:
+    sock = node.folder / "wad.sock"
+    return await trio.to_thread.run_sync(
+        lambda: subprocess.run(
+            [sys.executable, "-m", "wad.ctl.main", "--socket", str(sock), *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    )
+
+
+async def owners(node: Node) -> dict[str, str | None]:
+    return {d: s["node"] for d, s in (await node.sessions()).items()}
+
+
+async def settled(pg_url: str, nodes: list[Node]) -> None:
+    """Until no send is left pending (a send cut off goes again at the next connect)."""
+
+    async def none_pending() -> bool:
+        return await pending(pg_url) == 0
+
+    await until(none_pending, 20, "no send left pending", nodes)
+
+
+async def test_a_node_killed_under_send_load_loses_nothing(tmp_path: Path, pg_url: str) -> None:
+    nodes = await start_cluster(tmp_path, pg_url, NAMES)
+    try:
+        devices = [f"dev{i}" for i in range(6)]
+        await link_all(nodes, devices)
+        victim = nodes[2]
+        moved = {d for d, n in (await owners(nodes[0])).items() if n == victim.name}
+        assert len(moved) == 2
+        load = Load(nodes, await api_keys(nodes[0], devices))
+        async with trio.open_nursery() as clients:
+            for i in range(6):  # two through each node, the victim's among them
+                clients.start_soon(load.sender, i, ("seed", "keyed", "plain")[i % 3])
+            await load.accepted(60)
+            before = len(load.tally.accepted)
+            load.gone.add(victim.name)
+            victim.kill()
+            took = await failover(nodes, victim, moved)
+            await load.accepted(before + 60)  # the load goes on, on the others
+            clients.cancel_scope.cancel()
+        # The victim comes back (its state folder as it was): it takes sessions again.
+        await victim.client.aclose()
+        nodes[2] = spawn(victim.folder, victim.name, pg_url, env=HOOKS)
+        await ready(nodes[2])
+        await settled(pg_url, nodes)
+        found = await check(pg_url, load.tally)
+        print(
+            f"kill -9 under load: {victim.name}'s {len(moved)} sessions connected"
+            f" elsewhere in {took:.2f} s; {found.summary(load.tally)}"
+        )
+        assert took < 15
+        assert found.lost == [] and found.duplicated == [] and found.not_sent == []
+        assert found.violations == []
+        assert load.tally.keyed_gave_up == []
+        assert len(load.tally.accepted) >= 120
+    finally:
+        await stop_nodes(nodes)
+
+
+async def _handover_under_load(tmp_path: Path, pg_url: str, how: str) -> None:
+    nodes = await start_cluster(tmp_path, pg_url, NAMES)
+    try:
+        a, b, c = nodes
+        devices = [f"dev{i}" for i in range(3)]
+        await link_all(nodes, devices)
+        load = Load(nodes, await api_keys(nodes[0], devices))
+        async with trio.open_nursery() as clients:
+            for i in range(6):
+                clients.start_soon(load.sender, i, ("seed", "keyed", "plain")[i % 3])
+            for i in range(3):
+                clients.start_soon(load.reader, i)
+            await load.accepted(30)
+            began = time.monotonic()
+            if how == "move":
+                device = next(d for d, n in (await owners(a)).items() if n == "b")
+                done = await wadctl(a, "move", device, "c")  # asked of another node
+                assert done.returncode == 0, done.stderr
+
+                async def moved() -> bool:
+                    listed = await a.sessions()
+                    return listed[device]["node"] == "c" and (
+                        listed[device]["connectionState"] == "connected"
+                    )
+
+                took = await until(moved, 15, "c runs it", nodes)
+                what = f"move of {device} b -> c"
+            else:
+                done = await wadctl(b, "drain")  # returns once b runs nothing
+                assert done.returncode == 0, done.stderr
+                took = time.monotonic() - began
+                assert "b" not in (await owners(a)).values()
+                what = "drain of b"
+            during = len(load.tally.accepted)
+            await load.accepted(during + 30)
+            clients.cancel_scope.cancel()
+        await settled(pg_url, nodes)
+        found = await check(pg_url, load.tally)
+        print(f"{what} under load: {took:.2f} s; {found.summary(load.tally)}")
+        assert load.tally.non_2xx() == {}, load.tally.refused[:10]
+        assert load.tally.unanswered == []
+        assert found.lost == [] and found.duplicated == [] and found.not_sent == []
+        assert found.delivered_unanswered == 0 and found.violations == []
+        listed = await a.sessions()
+        assert {s["connectionState"] for s in listed.values()} == {"connected"}
+        r = await a.client.get("/metrics", headers=ADMIN)
+        assert "wad_cluster_forwarded_total" in r.text
+    finally:
+        await stop_nodes(nodes)
+
+
+async def test_a_planned_move_under_load_answers_every_request(tmp_path: Path, pg_url: str) -> None:
+    await _handover_under_load(tmp_path, pg_url, "move")
+
+
+async def test_a_drain_under_load_answers_every_request(tmp_path: Path, pg_url: str) -> None:
+    await _handover_under_load(tmp_path, pg_url, "drain")
