@@ -356,9 +356,10 @@ class ClusterNode:
 
     async def _hand_over(self, conn: LockConnection, device: str, target: str | None) -> None:
         if device in self._owned:
-            self._owned.discard(device)
             await self.runner.stop(device)
         await self._db(conn, ownership.release, device, self.node_id, target)
+        # Only now: a drain returns once nothing is owned, and this one was until here.
+        self._owned.discard(device)
         log.info("cluster: handed %s over to %s", device, target or "placement")
         self._notify()
 

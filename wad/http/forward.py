@@ -130,7 +130,7 @@ HOP_BY_HOP = frozenset(
 )
 TIMEOUT = httpx.Timeout(connect=2.0, read=150.0, write=60.0, pool=10.0)
 LIMITS = httpx.Limits(max_connections=128, max_keepalive_connections=32)
-#: A waiting state of a session just started here: it is connecting.
+#: The states of a session that has just started here and is still connecting.
 _STARTING = frozenset({State.DISCONNECTED, State.CONNECTING})
 
 
@@ -180,9 +180,6 @@ class InFlight:
         """Until every request under way now has finished (the caller bounds it)."""
         for done in list(self._open.values()):
             await done.wait()
-
-    def __len__(self) -> int:
-        return len(self._open)
 
 
 class Forwarder:
@@ -237,8 +234,15 @@ class Forwarder:
     async def settle(self, device_id: str) -> None:
         """The supervisor's ``before_stop``: the session has left the supervisor (no
         new request starts on it); the ones under way finish before it stops."""
-        with trio.move_on_after(SETTLE):
+        began = trio.current_time()
+        with trio.move_on_after(SETTLE) as waited:
             await self.inflight.settle()
+        log.info(
+            "cluster: %s: the requests under way %s in %.2f s before it stops",
+            device_id,
+            "did not all finish" if waited.cancelled_caught else "finished",
+            trio.current_time() - began,
+        )
 
     # -- the two ways in -------------------------------------------------------------
 
