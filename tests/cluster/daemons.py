@@ -10,6 +10,7 @@ list; each poll is one GET.
 
 from __future__ import annotations
 
+import base64
 import os
 import signal
 import subprocess
@@ -26,6 +27,8 @@ from conftest import ADMIN_TOKEN, free_port, serve_command
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 SECRET = "cluster-secret-for-the-tests-0123456789"
+#: The cluster's secrets.key (32 bytes, base64), the same on every node.
+KEY = base64.b64encode(b"the tests' cluster secrets key!!").decode() + "\n"
 
 
 @dataclass
@@ -62,9 +65,21 @@ class Node:
 
 
 def spawn(
-    folder: Path, name: str, database_url: str, *args: str, env: dict[str, str] | None = None
+    folder: Path,
+    name: str,
+    database_url: str,
+    *args: str,
+    env: dict[str, str] | None = None,
+    key: str | None = KEY,
 ) -> Node:
+    """A node in ``folder`` (its state folder inside), with the cluster's ``key`` as its
+    secrets.key (None: its own, made at its start)."""
     folder.mkdir(parents=True, exist_ok=True)
+    if key is not None:  # one secrets.key on every node, as the README asks
+        (folder / "state").mkdir(mode=0o700, exist_ok=True)
+        fd = os.open(folder / "state" / "secrets.key", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.write(fd, key.encode())
+        os.close(fd)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     full_env = {

@@ -157,6 +157,10 @@ async def serve(
         # In a cluster the other nodes are sending: a session's are settled when this
         # node takes the session over (the cluster has stopped its previous owner).
         claims = daemon.services.sending.claims
+        if daemon.supervisor.cluster is not None:  # one secrets.key for every node
+            from wad.cluster import secrets_key
+
+            await secrets_key.check(daemon.store, config.db_path.parent)
         if daemon.supervisor.cluster is None:
             with contextlib.suppress(StorageFull):
                 await claims.settle_interrupted()

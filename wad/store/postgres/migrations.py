@@ -142,6 +142,14 @@ MIGRATIONS: list[str] = [
         DEFERRABLE INITIALLY DEFERRED
         FOR EACH ROW EXECUTE FUNCTION wad_events_in_commit_order();
     """,
+    # 8: the cluster's proof that every node has the same secrets.key
+    # (wad.cluster.secrets_key): a known text sealed by the first node's key.
+    """
+    CREATE TABLE cluster_secrets_key (
+        one BOOLEAN PRIMARY KEY DEFAULT true CHECK (one),
+        sealed TEXT NOT NULL
+    );
+    """,
 ]
 
 
