@@ -1,6 +1,6 @@
 """What the PostgreSQL store adds to the contract: a bounded pool used from many trio
 tasks at once, a full disk mapped as SQLite's, connections that name their node and
-are replaced when the server ends them, no cache across connections, migrations
+are replaced when the server ends them, no cache without a listener, migrations
 that several nodes may start at once."""
 
 from __future__ import annotations
@@ -177,7 +177,8 @@ def test_tcp_connections_get_keepalives_and_a_user_timeout() -> None:
 
 
 async def test_nothing_is_cached_across_calls(pg: PostgresStore) -> None:
-    """Another node's write would make a cache stale: every lookup reads the table."""
+    """Another node's write would make a cache stale: without a listener to hear of it
+    (tests/store/test_pg_notify.py), every lookup reads the table."""
     await pg.run(lambda q: q.create_session("s1"))
     await pg.run(lambda q: q.set_api_key("s1", "h1", "wad_"))
     await pg.run(lambda q: q.set_session_settings("s1", {"a": 1}))

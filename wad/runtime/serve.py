@@ -174,6 +174,13 @@ async def serve(
             if daemon.store.dialect == "sqlite":  # its fsyncs off the event loop
                 store = daemon.store
                 await nursery.start(Checkpointer(store.connection.db, store.path).run)
+            if daemon.supervisor.cluster is not None:
+                # Live streams carry every node's events (LISTEN/NOTIFY), and the
+                # store's caches are kept from when it listens.
+                from wad.store.postgres import PostgresStore
+
+                assert isinstance(daemon.store, PostgresStore)
+                await nursery.start(daemon.events.follow, daemon.store.listen)
             await hooks.startup(daemon)
             await nursery.start(daemon.supervisor.run)
             if daemon.supervisor.cluster is not None:

@@ -3,15 +3,21 @@
 Every session event (state changes, QR updates, messages, receipts) is stored
 in the ``events`` table with a per-session sequence number inside one
 transaction, together with whatever listeners add to that transaction (the
-webhook plugin writes its deliveries there). After the commit it is handed to
-live subscribers (control socket streams, dashboard, plugins).
+webhook plugin writes its deliveries there). After the commit it is handed to the
+``after_commit`` listeners (plugins, metrics: this node's events) and to live
+subscribers (SSE, ``wadctl events``, the dashboard).
+
+In a cluster (:meth:`EventLog.follow`) live subscribers get every node's events
+instead, from the database's feed (:mod:`wad.store.postgres.notify`), this node's
+included: they come back that way once committed, so they are not also handed to
+subscribers here (which would deliver them twice, and out of commit order).
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -25,6 +31,9 @@ log = logging.getLogger(__name__)
 # store's worker thread, so a listener only writes through ``q``.
 InTransaction = Callable[[Queries, StoredEvent], None]
 AfterCommit = Callable[[StoredEvent], None]
+# What feeds live subscribers in a cluster (PostgresStore.listen): it calls ``feed``
+# with events in commit order, and ``gap`` when it lost some.
+Feed = Callable[..., Awaitable[None]]
 
 
 class EventLog:
@@ -34,6 +43,9 @@ class EventLog:
         self.after_commit: list[AfterCommit] = []
         self._subscribers: set[trio.MemorySendChannel[StoredEvent]] = set()
         self._buffer = subscriber_buffer
+        # Where a committed event goes live: to the subscribers here, or (following a
+        # cluster's feed) nowhere, as it comes back through the feed.
+        self._live: Callable[[StoredEvent], None] = self._send_to_subscribers
 
     async def emit(
         self,
@@ -103,7 +115,28 @@ class EventLog:
                 listener(event)
             except Exception:
                 log.exception("event listener failed on %s", event.type)
-        self._send_to_subscribers(event)
+        self._live(event)
+
+    async def follow(
+        self, feed: Feed, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Feed live subscribers from the cluster's ``feed`` (every node's events, in
+        commit order) instead of this node's commits, until cancelled."""
+        self._live = _nowhere
+        await feed(self.feed, self.cut_off, task_status=task_status)
+
+    def feed(self, events: list[StoredEvent]) -> None:
+        """Hand committed events (any node's) to live subscribers."""
+        for event in events:
+            self._send_to_subscribers(event)
+
+    def cut_off(self) -> None:
+        """End every live stream: the feed lost events it cannot replay. An SSE client
+        resumes from its last event id (the table has what it missed, or it is told
+        to reload); ``events.subscribe`` is told it was cut off."""
+        for channel in list(self._subscribers):
+            self._subscribers.discard(channel)
+            channel.close()
 
     def _send_to_subscribers(self, event: StoredEvent) -> None:
         for channel in list(self._subscribers):
@@ -132,3 +165,7 @@ class EventLog:
 
     def statistics(self) -> dict[str, int]:
         return {"subscribers": len(self._subscribers)}
+
+
+def _nowhere(event: StoredEvent) -> None:
+    pass

@@ -10,9 +10,9 @@ Unlike SQLite, a statement that fails inside :meth:`run` aborts the whole
 transaction: ``fn`` cannot catch a constraint error and carry on (a ``with q.db:``
 block around the statement is a savepoint that can).
 
-No cache is kept across calls (:class:`NoCaches`): the key owner and settings
-caches of the embedded store would go stale here as soon as another node (or
-another connection of this one) writes, until LISTEN/NOTIFY invalidation exists.
+The key owner and settings caches are kept only while :meth:`listen` hears of
+every change to their tables, on any node (:mod:`.caches` says how, and how soon a
+change elsewhere takes effect here); a store nobody listens for caches nothing.
 """
 
 import select
@@ -21,18 +21,19 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import psycopg
+import trio
 from psycopg import errors
 
-from wad.store.base import Caches, Dialect
+from wad.store.base import Dialect
 from wad.store.database import Queries, Store
+from wad.store.postgres.caches import LiveCaches
 from wad.store.postgres.connect import connect
 from wad.store.postgres.handle import DiskState, PgDb
 from wad.store.postgres.migrations import migrate, migrate_plugin
+from wad.store.postgres.notify import Deliver, Listener, install
 from wad.store.postgres.pool import Pool
 
 T = TypeVar("T")
-K = TypeVar("K")
-V = TypeVar("V")
 
 #: Connections (and so worker threads) at most: each call holds one for its length.
 POOL_SIZE = 8
@@ -42,22 +43,10 @@ class NoMigrations(RuntimeError):
     """A plugin with tables of its own has no PostgreSQL migrations."""
 
 
-class _Forgetful(dict[K, V]):
-    """A cache that keeps nothing: whatever the queries put in is dropped."""
-
-    def __setitem__(self, key: K, value: V) -> None:
-        pass
-
-
-def no_caches() -> Caches:
-    """Caches that stay empty (see the module's docstring for why)."""
-    return Caches(key_owner=_Forgetful(), settings=_Forgetful())
-
-
 class _Lane:
     """One pooled connection and the queries on it."""
 
-    def __init__(self, conn: psycopg.Connection[Any], disk: DiskState, caches: Caches) -> None:
+    def __init__(self, conn: psycopg.Connection[Any], disk: DiskState, caches: LiveCaches) -> None:
         self.conn = conn
         self.db = PgDb(conn, disk)
         self.queries = Queries(self.db, caches, "postgresql")
@@ -95,7 +84,8 @@ class PostgresStore(Store):
         self.node = node
         self.path = path
         self.disk = DiskState(f"PostgreSQL (node {node})")
-        self.caches = no_caches()
+        self.caches = LiveCaches()
+        self.listener: Listener | None = None
         self.pool: Pool[_Lane] = Pool(
             lambda: _Lane(connect(url, node), self.disk, self.caches),
             pool_size,
@@ -104,6 +94,20 @@ class PostgresStore(Store):
         )
         with self.pool.borrow() as lane:
             self.schema_version = migrate(lane.db)
+            install(lane.db)
+
+    async def listen(
+        self,
+        deliver: Deliver,
+        gap: Callable[[], None],
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Hand every event committed on any node to ``deliver`` (in commit order, each
+        once) and keep the caches, until cancelled (:mod:`.notify`); ``gap`` when a
+        reconnect cannot replay what was missed. Ready once it listens."""
+        self.listener = Listener(self.url, self.node, deliver, self.caches.state, gap=gap)
+        await self.listener.run(task_status=task_status)
 
     async def run(self, fn: Callable[[Queries], T]) -> T:
         """``fn(queries)`` in one transaction: all its writes commit, or none."""
