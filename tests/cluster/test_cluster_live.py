@@ -4,7 +4,8 @@ PostgreSQL database. An SSE client of node A (``/api/events``), a filtered one
 events of the sessions every node runs, each exactly once, in order per session —
 also across A's listening connection being ended by the server
 (``pg_terminate_backend``). A key revoked through one node is refused by the node
-that runs its session as soon as the change is announced.
+that runs its session as soon as the change is announced; a session's deletion
+(live-only) is told on the stream of a node that did not delete it.
 
 The latency from commit (NOTIFY delivered to a bystander connection of the test) to
 the event on A's SSE stream is printed: run with ``-s`` to read it."""
@@ -251,7 +252,7 @@ async def test_streams_on_any_node_carry_every_node_s_events_once_in_order(
         await stop_nodes(nodes)
 
 
-async def test_a_key_revoked_through_one_node_is_refused_by_its_owner_at_once(
+async def test_a_key_revoked_and_a_session_deleted_through_one_node_on_the_other(
     tmp_path: Path, pg_url: str
 ) -> None:
     nodes = await start_nodes(tmp_path, pg_url, ("a", "b"))
@@ -280,5 +281,21 @@ async def test_a_key_revoked_through_one_node_is_refused_by_its_owner_at_once(
         print(f"revoked key still accepted by its owner for {window * 1000:.1f} ms after")
         for _ in range(3):
             assert (await owner.client.get(CHATS, headers=auth)).status_code == 401
+
+        # A deletion (live-only, never stored) is told on every node: deleted by its
+        # owner (the request forwarded there), seen on the other node's stream.
+        seen = Seen()
+        async with trio.open_nursery() as nursery:
+            opened = trio.Event()
+            nursery.start_soon(read_sse, other, "/api/events", seen, opened)
+            with trio.fail_after(10):
+                await opened.wait()
+            assert (await other.client.delete("/api/sessions/dev0")).status_code == 200
+            with trio.fail_after(10):
+                while not any(e["event"] == "session.deleted" for e in seen.events):
+                    await trio.sleep(0.05)
+            nursery.cancel_scope.cancel()
+        told = [e for e in seen.events if e["event"] == "session.deleted"]
+        assert [(e["session"], e["payload"]) for e in told] == [("dev0", {"deviceId": "dev0"})]
     finally:
         await stop_nodes(nodes)

@@ -130,6 +130,24 @@ async def test_every_committed_event_reaches_every_node_once_in_commit_order(
         assert seqs == sorted(seqs) == list(range(1, len(seqs) + 1))
 
 
+async def test_a_session_deleted_on_one_node_is_told_on_every_node(
+    nodes: tuple[Node, Node],
+) -> None:
+    a, b = nodes
+    await b.store.run(lambda q: q.create_session("s1"))
+    first = await b.store.run(_emit("s1", 1))
+    # (Heard before the delete: once deleted, its events' rows are gone to be read.)
+    await a.heard.until(lambda: len(a.heard.events) == 1)
+    await b.heard.until(lambda: len(b.heard.events) == 1)
+    await b.store.run(lambda q: q.delete_session("s1"))
+    for node in (a, b):
+        await node.heard.until(lambda node=node: len(node.heard.events) >= 2)
+        told, deleted = node.heard.events
+        assert told == first
+        assert (deleted.type, deleted.device_id, deleted.seq) == ("session.deleted", "s1", 0)
+        assert deleted.payload == {"deviceId": "s1"}
+
+
 async def test_many_writers_at_once_each_event_once_in_seq_order(
     nodes: tuple[Node, Node],
 ) -> None:

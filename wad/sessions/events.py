@@ -102,11 +102,14 @@ class EventLog:
 
     def announce(self, device_id: str, type_: str, payload: dict[str, Any]) -> StoredEvent:
         """A live-only event (``session.deleted``): handed to live subscribers (the
-        dashboard's stream, ``events.subscribe``) now, not stored, not numbered (seq 0),
+        dashboard's stream, ``events.subscribe``) now (in a cluster, every node's,
+        through the feed), not stored, not numbered (seq 0),
         not given to plugins. A stream that resumes from it finds it unknown and starts
         over, as after any lost resume point."""
         event = StoredEvent(new_id("evt"), device_id, 0, type_, payload, now_iso())
-        self._send_to_subscribers(event)
+        # Following a cluster's feed, a deletion comes back through it (a trigger
+        # announces it), to every node's subscribers.
+        self._live(event)
         return event
 
     def _fan_out(self, event: StoredEvent) -> None:

@@ -3,7 +3,9 @@
 Triggers (:func:`install`) announce, inside the transaction that writes it, every
 stored event on ``wad_events`` (the payload is the event's id, never its body:
 NOTIFY's payload is at most 8000 bytes) and every change to ``api_keys`` or
-``session_settings`` on ``wad_caches``. The server delivers a NOTIFY at commit only,
+``session_settings`` on ``wad_caches``; a session's deletion is announced on
+``wad_events`` too (``{"deleted": <device id>}``: ``session.deleted`` is live-only,
+never stored, so it is not replayed after a reconnect). The server delivers a NOTIFY at commit only,
 to every listening connection, in commit order: an event that rolled back is never
 announced, and one session's events (their writers serialized by the session row's
 lock) arrive in their ``seq`` order. A trigger rather than a statement of the
@@ -27,13 +29,15 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
 import trio
 
+from wad.store.clock import now_iso
 from wad.store.events import StoredEvent
+from wad.store.ids import new_id
 from wad.store.postgres.caches import CacheState
 from wad.store.postgres.connect import connect
 from wad.store.postgres.handle import PgDb
@@ -64,16 +68,41 @@ CREATE OR REPLACE FUNCTION wad_notify_event() RETURNS trigger LANGUAGE plpgsql A
 BEGIN PERFORM pg_notify('{EVENTS}', NEW.id); RETURN NULL; END $$;
 CREATE OR REPLACE FUNCTION wad_notify_caches() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN PERFORM pg_notify('{CACHES}', TG_TABLE_NAME); RETURN NULL; END $$;
+CREATE OR REPLACE FUNCTION wad_notify_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_notify('{EVENTS}', json_build_object('deleted', OLD.device_id)::text);
+  RETURN NULL;
+END $$;
 """
-_TRIGGERS = {
-    "events": "CREATE TRIGGER wad_notify_event AFTER INSERT ON events"
-    " FOR EACH ROW EXECUTE FUNCTION wad_notify_event()",
+# (table, trigger, its creation)
+_TRIGGERS = [
+    (
+        "events",
+        "wad_notify_event",
+        "CREATE TRIGGER wad_notify_event AFTER INSERT ON events"
+        " FOR EACH ROW EXECUTE FUNCTION wad_notify_event()",
+    ),
     # Row triggers: they also fire for the rows a session's delete cascades to.
-    "api_keys": "CREATE TRIGGER wad_notify_caches AFTER INSERT OR UPDATE OR DELETE"
-    " ON api_keys FOR EACH ROW EXECUTE FUNCTION wad_notify_caches()",
-    "session_settings": "CREATE TRIGGER wad_notify_caches AFTER INSERT OR UPDATE OR DELETE"
-    " ON session_settings FOR EACH ROW EXECUTE FUNCTION wad_notify_caches()",
-}
+    (
+        "api_keys",
+        "wad_notify_caches",
+        "CREATE TRIGGER wad_notify_caches AFTER INSERT OR UPDATE OR DELETE"
+        " ON api_keys FOR EACH ROW EXECUTE FUNCTION wad_notify_caches()",
+    ),
+    (
+        "session_settings",
+        "wad_notify_caches",
+        "CREATE TRIGGER wad_notify_caches AFTER INSERT OR UPDATE OR DELETE"
+        " ON session_settings FOR EACH ROW EXECUTE FUNCTION wad_notify_caches()",
+    ),
+    # session.deleted is live-only (not stored): announced by itself, as JSON.
+    (
+        "sessions",
+        "wad_notify_deleted",
+        "CREATE TRIGGER wad_notify_deleted AFTER DELETE ON sessions"
+        " FOR EACH ROW EXECUTE FUNCTION wad_notify_deleted()",
+    ),
+]
 
 _ROW = "rowid, id, device_id, seq, type, payload, created_at"
 
@@ -85,11 +114,10 @@ def install(db: PgDb) -> None:
     with db:
         db.execute(_LOCK, ())
         db.execute(_FUNCTIONS)
-        for table, create in _TRIGGERS.items():
+        for table, name, create in _TRIGGERS:
             found = db.execute(
-                "SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass(?)"
-                " AND tgname LIKE 'wad_notify_%'",
-                (table,),
+                "SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass(?) AND tgname = ?",
+                (table, name),
             ).fetchone()
             if found is None:
                 db.execute(create)
@@ -143,7 +171,9 @@ class Listener:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(stop_when_cancelled)
             try:
-                await trio.to_thread.run_sync(self._main, started)
+                # A limiter of its own: it holds its thread for as long as it runs.
+                limiter = trio.CapacityLimiter(1)
+                await trio.to_thread.run_sync(self._main, started, limiter=limiter)
             finally:
                 nursery.cancel_scope.cancel()
 
@@ -200,14 +230,31 @@ class Listener:
             if not notes:
                 continue
             notes += conn.notifies(timeout=0)  # and whatever else has come already
-            ids: list[str] = []
+            announced: list[str] = []
             for note in notes:
                 if note.channel == EVENTS:
-                    ids.append(note.payload)
+                    announced.append(note.payload)
                 else:
                     self.caches.invalidate()
-            if ids:
-                self._hand_out(_in_order(_rows_by_id(conn, ids), ids))
+            if announced:
+                self._announced(conn, announced)
+
+    def _announced(self, conn: psycopg.Connection[Any], payloads: list[str]) -> None:
+        """Hand out what was announced, in the order announced (commit order): stored
+        events read by id (one gone already, pruned or its session deleted, is left
+        out), a deleted session's live-only ``session.deleted`` as it stands."""
+        ids = [p for p in payloads if not p.startswith("{")]
+        rows = _rows_by_id(conn, ids) if ids else []
+        by_id = {row[1]: row for row in rows}
+        events: list[StoredEvent] = []
+        for payload in payloads:
+            if payload.startswith("{"):
+                events.append(_deleted(payload))
+                continue
+            row = by_id.get(payload)
+            if row is not None and self._fresh(row):
+                events.append(_event(row))
+        self._hand_out(events)
 
     def _replay(self, conn: psycopg.Connection[Any]) -> None:
         assert self._high is not None
@@ -225,20 +272,23 @@ class Listener:
             self._seen.clear()
             return
         self.replayed += len(fresh)
-        self._hand_out(fresh)
+        self._hand_out([_event(row) for row in fresh if self._fresh(row)])
 
-    def _hand_out(self, rows: Sequence[Any]) -> None:
-        rows = [row for row in rows if row[0] not in self._seen]
-        if not rows:
-            return
-        events = [_event(row) for row in rows]
-        for row in rows:
-            self._seen.add(row[0])
-        self._high = max(self._high or 0, *(row[0] for row in rows))
-        if len(self._seen) > 4 * MARGIN:
+    def _fresh(self, row: Any) -> bool:
+        """Whether the row's event is yet to be handed out; noted as handed out."""
+        rowid = int(row[0])
+        if rowid in self._seen:
+            return False
+        self._seen.add(rowid)
+        self._high = max(self._high or 0, rowid)
+        return True
+
+    def _hand_out(self, events: list[StoredEvent]) -> None:
+        if len(self._seen) > 4 * MARGIN and self._high is not None:
             floor = self._high - MARGIN
             self._seen = {rowid for rowid in self._seen if rowid > floor}
-        self._to_trio(self.deliver, events)
+        if events:
+            self._to_trio(self.deliver, events)
 
 
 class _Stopped(Exception):
@@ -249,11 +299,12 @@ def _rows_by_id(conn: psycopg.Connection[Any], ids: list[str]) -> list[Any]:
     return conn.execute(f"SELECT {_ROW} FROM events WHERE id = ANY(%s)", (ids,)).fetchall()
 
 
-def _in_order(rows: list[Any], ids: list[str]) -> list[Any]:
-    """The rows in the order their ids were announced (commit order); ids whose row is
-    gone already (pruned, or its session deleted) are left out."""
-    by_id = {row[1]: row for row in rows}
-    return [by_id[i] for i in ids if i in by_id]
+def _deleted(payload: str) -> StoredEvent:
+    """The live-only event of a session deleted on any node (as EventLog.announce)."""
+    device_id = str(json.loads(payload)["deleted"])
+    return StoredEvent(
+        new_id("evt"), device_id, 0, "session.deleted", {"deviceId": device_id}, now_iso()
+    )
 
 
 def _event(row: Any) -> StoredEvent:
