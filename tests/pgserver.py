@@ -39,6 +39,9 @@ class PgServer:
     folder: Path
     bin: Path
     as_user: list[str]
+    #: fsync and synchronous commits on, as on a real server (the benchmarks);
+    #: the tests' data need not survive a power cut.
+    durable: bool = False
 
     @property
     def socket_dir(self) -> str:
@@ -70,10 +73,9 @@ class PgServer:
             str(self.folder / "server.log"),
             "-w",
             "-o",
-            # The socket in the test's folder, no TCP; fsync off: a test's data need
-            # not survive a power cut.
-            f"-k {self.socket_dir} -c listen_addresses= -c fsync=off"
-            " -c synchronous_commit=off -c max_connections=200",
+            # The socket in the test's folder, no TCP; fsync off unless durable.
+            f"-k {self.socket_dir} -c listen_addresses= -c max_connections=200"
+            + ("" if self.durable else " -c fsync=off -c synchronous_commit=off"),
             "start",
         )
 
@@ -81,14 +83,14 @@ class PgServer:
         self.run("pg_ctl", "-D", str(self.folder / "data"), "-m", mode, "-w", "stop")
 
 
-def start_server() -> PgServer:
+def start_server(durable: bool = False) -> PgServer:
     folder = Path(tempfile.mkdtemp(prefix="wad-pg-"))
     as_user: list[str] = []
     if os.getuid() == 0:
         pg = pwd.getpwnam("postgres")
         os.chown(folder, pg.pw_uid, pg.pw_gid)
         as_user = ["setpriv", f"--reuid={pg.pw_uid}", f"--regid={pg.pw_gid}", "--clear-groups"]
-    server = PgServer(folder, _bin_dir(), as_user)
+    server = PgServer(folder, _bin_dir(), as_user, durable)
     server.run("initdb", "-D", str(folder / "data"), "-A", "trust", "-U", USER, "--no-sync")
     server.start()
     return server

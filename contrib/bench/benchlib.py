@@ -48,9 +48,12 @@ class WadProcess:
     python_args: list[str] = field(default_factory=list)
     proc: subprocess.Popen[bytes] | None = None
     url: str = ""
+    #: Its HTTP port; 0: a free one. Given when its URL must be known before it
+    #: starts (a cluster node's WAD_NODE_URL).
+    port: int = 0
 
     def start(self, timeout: float = 60.0) -> WadProcess:
-        port = free_port()
+        port = self.port or free_port()
         self.url = f"http://127.0.0.1:{port}"
         self.state_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_path or self.state_dir.parent / "wad.log"

@@ -129,7 +129,11 @@ HOP_BY_HOP = frozenset(
     }
 )
 TIMEOUT = httpx.Timeout(connect=2.0, read=150.0, write=60.0, pool=10.0)
-LIMITS = httpx.Limits(max_connections=128, max_keepalive_connections=32)
+#: Idle connections to a peer expire before the peer's own keep-alive timeout
+#: (``keep_alive_timeout``, 5 s by default) closes them: a request sent on one the
+#: peer is closing fails, and was answered 503 (1 in ~1,000 forwarded sends in
+#: contrib/bench/cluster.py, with httpx's default expiry of 5 s).
+LIMITS = httpx.Limits(max_connections=128, max_keepalive_connections=32, keepalive_expiry=2.0)
 #: The states of a session that has just started here and is still connecting.
 _STARTING = frozenset({State.DISCONNECTED, State.CONNECTING})
 
