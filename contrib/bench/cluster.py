@@ -31,7 +31,9 @@ comparison.
 from __future__ import annotations
 
 import argparse
+import base64
 import os
+import secrets
 import shutil
 import sys
 import tempfile
@@ -82,8 +84,16 @@ class Result:
 
 
 def start_nodes(folder: Path, url: str, count: int) -> list[WadProcess]:
+    # One secrets.key on every node (README, "Running a cluster"): a node with
+    # another key than the cluster's refuses to start.
+    key = base64.b64encode(secrets.token_bytes(32)).decode() + "\n"
     nodes = []
     for name in NAMES[:count]:
+        state = folder / name / "state"
+        state.mkdir(parents=True, mode=0o700)
+        fd = os.open(state / "secrets.key", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, key.encode())
+        os.close(fd)
         port = free_port()
         env = {
             "WAD_DATABASE_URL": url,
@@ -91,7 +101,7 @@ def start_nodes(folder: Path, url: str, count: int) -> list[WadProcess]:
             "WAD_NODE_URL": f"http://127.0.0.1:{port}",
             "WAD_CLUSTER_SECRET": SECRET,
         }
-        node = WadProcess(folder / name / "state", env=env, port=port)
+        node = WadProcess(state, env=env, port=port)
         node.log_path = folder / name / "wad.log"
         nodes.append(node.start())
     return nodes
