@@ -79,7 +79,7 @@ class WebhookPlugin:
         if unreadable := await db.disable_unreadable(box, reason):
             log.error("webhooks: %d webhooks disabled: %s", len(unreadable), reason)
         guard = Guard(settings.allow_networks)
-        self.worker = DeliveryWorker(db, box, settings, guard)
+        self.worker = DeliveryWorker(db, box, settings, guard, node=daemon.config.node)
         webhooks = Webhooks(daemon.store, db, box, self.worker, guard)
         await webhooks.load()
         await webhooks.enforce_cap()  # the cap may be lower than at the last run

@@ -14,6 +14,32 @@ after a full fetch, or it is looked at afresh (at start, or when the wall clock
 went back). Attempts are written back in batches, one transaction per batch. A
 delivery counts as done only once that write commits: if the daemon stops first,
 it is sent again at the next start (at least once, same ``webhook-id``).
+
+On PostgreSQL the nodes of a cluster share the outbox, and each runs a worker:
+
+- **Claims.** The deliveries about to start are claimed in one statement
+  (:meth:`.outbox.Outbox.claim`, ``FOR UPDATE SKIP LOCKED``), after their slots are
+  taken and before their requests: only those claimed start, so one node at a time
+  attempts a delivery. Claiming at the start, not when a queue is filled, keeps the
+  lease to what it must cover, one attempt and its write (``timeout`` +
+  :data:`CLAIM_MARGIN`), however long a delivery waited for a slot. When another
+  node took some of what was queued, the endpoint's queue is stale: it is dropped
+  and asked again.
+- **A node that dies** leaves its claims to lapse; the others' polls see those
+  deliveries due again and one of them takes each (at least once, same
+  ``webhook-id``). A node that stops releases the claims of the attempts it cut
+  short, so they go on at once elsewhere.
+- **Fencing.** An outcome is written only under the delivery's latest claim: a late
+  answer to a node whose claim lapsed and was taken over is dropped.
+- **Wake-ups.** Only the node that wrote an event is woken after its commit; the
+  others learn of its deliveries (and of retries due, and of lapsed claims) by
+  asking which endpoints have due, unclaimed deliveries every :data:`POLL`
+  seconds. The seam for LISTEN/NOTIFY (:mod:`wad.store.postgres.notify`): a
+  notification of deliveries committed elsewhere calls :meth:`DeliveryWorker.wake`
+  with their endpoints, as the writer's own commit does; the poll then only has
+  lapsed claims to find and may be slower.
+- **Slots are per node**: with N nodes an endpoint may have up to N times
+  ``endpoint_concurrency`` requests in flight.
 """
 
 from __future__ import annotations
@@ -24,7 +50,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import trio
 
@@ -47,6 +73,12 @@ USER_AGENT = f"wad/{__version__} (webhooks)"
 SNIPPET = 200  # characters of a failed answer's body kept in the log
 LONGEST_WAIT = 60.0  # look again at least this often (the wall clock may jump)
 FETCH = 512  # due deliveries asked for at once, at most
+# PostgreSQL: how often a node asks which endpoints have due deliveries it was not
+# told of (written by another node, retries another scheduled, lapsed claims).
+POLL = 1.0
+# PostgreSQL: a claim lasts the attempt's timeout and this much more, for the write of
+# its outcome (a batch, one transaction) to land before another node may take it.
+CLAIM_MARGIN = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +95,15 @@ class DeliveryWorker:
         settings: Settings,
         guard: Guard,
         rng: random.Random | None = None,
+        *,
+        node: str = "wad",
     ) -> None:
         self.db = db
+        self.node = node  # the name its claims carry (PostgreSQL)
+        # PostgreSQL: other nodes' workers share the outbox (claims, polls).
+        self.shared = db.store.dialect == "postgresql"
+        self.poll = POLL
+        self.lease_margin = CLAIM_MARGIN
         self.box = box
         self.settings = settings
         self.guard = guard
@@ -81,9 +120,13 @@ class DeliveryWorker:
         self._to_prune: set[str] = set()
         self._prune_waits = False  # a prune found the disk full: again at the next count
         self._recorded = trio.Event()
+        self._polled = trio.Event()
         self._dirty: set[str] = set()  # endpoints that may have due deliveries not queued
         self._look_all = True
         self._checked_until = 0.0  # retries due by this time are noted
+        self._next_poll = -math.inf  # PostgreSQL: trio time of the next due poll
+        self._claims: dict[int, int] = {}  # PostgreSQL: delivery id -> claim, in flight
+        self.lost_claims = 0  # PostgreSQL: queued deliveries another node claimed first
         self.sent = 0
 
     # -- from the plugin -------------------------------------------------------------
@@ -121,6 +164,10 @@ class DeliveryWorker:
         """Wait until the next batch of attempts has been written."""
         await self._recorded.wait()
 
+    async def wait_polled(self) -> None:
+        """PostgreSQL: wait until the next poll for due deliveries has been answered."""
+        await self._polled.wait()
+
     def statistics(self) -> dict[str, int]:
         return {
             **self.slots.statistics(),
@@ -148,6 +195,7 @@ class DeliveryWorker:
         finally:
             with trio.CancelScope(shield=True):  # what finished before the stop is not
                 await self._record()  # sent twice
+                await self._release()  # what was cut short goes on elsewhere at once
 
     async def _dispatch(self, nursery: trio.Nursery, client: PostClient) -> None:
         while True:
@@ -161,6 +209,8 @@ class DeliveryWorker:
             deadline = math.inf
             if next_at is not None:
                 deadline = trio.current_time() + min(max(next_at - time.time(), 0), LONGEST_WAIT)
+            if self.shared:
+                deadline = min(deadline, self._next_poll)
             with trio.move_on_at(deadline):
                 await self._wake.wait()
 
@@ -173,6 +223,11 @@ class DeliveryWorker:
             after = self._checked_until
             self._dirty |= await self.db.read(lambda w: w.fell_due(after, now))
         self._checked_until = now
+        if self.shared and trio.current_time() >= self._next_poll:
+            self._next_poll = trio.current_time() + self.poll
+            self._dirty |= await self.db.read(lambda w: w.due_unclaimed(now))
+            self._polled.set()
+            self._polled = trio.Event()
 
     def _active(self) -> int:
         return len(self.queues.endpoints() | self.slots.busy_endpoints())
@@ -196,14 +251,57 @@ class DeliveryWorker:
 
     async def _start_queued(self, nursery: trio.Nursery, client: PostClient) -> None:
         active = self._active()
+        starting: list[tuple[Due, Target]] = []
         for due in self.queues.take(lambda endpoint_id: self.slots.room(endpoint_id, active)):
             target = await self._target(due.endpoint_id)
             if target is None:
                 self.forget(due.endpoint_id)
                 continue
+            self.slots.start(due.endpoint_id)  # held from here: room() counts it
+            starting.append((due, target))
+        if self.shared and starting:
+            starting = await self._claim(starting)
+        for due, target in starting:
             self._busy.setdefault(due.endpoint_id, set()).add(due.id)
-            self.slots.start(due.endpoint_id)
             nursery.start_soon(self._attempt, client, due, target)
+
+    async def _claim(self, starting: list[tuple[Due, Target]]) -> list[tuple[Due, Target]]:
+        """PostgreSQL: claim what is about to start; the rest gives its slot back."""
+        ids = [due.id for due, _ in starting]
+        node, lease, now = self.node, self.settings.timeout + self.lease_margin, time.time()
+        try:
+            claimed = await self.db.run(lambda w: w.claim(ids, node, lease, now))
+        except StorageFull:  # logged once by the store
+            claimed = {}
+        except Exception:
+            log.exception("webhooks: could not claim %d deliveries; asking again", len(ids))
+            claimed = {}
+        kept = []
+        stale: set[str] = set()
+        for due, target in starting:
+            got = claimed.get(due.id)
+            if got is None:  # another node has it (or it is not due any more)
+                self.slots.finish(due.endpoint_id, answered=False, timed_out=False)
+                stale.add(due.endpoint_id)
+                continue
+            claim, attempts = got
+            self._claims[due.id] = claim
+            kept.append((replace(due, claim=claim, attempts=attempts), target))
+        self.lost_claims += len(starting) - len(kept)
+        for endpoint_id in stale:  # what is queued of it may be another's too: ask again
+            self.queues.forget(endpoint_id)
+            self._dirty.add(endpoint_id)
+        return kept
+
+    async def _release(self) -> None:
+        """PostgreSQL, at a stop: end the claims of the attempts that were cut short."""
+        if not self._claims:
+            return
+        claims, self._claims = list(self._claims.items()), {}
+        try:
+            await self.db.run(lambda w: w.release(claims))
+        except Exception:  # they lapse by themselves
+            log.warning("webhooks: %d claims not released; they lapse", len(claims))
 
     async def _target(self, endpoint_id: str) -> Target | None:
         target = self._targets.get(endpoint_id)
@@ -253,7 +351,7 @@ class DeliveryWorker:
             return self._failure(due, None, str(exc)[:300])
         status = answer.status
         if 200 <= status < 300:
-            return Outcome(due.id, due.endpoint_id, True, status, None)
+            return Outcome(due.id, due.endpoint_id, True, status, None, claim=due.claim)
         error = f"HTTP {status}"
         if 300 <= status < 400:
             error += f": redirects are not followed (Location: {answer.location})"
@@ -277,7 +375,9 @@ class DeliveryWorker:
         retry_at = None
         if not gone and attempt <= len(schedule):
             retry_at = time.time() + schedule[attempt - 1] * self.rng.uniform(0.9, 1.1)
-        return Outcome(due.id, due.endpoint_id, False, status, error, retry_at, gone, timed_out)
+        return Outcome(
+            due.id, due.endpoint_id, False, status, error, retry_at, gone, timed_out, due.claim
+        )
 
     # -- recording ---------------------------------------------------------------------
 
@@ -308,6 +408,7 @@ class DeliveryWorker:
         delivered: set[str] = set()
         for outcome in batch:
             endpoint_id = outcome.endpoint_id
+            self._claims.pop(outcome.delivery_id, None)
             busy = self._busy.get(endpoint_id)
             if busy is not None:
                 busy.discard(outcome.delivery_id)

@@ -5,7 +5,10 @@ entry at the end, never an edit of a released one.
 - ``webhook_endpoints``: per session; ``pending`` is the number of its pending
   deliveries, kept by triggers (so the cap on them costs no count), and
   ``failing_since`` the time of its first failed attempt since its last success.
-- ``webhook_deliveries``: one event for one endpoint, its status and attempts.
+- ``webhook_deliveries``: one event for one endpoint, its status and attempts; its
+  claim columns (``claimed_by``, ``claimed_until``, ``claims``) are written on
+  PostgreSQL only, where nodes share the outbox (:mod:`.outbox`), and exist here so
+  that both schemas stay alike.
 - ``webhook_bodies``: each event's body once, however many endpoints it goes to,
   with the number of deliveries that refer to it (``refs``, kept by triggers); it
   goes with the last of them. The event log is pruned on its own schedule, a
@@ -114,5 +117,12 @@ MIGRATIONS = [
         DELETE FROM webhook_bodies WHERE id = OLD.body_id AND refs <= 1;
         UPDATE webhook_bodies SET refs = refs - 1 WHERE id = OLD.body_id;
     END;
+    """,
+    # 3: the claim columns (used on PostgreSQL; here nothing writes them, and adding a
+    # column with a constant default rewrites no row).
+    """
+    ALTER TABLE webhook_deliveries ADD COLUMN claimed_by TEXT;
+    ALTER TABLE webhook_deliveries ADD COLUMN claimed_until REAL;
+    ALTER TABLE webhook_deliveries ADD COLUMN claims INTEGER NOT NULL DEFAULT 0;
     """,
 ]

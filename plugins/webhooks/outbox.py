@@ -12,6 +12,24 @@ the core's are (:class:`wad.store.base.QueryBase`); it runs inside the store's
   looked (:meth:`Outbox.fell_due`), and writes each batch of attempts in one
   transaction (:meth:`Outbox.record`), which also disables endpoints that keep
   failing.
+
+On PostgreSQL several nodes share the outbox, so a delivery is **claimed** before it
+is attempted (:meth:`Outbox.claim`): its row names the node (``claimed_by``) and
+when the claim lapses (``claimed_until``, the server's clock, so the nodes' own
+clocks need not agree), and ``claims`` counts the claims, which makes each one a
+fencing token. The claim is a short transaction of its own, not a row lock held
+for the attempt: the attempt is an HTTP request of up to the endpoint timeout
+running on trio, while a row lock lives on one pooled connection in a worker
+thread, so holding it would pin a connection (of a pool of 8) per request in
+flight and tie a delivery's fate to that connection. ``FOR UPDATE SKIP LOCKED``
+in the claim lets two nodes claiming the same rows at once each take the ones the
+other is not taking, without waiting. A claim lapses after the attempt's timeout
+and a margin (a node that died mid-attempt leaves it to lapse; another node then
+takes the delivery: at least once), and an outcome is written only while its claim
+is the delivery's latest (:meth:`Outbox.record`): a late answer to a node whose
+claim lapsed and was taken over never overwrites the other node's. On SQLite one
+process owns the database: nothing is claimed (the columns exist, unused, so both
+schemas stay alike) and the statements are those of before.
 """
 
 from __future__ import annotations
@@ -39,6 +57,7 @@ class Due:
     event_id: str
     body: str
     attempts: int
+    claim: int = 0  # PostgreSQL: the claim (its number) this node attempts it under
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +72,7 @@ class Outcome:
     retry_at: float | None = None
     gone: bool = False
     timed_out: bool = False
+    claim: int = 0  # PostgreSQL: the claim it was attempted under (its Due's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +93,11 @@ class Disabled:
 # The endpoints that take an event: (session, the event type as a JSON string).
 _WANTS = "device_id = ? AND enabled = 1 AND (events IS NULL OR instr(events, ?) > 0)"
 _WANTS_PG = _WANTS.replace("instr(", "strpos(")  # PostgreSQL's name for it
+# PostgreSQL: the server's clock (Unix time), which every node's claims are measured on.
+_SERVER_NOW = "extract(epoch FROM now())"
+_UNCLAIMED = f"(claimed_until IS NULL OR claimed_until < {_SERVER_NOW})"
+# PostgreSQL: an outcome written ends its claim (a retry is anyone's once due).
+_RELEASE = {"sqlite": "", "postgresql": ", claimed_by = NULL, claimed_until = NULL"}
 
 
 class Outbox(QueryBase):
@@ -91,13 +116,16 @@ class Outbox(QueryBase):
         if body_id is None:
             return []
         stamp = now_iso()
+        # PostgreSQL: the endpoints' rows (their pending counts, by trigger) are locked in
+        # the order of their ids, as the writes of outcomes lock them (no deadlock).
+        order = "" if self.dialect == "sqlite" else " ORDER BY id"
         return [
             row[0]
             for row in self.db.execute(
                 "INSERT INTO webhook_deliveries (endpoint_id, event_id, body_id, event_type,"
                 " status, next_attempt_at, created_at, updated_at)"
                 f" SELECT id, ?, ?, ?, 'pending', ?, ?, ? FROM webhook_endpoints WHERE {wants}"
-                " RETURNING endpoint_id",
+                f"{order} RETURNING endpoint_id",
                 (event.id, body_id, event.type, now, stamp, stamp, *wanted),
             )
         ]
@@ -136,17 +164,17 @@ class Outbox(QueryBase):
     def due_for(self, endpoint_id: str, now: float, busy: Iterable[int], limit: int) -> list[Due]:
         """An endpoint's deliveries due by ``now``, oldest first, but those already being
         sent (``busy``)."""
-        busy_ids = (
-            "SELECT value FROM json_each(?)"
-            if self.dialect == "sqlite"
-            else "SELECT value::bigint FROM json_array_elements_text(?::json)"
-        )
+        if self.dialect == "sqlite":
+            busy_ids, unclaimed = "SELECT value FROM json_each(?)", ""
+        else:  # and none another node holds a live claim on
+            busy_ids = "SELECT value::bigint FROM json_array_elements_text(?::json)"
+            unclaimed = f" AND {_UNCLAIMED}"
         rows = self.db.execute(
             "SELECT d.id, d.endpoint_id, d.event_id, b.body, d.attempts"
             " FROM webhook_deliveries d"
             " JOIN webhook_bodies b ON b.id = d.body_id"
             " WHERE d.endpoint_id = ? AND d.status = 'pending' AND d.next_attempt_at <= ?"
-            f" AND d.id NOT IN ({busy_ids}) ORDER BY d.id LIMIT ?",
+            f" AND d.id NOT IN ({busy_ids}){unclaimed} ORDER BY d.id LIMIT ?",
             (endpoint_id, now, json.dumps(list(busy)), limit),
         )
         return [Due(*row) for row in rows]
@@ -179,10 +207,75 @@ class Outbox(QueryBase):
         )
         return due
 
+    # -- PostgreSQL: claims, shared by the nodes -------------------------------------------
+
+    def claim(
+        self, ids: Iterable[int], node: str, lease: float, now: float
+    ) -> dict[int, tuple[int, int]]:
+        """Claim for ``node``, for ``lease`` seconds of the server's clock, those of the
+        deliveries ``ids`` still pending, due by ``now`` and claimed by no one (or under
+        a lapsed claim); rows another transaction is claiming are skipped, not waited
+        for. Returns each claimed id's claim number and attempts so far (another node
+        may have attempted it since it was fetched). PostgreSQL only."""
+        rows = self.db.execute(
+            f"UPDATE webhook_deliveries SET claimed_by = ?, claimed_until = {_SERVER_NOW} + ?,"
+            " claims = claims + 1 WHERE id IN (SELECT id FROM webhook_deliveries"
+            " WHERE id = ANY(?::bigint[]) AND status = 'pending' AND next_attempt_at <= ?"
+            f" AND {_UNCLAIMED} FOR UPDATE SKIP LOCKED) RETURNING id, claims, attempts",
+            (node, lease, list(ids), now),
+        )
+        return {row[0]: (row[1], row[2]) for row in rows}
+
+    def release(self, claims: Iterable[tuple[int, int]]) -> None:
+        """End these (delivery id, claim) claims unattempted (a node stopping with
+        attempts cut short): the others may take them at once. PostgreSQL only."""
+        self.db.executemany(
+            "UPDATE webhook_deliveries SET claimed_by = NULL, claimed_until = NULL"
+            " WHERE id = ? AND claims = ? AND status = 'pending'",
+            list(claims),
+        )
+
+    def due_unclaimed(self, now: float) -> set[str]:
+        """The endpoints with deliveries due by ``now`` that no live claim holds: new
+        ones another node wrote, retries due, claims of a node that died. What a node
+        polls on PostgreSQL. PostgreSQL only."""
+        return {
+            row[0]
+            for row in self.db.execute(
+                "SELECT DISTINCT endpoint_id FROM webhook_deliveries WHERE status = 'pending'"
+                f" AND next_attempt_at <= ? AND {_UNCLAIMED}",
+                (now,),
+            )
+        }
+
+    def current(self, outcomes: list[Outcome]) -> list[Outcome]:
+        """The outcomes whose claim is still their delivery's latest, their rows locked
+        until the transaction ends (so no claim comes between this and the write).
+        SQLite: all of them (nothing is claimed there)."""
+        if self.dialect == "sqlite" or not outcomes:
+            return outcomes
+        # Their endpoints' rows first, in the order of their ids: the write's triggers
+        # lock them, and two nodes' writes (or an event's) must take them in one order.
+        self.db.execute(
+            "SELECT 1 FROM webhook_endpoints WHERE id = ANY(?::text[]) ORDER BY id FOR UPDATE",
+            (sorted({o.endpoint_id for o in outcomes}),),
+        ).fetchall()
+        latest = dict(
+            self.db.execute(
+                "SELECT id, claims FROM webhook_deliveries WHERE id = ANY(?::bigint[])"
+                " ORDER BY id FOR UPDATE",
+                ([o.delivery_id for o in outcomes],),
+            ).fetchall()
+        )
+        return [o for o in outcomes if latest.get(o.delivery_id) == o.claim]
+
     def record(self, outcomes: list[Outcome], limits: Limits, now: float) -> list[Disabled]:
         """Write a batch of attempts (in the caller's transaction: one for the batch);
         returns the endpoints it disabled. A delivery dropped while it was in flight
-        stays dropped unless it was delivered."""
+        stays dropped unless it was delivered. On PostgreSQL only the outcomes whose
+        claim is still current count (:meth:`current`): a late one is dropped."""
+        outcomes = self.current(outcomes)
+        release = _RELEASE[self.dialect]
         stamp = now_iso()
         done, retry, failed = [], [], []
         for o in outcomes:
@@ -195,7 +288,7 @@ class Outbox(QueryBase):
         self.db.executemany(
             "UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1,"
             " last_status_code = ?, last_error = NULL, next_attempt_at = NULL,"
-            " updated_at = ? WHERE id = ?",
+            f" updated_at = ?{release} WHERE id = ?",
             done,
         )
         # A retry of a delivery whose endpoint was disabled meanwhile stays parked.
@@ -203,14 +296,14 @@ class Outbox(QueryBase):
             "UPDATE webhook_deliveries SET attempts = attempts + 1, last_status_code = ?,"
             " last_error = ?, next_attempt_at = CASE WHEN status = 'pending' AND (SELECT"
             " enabled FROM webhook_endpoints e WHERE e.id = endpoint_id) = 1 THEN ? END,"
-            " updated_at = ? WHERE id = ?",
+            f" updated_at = ?{release} WHERE id = ?",
             retry,
         )
         self.db.executemany(
             "UPDATE webhook_deliveries SET status = CASE status WHEN 'pending'"
             " THEN 'failed' ELSE status END, attempts = attempts + 1,"
-            " last_status_code = ?, last_error = ?, next_attempt_at = NULL, updated_at = ?"
-            " WHERE id = ?",
+            " last_status_code = ?, last_error = ?, next_attempt_at = NULL,"
+            f" updated_at = ?{release} WHERE id = ?",
             failed,
         )
         return [

@@ -108,4 +108,13 @@ MIGRATIONS = [
     CREATE TRIGGER webhook_delivery_deleted AFTER DELETE ON webhook_deliveries
         FOR EACH ROW EXECUTE FUNCTION webhook_delivery_deleted();
     """,
+    # 3: claims (:mod:`.outbox`): who attempts a delivery, until when by the server's
+    # clock (Unix time, as next_attempt_at), and how many claims it has had (the
+    # fencing token of the latest). No index: the claim goes by id, the due query
+    # through webhook_deliveries_due.
+    """
+    ALTER TABLE webhook_deliveries ADD COLUMN claimed_by TEXT;
+    ALTER TABLE webhook_deliveries ADD COLUMN claimed_until DOUBLE PRECISION;
+    ALTER TABLE webhook_deliveries ADD COLUMN claims INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
