@@ -76,7 +76,11 @@ class WebhookPlugin:
         if sealed := await db.seal_plain_secrets(box):
             log.warning("webhooks: %d signing secrets are now stored encrypted", sealed)
         reason = f"its signing secret cannot be decrypted with {box.path}"
-        if unreadable := await db.disable_unreadable(box, reason):
+        # Not in a cluster: a node started with another key must not disable the
+        # endpoints for all (its worker leaves them to the others, and says so).
+        if daemon.store.dialect == "sqlite" and (
+            unreadable := await db.disable_unreadable(box, reason)
+        ):
             log.error("webhooks: %d webhooks disabled: %s", len(unreadable), reason)
         guard = Guard(settings.allow_networks)
         self.worker = DeliveryWorker(db, box, settings, guard, node=daemon.config.node)

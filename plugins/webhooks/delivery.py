@@ -126,6 +126,7 @@ class DeliveryWorker:
         self._checked_until = 0.0  # retries due by this time are noted
         self._next_poll = -math.inf  # PostgreSQL: trio time of the next due poll
         self._claims: dict[int, int] = {}  # PostgreSQL: delivery id -> claim, in flight
+        self._unreadable: set[str] = set()  # PostgreSQL: endpoints left to the other nodes
         self.lost_claims = 0  # PostgreSQL: queued deliveries another node claimed first
         self.sent = 0
 
@@ -237,6 +238,9 @@ class DeliveryWorker:
         endpoint with a queue is asked again once the queue is empty."""
         active = self._active()
         for endpoint_id in list(self._dirty):
+            if endpoint_id in self._unreadable:
+                self._dirty.discard(endpoint_id)
+                continue
             if endpoint_id in self.queues or self.slots.room(endpoint_id, active) <= 0:
                 continue  # still marked: asked once its queue is empty, or a send of it ends
             limit = min(FETCH, max(16, 8 * self.slots.allowance(endpoint_id)))
@@ -312,6 +316,15 @@ class DeliveryWorker:
             try:
                 secret = self.box.open(endpoint_id, row[1])
             except Unreadable:  # checked at start: only a key swapped while running
+                if self.shared:  # this node's key is not the cluster's: not ours to judge
+                    self._unreadable.add(endpoint_id)
+                    log.error(
+                        "webhook %s: its signing secret cannot be decrypted with %s; this"
+                        " node leaves its deliveries to the others (copy the cluster's key)",
+                        endpoint_id,
+                        self.box.path,
+                    )
+                    return None
                 reason = "its signing secret cannot be decrypted"
                 await self.db.run(lambda w: w.disable(endpoint_id, reason))
                 log.error("webhook %s disabled: %s", endpoint_id, reason)
