@@ -16,30 +16,8 @@ delivery counts as done only once that write commits: if the daemon stops first,
 it is sent again at the next start (at least once, same ``webhook-id``).
 
 On PostgreSQL the nodes of a cluster share the outbox, and each runs a worker:
-
-- **Claims.** The deliveries about to start are claimed in one statement
-  (:meth:`.outbox.Outbox.claim`, ``FOR UPDATE SKIP LOCKED``), after their slots are
-  taken and before their requests: only those claimed start, so one node at a time
-  attempts a delivery. Claiming at the start, not when a queue is filled, keeps the
-  lease to what it must cover, one attempt and its write (``timeout`` +
-  :data:`CLAIM_MARGIN`), however long a delivery waited for a slot. When another
-  node took some of what was queued, the endpoint's queue is stale: it is dropped
-  and asked again.
-- **A node that dies** leaves its claims to lapse; the others' polls see those
-  deliveries due again and one of them takes each (at least once, same
-  ``webhook-id``). A node that stops releases the claims of the attempts it cut
-  short, so they go on at once elsewhere.
-- **Fencing.** An outcome is written only under the delivery's latest claim: a late
-  answer to a node whose claim lapsed and was taken over is dropped.
-- **Wake-ups.** Only the node that wrote an event is woken after its commit; the
-  others learn of its deliveries (and of retries due, and of lapsed claims) by
-  asking which endpoints have due, unclaimed deliveries every :data:`POLL`
-  seconds. The seam for LISTEN/NOTIFY (:mod:`wad.store.postgres.notify`): a
-  notification of deliveries committed elsewhere calls :meth:`DeliveryWorker.wake`
-  with their endpoints, as the writer's own commit does; the poll then only has
-  lapsed claims to find and may be slower.
-- **Slots are per node**: with N nodes an endpoint may have up to N times
-  ``endpoint_concurrency`` requests in flight.
+it claims each delivery before attempting it and polls for deliveries it was not
+told of (:mod:`.claims`).
 """
 
 from __future__ import annotations
@@ -50,7 +28,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import trio
 
@@ -59,6 +37,7 @@ from wad.errors import StorageFull
 from wad.net.guard import Guard
 
 from . import signing
+from .claims import POLL, Claims
 from .client import DeliveryError, PostClient
 from .db import WebhookDb
 from .fairness import DueQueues, Slots
@@ -73,12 +52,6 @@ USER_AGENT = f"wad/{__version__} (webhooks)"
 SNIPPET = 200  # characters of a failed answer's body kept in the log
 LONGEST_WAIT = 60.0  # look again at least this often (the wall clock may jump)
 FETCH = 512  # due deliveries asked for at once, at most
-# PostgreSQL: how often a node asks which endpoints have due deliveries it was not
-# told of (written by another node, retries another scheduled, lapsed claims).
-POLL = 1.0
-# PostgreSQL: a claim lasts the attempt's timeout and this much more, for the write of
-# its outcome (a batch, one transaction) to land before another node may take it.
-CLAIM_MARGIN = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,11 +72,9 @@ class DeliveryWorker:
         node: str = "wad",
     ) -> None:
         self.db = db
-        self.node = node  # the name its claims carry (PostgreSQL)
         # PostgreSQL: other nodes' workers share the outbox (claims, polls).
-        self.shared = db.store.dialect == "postgresql"
+        self.claims = Claims(db, node) if db.store.dialect == "postgresql" else None
         self.poll = POLL
-        self.lease_margin = CLAIM_MARGIN
         self.box = box
         self.settings = settings
         self.guard = guard
@@ -125,9 +96,7 @@ class DeliveryWorker:
         self._look_all = True
         self._checked_until = 0.0  # retries due by this time are noted
         self._next_poll = -math.inf  # PostgreSQL: trio time of the next due poll
-        self._claims: dict[int, int] = {}  # PostgreSQL: delivery id -> claim, in flight
         self._unreadable: set[str] = set()  # PostgreSQL: endpoints left to the other nodes
-        self.lost_claims = 0  # PostgreSQL: queued deliveries another node claimed first
         self.sent = 0
 
     # -- from the plugin -------------------------------------------------------------
@@ -196,7 +165,8 @@ class DeliveryWorker:
         finally:
             with trio.CancelScope(shield=True):  # what finished before the stop is not
                 await self._record()  # sent twice
-                await self._release()  # what was cut short goes on elsewhere at once
+                if self.claims is not None:  # what was cut short goes on elsewhere now
+                    await self.claims.release()
 
     async def _dispatch(self, nursery: trio.Nursery, client: PostClient) -> None:
         while True:
@@ -210,7 +180,7 @@ class DeliveryWorker:
             deadline = math.inf
             if next_at is not None:
                 deadline = trio.current_time() + min(max(next_at - time.time(), 0), LONGEST_WAIT)
-            if self.shared:
+            if self.claims is not None:
                 deadline = min(deadline, self._next_poll)
             with trio.move_on_at(deadline):
                 await self._wake.wait()
@@ -224,7 +194,7 @@ class DeliveryWorker:
             after = self._checked_until
             self._dirty |= await self.db.read(lambda w: w.fell_due(after, now))
         self._checked_until = now
-        if self.shared and trio.current_time() >= self._next_poll:
+        if self.claims is not None and trio.current_time() >= self._next_poll:
             self._next_poll = trio.current_time() + self.poll
             self._dirty |= await self.db.read(lambda w: w.due_unclaimed(now))
             self._polled.set()
@@ -263,49 +233,30 @@ class DeliveryWorker:
                 continue
             self.slots.start(due.endpoint_id)  # held from here: room() counts it
             starting.append((due, target))
-        if self.shared and starting:
-            starting = await self._claim(starting)
+        if self.claims is not None and starting:
+            starting = await self._claim(self.claims, starting)
         for due, target in starting:
             self._busy.setdefault(due.endpoint_id, set()).add(due.id)
             nursery.start_soon(self._attempt, client, due, target)
 
-    async def _claim(self, starting: list[tuple[Due, Target]]) -> list[tuple[Due, Target]]:
+    async def _claim(
+        self, claims: Claims, starting: list[tuple[Due, Target]]
+    ) -> list[tuple[Due, Target]]:
         """PostgreSQL: claim what is about to start; the rest gives its slot back."""
-        ids = [due.id for due, _ in starting]
-        node, lease, now = self.node, self.settings.timeout + self.lease_margin, time.time()
-        try:
-            claimed = await self.db.run(lambda w: w.claim(ids, node, lease, now))
-        except StorageFull:  # logged once by the store
-            claimed = {}
-        except Exception:
-            log.exception("webhooks: could not claim %d deliveries; asking again", len(ids))
-            claimed = {}
-        kept = []
+        targets = {due.id: target for due, target in starting}
+        kept = await claims.take([due for due, _ in starting], self.settings.timeout)
+        taken = {due.id for due in kept}
         stale: set[str] = set()
-        for due, target in starting:
-            got = claimed.get(due.id)
-            if got is None:  # another node has it (or it is not due any more)
+        for due, _ in starting:
+            if due.id not in taken:  # another node has it (or it is not due any more)
                 self.slots.finish(due.endpoint_id, answered=False, timed_out=False)
                 stale.add(due.endpoint_id)
-                continue
-            claim, attempts = got
-            self._claims[due.id] = claim
-            kept.append((replace(due, claim=claim, attempts=attempts), target))
-        self.lost_claims += len(starting) - len(kept)
         for endpoint_id in stale:  # what is queued of it may be another's too: ask again
             self.queues.forget(endpoint_id)
             self._dirty.add(endpoint_id)
-        return kept
-
-    async def _release(self) -> None:
-        """PostgreSQL, at a stop: end the claims of the attempts that were cut short."""
-        if not self._claims:
-            return
-        claims, self._claims = list(self._claims.items()), {}
-        try:
-            await self.db.run(lambda w: w.release(claims))
-        except Exception:  # they lapse by themselves
-            log.warning("webhooks: %d claims not released; they lapse", len(claims))
+        if stale:  # at once, not at the next poll: the slots given back are free
+            self._wake.set()
+        return [(due, targets[due.id]) for due in kept]
 
     async def _target(self, endpoint_id: str) -> Target | None:
         target = self._targets.get(endpoint_id)
@@ -316,7 +267,7 @@ class DeliveryWorker:
             try:
                 secret = self.box.open(endpoint_id, row[1])
             except Unreadable:  # checked at start: only a key swapped while running
-                if self.shared:  # this node's key is not the cluster's: not ours to judge
+                if self.claims is not None:  # this node's key is not the cluster's
                     self._unreadable.add(endpoint_id)
                     log.error(
                         "webhook %s: its signing secret cannot be decrypted with %s; this"
@@ -421,7 +372,8 @@ class DeliveryWorker:
         delivered: set[str] = set()
         for outcome in batch:
             endpoint_id = outcome.endpoint_id
-            self._claims.pop(outcome.delivery_id, None)
+            if self.claims is not None:
+                self.claims.ended(outcome.delivery_id)
             busy = self._busy.get(endpoint_id)
             if busy is not None:
                 busy.discard(outcome.delivery_id)

@@ -338,7 +338,8 @@ async def test_a_lease_lapsed_mid_attempt_goes_to_another_node_and_its_late_end_
 
         attempts.receiver.answer = answer
         a = await nodes.add("a", timeout=2.0)
-        a.worker.lease_margin = -1.5  # a lease of 0.5 s: it lapses during the attempt
+        assert a.worker.claims is not None
+        a.worker.claims.margin = -1.5  # a lease of 0.5 s: it lapses during the attempt
         (event_id,) = await nodes.emit(a, 1)
         with trio.fail_after(10):
             await attempts.receiver.wait_until(lambda: len(attempts.receiver.requests) == 1)
