@@ -323,7 +323,7 @@ async def nodes_rows(
 async def test_a_lease_lapsed_mid_attempt_goes_to_another_node_and_its_late_end_is_dropped(
     pg_url: str, tmp_path: Path, nursery: trio.Nursery
 ) -> None:
-    """a's attempt hangs past its lease (0.5 s, for an attempt that times out at 2 s);
+    """a's attempt hangs past its lease (0.5 s, for an attempt that times out at 5 s);
     b takes the delivery and it is answered 200; a's timeout, later, is not written
     over b's success: the row says delivered, one attempt, status 200."""
     async with cluster(pg_url, tmp_path, nursery) as (nodes, attempts):
@@ -337,15 +337,15 @@ async def test_a_lease_lapsed_mid_attempt_goes_to_another_node_and_its_late_end_
             return 200
 
         attempts.receiver.answer = answer
-        a = await nodes.add("a", timeout=2.0)
+        a = await nodes.add("a", timeout=5.0)
         assert a.worker.claims is not None
-        a.worker.claims.margin = -1.5  # a lease of 0.5 s: it lapses during the attempt
+        a.worker.claims.margin = -4.5  # a lease of 0.5 s: it lapses during the attempt
         (event_id,) = await nodes.emit(a, 1)
-        with trio.fail_after(10):
+        with trio.fail_after(20):
             await attempts.receiver.wait_until(lambda: len(attempts.receiver.requests) == 1)
             b = await nodes.add("b")
             await attempts.receiver.wait_until(lambda: len(attempts.delivered()) == 1)
-            await a.worker.wait_recorded()  # a's attempt ended by its timeout, at 2 s
+            await a.worker.wait_recorded()  # a's attempt ended by its timeout, at 5 s
             await nodes.settled()  # and b's success is written
         assert held == [event_id] and attempts.counts() == {event_id: 2}
         rows = await nodes.rows(
