@@ -18,8 +18,6 @@ from clusterkit import query
 from daemons import link_all, ready, spawn, stop_nodes, until
 from webhook_receiver import Received, Receiver
 
-from wad.secrets import SecretBox
-
 ENV = {
     "WAD_WEBHOOK_ALLOW_NETWORKS": "127.0.0.0/8",
     "WAD_WEBHOOK_TIMEOUT": "2",  # a claim lasts 2 s + 5 s
@@ -36,13 +34,7 @@ async def test_a_killed_node_s_deliveries_are_delivered_by_the_others(
     state = {"hold": True}
     receiver = Receiver(answer=lambda n, request: None if state["hold"] else 200)
     await nursery.start(receiver.serve)
-    SecretBox.load(tmp_path / "secrets.key")  # the cluster's key, made once
-    for name in NAMES:  # and copied to every node (README)
-        (tmp_path / name / "state").mkdir(parents=True)
-        copy = tmp_path / name / "state" / "secrets.key"
-        copy.write_bytes((tmp_path / "secrets.key").read_bytes())
-        copy.chmod(0o600)
-    nodes = [spawn(tmp_path / n, n, pg_url, env=ENV) for n in NAMES]
+    nodes = [spawn(tmp_path / n, n, pg_url, env=ENV) for n in NAMES]  # one secrets.key
     try:
         async with trio.open_nursery() as starting:
             for node in nodes:
