@@ -184,9 +184,16 @@ async def logged_after(proxy: Proxy, before: int) -> list[tuple[str, str, str]]:
     return proxy.logged()[before:]
 
 
-async def sse(proxy: Proxy, headers: dict[str, str], kind: str, count: int) -> list[dict[str, Any]]:
-    """An event stream through nginx: its first message, then the first ``count``
-    messages of type ``kind`` (others, acknowledgements say, skipped)."""
+async def sse(
+    proxy: Proxy,
+    headers: dict[str, str],
+    kind: str,
+    count: int,
+    opened: trio.Event | None = None,
+) -> list[dict[str, Any]]:
+    """An event stream through nginx: its first message (``opened`` is set then),
+    then the first ``count`` messages of type ``kind`` (others, acknowledgements
+    say, skipped)."""
     got: list[dict[str, Any]] = []
     with trio.fail_after(10):
         async with proxy.client.stream("GET", "/api/events", headers=headers) as r:
@@ -201,6 +208,8 @@ async def sse(proxy: Proxy, headers: dict[str, str], kind: str, count: int) -> l
                 elif line == "" and message:
                     if not got or message["event"] == kind:
                         got.append(message)
+                    if opened is not None:
+                        opened.set()
                     message = {}
                     if len(got) == count + 1:
                         break
@@ -283,19 +292,35 @@ async def test_nginx_sends_any_request_to_any_node_and_skips_a_dead_one(
             await every_node(proxy, nodes, "upload", upload)
 
             # The event stream: it opens at once through nginx (nothing buffered), and
-            # one resumed with Last-Event-ID (from the first message of the first
+            # one resumed with Last-Event-ID (from the first message of the live
             # stream) replays the same sends from the shared database on any node.
-            opened = (await sse(proxy, {}, "stream.open", 0))[0]
+            # Live streams are the cluster's (LISTEN/NOTIFY): the stream nginx gave to
+            # one node tells the sends of the sessions every node runs.
+            live: list[dict[str, Any]] = []
+            logged = len(proxy.logged())
+            async with trio.open_nursery() as nursery:
+                subscribed = trio.Event()
+
+                async def watch() -> None:
+                    live.extend(await sse(proxy, {}, "message.sent", 3, subscribed))
+
+                nursery.start_soon(watch)
+                await subscribed.wait()
+                for d in devices:
+                    r = await http.post(
+                        f"/api/sessions/{d}/messages",
+                        headers=keys[d],
+                        json={"to": TO, "type": "text", "text": "later"},
+                    )
+                    assert r.status_code == 200, r.text
+                    answered[d].append(r.json()["id"])
+            opened = live[0]
             assert opened["event"] == "stream.open" and not opened["resumed"]
-            for d in devices:
-                r = await http.post(
-                    f"/api/sessions/{d}/messages",
-                    headers=keys[d],
-                    json={"to": TO, "type": "text", "text": "later"},
-                )
-                assert r.status_code == 200, r.text
-                answered[d].append(r.json()["id"])
             expected = {(d, answered[d][-1]) for d in devices}
+            assert {(m["session"], m["payload"]["id"]) for m in live[1:]} == expected
+            with trio.fail_after(5):  # the stream's own line, once nginx saw it closed
+                while len(proxy.logged()) < logged + 1 + len(devices):
+                    await trio.sleep(0.02)
             replays: list[set[tuple[str, str]]] = []
 
             async def replay() -> None:
