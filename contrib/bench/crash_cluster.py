@@ -41,7 +41,7 @@ for kit in (ROOT / "tests", ROOT / "tests" / "cluster"):
 
 from daemons import link_all, ready, spawn, stop_nodes, until  # noqa: E402
 from pgserver import start_server  # noqa: E402
-from underload import HOOKS, Check, Load, api_keys, check, failover, pending  # noqa: E402
+from underload import NODE_ENV, Check, Load, api_keys, check, failover, pending  # noqa: E402
 from underload import start_cluster as start_nodes  # noqa: E402
 
 NAMES = ("a", "b", "c")
@@ -131,7 +131,7 @@ async def _rounds(
             report.failovers.append(took)
             # The same node again, on its state folder (a new port: the nodes table says).
             await victim.client.aclose()
-            nodes[index] = spawn(victim.folder, victim.name, url, env=HOOKS)
+            nodes[index] = spawn(victim.folder, victim.name, url, env=NODE_ENV)
             await ready(nodes[index])
             load.gone.discard(victim.name)
             say(

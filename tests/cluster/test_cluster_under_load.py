@@ -6,7 +6,8 @@ every node (tests/cluster/underload.py) while
   15 s; every send answered 200 reached its phone exactly once, none twice (texts
   are unique: a text received twice is a duplicate, whatever its message id), the
   sends cut off by the kill were answered by nobody (their outcome unknown, never
-  twice); no device was connected from two nodes at once;
+  twice); every accepted message's ``message.sent`` reached a webhook receiver at
+  least once; no device was connected from two nodes at once;
 - a session is moved (``wadctl move``) and a node drained (``wadctl drain``): every
   request is answered 2xx during the handover, nothing lost or duplicated.
 
@@ -20,8 +21,10 @@ import time
 from pathlib import Path
 
 import trio
+from clusterkit import query
 from daemons import Node, link_all, ready, spawn, stop_nodes, until
-from underload import HOOKS, Load, api_keys, check, failover, pending, start_cluster
+from underload import NODE_ENV, Load, api_keys, check, failover, pending, start_cluster
+from webhook_receiver import Receiver
 
 NAMES = ("a", "b", "c")
 
@@ -53,15 +56,25 @@ async def settled(pg_url: str, nodes: list[Node]) -> None:
 
 async def test_a_node_killed_under_send_load_loses_nothing(tmp_path: Path, pg_url: str) -> None:
     nodes = await start_cluster(tmp_path, pg_url, NAMES)
+    receiver = Receiver()
     try:
-        await _killed_under_load(pg_url, nodes)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(receiver.serve)
+            await _killed_under_load(pg_url, nodes, receiver)
+            nursery.cancel_scope.cancel()
     finally:
         await stop_nodes(nodes)
 
 
-async def _killed_under_load(pg_url: str, nodes: list[Node]) -> None:
+async def _killed_under_load(pg_url: str, nodes: list[Node], receiver: Receiver) -> None:
     devices = [f"dev{i}" for i in range(6)]
     await link_all(nodes, devices)
+    for device in devices:  # through any node: the owner stores it
+        r = await nodes[0].client.post(
+            f"/api/sessions/{device}/webhooks",
+            json={"url": receiver.url, "events": ["message.sent"]},
+        )
+        assert r.status_code == 201, r.text
     victim = nodes[2]
     moved = {d for d, n in (await owners(nodes[0])).items() if n == victim.name}
     assert len(moved) == 2
@@ -78,7 +91,7 @@ async def _killed_under_load(pg_url: str, nodes: list[Node]) -> None:
         clients.cancel_scope.cancel()
     # The victim comes back (its state folder as it was): it takes sessions again.
     await victim.client.aclose()
-    nodes[2] = spawn(victim.folder, victim.name, pg_url, env=HOOKS)
+    nodes[2] = spawn(victim.folder, victim.name, pg_url, env=NODE_ENV)
     await ready(nodes[2])
     await settled(pg_url, nodes)
     found = await check(pg_url, load.tally)
@@ -91,6 +104,25 @@ async def _killed_under_load(pg_url: str, nodes: list[Node]) -> None:
     assert found.violations == []
     assert load.tally.keyed_gave_up == []
     assert len(load.tally.accepted) >= 80
+
+    # Webhooks: every accepted send's message.sent reached the receiver at least
+    # once (the sessions' new owners deliver theirs; the others' pending ones too).
+    def hooked() -> set[str]:
+        return {
+            r.json["payload"]["id"]
+            for r in receiver.requests
+            if r.json.get("event") == "message.sent"
+        }
+
+    with trio.move_on_after(30):
+        await receiver.wait_until(lambda: set(load.tally.accepted) <= hooked())
+    missing = set(load.tally.accepted) - hooked()
+    states = await query(pg_url, "SELECT status, count(*) FROM webhook_deliveries GROUP BY status")
+    assert not missing, f"{len(missing)} accepted sends never hooked; deliveries {states}"
+    print(
+        f"webhooks: {len(receiver.requests)} deliveries for {len(hooked())} messages"
+        f" ({len(receiver.requests) - len(hooked())} more than once)"
+    )
 
 
 async def test_a_move_and_a_drain_under_load_answer_every_request(
