@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import ADMIN_TOKEN
 from daemons import ADMIN, Node, spawn
 from dashboard_browser import Console, shoot, sign_in
 from playwright.sync_api import Browser, expect
@@ -76,8 +77,11 @@ def test_the_session_list_shows_each_sessions_node(nodes: list[Node], browser: B
 
     page = browser.new_page()
     console = Console(page)
+    sign_in(page, a.url)
     for node in nodes:  # either node's dashboard shows the whole cluster
-        sign_in(page, node.url)
+        # Signed in on a, the browser is signed in on b as well: its cookie (a
+        # cookie is the host's, whatever the port) is good on every node.
+        page.goto(node.url + "/")
         table = page.locator("table.sessions")
         expect(table.locator("thead th")).to_have_text(
             ["Device", "State", "Node", "Phone", "API key", "Created", "Last error"]
@@ -87,10 +91,32 @@ def test_the_session_list_shows_each_sessions_node(nodes: list[Node], browser: B
             expect(cell).to_have_text(owner)
     shoot(page, "cluster-sessions")
 
-    # A session's own page names its node too (one this node runs: the dashboard's
-    # sign-in is the node's own, so another node would refuse a forwarded request).
-    device = next(d for d, owner in owners.items() if owner == b.name)
+    # A session's own page names its node too: one that the other node runs, its
+    # requests forwarded there with the sign-in's cookie, which every node accepts.
+    device = next(d for d, owner in owners.items() if owner == a.name)
     page.locator(f"tr[data-device='{device}']").get_by_role("link", name=device).click()
-    expect(page.locator(".meta")).to_contain_text(f"Node{b.name}")
+    expect(page.locator(".meta")).to_contain_text(f"Node{a.name}")
     assert console.errors == []
     page.close()
+
+
+def test_a_sign_in_on_one_node_serves_every_node(nodes: list[Node]) -> None:
+    # nginx in front sends each request to any node: the cookie must hold on each.
+    a, b = nodes
+    dash = {"X-Wad-Dashboard": "1"}
+    r = httpx.post(a.url + "/api/dashboard/login", json={"token": ADMIN_TOKEN}, headers=dash)
+    assert r.status_code == 200, r.text
+    cookie = {"Cookie": f"wad_dashboard={r.cookies['wad_dashboard']}"}
+    r = httpx.post(b.url + "/api/sessions", json={"deviceId": "solo"}, headers={**cookie, **dash})
+    assert r.status_code == 201, r.text
+    _until(lambda: _listed(a.url).get("solo", {}).get("node") is not None, 30, "solo placed")
+    for node in nodes:  # read on both: on one node directly, forwarded from the other
+        r = httpx.get(node.url + "/api/sessions/solo", headers=cookie, timeout=10)
+        assert r.status_code == 200, r.text
+        assert httpx.get(node.url + "/api/dashboard/info", headers=cookie).status_code == 200
+    forged = {"Cookie": "wad_dashboard=" + r.request.headers["cookie"].split("=", 1)[1][:-1] + "0"}
+    assert httpx.get(b.url + "/api/sessions", headers=forged).status_code == 401
+    # Signing out on b ends it there; the browser drops the cookie it was answered.
+    r = httpx.post(b.url + "/api/dashboard/logout", headers={**cookie, **dash})
+    assert r.status_code == 200 and "max-age=0" in r.headers["set-cookie"].lower()
+    assert httpx.get(b.url + "/api/dashboard/info", headers=cookie).status_code == 401

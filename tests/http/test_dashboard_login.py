@@ -164,3 +164,39 @@ async def test_rotating_the_admin_token_ends_every_sign_in(tmp_path, nursery) ->
     r = await running.client.post("/api/dashboard/login", json={"token": new}, headers=DASH)
     assert r.status_code == 200
     await running.close()
+
+
+def test_a_login_is_signed_and_good_only_where_its_key_is() -> None:
+    now = [1000.0]
+    clock = lambda: now[0]  # noqa: E731
+    logins = DashboardLogins(lifetime=60, clock=clock)
+    login_id, expires = logins.open()
+    stamp, nonce, mac = login_id.split(".")
+    assert logins.expires(login_id) == expires
+    # Another expiry, nonce or signature under the same key: forged.
+    for forged in (
+        f"{int(stamp) + 3600}.{nonce}.{mac}",
+        f"{stamp}.{nonce[:-1]}A.{mac}",
+        f"{stamp}.{nonce}.{mac[:-1]}{'0' if mac[-1] != '0' else '1'}",
+        f"{stamp}.{nonce}",
+        "",
+        "x" * 500,
+    ):
+        assert logins.expires(forged) is None, forged
+    # Another process (a restarted daemon) has another key: signed out.
+    assert DashboardLogins(lifetime=60, clock=clock).expires(login_id) is None
+    # The nodes of a cluster share theirs: signed in on each.
+    shared = [DashboardLogins(lifetime=60, clock=clock, key=lambda: b"k" * 32) for _ in "ab"]
+    on_a, _ = shared[0].open()
+    assert shared[1].expires(on_a) == expires
+    shared[1].close(on_a)  # ended where it was signed out
+    assert shared[1].expires(on_a) is None and shared[0].expires(on_a) == expires
+
+
+def test_rotating_the_admin_token_ends_every_login() -> None:
+    generation = [0]
+    logins = DashboardLogins(generation=lambda: generation[0])
+    login_id, _ = logins.open()
+    assert logins.expires(login_id) is not None
+    generation[0] += 1
+    assert logins.expires(login_id) is None

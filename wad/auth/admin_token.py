@@ -6,6 +6,8 @@ file is, never the token.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 from pathlib import Path
 
@@ -46,6 +48,11 @@ class AdminToken:
 
     def check(self, presented: str) -> bool:
         return keys.matches(presented, self._hash)
+
+    def derive(self, purpose: bytes) -> bytes:
+        """A key for ``purpose`` that every process holding this same token derives
+        alike (the nodes of a cluster), and a rotation changes."""
+        return hmac.new(self._hash.encode(), purpose, hashlib.sha256).digest()
 
     def rotate(self) -> str:
         """A new token replaces the old one at once; the new one is returned once."""

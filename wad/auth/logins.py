@@ -1,11 +1,25 @@
 """Dashboard sign-ins: an opaque cookie that stands for the admin, for a while.
 
-Signing in with the admin token opens a login: a random id that goes to the
-browser in an HttpOnly, SameSite=Strict cookie (Secure over https), while the
-daemon keeps only its SHA-256 hash and expiry, in memory (a restart signs every
-browser out). The daemon holds one registry (``DaemonAPI.logins``): the dashboard's
-routes open and close logins, the built-in ``auth`` plugin maps a valid cookie to
-the admin.
+Signing in with the admin token opens a login: a cookie (HttpOnly, SameSite=Strict,
+Secure over https) that carries its own expiry and a random nonce, signed with
+HMAC-SHA256. Nothing of it is stored to be valid, so any process holding the
+signing key accepts it:
+
+- one daemon signs with a random key of its own process: a restart signs every
+  browser out, as does rotating the admin token (its generation is signed too);
+- the nodes of a cluster sign with a key derived from the admin token they share
+  (:meth:`wad.auth.admin_token.AdminToken.derive`), so a browser signed in on one
+  node is signed in on every node, whichever one nginx picks. Sign-ins then outlive
+  a node's restart (until they expire, or the admin token changes).
+
+Signing out (or signing in again) ends a login on the process that answered: it
+keeps the ended login's hash until it would have expired (at most
+:data:`MOST_ENDED`, the oldest dropped first). In a cluster another node would
+still take a copy of that cookie until it expires; the browser itself forgets it
+at once (the answer clears it).
+
+The daemon holds one registry (``DaemonAPI.logins``): the dashboard's routes open
+and close logins, the built-in ``auth`` plugin maps a valid cookie to the admin.
 
 Requests that change something and are authenticated by the cookie alone must
 carry ``X-Wad-Dashboard: 1``, which a cross-site form or a plain cross-site
@@ -15,6 +29,9 @@ be this host: forged cross-site requests are refused with 403.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import math
 import secrets
 import time
 from collections.abc import Callable
@@ -31,7 +48,7 @@ if TYPE_CHECKING:
 COOKIE = "wad_dashboard"
 CSRF_HEADER = "X-Wad-Dashboard"
 LIFETIME = 12 * 3600.0
-MOST_LOGINS = 256  # the oldest goes first beyond this
+MOST_ENDED = 4096  # ended logins kept (and opened ones counted); the oldest go first
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -41,50 +58,71 @@ class DashboardLogins:
         lifetime: float = LIFETIME,
         clock: Callable[[], float] = time.time,
         generation: Callable[[], int] = lambda: 0,
+        key: Callable[[], bytes] | None = None,
     ) -> None:
+        """``key``: the signing key, read at each use (a cluster's, derived from the
+        admin token); without it, a random one of this process."""
         self.lifetime = lifetime
         self._clock = clock
         # The admin token's generation: rotating the token ends every sign-in.
         self._generation = generation
-        self._seen_generation = generation()
-        self._expiry: dict[str, float] = {}  # sha256(login id) -> unix time
+        own = secrets.token_bytes(32)
+        self._key = key or (lambda: own)
+        self._opened: dict[str, float] = {}  # sha256(login) -> expiry, opened here (counted)
+        self._ended: dict[str, float] = {}  # sha256(login) -> expiry, ended here
 
     def open(self) -> tuple[str, float]:
-        """A new login: its id (for the cookie, never stored) and when it expires."""
+        """A new login: its cookie value (never stored) and when it expires."""
+        expires = float(math.floor(self._clock() + self.lifetime))
+        nonce = secrets.token_urlsafe(18)
+        payload = f"{int(expires)}.{nonce}"
+        login_id = f"{payload}.{self._mac(payload)}"
         self._prune()
-        while len(self._expiry) >= MOST_LOGINS:
-            del self._expiry[min(self._expiry, key=self._expiry.__getitem__)]
-        login_id = secrets.token_urlsafe(32)
-        expires = self._clock() + self.lifetime
-        self._expiry[keys.hash_key(login_id)] = expires
+        _remember(self._opened, keys.hash_key(login_id), expires)
         return login_id, expires
 
     def expires(self, login_id: str) -> float | None:
-        """When this login expires, or ``None`` when it is unknown or over."""
-        self._prune()
-        digest = keys.hash_key(login_id)
-        expires = self._expiry.get(digest)
-        if expires is None:
+        """When this login expires, or ``None`` when it is forged, ended or over."""
+        payload, _, mac = login_id.rpartition(".")
+        stamp, _, nonce = payload.partition(".")
+        if not (stamp.isascii() and stamp.isdigit() and nonce and len(login_id) < 200):
             return None
-        if expires <= self._clock():
-            del self._expiry[digest]
+        if not hmac.compare_digest(mac.encode(), self._mac(payload).encode()):
+            return None
+        expires = float(stamp)
+        if expires <= self._clock() or keys.hash_key(login_id) in self._ended:
             return None
         return expires
 
     def close(self, login_id: str) -> None:
-        self._expiry.pop(keys.hash_key(login_id), None)
+        expires = self.expires(login_id)
+        if expires is None:
+            return
+        digest = keys.hash_key(login_id)
+        self._opened.pop(digest, None)
+        self._prune()
+        _remember(self._ended, digest, expires)
 
     def __len__(self) -> int:
+        """Logins opened by this process and not over (nor ended)."""
         self._prune()
-        return len(self._expiry)
+        return len(self._opened)
+
+    def _mac(self, payload: str) -> str:
+        message = f"{self._generation()}.{payload}".encode()
+        return hmac.new(self._key(), message, hashlib.sha256).hexdigest()
 
     def _prune(self) -> None:
-        if self._generation() != self._seen_generation:
-            self._seen_generation = self._generation()
-            self._expiry.clear()
         now = self._clock()
-        for digest in [d for d, t in self._expiry.items() if t <= now]:
-            del self._expiry[digest]
+        for held in (self._opened, self._ended):
+            for digest in [d for d, t in held.items() if t <= now]:
+                del held[digest]
+
+
+def _remember(held: dict[str, float], digest: str, expires: float) -> None:
+    while len(held) >= MOST_ENDED:
+        del held[min(held, key=held.__getitem__)]
+    held[digest] = expires
 
 
 def principal_from_cookie(logins: DashboardLogins, request: Request) -> Principal | None:

@@ -122,8 +122,13 @@ def _build(config: Config, engine: Engine | None, lock: FolderLock) -> Daemon:
         attach_store(store, store.dialect)
     services = Services.build(config, store, supervisor, events, admin)
     plugins = host.load(config.disable_plugins)
-    # Rotating the admin token ends every dashboard sign-in.
-    logins = DashboardLogins(generation=lambda: admin.generation)
+    # Rotating the admin token ends every dashboard sign-in. A cluster's nodes sign
+    # them with a key of the admin token they share: one sign-in serves every node.
+    shared = config.database_url is not None
+    logins = DashboardLogins(
+        generation=lambda: admin.generation,
+        key=(lambda: admin.derive(b"wad dashboard sign-in")) if shared else None,
+    )
     if config.database_url is not None:
         from wad.cluster import ClusterNode  # psycopg: the postgresql extra
 
