@@ -161,6 +161,25 @@ async def test_delete_removes_everything(rig: Rig, autojump_clock: trio.abc.Cloc
     assert await rig.store.read(lambda q: q.recent_events("s1", ("session.status",), 10)) == []
 
 
+async def test_a_delete_whose_caller_is_cancelled_still_removes_everything(
+    rig: Rig, autojump_clock: trio.abc.Clock
+) -> None:
+    # The client hangs up (or the daemon stops) while the session is stopping: the
+    # session is already gone from the supervisor, so its row and files must go too.
+    await rig.supervisor.create("s1")
+    await rig.wait_state("s1", "waiting_qr")
+    rig.engine.link("s1").scan("15550001111")
+    await rig.wait_state("s1", "connected")
+    folder = rig.supervisor.folder("s1")
+    assert any(folder.iterdir())
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        await rig.supervisor.delete("s1")
+    assert "s1" not in rig.supervisor.sessions
+    assert not folder.exists()
+    assert await rig.store.read(lambda q: q.get_session("s1")) is None
+
+
 async def test_pending_sends_go_again_with_the_same_id(
     rig: Rig, autojump_clock: trio.abc.Clock
 ) -> None:

@@ -191,12 +191,16 @@ class Supervisor:
         session = self.sessions.pop(device_id, None)
         if session is not None:
             session.stop()
-            with trio.CancelScope(shield=True):
+        # Once begun, a delete runs to its end although its caller is cancelled (a
+        # client gone, the daemon stopping): the session has left the supervisor, so
+        # a row or a folder left behind would be a session no one runs or a stray.
+        with trio.CancelScope(shield=True):
+            if session is not None:
                 await session.wait_stopped()
-        deleted = await self.store.run(lambda q: q.delete_session(device_id))
-        await self._remove_files(device_id)
-        if self.cluster is not None:
-            await self.cluster.forget(device_id)
+            deleted = await self.store.run(lambda q: q.delete_session(device_id))
+            await self._remove_files(device_id)
+            if self.cluster is not None:
+                await self.cluster.forget(device_id)
         if deleted or session is not None:
             self.events.announce(device_id, "session.deleted", {"deviceId": device_id})
             return True
