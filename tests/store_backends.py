@@ -28,3 +28,13 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AnyStore]:
         yield opened
     finally:
         opened.close()
+
+
+@pytest.fixture
+def pg(pg_url: str, tmp_path: Path) -> Iterator[PostgresStore]:
+    """The PostgreSQL store alone, on a fresh database."""
+    store = PostgresStore(pg_url, path=tmp_path / "wad.db", node="test")
+    try:
+        yield store
+    finally:
+        store.close()

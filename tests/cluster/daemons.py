@@ -14,6 +14,7 @@ import base64
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -62,6 +63,19 @@ class Node:
         r = await self.client.get("/api/sessions")
         r.raise_for_status()
         return {s["deviceId"]: s for s in r.json()["sessions"]}
+
+
+async def wadctl(node: Node, *args: str) -> subprocess.CompletedProcess[str]:
+    """``wadctl ARGS`` through the node's control socket, in a thread."""
+    sock = node.folder / "wad.sock"
+    return await trio.to_thread.run_sync(
+        lambda: subprocess.run(
+            [sys.executable, "-m", "wad.ctl.main", "--socket", str(sock), *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    )
 
 
 def spawn(

@@ -12,13 +12,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-import trio
-from daemons import SECRET, Node, link_all, start_nodes, stop_nodes, until
+from daemons import SECRET, Node, link_all, start_nodes, stop_nodes, until, wadctl
 
 from wad.cluster import peers
 from wad.ctl.main import EXIT_ERROR, EXIT_OK
@@ -32,18 +29,6 @@ def signed(
 ) -> dict[str, str]:
     value = peers.sign(secret, "c", method, path, client, "http", time.time() - age)
     return {peers.HEADER: value}
-
-
-async def wadctl(node: Node, *args: str) -> subprocess.CompletedProcess[str]:
-    sock = node.folder / "wad.sock"
-    return await trio.to_thread.run_sync(
-        lambda: subprocess.run(
-            [sys.executable, "-m", "wad.ctl.main", "--socket", str(sock), *args],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-    )
 
 
 async def forwarded(node: Node) -> float:

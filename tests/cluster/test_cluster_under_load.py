@@ -15,30 +15,16 @@ Times and counts are printed (``pytest -s``)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import trio
 from clusterkit import query
-from daemons import Node, link_all, ready, spawn, stop_nodes, until
+from daemons import Node, link_all, ready, spawn, stop_nodes, until, wadctl
 from underload import NODE_ENV, Load, api_keys, check, failover, pending, start_cluster
 from webhook_receiver import Receiver
 
 NAMES = ("a", "b", "c")
-
-
-async def wadctl(node: Node, *args: str) -> subprocess.CompletedProcess[str]:
-    sock = node.folder / "wad.sock"
-    return await trio.to_thread.run_sync(
-        lambda: subprocess.run(
-            [sys.executable, "-m", "wad.ctl.main", "--socket", str(sock), *args],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-    )
 
 
 async def owners(node: Node) -> dict[str, str | None]:

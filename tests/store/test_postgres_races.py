@@ -5,8 +5,7 @@ have (there, one transaction runs at a time, in commit order)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -17,15 +16,6 @@ from wad.store.database import Queries
 from wad.store.postgres import PostgresStore
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def pg(pg_url: str, tmp_path: Path) -> Iterator[PostgresStore]:
-    store = PostgresStore(pg_url, path=tmp_path / "wad.db", node="test")
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 class Held:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,15 +20,6 @@ from wad.store.postgres import NoMigrations, PostgresStore
 from wad.store.postgres.connect import over_tcp, settings
 from wad.store.postgres.migrations import MIGRATIONS
 from wad.store.postgres.store import POOL_SIZE
-
-
-@pytest.fixture
-def pg(pg_url: str, tmp_path: Path) -> Iterator[PostgresStore]:
-    store = PostgresStore(pg_url, path=tmp_path / "wad.db", node="test")
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 def _accepted(q: Queries, device: str) -> list[StoredEvent]:
