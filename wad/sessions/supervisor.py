@@ -155,15 +155,21 @@ class Supervisor:
                 f" (max_sessions {self.max_sessions}): delete one, or raise WAD_MAX_SESSIONS",
             )
 
+        if not await self._store_new(device_id, also):
+            return None
+        return self._start(device_id, "disconnected")
+
+    async def _store_new(self, device_id: str, also: Callable[[Queries], object] | None) -> bool:
+        """The session's row, with what ``also`` writes, in one transaction; False when
+        the deviceId is taken (then ``also`` does not run)."""
+
         def store_it(q: Queries) -> bool:
             created = q.create_session(device_id)
             if created and also is not None:
                 also(q)
             return created
 
-        if not await self.store.run(store_it):
-            return None
-        return self._start(device_id, "disconnected")
+        return await self.store.run(store_it)
 
     async def add(self, device_id: str, also: Callable[[Queries], object] | None = None) -> bool:
         """Store a new session and have it run (as :meth:`create`); False when the
@@ -173,13 +179,7 @@ class Supervisor:
         if self.cluster is None:
             return await self.create(device_id, also) is not None
 
-        def store_it(q: Queries) -> bool:
-            created = q.create_session(device_id)
-            if created and also is not None:
-                also(q)
-            return created
-
-        if not await self.store.run(store_it):
+        if not await self._store_new(device_id, also):
             return False
         self.cluster.wake()
         return True
