@@ -127,8 +127,10 @@ async def ready(node: Node, timeout: float = 60) -> None:
     raise RuntimeError(f"node {node.name} did not answer: {node.log.read_text()}")
 
 
-async def start_nodes(folder: Path, database_url: str, names: Iterable[str]) -> list[Node]:
-    nodes = [spawn(folder / name, name, database_url) for name in names]
+async def start_nodes(
+    folder: Path, database_url: str, names: Iterable[str], env: dict[str, str] | None = None
+) -> list[Node]:
+    nodes = [spawn(folder / name, name, database_url, env=env) for name in names]
     async with trio.open_nursery() as nursery:
         for node in nodes:
             nursery.start_soon(ready, node)
