@@ -119,7 +119,13 @@ class _Exchange:
         await self._send(message)
 
     async def _early(self, message: Message) -> Message:
-        """An answer before the whole body came: wait for a small rest, or close."""
+        """An answer before the whole body came: wait for a small rest, or close.
+
+        An answer that closes the connection already (one that never reads the body,
+        such as a refused cluster header) goes at once: nothing will receive a rest,
+        and waiting for it would only delay the answer by ``drain_timeout``."""
+        if CLOSE in message.get("headers", ()):
+            return message
         limits = self.limits
         if self.expected is not None and self.expected - self.received <= limits.drain_limit:
             with trio.move_on_after(limits.drain_timeout):
