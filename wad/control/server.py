@@ -213,10 +213,15 @@ async def serve_control(
         where = str(path)
     else:
         where = str(sock.getsockname())
+    table = method_table.build(daemon)
+    relay = None
+    if config.database_url is not None:  # a cluster: other nodes' sessions too
+        from wad.control.relay import Relay, relaying  # psycopg: only a cluster needs it
+
+        relay = Relay(daemon, config.database_url)
+        table = relaying(table, relay)
     try:
-        server = ControlServer(
-            method_table.build(daemon), daemon.events, config.control_group or None
-        )
+        server = ControlServer(table, daemon.events, config.control_group or None)
         listener = trio.SocketListener(trio.socket.from_stdlib_socket(sock))
         async with trio.open_nursery() as nursery:
             await nursery.start(trio.serve_listeners, server.handle, [listener])
@@ -224,6 +229,9 @@ async def serve_control(
             log.info("control socket on %s", where)
             task_status.started(where)
     finally:
+        if relay is not None:
+            with trio.CancelScope(shield=True):
+                await relay.close()
         daemon.services.status.control_bound = None
         if owned is not None:
             remove_if_ours(*owned)

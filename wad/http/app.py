@@ -91,6 +91,9 @@ def create_app(daemon: DaemonAPI) -> Quart:
         from wad.http import forward  # psycopg: only a cluster needs it
 
         forward.install(app, daemon, cluster_url)  # before the rate limits: the owner's
+        from wad.http import cluster_control  # another node's control socket relays here
+
+        app.register_blueprint(cluster_control.bp)
     around.install(app, daemon)  # timing and rate limit: one hook before, one after
     hooks.http_routes(daemon, app)
     # A locked-out address's tokens are refused before Quart (cheaply); inside the

@@ -4,7 +4,8 @@ there is nothing, with the same message whichever door asked.
 
 In a cluster a stored session may run on another node: then :meth:`Lookup.live`
 raises :class:`OwnedElsewhere`, which the HTTP app forwards to that node
-(:mod:`wad.http.forward`) and the control socket answers as an error."""
+(:mod:`wad.http.forward`) and the control socket relays there
+(:mod:`wad.control.relay`)."""
 
 from __future__ import annotations
 
@@ -21,8 +22,9 @@ __all__ = ["Lookup", "OwnedElsewhere"]
 
 class OwnedElsewhere(WadError):
     """A cluster's session that this node does not run (another node does, or none
-    right now). The HTTP app forwards the request to its owner; the control socket
-    answers this (a node's control socket acts on that node's sessions)."""
+    right now). The HTTP app forwards the request to its owner, and the control
+    socket relays its method there; this is the answer only where neither can (the
+    owner itself, asked for a session that moved meanwhile)."""
 
     def __init__(self, device_id: str) -> None:
         super().__init__(
