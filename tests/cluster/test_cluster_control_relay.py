@@ -16,7 +16,7 @@ from daemons import SECRET, link_all, start_nodes, stop_nodes, until, wadctl
 
 from wad.cluster import peers
 from wad.control.relay import BODY_HEADER, PATH
-from wad.ctl.main import EXIT_OK
+from wad.ctl.main import EXIT_ERROR, EXIT_OK
 
 
 async def test_wadctl_on_one_node_acts_on_the_other_s_session(tmp_path: Path, pg_url: str) -> None:
@@ -83,5 +83,20 @@ async def test_wadctl_on_one_node_acts_on_the_other_s_session(tmp_path: Path, pg
             assert r.status_code == 200, r.text
             assert json.loads(r.content)["result"]["session"]["deviceId"] == "dev0"
         assert (await owner.client.get("/api/sessions/dev0")).status_code == 200
+
+        # The owner killed: until the other node runs the session, the relay says
+        # why it cannot (no answer, or no owner), in one line, exit code 1.
+        owner.kill()
+        done = await wadctl(other, "restart", "dev0")
+        assert done.returncode == EXIT_ERROR, (done.stdout, done.stderr)
+        assert "did not answer" in done.stderr or "runs on no node" in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr and len(done.stderr.splitlines()) == 1
+
+        async def taken_over() -> bool:
+            return (await other.sessions())["dev0"]["node"] == other.name
+
+        await until(taken_over, 15, "the other node runs dev0", [other])
+        done = await wadctl(other, "restart", "dev0")
+        assert done.returncode == EXIT_OK, done.stderr
     finally:
         await stop_nodes(nodes)
