@@ -113,9 +113,11 @@ class Cluster:
         self.nursery = nursery
         self.members: dict[str, Member] = {}
 
-    async def add(self, name: str, timing: Timing | None = None) -> Member:
+    async def add(self, name: str, timing: Timing | None = None, capacity: int = 0) -> Member:
         recorder = Recorder(name, self.timeline)
-        node = ClusterNode(self.url, name, recorder, node_url=f"http://{name}", timing=timing)
+        node = ClusterNode(
+            self.url, name, recorder, node_url=f"http://{name}", timing=timing, capacity=capacity
+        )
         member = Member(node, recorder, trio.CancelScope(), trio.Event())
 
         async def serve(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:

@@ -5,11 +5,12 @@ stops where it runs. (Failover: test_cluster_failover.py.)"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import trio
 from clusterkit import query
-from daemons import link_all, spawn, spread, start_nodes, stop_nodes, until
+from daemons import link_all, spawn, spread, start_nodes, stop_nodes, until, wadctl
 from systemd_manager import FakeManager
 
 NAMES = ("a", "b", "c")
@@ -78,3 +79,35 @@ async def test_a_node_under_systemd_s_watchdog_is_fed(tmp_path: Path, pg_url: st
     finally:
         await stop_nodes([node])
         manager.close()
+
+
+async def test_wad_max_sessions_is_each_node_s_capacity(tmp_path: Path, pg_url: str) -> None:
+    """Two nodes of WAD_MAX_SESSIONS=2: four sessions fit, a fifth is refused through
+    either node, with the single daemon's error; wadctl cluster shows each cap."""
+    nodes = await start_nodes(tmp_path, pg_url, ("a", "b"), env={"WAD_MAX_SESSIONS": "2"})
+    try:
+        for i in range(4):
+            r = await nodes[i % 2].client.post("/api/sessions", json={"deviceId": f"dev{i}"})
+            assert r.status_code == 201, r.text
+
+        async def placed() -> bool:
+            return spread(await nodes[0].sessions()) == {"a": 2, "b": 2}
+
+        await until(placed, 15, "two sessions on each node", nodes)
+        for node in nodes:
+            r = await node.client.post("/api/sessions", json={"deviceId": "dev4"})
+            assert r.status_code == 409, r.text
+            assert r.json()["code"] == "too_many_sessions"
+            assert "WAD_MAX_SESSIONS" in r.json()["error"]
+        assert "dev4" not in await nodes[1].sessions()
+        done = await wadctl(nodes[0], "--json", "cluster")
+        assert {n["nodeId"]: n["maxSessions"] for n in json.loads(done.stdout)["nodes"]} == {
+            "a": 2,
+            "b": 2,
+        }
+        # One deleted: there is room again, through either node.
+        assert (await nodes[1].client.delete("/api/sessions/dev0")).status_code == 200
+        r = await nodes[1].client.post("/api/sessions", json={"deviceId": "dev4"})
+        assert r.status_code == 201, r.text
+    finally:
+        await stop_nodes(nodes)

@@ -97,6 +97,44 @@ async def test_a_planned_exit_frees_its_sessions_without_waiting_for_the_lease(p
         print(f"a planned exit: its sessions ran on b after {took:.2f} s")
 
 
+async def test_each_node_takes_at_most_its_capacity_through_failover_and_drain(
+    pg_url: str,
+) -> None:
+    """WAD_MAX_SESSIONS is each node's capacity: placement, a failover and a drain
+    give a node no more; what has no room waits, unowned, until a node has some."""
+    db = with_sessions(pg_url)
+    async with open_cluster(db) as cluster:
+        await cluster.add("a", capacity=2)
+        await cluster.add("b", capacity=3)
+        await add_sessions(db, [f"dev{i}" for i in range(7)])
+        await wait_until(lambda: cluster.counts() == {"a": 2, "b": 3}, 10, "a full, b full")
+        assert await cluster["a"].node.room() == 0
+        waiting = await query(db, "SELECT count(*) FROM owners WHERE node_id IS NOT NULL")
+        assert waiting == [(5,)]  # two sessions run nowhere
+        nodes = {n.node_id: n.capacity for n in await cluster["a"].node.nodes()}
+        assert nodes == {"a": 2, "b": 3}
+
+        # A node with no cap joins: it takes the two that waited (and, rebalancing,
+        # nothing from the full ones that would leave them above it).
+        await cluster.add("c")
+        assert await cluster["a"].node.room() is None
+        await wait_until(lambda: cluster.running() == 7, 10, "every session runs")
+        assert cluster.counts()["a"] <= 2 and cluster["b"].recorder.running.__len__() <= 3
+
+        # b drains: a has room for none, c takes all of b's.
+        await cluster["b"].node.drain()
+        await wait_until(lambda: cluster.running() == 7, 10, "b's sessions run on c")
+        assert cluster.counts()["a"] <= 2 and cluster.counts()["b"] == 0
+
+        # c drains too, and nobody has room: its sessions stop and wait, unowned; the
+        # drain still returns. They run again once c takes sessions again.
+        await cluster["c"].node.drain()
+        assert cluster.counts() == {"a": 2, "b": 0, "c": 0}
+        await cluster["c"].node.resume()
+        await wait_until(lambda: cluster.running() == 7, 10, "c runs the waiting ones")
+        assert cluster.timeline.overlaps() == []
+
+
 async def test_a_session_whose_lock_is_held_elsewhere_is_not_started(pg_url: str) -> None:
     """The advisory lock is the gate: while another connection holds a session's lock
     (a dead owner's backend the server has not dropped yet), no node starts it, even

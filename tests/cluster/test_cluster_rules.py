@@ -59,6 +59,18 @@ def test_free_sessions_go_to_the_least_loaded_node_in_turn() -> None:
     assert assign({}, ["x"]) == {}
 
 
+def test_a_full_node_is_given_nothing() -> None:
+    caps = {"a": 2, "b": 0, "c": 3}  # b: no cap
+    chosen = assign({"a": 1, "b": 5, "c": 3}, ["x", "y"], caps)
+    assert chosen == {"x": "a", "y": "b"}  # c is full; a takes one, then is full too
+    assert assign({"a": 2, "c": 3}, ["x"], caps) == {}  # no room anywhere: left out
+    caps = {"a": 1, "b": 1}
+    assert assign({"a": 0, "b": 0}, ["x", "y", "z"], caps) == {"x": "a", "y": "b"}
+    # Rebalancing never hands a session to a full node, however unequal the loads.
+    assert rebalance_target("a", {"a": 9, "b": 1, "c": 0}, {"c": 0, "b": 1}) == "c"
+    assert rebalance_target("a", {"a": 9, "b": 1}, {"b": 1}) is None
+
+
 @pytest.mark.parametrize(
     ("loads", "me", "target"),
     [

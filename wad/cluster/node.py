@@ -69,10 +69,13 @@ class ClusterNode:
         *,
         node_url: str = "",
         timing: Timing | None = None,
+        capacity: int = 0,
     ) -> None:
         self.database_url = database_url
         self.node_id = node_id
         self.node_url = node_url
+        #: The most sessions placement gives this node (``max_sessions``; 0: no cap).
+        self.capacity = capacity
         self.runner = runner
         self.timing = timing or Timing()
         # Tells this process's reconnects from another process given the same id.
@@ -136,6 +139,13 @@ class ClusterNode:
         self._wake.set()
         while self._owned or not self._draining_written:
             await self._wait_changed()
+
+    async def room(self) -> int | None:
+        """How many more sessions the live nodes that take sessions have room for
+        (None: no bound, one of them has no cap; or no such node, and a new session
+        waits for one)."""
+        conn = await self._connection()
+        return await conn.run(placement.room, self.timing.lease)
 
     def wake(self) -> None:
         """Look for work now (a session was added), not at the next pass."""
@@ -206,6 +216,7 @@ class ClusterNode:
             self._incarnation,
             self.timing.lease,
             self._draining,
+            self.capacity,
         )
         sent = trio.current_time()
         await conn.run(registry.heartbeat, self.node_id, self._incarnation, 0)
@@ -325,8 +336,8 @@ class ClusterNode:
             for device in await self._db(conn, ownership.deleted, me):
                 busy = True
                 await self._drop_deleted(conn, device)
-        if decision.nowhere:
-            for device in sorted(self._owned):
+        for device in decision.nowhere:  # draining, and no node has room for these
+            if device in self._owned:
                 await self._hand_over(conn, device, None)
         if decision.moved is not None:
             # Counted from the end of the handover: at most one per `rebalance` s.

@@ -94,12 +94,14 @@ def move_requests(conn: Conn, node_id: str) -> list[tuple[str, str]]:
 
 def request_move(conn: Conn, device_id: str, target: str, lease: float) -> bool:
     """Ask the owner of a running session to hand it to ``target`` (a live node that
-    is not draining); False if there is no such owner or target."""
+    is not draining and has room below its capacity); False if there is no such
+    owner or target."""
     done = conn.execute(
         f"""UPDATE owners SET move_to = %(target)s
         WHERE device_id = %(device)s AND node_id IS NOT NULL AND node_id <> %(target)s
-        AND EXISTS (SELECT 1 FROM nodes WHERE node_id = %(target)s AND NOT draining
-            AND {LIVE})""",
+        AND EXISTS (SELECT 1 FROM nodes n WHERE n.node_id = %(target)s AND NOT n.draining
+            AND {LIVE} AND (n.capacity = 0 OR n.capacity > (SELECT count(*) FROM owners o
+                WHERE coalesce(o.move_to, o.node_id, o.target) = n.node_id)))""",
         {"device": device_id, "target": target, "lease": lease},
     )
     return done.rowcount == 1

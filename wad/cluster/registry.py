@@ -25,6 +25,8 @@ class NodeRow:
     url: str
     draining: bool
     sessions: int
+    #: The most sessions it takes (its ``max_sessions``; 0: no cap).
+    capacity: int
     #: Seconds since its last heartbeat, by the server's clock.
     heartbeat_age: float
     live: bool
@@ -48,7 +50,13 @@ def terminate_backend(conn: Conn, backend: tuple[int, object]) -> None:
 
 
 def register(
-    conn: Conn, node_id: str, url: str, incarnation: str, lease: float, draining: bool
+    conn: Conn,
+    node_id: str,
+    url: str,
+    incarnation: str,
+    lease: float,
+    draining: bool,
+    capacity: int = 0,
 ) -> None:
     """Enter the node (or re-enter it after a lost connection) and forget what it
     owned. Its sessions are not running: it has just started, or it fenced before
@@ -62,17 +70,25 @@ def register(
             raise NodeIdInUse(f"node id {node_id!r} is in use by another live node")
         conn.execute("DELETE FROM owners WHERE node_id = %s", (node_id,))
         conn.execute(
-            """INSERT INTO nodes (node_id, url, incarnation, started_at, seen_at, draining)
-            VALUES (%(node)s, %(url)s, %(inc)s, now(), now(), %(draining)s)
+            """INSERT INTO nodes
+                (node_id, url, incarnation, started_at, seen_at, draining, capacity)
+            VALUES (%(node)s, %(url)s, %(inc)s, now(), now(), %(draining)s, %(capacity)s)
             ON CONFLICT (node_id) DO UPDATE SET
                 url = excluded.url,
+                capacity = excluded.capacity,
                 started_at = CASE WHEN nodes.incarnation = excluded.incarnation
                     THEN nodes.started_at ELSE excluded.started_at END,
                 incarnation = excluded.incarnation,
                 seen_at = excluded.seen_at,
                 draining = excluded.draining,
                 sessions = 0""",
-            {"node": node_id, "url": url, "inc": incarnation, "draining": draining},
+            {
+                "node": node_id,
+                "url": url,
+                "inc": incarnation,
+                "draining": draining,
+                "capacity": capacity,
+            },
         )
 
 
@@ -102,9 +118,9 @@ def leave(conn: Conn, node_id: str, incarnation: str) -> None:
 
 def list_nodes(conn: Conn, lease: float) -> list[NodeRow]:
     rows = conn.execute(
-        f"""SELECT node_id, url, draining, sessions,
+        f"""SELECT node_id, url, draining, sessions, capacity,
             extract(epoch FROM now() - seen_at)::float8, {LIVE}
         FROM nodes ORDER BY node_id""",
         {"lease": lease},
     ).fetchall()
-    return [NodeRow(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+    return [NodeRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows]

@@ -3,7 +3,8 @@ migrations, the version kept in ``cluster_schema``.
 
 - ``nodes``: one row per node. ``seen_at`` is the server's ``now()`` of its last
   heartbeat; ``incarnation`` tells a node's reconnect from another process that was
-  given the same node id; ``sessions`` is what it reported it runs.
+  given the same node id; ``sessions`` is what it reported it runs; ``capacity``
+  the most sessions it takes (0: no cap).
 - ``owners``: one row per placed session. ``node_id`` is the owner (it holds the
   session's advisory lock) or NULL: not running anywhere, to be claimed by
   ``target`` (NULL: not yet decided). ``move_to`` is a planned handover asked of the
@@ -39,6 +40,8 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX owners_node ON owners (node_id)",
         "CREATE INDEX owners_target ON owners (target) WHERE node_id IS NULL",
     ],
+    # 2: each node's most sessions (its WAD_MAX_SESSIONS; 0: no cap), for placement.
+    ["ALTER TABLE nodes ADD COLUMN capacity INTEGER NOT NULL DEFAULT 0"],
 ]
 
 

@@ -48,6 +48,7 @@ def methods(daemon: DaemonAPI) -> dict[str, Spec]:
                         "live": row.live,
                         "draining": row.draining,
                         "sessions": row.sessions,
+                        "maxSessions": row.capacity,  # 0: no cap
                         "heartbeatAge": round(row.heartbeat_age, 3),
                     }
                     for row in rows

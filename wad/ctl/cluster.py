@@ -26,11 +26,13 @@ def nodes(result: dict[str, Any]) -> str:
             "live" if n["live"] else "gone",
             n["draining"],
             n["sessions"],
+            n.get("maxSessions") or "-",
             f"{n['heartbeatAge']:.1f} s",
         )
         for n in result["nodes"]
     ]
-    text = render.table(("  NODE", "URL", "STATE", "DRAINING", "SESSIONS", "HEARTBEAT"), rows)
+    headings = ("  NODE", "URL", "STATE", "DRAINING", "SESSIONS", "MAX", "HEARTBEAT")
+    text = render.table(headings, rows)
     return f"{text}\n(* this node)"
 
 

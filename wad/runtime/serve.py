@@ -133,7 +133,11 @@ def _build(config: Config, engine: Engine | None, lock: FolderLock) -> Daemon:
         from wad.cluster import ClusterNode  # psycopg: the postgresql extra
 
         supervisor.cluster = ClusterNode(
-            config.database_url, config.node, supervisor, node_url=config.node_url or ""
+            config.database_url,
+            config.node,
+            supervisor,
+            node_url=config.node_url or "",
+            capacity=config.max_sessions,  # each node's own: placement keeps to it
         )
     daemon = Daemon(config, store, events, supervisor, services, plugins, logins)
     daemon.state_lock = lock

@@ -174,11 +174,20 @@ class Supervisor:
     async def add(self, device_id: str, also: Callable[[Queries], object] | None = None) -> bool:
         """Store a new session and have it run (as :meth:`create`); False when the
         deviceId is taken. In a cluster the row is stored and the cluster woken: its
-        placement starts the session on the least loaded node, maybe this one.
-        (``max_sessions`` counts this daemon's sessions: in a cluster it is not applied.)"""
+        placement starts the session on the least loaded node with room, maybe this
+        one. There ``max_sessions`` is each node's capacity: a new session is refused
+        when every live node that takes sessions is full (two creates at once may
+        both pass; the second then waits, unowned, for room)."""
         if self.cluster is None:
             return await self.create(device_id, also) is not None
 
+        room = await self.cluster.room()
+        if room is not None and room <= 0:
+            raise WadError(
+                "too_many_sessions",
+                "Every node of the cluster holds the most sessions it takes (max_sessions):"
+                " delete one, raise WAD_MAX_SESSIONS on a node, or add a node",
+            )
         if not await self._store_new(device_id, also):
             return False
         self.cluster.wake()
