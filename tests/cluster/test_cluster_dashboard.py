@@ -116,7 +116,18 @@ def test_a_sign_in_on_one_node_serves_every_node(nodes: list[Node]) -> None:
         assert httpx.get(node.url + "/api/dashboard/info", headers=cookie).status_code == 200
     forged = {"Cookie": "wad_dashboard=" + r.request.headers["cookie"].split("=", 1)[1][:-1] + "0"}
     assert httpx.get(b.url + "/api/sessions", headers=forged).status_code == 401
-    # Signing out on b ends it there; the browser drops the cookie it was answered.
+    # Signing out on b ends it there, and the browser drops the cookie it was
+    # answered; a copy of the cookie is refused by a a moment later (in that moment
+    # a had not heard of it yet).
     r = httpx.post(b.url + "/api/dashboard/logout", headers={**cookie, **dash})
+    signed_out = time.monotonic()
     assert r.status_code == 200 and "max-age=0" in r.headers["set-cookie"].lower()
     assert httpx.get(b.url + "/api/dashboard/info", headers=cookie).status_code == 401
+    _until(
+        lambda: httpx.get(a.url + "/api/dashboard/info", headers=cookie).status_code == 401,
+        2,
+        "the sign-out on b heard by a",
+    )
+    print(f"signed out on b: refused by a {(time.monotonic() - signed_out) * 1000:.0f} ms after")
+    for node in nodes:
+        assert httpx.get(node.url + "/api/sessions", headers=cookie).status_code == 401

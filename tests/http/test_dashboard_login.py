@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 import httpx
@@ -121,7 +122,7 @@ async def test_page_and_assets_are_served_with_a_strict_policy(wad: Running) -> 
     assert r.status_code == 404
 
 
-def test_logins_expire_and_keep_only_hashes() -> None:
+async def test_logins_expire_and_keep_only_hashes() -> None:
     now = [1000.0]
     logins = DashboardLogins(lifetime=60, clock=lambda: now[0])
     login_id, expires = logins.open()
@@ -130,7 +131,7 @@ def test_logins_expire_and_keep_only_hashes() -> None:
     now[0] = 1060.0
     assert logins.expires(login_id) is None and len(logins) == 0
     other, _ = logins.open()
-    logins.close(other)
+    await logins.close(other)
     assert logins.expires(other) is None
 
 
@@ -166,7 +167,7 @@ async def test_rotating_the_admin_token_ends_every_sign_in(tmp_path, nursery) ->
     await running.close()
 
 
-def test_a_login_is_signed_and_good_only_where_its_key_is() -> None:
+async def test_a_login_is_signed_and_good_only_where_its_key_is() -> None:
     now = [1000.0]
     clock = lambda: now[0]  # noqa: E731
     logins = DashboardLogins(lifetime=60, clock=clock)
@@ -189,8 +190,17 @@ def test_a_login_is_signed_and_good_only_where_its_key_is() -> None:
     shared = [DashboardLogins(lifetime=60, clock=clock, key=lambda: b"k" * 32) for _ in "ab"]
     on_a, _ = shared[0].open()
     assert shared[1].expires(on_a) == expires
-    shared[1].close(on_a)  # ended where it was signed out
+    told: list[tuple[str, float]] = []
+
+    async def publish(digest: str, until: float) -> None:
+        told.append((digest, until))
+
+    shared[1].publish = publish
+    await shared[1].close(on_a)  # ended where it was signed out, and told to the others
     assert shared[1].expires(on_a) is None and shared[0].expires(on_a) == expires
+    assert told == [(hashlib.sha256(on_a.encode()).hexdigest(), expires)]
+    shared[0].ended_elsewhere(dict(told))  # what every node's listener hands over
+    assert shared[0].expires(on_a) is None
 
 
 def test_rotating_the_admin_token_ends_every_login() -> None:

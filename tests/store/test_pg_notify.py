@@ -7,6 +7,7 @@ stops being served from the other's cache as soon as the notification arrives.""
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 import trio
 from pgserver import PgServer
 
+from wad.auth.logins import DashboardLogins
 from wad.store import StoredEvent
 from wad.store.database import Queries
 from wad.store.postgres import PostgresStore, notify
@@ -302,3 +304,55 @@ def test_a_value_read_before_an_invalidation_is_not_kept() -> None:
     assert cache.get("k") is None
     cache["k"] = "new"
     assert cache == {}
+
+
+async def test_a_sign_out_on_one_node_ends_the_sign_in_on_the_other(
+    pg_url: str, pg_server: PgServer, tmp_path: Path
+) -> None:
+    """A dashboard sign-out recorded through one store is refused by the other's
+    logins once announced, and one recorded while that listener was cut off is
+    read when it listens again."""
+    key = b"k" * 32  # the nodes' shared signing key (derived from the admin token)
+    a_logins, b_logins = (DashboardLogins(key=lambda: key) for _ in "ab")
+    a = PostgresStore(pg_url, path=tmp_path / "a.db", node="a")
+    b = PostgresStore(pg_url, path=tmp_path / "b.db", node="b")
+    b_logins.publish = b.end_login
+    heard = Heard()
+    dbname = pg_url.split("/")[-1].split("?")[0]
+    told = [trio.Event()]
+
+    def signed_out(ended: dict[str, float]) -> None:
+        a_logins.ended_elsewhere(ended)
+        told[0].set()
+        told[0] = trio.Event()
+
+    async def refused_by_a(login: str) -> None:
+        with trio.fail_after(10):
+            while a_logins.expires(login) is not None:
+                await told[0].wait()
+
+    try:
+        async with trio.open_nursery() as nursery:
+            listen = functools.partial(a.listen, signed_out=signed_out)
+            await nursery.start(listen, heard.deliver, heard.gap)
+            first, second = a_logins.open()[0], a_logins.open()[0]
+            assert b_logins.expires(first) is not None  # good on both nodes
+            await b_logins.close(first)
+            await refused_by_a(first)
+            assert a_logins.expires(second) is not None  # only that one
+
+            assert a.listener is not None
+            _admin(pg_server, f"ALTER DATABASE {dbname} WITH ALLOW_CONNECTIONS false")
+            try:
+                _admin(pg_server, "SELECT pg_terminate_backend(%s)", _listener_pid(pg_server, "a"))
+                await b_logins.close(second)  # b's pooled connection still works
+                await trio.sleep(0.5)  # a tries to listen again, and is refused
+                assert a_logins.expires(second) is not None
+            finally:
+                _admin(pg_server, f"ALTER DATABASE {dbname} WITH ALLOW_CONNECTIONS true")
+            await refused_by_a(second)
+            assert a.listener.reconnects >= 1
+            nursery.cancel_scope.cancel()
+    finally:
+        a.close()
+        b.close()

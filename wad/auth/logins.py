@@ -12,11 +12,12 @@ signing key accepts it:
   node is signed in on every node, whichever one nginx picks. Sign-ins then outlive
   a node's restart (until they expire, or the admin token changes).
 
-Signing out (or signing in again) ends a login on the process that answered: it
-keeps the ended login's hash until it would have expired (at most
-:data:`MOST_ENDED`, the oldest dropped first). In a cluster another node would
-still take a copy of that cookie until it expires; the browser itself forgets it
-at once (the answer clears it).
+Signing out (or signing in again) ends a login: the process keeps the ended
+login's hash until it would have expired (at most :data:`MOST_ENDED`, the oldest
+dropped first), and the answer clears the browser's cookie. In a cluster the node
+first records the hash in the database (``publish``), and every node adds it to
+its own ended logins when it hears of it (:mod:`wad.store.postgres.signouts`), so
+a copy of the cookie is refused by every node a moment after the sign-out.
 
 The daemon holds one registry (``DaemonAPI.logins``): the dashboard's routes open
 and close logins, the built-in ``auth`` plugin maps a valid cookie to the admin.
@@ -34,7 +35,7 @@ import hmac
 import math
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -69,7 +70,9 @@ class DashboardLogins:
         own = secrets.token_bytes(32)
         self._key = key or (lambda: own)
         self._opened: dict[str, float] = {}  # sha256(login) -> expiry, opened here (counted)
-        self._ended: dict[str, float] = {}  # sha256(login) -> expiry, ended here
+        self._ended: dict[str, float] = {}  # sha256(login) -> expiry, ended (on any node)
+        #: A cluster's: records an ended login (its hash, its expiry) for every node.
+        self.publish: Callable[[str, float], Awaitable[None]] | None = None
 
     def open(self) -> tuple[str, float]:
         """A new login: its cookie value (never stored) and when it expires."""
@@ -94,14 +97,27 @@ class DashboardLogins:
             return None
         return expires
 
-    def close(self, login_id: str) -> None:
+    async def close(self, login_id: str) -> None:
+        """End a login: for every node first (a failure there raises, and nothing has
+        ended), then here."""
         expires = self.expires(login_id)
         if expires is None:
             return
         digest = keys.hash_key(login_id)
+        if self.publish is not None:
+            await self.publish(digest, expires)
         self._opened.pop(digest, None)
         self._prune()
         _remember(self._ended, digest, expires)
+
+    def ended_elsewhere(self, ended: Mapping[str, float]) -> None:
+        """The logins ended on any node of the cluster (hash -> expiry), as the
+        database holds them: each is refused here from now on."""
+        self._prune()
+        for digest, expires in ended.items():
+            if digest not in self._ended:
+                self._opened.pop(digest, None)
+                _remember(self._ended, digest, expires)
 
     def __len__(self) -> int:
         """Logins opened by this process and not over (nor ended)."""

@@ -104,7 +104,7 @@ async def login() -> Response:
     logins = _logins()
     old = request.cookies.get(COOKIE)
     if old:
-        logins.close(old)
+        await logins.close(old)
     login_id, expires = logins.open()
     response = current_app.response_class(
         _json({"success": True, "expiresAt": iso_at(expires, "seconds")}),
@@ -131,7 +131,7 @@ async def logout() -> Response:
     refuse_cross_site(request)
     login_id = request.cookies.get(COOKIE)
     if login_id:
-        _logins().close(login_id)
+        await _logins().close(login_id)
     response = current_app.response_class(
         _json({"success": True, "message": "Signed out"}), mimetype="application/json"
     )

@@ -189,7 +189,12 @@ async def serve(
                 from wad.store.postgres import PostgresStore
 
                 assert isinstance(daemon.store, PostgresStore)
-                await nursery.start(daemon.events.follow, daemon.store.listen)
+                # And a dashboard sign-out on any node ends that sign-in on this one.
+                daemon.logins.publish = daemon.store.end_login
+                listen = functools.partial(
+                    daemon.store.listen, signed_out=daemon.logins.ended_elsewhere
+                )
+                await nursery.start(daemon.events.follow, listen)
             await hooks.startup(daemon)
             await nursery.start(daemon.supervisor.run)
             if daemon.supervisor.cluster is not None:

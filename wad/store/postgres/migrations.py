@@ -150,6 +150,13 @@ MIGRATIONS: list[str] = [
         sealed TEXT NOT NULL
     );
     """,
+    # 9: dashboard sign-outs, told to every node (wad.store.postgres.signouts).
+    """
+    CREATE TABLE dashboard_signouts (
+        digest TEXT PRIMARY KEY,
+        expires DOUBLE PRECISION NOT NULL
+    );
+    """,
 ]
 
 

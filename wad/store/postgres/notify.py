@@ -38,6 +38,7 @@ import trio
 from wad.store.clock import now_iso
 from wad.store.events import StoredEvent
 from wad.store.ids import new_id
+from wad.store.postgres import signouts
 from wad.store.postgres.caches import CacheState
 from wad.store.postgres.connect import connect
 from wad.store.postgres.handle import PgDb
@@ -95,6 +96,13 @@ _TRIGGERS = [
         "CREATE TRIGGER wad_notify_caches AFTER INSERT OR UPDATE OR DELETE"
         " ON session_settings FOR EACH ROW EXECUTE FUNCTION wad_notify_caches()",
     ),
+    # A dashboard sign-out: the listeners read the table again (.signouts).
+    (
+        signouts.TABLE,
+        "wad_notify_caches",
+        f"CREATE TRIGGER wad_notify_caches AFTER INSERT ON {signouts.TABLE}"
+        " FOR EACH ROW EXECUTE FUNCTION wad_notify_caches()",
+    ),
     # session.deleted is live-only (not stored): announced by itself, as JSON.
     (
         "sessions",
@@ -107,6 +115,8 @@ _TRIGGERS = [
 _ROW = "rowid, id, device_id, seq, type, payload, created_at"
 
 Deliver = Callable[[list[StoredEvent]], None]
+#: Given every dashboard login ended on any node and not expired: hash -> expiry.
+SignedOut = Callable[[dict[str, float]], None]
 
 
 def install(db: PgDb) -> None:
@@ -134,12 +144,14 @@ class Listener:
         caches: CacheState,
         *,
         gap: Callable[[], None],
+        signed_out: SignedOut | None = None,
     ) -> None:
         self.url = url
         self.node = node
         self.deliver = deliver
         self.caches = caches
         self.gap = gap
+        self.signed_out = signed_out
         self.reconnects = 0
         self.replayed = 0  # events handed out by a replay after a reconnect
         self.gaps = 0  # replays given up (more than CATCH_UP_MAX missed)
@@ -219,6 +231,7 @@ class Listener:
         # From here every commit is announced to this connection: what changed before
         # it is dropped, and the caches may keep values again.
         self.caches.invalidate(live=True)
+        self._signouts(conn)  # those made while this node was not listening, too
         if self._high is None:
             row = conn.execute("SELECT coalesce(max(rowid), 0) FROM events").fetchone()
             self._high = int(row[0]) if row else 0
@@ -231,13 +244,22 @@ class Listener:
                 continue
             notes += conn.notifies(timeout=0)  # and whatever else has come already
             announced: list[str] = []
+            signed_out = False
             for note in notes:
                 if note.channel == EVENTS:
                     announced.append(note.payload)
+                elif note.payload == signouts.TABLE:
+                    signed_out = True
                 else:
                     self.caches.invalidate()
+            if signed_out:
+                self._signouts(conn)
             if announced:
                 self._announced(conn, announced)
+
+    def _signouts(self, conn: psycopg.Connection[Any]) -> None:
+        if self.signed_out is not None:
+            self._to_trio(self.signed_out, signouts.current(conn))
 
     def _announced(self, conn: psycopg.Connection[Any], payloads: list[str]) -> None:
         """Hand out what was announced, in the order announced (commit order): stored

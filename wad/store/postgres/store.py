@@ -26,11 +26,12 @@ from psycopg import errors
 
 from wad.store.base import Dialect
 from wad.store.database import Queries, Store
+from wad.store.postgres import signouts
 from wad.store.postgres.caches import LiveCaches
 from wad.store.postgres.connect import connect
 from wad.store.postgres.handle import DiskState, PgDb
 from wad.store.postgres.migrations import migrate, migrate_plugin
-from wad.store.postgres.notify import Deliver, Listener, install
+from wad.store.postgres.notify import Deliver, Listener, SignedOut, install
 from wad.store.postgres.pool import Pool
 
 T = TypeVar("T")
@@ -101,13 +102,21 @@ class PostgresStore(Store):
         deliver: Deliver,
         gap: Callable[[], None],
         *,
+        signed_out: SignedOut | None = None,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         """Hand every event committed on any node to ``deliver`` (in commit order, each
         once) and keep the caches, until cancelled (:mod:`.notify`); ``gap`` when a
-        reconnect cannot replay what was missed. Ready once it listens."""
-        self.listener = Listener(self.url, self.node, deliver, self.caches.state, gap=gap)
+        reconnect cannot replay what was missed; ``signed_out`` every dashboard
+        sign-out (:mod:`.signouts`). Ready once it listens."""
+        self.listener = Listener(
+            self.url, self.node, deliver, self.caches.state, gap=gap, signed_out=signed_out
+        )
         await self.listener.run(task_status=task_status)
+
+    async def end_login(self, digest: str, expires: float) -> None:
+        """Tell every node that this dashboard login ended (:mod:`.signouts`)."""
+        await self.run(lambda q: signouts.record(q.db, digest, expires))
 
     async def run(self, fn: Callable[[Queries], T]) -> T:
         """``fn(queries)`` in one transaction: all its writes commit, or none."""
