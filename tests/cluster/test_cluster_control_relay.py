@@ -98,5 +98,7 @@ async def test_wadctl_on_one_node_acts_on_the_other_s_session(tmp_path: Path, pg
         await until(taken_over, 15, "the other node runs dev0", [other])
         done = await wadctl(other, "restart", "dev0")
         assert done.returncode == EXIT_OK, done.stderr
+        # No line per request relayed (httpx's own would name each URL).
+        assert "HTTP Request" not in other.log.read_text()
     finally:
         await stop_nodes(nodes)

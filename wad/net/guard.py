@@ -22,7 +22,6 @@ connection between two host names that resolve to one address.
 from __future__ import annotations
 
 import ipaddress
-import logging
 import socket
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
@@ -267,10 +266,9 @@ def open_client(
     """An httpx client that reaches only what ``guard`` allows and follows no redirects.
 
     Environment proxies are ignored (``trust_env=False``): a proxy would make
-    the checked address the proxy's, not the target's. httpx's line per request
-    is not logged: target URLs may carry tokens, and there may be thousands a second.
+    the checked address the proxy's, not the target's. (httpx's line per request
+    is not logged: :mod:`wad.runtime.logs`.)
     """
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     limits = httpx.Limits(
         max_connections=max_connections, max_keepalive_connections=max_connections
     )

@@ -24,8 +24,11 @@ def setup(level: str = "INFO") -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     set_level(level)
-    # hypercorn's access log is per request: too loud at INFO for a gateway.
+    # hypercorn's access log is per request: too loud at INFO for a gateway. So is
+    # httpx's line per request it makes (webhook deliveries, a cluster's forwarded
+    # requests), whose URLs may carry tokens besides.
     logging.getLogger("hypercorn.access").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def set_level(level: str) -> None:
