@@ -22,6 +22,7 @@ connection between two host names that resolve to one address.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import socket
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
@@ -266,9 +267,13 @@ def open_client(
     """An httpx client that reaches only what ``guard`` allows and follows no redirects.
 
     Environment proxies are ignored (``trust_env=False``): a proxy would make
-    the checked address the proxy's, not the target's. (httpx's line per request
-    is not logged: :mod:`wad.runtime.logs`.)
+    the checked address the proxy's, not the target's. httpx's line per request
+    is not logged: target URLs may carry credentials (a media URL's user and
+    password), and there may be thousands a second. The daemon's log setup
+    (:mod:`wad.runtime.logs`) says so too, for every client; this client says it
+    again, for a process whose logging someone else set up.
     """
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     limits = httpx.Limits(
         max_connections=max_connections, max_keepalive_connections=max_connections
     )
