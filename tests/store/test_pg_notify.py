@@ -356,3 +356,35 @@ async def test_a_sign_out_on_one_node_ends_the_sign_in_on_the_other(
     finally:
         a.close()
         b.close()
+
+
+async def test_a_deletion_missed_while_cut_off_is_told_when_listening_again(
+    nodes: tuple[Node, Node], pg_server: PgServer, pg_url: str
+) -> None:
+    a, b = nodes
+    dbname = pg_url.split("/")[-1].split("?")[0]
+    for device in ("s1", "s2"):
+        await b.store.run(lambda q, device=device: q.create_session(device))
+        await b.store.run(_emit(device, 1))
+    await a.heard.until(lambda: len(a.heard.events) == 2)
+    _admin(pg_server, f"ALTER DATABASE {dbname} WITH ALLOW_CONNECTIONS false")
+    try:
+        _admin(pg_server, "SELECT pg_terminate_backend(%s)", _listener_pid(pg_server, "a"))
+        await b.store.run(lambda q: q.delete_session("s1"))  # its NOTIFY goes unheard
+        await trio.sleep(0.5)  # A tries to listen again, and is refused
+        assert len(a.heard.events) == 2
+    finally:
+        _admin(pg_server, f"ALTER DATABASE {dbname} WITH ALLOW_CONNECTIONS true")
+    await a.heard.until(lambda: len(a.heard.events) == 3)
+    told = a.heard.events[2]
+    assert (told.type, told.device_id, told.payload) == (
+        "session.deleted",
+        "s1",
+        {"deviceId": "s1"},
+    )
+    # Told once: another reconnect tells nothing more of it, nor of s2 (still there).
+    _admin(pg_server, "SELECT pg_terminate_backend(%s)", _listener_pid(pg_server, "a"))
+    await b.store.run(_emit("s2", 2))
+    await a.heard.until(lambda: len(a.heard.events) == 4)
+    await trio.sleep(0.3)
+    assert [e.type for e in a.heard.events[3:]] == ["session.status"]

@@ -2,14 +2,17 @@
 
 Triggers (:func:`install`) announce, inside the transaction that writes it, every
 stored event on ``wad_events`` (the payload is the event's id, never its body:
-NOTIFY's payload is at most 8000 bytes) and every change to ``api_keys`` or
-``session_settings`` on ``wad_caches``; a session's deletion is announced on
-``wad_events`` too (``{"deleted": <device id>}``: ``session.deleted`` is live-only,
-never stored, so it is not replayed after a reconnect). The server delivers a NOTIFY at commit only,
-to every listening connection, in commit order: an event that rolled back is never
-announced, and one session's events (their writers serialized by the session row's
-lock) arrive in their ``seq`` order. A trigger rather than a statement of the
-queries: no round trip more per event, and any writer of the table announces.
+NOTIFY's payload is at most 8000 bytes) and every change to ``api_keys``,
+``session_settings`` or ``dashboard_signouts`` (:mod:`.signouts`) on
+``wad_caches``; a session's deletion is announced on ``wad_events`` too
+(``{"deleted": <device id>}``). ``session.deleted`` is live-only, never stored: after
+a reconnect, the deletions missed of the sessions whose events were handed out are
+told from what the ``sessions`` table no longer holds. The server delivers a NOTIFY
+at commit only, to every listening connection, in commit order: an event that
+rolled back is never announced, and one session's events (their writers serialized
+by the session row's lock) arrive in their ``seq`` order. A trigger rather than a
+statement of the queries: no round trip more per event, and any writer of the table
+announces.
 
 :class:`Listener` keeps one dedicated connection (``application_name`` "wad <node>
 listener") in a thread of its own, reads the announced rows by id and hands them to
@@ -157,6 +160,9 @@ class Listener:
         self.gaps = 0  # replays given up (more than CATCH_UP_MAX missed)
         self._high: int | None = None  # the highest rowid seen
         self._seen: set[int] = set()  # rowids handed out, those above _high - MARGIN
+        # The sessions whose events were handed out (and not told deleted since): a
+        # reconnect tells the deletions it missed of these.
+        self._sessions: set[str] = set()
         self._token: trio.lowlevel.TrioToken | None = None
         self._stop = threading.Event()
 
@@ -294,7 +300,16 @@ class Listener:
             self._seen.clear()
             return
         self.replayed += len(fresh)
-        self._hand_out([_event(row) for row in fresh if self._fresh(row)])
+        events = [_event(row) for row in fresh if self._fresh(row)]
+        # session.deleted is never stored: a deletion missed meanwhile is told from
+        # what the sessions table no longer holds.
+        known = sorted(self._sessions)
+        rows = conn.execute(
+            "SELECT device_id FROM sessions WHERE device_id = ANY(%s)", (known,)
+        ).fetchall()
+        still = {row[0] for row in rows}
+        events += [_deleted_session(device_id) for device_id in known if device_id not in still]
+        self._hand_out(events)
 
     def _fresh(self, row: Any) -> bool:
         """Whether the row's event is yet to be handed out; noted as handed out."""
@@ -306,6 +321,11 @@ class Listener:
         return True
 
     def _hand_out(self, events: list[StoredEvent]) -> None:
+        for event in events:
+            if event.type == "session.deleted":
+                self._sessions.discard(event.device_id)
+            else:
+                self._sessions.add(event.device_id)
         if len(self._seen) > 4 * MARGIN and self._high is not None:
             floor = self._high - MARGIN
             self._seen = {rowid for rowid in self._seen if rowid > floor}
@@ -323,7 +343,10 @@ def _rows_by_id(conn: psycopg.Connection[Any], ids: list[str]) -> list[Any]:
 
 def _deleted(payload: str) -> StoredEvent:
     """The live-only event of a session deleted on any node (as EventLog.announce)."""
-    device_id = str(json.loads(payload)["deleted"])
+    return _deleted_session(str(json.loads(payload)["deleted"]))
+
+
+def _deleted_session(device_id: str) -> StoredEvent:
     return StoredEvent(
         new_id("evt"), device_id, 0, "session.deleted", {"deviceId": device_id}, now_iso()
     )
