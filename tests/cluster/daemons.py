@@ -189,5 +189,12 @@ async def link_all(nodes: list[Node], devices: list[str]) -> None:
     await until(connected, 30, "every session connected", nodes)
 
 
+async def owner_and_other(nodes: list[Node], device: str) -> tuple[Node, Node]:
+    """Of two nodes: the one that runs ``device`` (by the cluster's list), the other."""
+    name = (await nodes[0].sessions())[device]["node"]
+    owner = next(n for n in nodes if n.name == name)
+    return owner, next(n for n in nodes if n is not owner)
+
+
 def spread(listed: dict[str, dict[str, object]]) -> Counter[object]:
     return Counter(s["node"] for s in listed.values())

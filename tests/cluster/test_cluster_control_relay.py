@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
-from daemons import SECRET, link_all, start_nodes, stop_nodes, until, wadctl
+from daemons import SECRET, link_all, owner_and_other, start_nodes, stop_nodes, until, wadctl
 
 from wad.cluster import peers
 from wad.control.relay import BODY_HEADER, PATH
@@ -23,9 +23,7 @@ async def test_wadctl_on_one_node_acts_on_the_other_s_session(tmp_path: Path, pg
     nodes = await start_nodes(tmp_path, pg_url, ("a", "b"))
     try:
         await link_all(nodes, ["dev0"])
-        owner_name = (await nodes[0].sessions())["dev0"]["node"]
-        owner = next(n for n in nodes if n.name == owner_name)
-        other = next(n for n in nodes if n is not owner)
+        owner, other = await owner_and_other(nodes, "dev0")
 
         # A message from a phone, told through the other node: the owner's phone sends it.
         done = await wadctl(other, "sim", "incoming", "dev0", "15550002222", "relayed hello")

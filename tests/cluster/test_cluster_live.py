@@ -27,7 +27,7 @@ import httpx
 import psycopg
 import trio
 from clusterkit import query
-from daemons import Node, link_all, start_nodes, stop_nodes, until
+from daemons import Node, link_all, owner_and_other, start_nodes, stop_nodes, until
 
 NAMES = ("a", "b", "c")
 CHATS = "/api/sessions/dev0/chats"  # a session key may read it
@@ -259,9 +259,7 @@ async def test_a_key_revoked_and_a_session_deleted_through_one_node_on_the_other
     nodes = await start_nodes(tmp_path, pg_url, ("a", "b"))
     try:
         await link_all(nodes, ["dev0"])
-        owner_name = (await nodes[0].sessions())["dev0"]["node"]
-        owner = next(n for n in nodes if n.name == owner_name)
-        other = next(n for n in nodes if n is not owner)
+        owner, other = await owner_and_other(nodes, "dev0")
         key = (await other.client.put("/api/sessions/dev0/api-key", json={})).json()["apiKey"]
         auth = {"Authorization": f"Bearer {key}"}
         for _ in range(3):  # the owner knows the key (and keeps it in its cache)

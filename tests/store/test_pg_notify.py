@@ -7,9 +7,10 @@ stops being served from the other's cache as soon as the notification arrives.""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +101,20 @@ def _admin(server: PgServer, sql: str, *args: Any) -> None:
         conn.execute(sql, args or None)
 
 
+@contextlib.contextmanager
+def listener_cut_off(server: PgServer, url: str, node: str = "a") -> Iterator[None]:
+    """``node``'s listening connection ended by the server, and new connections to
+    the database refused (the stores' pooled ones stay) until the block is left: the
+    listener cannot listen again before."""
+    dbname = url.split("/")[-1].split("?")[0]
+    _admin(server, f"ALTER DATABASE {dbname} WITH ALLOW_CONNECTIONS false")
+    try:
+        _admin(server, "SELECT pg_terminate_backend(%s)", _listener_pid(server, node))
+        yield
+    finally:
+        _admin(server, f"ALTER DATABASE {dbname} WITH ALLOW_CONNECTIONS true")
+
+
 async def test_every_committed_event_reaches_every_node_once_in_commit_order(
     nodes: tuple[Node, Node],
 ) -> None:
@@ -178,21 +193,16 @@ async def test_a_listener_cut_off_replays_what_was_committed_meanwhile(
     nodes: tuple[Node, Node], pg_server: PgServer, pg_url: str
 ) -> None:
     a, b = nodes
-    dbname = pg_url.split("/")[-1].split("?")[0]
     await b.store.run(lambda q: q.create_session("s1"))
     before = [await b.store.run(_emit("s1", n)) for n in range(3)]
     await a.heard.until(lambda: len(a.heard.events) == 3)
     assert a.store.listener is not None
     # New connections refused (the stores' pooled ones stay), then A's listener ended:
     # it cannot listen again until the writes below are committed.
-    _admin(pg_server, f"ALTER DATABASE {dbname} WITH ALLOW_CONNECTIONS false")
-    try:
-        _admin(pg_server, "SELECT pg_terminate_backend(%s)", _listener_pid(pg_server, "a"))
+    with listener_cut_off(pg_server, pg_url):
         meanwhile = [await b.store.run(_emit("s1", n)) for n in range(3, 10)]
         await trio.sleep(0.5)  # A tries to reconnect, and is refused
         assert len(a.heard.events) == 3
-    finally:
-        _admin(pg_server, f"ALTER DATABASE {dbname} WITH ALLOW_CONNECTIONS true")
     after = await b.store.run(_emit("s1", 10))
     written = before + meanwhile + [after]
     await a.heard.until(lambda: len(a.heard.events) >= len(written))
@@ -209,15 +219,10 @@ async def test_more_missed_than_a_replay_holds_ends_the_streams(
     a, b = nodes
     monkeypatch.setattr(notify, "CATCH_UP_MAX", 5)
     monkeypatch.setattr(notify, "MARGIN", 2)
-    dbname = pg_url.split("/")[-1].split("?")[0]
     await b.store.run(lambda q: q.create_session("s1"))
-    _admin(pg_server, f"ALTER DATABASE {dbname} WITH ALLOW_CONNECTIONS false")
-    try:
-        _admin(pg_server, "SELECT pg_terminate_backend(%s)", _listener_pid(pg_server, "a"))
+    with listener_cut_off(pg_server, pg_url):
         for n in range(8):
             await b.store.run(_emit("s1", n))
-    finally:
-        _admin(pg_server, f"ALTER DATABASE {dbname} WITH ALLOW_CONNECTIONS true")
     await a.heard.until(lambda: a.heard.gaps == 1)
     assert a.heard.events == []
     # It listens on from the newest event.
@@ -265,22 +270,17 @@ async def test_nothing_is_cached_while_the_listener_is_away(
     nodes: tuple[Node, Node], pg_server: PgServer, pg_url: str
 ) -> None:
     a, b = nodes
-    dbname = pg_url.split("/")[-1].split("?")[0]
     await b.store.run(lambda q: q.create_session("s1"))
     await b.store.run(lambda q: q.set_api_key("s1", "h1", "wad_"))
     assert await _cached(a.store, lambda q: q.session_for_key("h1")) == "s1"
     assert a.store.caches.key_owner == {"h1": "s1"}
-    _admin(pg_server, f"ALTER DATABASE {dbname} WITH ALLOW_CONNECTIONS false")
-    try:
-        _admin(pg_server, "SELECT pg_terminate_backend(%s)", _listener_pid(pg_server, "a"))
+    with listener_cut_off(pg_server, pg_url):
         with trio.fail_after(5):
             while a.store.caches.state.live:
                 await trio.sleep(0.01)
         assert a.store.caches.key_owner == {}
         assert await a.store.read(lambda q: q.session_for_key("h1")) == "s1"
         assert a.store.caches.key_owner == {}  # read, not kept
-    finally:
-        _admin(pg_server, f"ALTER DATABASE {dbname} WITH ALLOW_CONNECTIONS true")
     with trio.fail_after(10):
         while not a.store.caches.state.live:
             await trio.sleep(0.01)
@@ -318,7 +318,6 @@ async def test_a_sign_out_on_one_node_ends_the_sign_in_on_the_other(
     b = PostgresStore(pg_url, path=tmp_path / "b.db", node="b")
     b_logins.publish = b.end_login
     heard = Heard()
-    dbname = pg_url.split("/")[-1].split("?")[0]
     told = [trio.Event()]
 
     def signed_out(ended: dict[str, float]) -> None:
@@ -342,14 +341,10 @@ async def test_a_sign_out_on_one_node_ends_the_sign_in_on_the_other(
             assert a_logins.expires(second) is not None  # only that one
 
             assert a.listener is not None
-            _admin(pg_server, f"ALTER DATABASE {dbname} WITH ALLOW_CONNECTIONS false")
-            try:
-                _admin(pg_server, "SELECT pg_terminate_backend(%s)", _listener_pid(pg_server, "a"))
+            with listener_cut_off(pg_server, pg_url):
                 await b_logins.close(second)  # b's pooled connection still works
                 await trio.sleep(0.5)  # a tries to listen again, and is refused
                 assert a_logins.expires(second) is not None
-            finally:
-                _admin(pg_server, f"ALTER DATABASE {dbname} WITH ALLOW_CONNECTIONS true")
             await refused_by_a(second)
             assert a.listener.reconnects >= 1
             nursery.cancel_scope.cancel()
@@ -362,19 +357,14 @@ async def test_a_deletion_missed_while_cut_off_is_told_when_listening_again(
     nodes: tuple[Node, Node], pg_server: PgServer, pg_url: str
 ) -> None:
     a, b = nodes
-    dbname = pg_url.split("/")[-1].split("?")[0]
     for device in ("s1", "s2"):
         await b.store.run(lambda q, device=device: q.create_session(device))
         await b.store.run(_emit(device, 1))
     await a.heard.until(lambda: len(a.heard.events) == 2)
-    _admin(pg_server, f"ALTER DATABASE {dbname} WITH ALLOW_CONNECTIONS false")
-    try:
-        _admin(pg_server, "SELECT pg_terminate_backend(%s)", _listener_pid(pg_server, "a"))
+    with listener_cut_off(pg_server, pg_url):
         await b.store.run(lambda q: q.delete_session("s1"))  # its NOTIFY goes unheard
         await trio.sleep(0.5)  # A tries to listen again, and is refused
         assert len(a.heard.events) == 2
-    finally:
-        _admin(pg_server, f"ALTER DATABASE {dbname} WITH ALLOW_CONNECTIONS true")
     await a.heard.until(lambda: len(a.heard.events) == 3)
     told = a.heard.events[2]
     assert (told.type, told.device_id, told.payload) == (
